@@ -1,0 +1,167 @@
+// Command capslayer writes deterministic OCI layer tars whose files carry Linux
+// file capabilities (the security.capability extended attribute that setcap
+// sets), and inspects, audits and assembles images that contain them.
+//
+// The binary is a thin layer over the packages below it: caps parses and
+// encodes capability text, layer writes tars, inspect reads layers and images,
+// image assembles images, policy checks capabilities against allowlists.
+//
+// Exit status: 0 on success, 1 when a check failed (audit, policy), 2 on bad
+// usage or bad input.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+)
+
+// command is one subcommand of capslayer.
+type command struct {
+	summary string
+	// run executes the subcommand with its arguments (without the
+	// subcommand name). It returns a usageError for bad usage, a
+	// checkFailedError when a check did not pass, and any other error for
+	// bad input or I/O failures.
+	run func(args []string, stdout, stderr io.Writer) error
+}
+
+// commands is filled in init, because the subcommands refer to it for their
+// usage text.
+var commands map[string]command
+
+func init() {
+	commands = map[string]command{
+		"encode":       {"print the security.capability xattr value for a capability text, as hex", runEncode},
+		"decode":       {"print the canonical text (as getcap prints it) of a security.capability value given as hex", runDecode},
+		"layer":        {"write a deterministic OCI layer tar whose files carry file capabilities", runLayer},
+		"inspect":      {"list the files that carry capabilities in a layer tar, OCI layout or docker save tarball", runInspect},
+		"image":        {"assemble a reproducible OCI image (layout and optional docker/podman tarball) from layers", runImage},
+		"audit":        {"check every file capability in an image or layer against a policy", runAudit},
+		"requirements": {"print the docker/podman flags and Kubernetes securityContext an image or layer needs", runRequirements},
+		"version":      {"print the version of capslayer", runVersion},
+	}
+}
+
+// usageError reports bad usage; it makes capslayer exit with status 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error {
+	return &usageError{msg: fmt.Sprintf(format, args...)}
+}
+
+// checkFailedError reports a check that ran and did not pass (a policy
+// violation); it makes capslayer exit with status 1. Its message has already
+// been printed when it is non-empty.
+type checkFailedError struct{ msg string }
+
+func (e *checkFailedError) Error() string { return e.msg }
+
+// version is set by the linker (-X main.version=...) in release builds.
+var version = "dev"
+
+func runVersion(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("version", "", stderr)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 0 {
+		return usagef("version takes no arguments")
+	}
+	fmt.Fprintf(stdout, "capslayer %s\n", version)
+	return nil
+}
+
+// newFlagSet returns a FlagSet for a subcommand whose -h/--help prints the
+// given usage line and the flag defaults.
+func newFlagSet(name, usage string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("capslayer "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: capslayer %s %s\n\n%s.\n", name, usage, commands[name].summary)
+		var hasFlags bool
+		fs.VisitAll(func(*flag.Flag) { hasFlags = true })
+		if hasFlags {
+			fmt.Fprintf(fs.Output(), "\nFlags:\n")
+			fs.PrintDefaults()
+		}
+	}
+	return fs
+}
+
+// errHelp is returned by parseFlags when -h or --help was given; the usage
+// has been printed and capslayer exits 0.
+var errHelp = flag.ErrHelp
+
+// parseFlags parses args, turning flag errors into usage errors.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return errHelp
+		}
+		return &usageError{msg: err.Error() + " (see 'capslayer " + strings.TrimPrefix(fs.Name(), "capslayer ") + " --help')"}
+	}
+	return nil
+}
+
+func mainUsage(w io.Writer) {
+	fmt.Fprintf(w, "Usage: capslayer <command> [flags] [arguments]\n\nCommands:\n")
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-13s %s\n", n, commands[n].summary)
+	}
+	fmt.Fprintf(w, "\nRun 'capslayer <command> --help' for the flags of a command.\n")
+}
+
+// run is main without os.Exit, for tests. It returns the exit status.
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		mainUsage(stderr)
+		return 2
+	}
+	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		mainUsage(stdout)
+		return 0
+	case "--version", "-version":
+		args = []string{"version"}
+	}
+	cmd, ok := commands[args[0]]
+	if !ok {
+		fmt.Fprintf(stderr, "capslayer: unknown command %q\n\n", args[0])
+		mainUsage(stderr)
+		return 2
+	}
+	err := cmd.run(args[1:], stdout, stderr)
+	var ue *usageError
+	var cf *checkFailedError
+	switch {
+	case err == nil, errors.Is(err, errHelp):
+		return 0
+	case errors.As(err, &cf):
+		if cf.msg != "" {
+			fmt.Fprintf(stderr, "capslayer %s: %s\n", args[0], cf.msg)
+		}
+		return 1
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "capslayer %s: %s\n", args[0], ue.msg)
+		return 2
+	default:
+		fmt.Fprintf(stderr, "capslayer %s: %v\n", args[0], err)
+		return 2
+	}
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
