@@ -1,0 +1,193 @@
+package harness
+
+import (
+	"debug/elf"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Binary describes a program under test: how Bazel passes it in, and which
+// package of this module `go build` makes it from otherwise.
+type Binary struct {
+	// Env names the environment variable that holds its runfiles path under
+	// Bazel (set with $(rootpath ...) in the test's BUILD env).
+	Env string
+	// Package is the Go package path relative to the module root.
+	Package string
+}
+
+var (
+	// Capslayer is the capslayer tool.
+	Capslayer = Binary{Env: "CAPSLAYER_BIN", Package: "./capslayer"}
+	// Server is the example HTTP server that wants port 80.
+	Server = Binary{Env: "SERVER_BIN", Package: "./examples/server"}
+)
+
+const modulePath = "github.com/capslayer/rules_capslayer"
+
+var (
+	buildMu  sync.Mutex
+	built    = map[string]string{}
+	buildDir string
+)
+
+// Main runs the tests of a package and removes the binaries built for them.
+// Call it from TestMain: os.Exit(harness.Main(m)).
+func Main(m *testing.M) int {
+	code := m.Run()
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+	}
+	return code
+}
+
+// Path returns the absolute path of the binary: from its environment
+// variable when set (resolved against the runfiles directory), else built
+// from source, statically (CGO_ENABLED=0), once per test process.
+func (b Binary) Path(t testing.TB) string {
+	t.Helper()
+	if v := os.Getenv(b.Env); v != "" {
+		p, err := resolveRunfile(v)
+		if err != nil {
+			t.Fatalf("%s=%q: %v", b.Env, v, err)
+		}
+		return p
+	}
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	if p, ok := built[b.Package]; ok {
+		return p
+	}
+	root, err := moduleRoot()
+	if err != nil {
+		skipOrFail(t, "%s is not set and the module source is not reachable to build %s: %v", b.Env, b.Package, err)
+	}
+	if _, err := exec.LookPath("go"); err != nil {
+		skipOrFail(t, "%s is not set and there is no go tool to build %s", b.Env, b.Package)
+	}
+	if buildDir == "" {
+		if buildDir, err = os.MkdirTemp("", "capslayer-e2e-bin-"); err != nil {
+			t.Fatal(err)
+		}
+		// uid 1000 must be able to read binaries the tests copy from here.
+		if err := os.Chmod(buildDir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := filepath.Join(buildDir, filepath.Base(b.Package))
+	start := time.Now()
+	// Building is a fixture step, not a command under test: it gets more
+	// than DefaultTimeout because a cold build cache on a busy machine is
+	// slow.
+	r := Run(t, Cmd{
+		Args:    []string{"go", "build", "-trimpath", "-o", out, b.Package},
+		Env:     []string{"CGO_ENABLED=0"},
+		Dir:     root,
+		Timeout: 5 * time.Minute,
+	})
+	if r.ExitCode != 0 {
+		t.Fatalf("building %s (set %s to use a prebuilt binary):\n%s", b.Package, b.Env, r)
+	}
+	t.Logf("built %s in %v", b.Package, time.Since(start).Round(time.Millisecond))
+	built[b.Package] = out
+	return out
+}
+
+// resolveRunfile turns a $(rootpath)/$(rlocationpath) value into an
+// absolute path: as is when absolute, else the first existing one of the
+// runfiles tree candidates and the working directory (a Bazel test runs in
+// its workspace's runfiles directory).
+func resolveRunfile(p string) (string, error) {
+	if filepath.IsAbs(p) {
+		return p, statFile(p)
+	}
+	var cands []string
+	for _, dir := range []string{os.Getenv("RUNFILES_DIR"), os.Getenv("TEST_SRCDIR")} {
+		if dir == "" {
+			continue
+		}
+		cands = append(cands, filepath.Join(dir, p))
+		for _, ws := range []string{os.Getenv("TEST_WORKSPACE"), "_main"} {
+			if ws != "" {
+				cands = append(cands, filepath.Join(dir, ws, p))
+			}
+		}
+	}
+	if wd, err := os.Getwd(); err == nil {
+		cands = append(cands, filepath.Join(wd, p))
+	}
+	for _, c := range cands {
+		if statFile(c) == nil {
+			return c, nil
+		}
+	}
+	return "", fmt.Errorf("not found in the runfiles (tried %s); add the target to the test's data", strings.Join(cands, ", "))
+}
+
+func statFile(p string) error {
+	fi, err := os.Stat(p)
+	if err != nil {
+		return err
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("%s is not a regular file", p)
+	}
+	return nil
+}
+
+// moduleRoot finds the directory of this module's go.mod by walking up
+// from the working directory (go test runs in the package directory).
+func moduleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		b, err := os.ReadFile(filepath.Join(dir, "go.mod"))
+		if err == nil && strings.Contains(string(b), "module "+modulePath+"\n") {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("no go.mod for module %s above the working directory", modulePath)
+		}
+		dir = parent
+	}
+}
+
+// RequireStatic fails the test unless the ELF file at path has no program
+// interpreter: the images are FROM scratch, so a dynamically linked binary
+// would fail with "no such file or directory" for its loader.
+func RequireStatic(t testing.TB, path string) {
+	t.Helper()
+	f, err := elf.Open(path)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			t.Fatalf("%s is dynamically linked; the scratch images need a static binary (CGO_ENABLED=0, or pure = \"on\" in go_binary)", path)
+		}
+	}
+}
+
+// WorldDir returns a new temporary directory that uid 1000 can traverse:
+// the unprivileged server must reach binaries extracted below it.
+// t.TempDir makes its directories 0700.
+func WorldDir(t testing.TB) string {
+	t.Helper()
+	d := t.TempDir()
+	for _, p := range []string{filepath.Dir(d), d} {
+		if err := os.Chmod(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return d
+}

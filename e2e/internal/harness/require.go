@@ -1,0 +1,67 @@
+package harness
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"testing"
+)
+
+// StrictEnv is the environment variable that turns missing prerequisites into
+// test failures instead of skips. CI sets it: there every tool is installed
+// and every test must run.
+const StrictEnv = "CAPSLAYER_E2E_STRICT"
+
+// strict reports whether missing prerequisites must fail the test.
+func strict() bool {
+	v := os.Getenv(StrictEnv)
+	return v != "" && v != "0" && v != "false"
+}
+
+// skipOrFail skips the test with the reason, or fails it in strict mode.
+func skipOrFail(t testing.TB, format string, args ...any) {
+	t.Helper()
+	msg := fmt.Sprintf(format, args...)
+	if strict() {
+		t.Fatalf("%s (%s is set, so a missing prerequisite is an error)", msg, StrictEnv)
+	}
+	t.Skip(msg)
+}
+
+// RequireRoot skips the test unless it runs as root with the capabilities the
+// tests need to create namespaces, switch users and write security.*
+// extended attributes.
+func RequireRoot(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		skipOrFail(t, "needs root (run `sudo go test ./e2e/...` or tools/bazel test //e2e/...): it creates network namespaces, switches to uid 1000 and writes security.capability")
+	}
+	st, err := ReadProcStatus("self")
+	if err != nil {
+		t.Fatalf("reading /proc/self/status: %v", err)
+	}
+	const need = 1<<CapSetuid | 1<<CapSetgid | 1<<CapSysAdmin | 1<<CapNetAdmin | 1<<CapSetfcap
+	if st.CapEff&need != need {
+		skipOrFail(t, "root lacks capabilities the tests need (CapEff %016x, need %016x: setuid, setgid, sys_admin, net_admin, setfcap); run on a host or in a privileged container", st.CapEff, need)
+	}
+}
+
+// RequireTools skips the test unless every named tool is on PATH. It returns
+// their resolved paths in order.
+func RequireTools(t testing.TB, names ...string) []string {
+	t.Helper()
+	paths := make([]string, len(names))
+	var missing []string
+	for i, n := range names {
+		p, err := exec.LookPath(n)
+		if err != nil {
+			missing = append(missing, n)
+			continue
+		}
+		paths[i] = p
+	}
+	if len(missing) > 0 {
+		skipOrFail(t, "tools not found on PATH: %v (Debian packages: util-linux for unshare/nsenter/setpriv, iproute2 for ip, attr for getfattr, libcap2-bin for setcap, tar, umoci, runc, podman)", missing)
+	}
+	return paths
+}
