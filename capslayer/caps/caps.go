@@ -1,0 +1,259 @@
+package caps
+
+import (
+	"math/bits"
+	"strconv"
+	"strings"
+
+	"kernel.org/pub/linux/libs/security/libcap/cap"
+)
+
+// NamedCount is the number of capabilities that have a name: 0
+// (cap_chown) to 40 (cap_checkpoint_restore). It is libcap's
+// cap.NamedCount, fixed at build time; unlike setcap we never ask the
+// running kernel, so "all" means the same on every machine.
+const NamedCount = cap.NamedCount
+
+// MaxBits is the number of capability bits a file can carry (two 32-bit
+// words in vfs_cap_data revision 2 and 3).
+const MaxBits = 64
+
+// Mask is a set of capability numbers 0..63, bit n = capability n.
+type Mask uint64
+
+// AllNamed is the set of all named capabilities, what "all" means in
+// capability text.
+const AllNamed Mask = 1<<NamedCount - 1
+
+// MaskOf returns the set holding the given capability numbers. Numbers
+// outside 0..63 are ignored.
+func MaskOf(c ...int) Mask {
+	var m Mask
+	for _, n := range c {
+		if n >= 0 && n < MaxBits {
+			m |= 1 << n
+		}
+	}
+	return m
+}
+
+// Has reports whether capability c is in m.
+func (m Mask) Has(c int) bool {
+	return c >= 0 && c < MaxBits && m&(1<<c) != 0
+}
+
+// List returns the capability numbers in m, ascending.
+func (m Mask) List() []int {
+	l := make([]int, 0, bits.OnesCount64(uint64(m)))
+	for v := uint64(m); v != 0; v &= v - 1 {
+		l = append(l, bits.TrailingZeros64(v))
+	}
+	return l
+}
+
+// Names returns the canonical names of the capabilities in m, in
+// ascending number order: lowercase libcap names such as
+// "cap_net_bind_service", and decimal strings for unnamed numbers.
+func (m Mask) Names() []string {
+	l := m.List()
+	names := make([]string, len(l))
+	for i, c := range l {
+		names[i] = Name(c)
+	}
+	return names
+}
+
+// String returns the names of m joined by commas, e.g.
+// "cap_chown,cap_kill", or "" for the empty set.
+func (m Mask) String() string {
+	return strings.Join(m.Names(), ",")
+}
+
+// FileCaps is what a file's security.capability holds: permitted and
+// inheritable masks and the one effective bit.
+//
+// The kernel has no per-capability effective set for files: when
+// Effective is true, every capability the program gains at exec is
+// raised in its effective set; when false, the program starts with them
+// permitted only and must raise them itself.
+type FileCaps struct {
+	Permitted, Inheritable Mask
+	Effective              bool
+}
+
+// IsEmpty reports whether f grants nothing: no permitted and no
+// inheritable bits. The effective bit alone means nothing.
+func (f FileCaps) IsEmpty() bool {
+	return f.Permitted == 0 && f.Inheritable == 0
+}
+
+// All returns the capabilities f mentions, Permitted | Inheritable.
+func (f FileCaps) All() Mask {
+	return f.Permitted | f.Inheritable
+}
+
+// Name returns the canonical name of capability c, e.g. "cap_chown", or
+// c in decimal when it has no name.
+func Name(c int) string {
+	if c >= 0 && c < NamedCount {
+		return cap.Value(c).String()
+	}
+	return strconv.Itoa(c)
+}
+
+// byName maps the lowercase canonical name (with its "cap_" prefix) to
+// the capability number. It is built from libcap's table so that a
+// libcap upgrade brings new names without edits here.
+var byName = func() map[string]int {
+	m := make(map[string]int, NamedCount)
+	for c := 0; c < NamedCount; c++ {
+		m[cap.Value(c).String()] = c
+	}
+	return m
+}()
+
+// Lookup returns the number of the capability called name. Names are
+// case-insensitive and the "cap_" prefix is optional, so "NET_RAW",
+// "net_raw", "cap_net_raw" and "CAP_NET_RAW" all give 13. Numbers and
+// "all" are not names; Parse accepts them.
+func Lookup(name string) (int, bool) {
+	n := strings.ToLower(name)
+	if c, ok := byName[n]; ok {
+		return c, true
+	}
+	if strings.HasPrefix(n, "cap_") {
+		return 0, false
+	}
+	c, ok := byName["cap_"+n]
+	return c, ok
+}
+
+// Flag letters as libcap's cap_to_text orders its histogram of per-cap
+// states: LIBCAP_EFF = 1<<CAP_EFFECTIVE, LIBCAP_PER = 1<<CAP_PERMITTED,
+// LIBCAP_INH = 1<<CAP_INHERITABLE.
+const (
+	stEff = 1
+	stPer = 2
+	stInh = 4
+)
+
+// state returns the libcap flag state of capability c as getcap sees it
+// after loading f from a file: the effective bit applies to every
+// capability that is permitted or inheritable.
+func (f FileCaps) state(c int) int {
+	s := 0
+	if f.Permitted.Has(c) {
+		s |= stPer
+	}
+	if f.Inheritable.Has(c) {
+		s |= stInh
+	}
+	if s != 0 && f.Effective {
+		s |= stEff
+	}
+	return s
+}
+
+// flagText writes the letters of state s in libcap's order: e, i, p.
+func flagText(b *strings.Builder, s int) {
+	if s&stEff != 0 {
+		b.WriteByte('e')
+	}
+	if s&stInh != 0 {
+		b.WriteByte('i')
+	}
+	if s&stPer != 0 {
+		b.WriteByte('p')
+	}
+}
+
+// String returns the canonical text of f, exactly what getcap (libcap
+// 2.66) prints for a file carrying f, e.g. "cap_net_bind_service=ep",
+// "cap_chown,cap_kill=p", "cap_kill=i cap_chown+p", "=ep" (all named
+// capabilities), "= 63+p" (an unnamed one), or "=" for the empty set.
+//
+// The text is parsed back to f by Parse and ParseSetcap, except that the
+// effective bit of an empty set is lost, as it is in getcap.
+func (f FileCaps) String() string {
+	// This is libcap's cap_to_text re-implemented, because the Go
+	// package's (*cap.Set).String formats differently from the C
+	// library that getcap uses, and asks the running kernel how many
+	// capabilities are named; we fix that number to NamedCount.
+	//
+	// The most common state among the named capabilities becomes the
+	// "=flags" default (ties go to the state with fewer/lower bits),
+	// then each other state lists its capabilities with the flags to
+	// add (+) and remove (-) relative to the default, highest state
+	// first. Unnamed capabilities follow, each group with "+flags".
+	var histo [8]int
+	for c := 0; c < NamedCount; c++ {
+		histo[f.state(c)]++
+	}
+	m := 7
+	for t := 6; t >= 0; t-- {
+		if histo[t] >= histo[m] {
+			m = t
+		}
+	}
+	var b strings.Builder
+	b.WriteByte('=')
+	flagText(&b, m)
+	// When the default is "nothing", libcap prints "= a,b+flags ..." as
+	// "a,b=flags ...": drop the leading "= " and use '=' for the first
+	// group only.
+	dropDefault := m == 0
+	for t := 7; t >= 0; t-- {
+		if t == m || histo[t] == 0 {
+			continue
+		}
+		b.WriteByte(' ')
+		first := true
+		for c := 0; c < NamedCount; c++ {
+			if f.state(c) == t {
+				if !first {
+					b.WriteByte(',')
+				}
+				first = false
+				b.WriteString(Name(c))
+			}
+		}
+		if add := t &^ m; add != 0 {
+			if dropDefault {
+				b.WriteByte('=')
+			} else {
+				b.WriteByte('+')
+			}
+			flagText(&b, add)
+		}
+		dropDefault = false
+		if del := m &^ t; del != 0 {
+			b.WriteByte('-')
+			flagText(&b, del)
+		}
+	}
+	for t := 7; t >= 1; t-- {
+		first := true
+		for c := NamedCount; c < MaxBits; c++ {
+			if f.state(c) != t {
+				continue
+			}
+			if first {
+				b.WriteByte(' ')
+			} else {
+				b.WriteByte(',')
+			}
+			first = false
+			b.WriteString(Name(c))
+		}
+		if !first {
+			b.WriteByte('+')
+			flagText(&b, t)
+		}
+	}
+	s := b.String()
+	if m == 0 && f.All()&AllNamed != 0 {
+		// The first group was written with '='; drop the "= " before it.
+		s = s[2:]
+	}
+	return s
+}
