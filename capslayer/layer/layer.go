@@ -1,0 +1,240 @@
+package layer
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/klauspost/compress/zstd"
+)
+
+// CapabilityPAXRecord is the PAX record key that carries a file's
+// security.capability extended attribute in a tar entry. It has the same
+// value as caps.PAXRecordKey; it is repeated here so that this package works
+// on raw attribute bytes without depending on capability parsing.
+const CapabilityPAXRecord = "SCHILY.xattr.security.capability"
+
+// Defaults for the tar entries. They match what rules_pkg and tar.bzl write
+// for a binary: root-owned, executable, at the Unix epoch.
+const (
+	DefaultMode = 0o755 // permission bits of file entries
+	DirMode     = 0o755 // permission bits of every parent directory entry
+)
+
+// File is one regular file of a layer.
+type File struct {
+	// Path is where the file lives inside the image: absolute and clean,
+	// such as "/app/server". It is stored without the leading "/".
+	Path string
+
+	// Source is the host file to read the contents from. A symlink is
+	// followed and its target is stored as a regular file. Directories,
+	// devices, pipes and sockets are rejected.
+	Source string
+
+	// Capability is the raw value of the security.capability extended
+	// attribute (a kernel vfs_cap_data blob, as caps.FileCaps.EncodeV2
+	// returns it), or nil for a file without capabilities.
+	Capability []byte
+
+	// Caps is the canonical text of Capability (as getcap prints it, e.g.
+	// "cap_net_bind_service=ep"). It is only recorded in the descriptor.
+	Caps string
+}
+
+// Compression selects how the tar stream is compressed.
+type Compression string
+
+// The supported compressions. The compressed bytes, and so the layer digest,
+// are reproducible only for the same compressor, level and library version:
+// github.com/klauspost/compress (see go.mod) at GzipLevel or ZstdLevel. The
+// diff_id does not depend on them.
+const (
+	None Compression = "none"
+	Gzip Compression = "gzip"
+	Zstd Compression = "zstd"
+)
+
+// Pinned compression settings. Changing any of them, or the version of
+// github.com/klauspost/compress, changes the digest of compressed layers.
+const (
+	// GzipLevel is the deflate level of gzip layers (the gzip default).
+	GzipLevel = 6
+	// ZstdLevel is the level of zstd layers (zstd's default, level 3).
+	ZstdLevel = zstd.SpeedDefault
+)
+
+// ParseCompression parses "none", "gzip" or "zstd".
+func ParseCompression(s string) (Compression, error) {
+	switch c := Compression(s); c {
+	case None, Gzip, Zstd:
+		return c, nil
+	}
+	return "", fmt.Errorf("unknown compression %q: use none, gzip or zstd", s)
+}
+
+// CompressionForName infers the compression from a layer file name the way
+// rules_oci's oci_image accepts them: .tar is None, .tar.gz and .tgz are
+// Gzip, .tar.zst and .tzst are Zstd. It reports false for any other name.
+func CompressionForName(name string) (Compression, bool) {
+	switch {
+	case strings.HasSuffix(name, ".tar"):
+		return None, true
+	case strings.HasSuffix(name, ".tar.gz"), strings.HasSuffix(name, ".tgz"):
+		return Gzip, true
+	case strings.HasSuffix(name, ".tar.zst"), strings.HasSuffix(name, ".tzst"):
+		return Zstd, true
+	}
+	return "", false
+}
+
+// MediaType returns the OCI media type of a layer with this compression.
+func (c Compression) MediaType() types.MediaType {
+	switch c {
+	case Gzip:
+		return types.OCILayer
+	case Zstd:
+		return types.OCILayerZStd
+	}
+	return types.OCIUncompressedLayer
+}
+
+// Descriptor describes a written layer. Its JSON form is an OCI content
+// descriptor (mediaType, digest, size) with two extra top-level fields:
+// diff_id, the digest of the uncompressed tar that an image config lists in
+// rootfs.diff_ids, and files, what the layer holds. Tools that read OCI
+// descriptors ignore the extra fields.
+type Descriptor struct {
+	MediaType types.MediaType `json:"mediaType"`
+	Digest    v1.Hash         `json:"digest"`
+	Size      int64           `json:"size"`
+	DiffID    v1.Hash         `json:"diff_id"`
+	Files     []FileInfo      `json:"files"`
+}
+
+// FileInfo records one file of a layer, in archive order.
+type FileInfo struct {
+	Path  string `json:"path"`            // absolute path in the image
+	Caps  string `json:"caps,omitempty"`  // File.Caps, canonical capability text
+	Xattr string `json:"xattr,omitempty"` // security.capability value, lower-case hex
+	Mode  string `json:"mode"`            // permission bits, octal, e.g. "0755"
+	UID   int    `json:"uid"`
+	GID   int    `json:"gid"`
+	Size  int64  `json:"size"` // bytes of file content
+}
+
+// Result is what Write and WriteFile report.
+type Result struct {
+	Descriptor
+	// Warnings are problems that did not stop the layer, such as
+	// capabilities on a script allowed by WithAllowScripts.
+	Warnings []string
+}
+
+// ErrScript reports capabilities on a file that starts with "#!". The kernel
+// ignores file capabilities of interpreted scripts (it runs the
+// interpreter), so they would silently do nothing.
+var ErrScript = errors.New("layer: file capabilities on a script have no effect")
+
+// ErrChanged reports a source file whose size changed while the layer was
+// being written.
+var ErrChanged = errors.New("layer: source file changed while being read")
+
+// Option configures Write and WriteFile.
+type Option func(*options) error
+
+type options struct {
+	uid, gid       int
+	mode           int64
+	mtime          int64
+	compression    Compression
+	allowScripts   bool
+	descriptorPath string
+}
+
+// maxID is the largest valid Linux uid or gid; (uid_t)-1 means "no change".
+const maxID = 1<<32 - 2
+
+// WithOwner sets the numeric owner of the file entries (default 0:0, root).
+// Parent directory entries stay root-owned, because they replace the
+// metadata of directories such as /usr in the image when the layer is
+// applied. User and group names are left empty.
+func WithOwner(uid, gid int) Option {
+	return func(o *options) error {
+		if uid < 0 || uid > maxID || gid < 0 || gid > maxID {
+			return fmt.Errorf("owner %d:%d is out of range: uid and gid must be between 0 and %d", uid, gid, maxID)
+		}
+		o.uid, o.gid = uid, gid
+		return nil
+	}
+}
+
+// WithMode sets the permission bits of the file entries (default 0755).
+// The setuid, setgid and sticky bits are allowed; file type bits are not.
+func WithMode(perm int64) Option {
+	return func(o *options) error {
+		if perm < 0 || perm > 0o7777 {
+			return fmt.Errorf("mode %#o is out of range: give permission bits between 0000 and 7777 (octal), e.g. 0755", perm)
+		}
+		o.mode = perm
+		return nil
+	}
+}
+
+// WithModTime sets the modification time of every entry, in seconds since
+// the Unix epoch (default 0, 1970-01-01T00:00:00Z).
+func WithModTime(sec int64) Option {
+	return func(o *options) error {
+		if sec < 0 {
+			return fmt.Errorf("mtime %d is negative: give seconds since 1970-01-01T00:00:00Z, e.g. 0", sec)
+		}
+		o.mtime = sec
+		return nil
+	}
+}
+
+// WithCompression selects the compression of the output (default None).
+func WithCompression(c Compression) Option {
+	return func(o *options) error {
+		if _, err := ParseCompression(string(c)); err != nil {
+			return err
+		}
+		o.compression = c
+		return nil
+	}
+}
+
+// WithAllowScripts lets files that start with "#!" carry capabilities. The
+// kernel ignores them there, so Result.Warnings says so. By default such a
+// file is an error wrapping ErrScript.
+func WithAllowScripts(allow bool) Option {
+	return func(o *options) error {
+		o.allowScripts = allow
+		return nil
+	}
+}
+
+// WithDescriptorFile makes WriteFile also write the layer's Descriptor as
+// JSON to path, atomically and together with the layer: either both files
+// are in place or neither. Write rejects it.
+func WithDescriptorFile(path string) Option {
+	return func(o *options) error {
+		if path == "" {
+			return errors.New("descriptor path is empty")
+		}
+		o.descriptorPath = path
+		return nil
+	}
+}
+
+func makeOptions(opts []Option) (*options, error) {
+	o := &options{mode: DefaultMode, compression: None}
+	for _, opt := range opts {
+		if err := opt(o); err != nil {
+			return nil, err
+		}
+	}
+	return o, nil
+}

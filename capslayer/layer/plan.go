@@ -1,0 +1,189 @@
+package layer
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"slices"
+	"strings"
+	"unicode/utf8"
+)
+
+// entry is one tar entry: a parent directory or a file.
+type entry struct {
+	name string // tar name: "app/" for a directory, "app/server" for a file
+	dir  bool
+	file *File
+	size int64 // content size seen when the source was checked
+}
+
+// CheckPath reports whether p can be the path of a file in a layer: it must
+// be absolute, clean (no "..", "." or "//"), not "/" and without a trailing
+// slash. The error names the bad value and suggests a fix.
+func CheckPath(p string) error {
+	switch {
+	case p == "":
+		return errors.New(`destination path is empty: give the absolute path of the file in the image, e.g. /app/server`)
+	case strings.IndexByte(p, 0) >= 0:
+		return fmt.Errorf("destination %q contains a NUL byte", p)
+	case !utf8.ValidString(p):
+		return fmt.Errorf("destination %q is not valid UTF-8", p)
+	case p == "/":
+		return errors.New(`destination "/" is the root directory: give the path of the file in the image, e.g. /app/server`)
+	case !strings.HasPrefix(p, "/"):
+		return fmt.Errorf("destination %q is not absolute: use %q", p, path.Clean("/"+p))
+	case strings.HasSuffix(p, "/"):
+		return fmt.Errorf("destination %q ends with \"/\": give the full path of the file, including its name, e.g. %q", p, path.Join(p, "server"))
+	case path.Clean(p) != p:
+		return fmt.Errorf("destination %q is not clean (it has \"..\", \".\" or \"//\" in it): use %q", p, path.Clean(p))
+	}
+	return nil
+}
+
+// checkCapability checks that v looks like a vfs_cap_data value: 12, 20 or
+// 24 bytes whose revision byte matches the length. The full decoding lives
+// in package caps; this check only keeps arbitrary bytes out of layers.
+func checkCapability(f *File) error {
+	v := f.Capability
+	if v == nil {
+		return nil
+	}
+	if len(v) == 0 {
+		return fmt.Errorf("%s: capability value is empty: use nil for a file without capabilities", f.Path)
+	}
+	want := map[int]byte{12: 1, 20: 2, 24: 3}[len(v)]
+	if want == 0 || v[3] != want {
+		return fmt.Errorf("%s: capability value %x is not a vfs_cap_data blob (%d bytes; want 20 bytes with revision byte 0x02 or 24 bytes with revision byte 0x03 at offset 3): encode it with caps.FileCaps.EncodeV2", f.Path, v, len(v))
+	}
+	return nil
+}
+
+// plan validates files and returns the entries of the layer in archive
+// order, with warnings. It stats and peeks at every source so that bad
+// input fails before any output is written.
+func plan(files []File, o *options) ([]entry, []string, error) {
+	if len(files) == 0 {
+		return nil, nil, errors.New("no files given: a layer needs at least one file")
+	}
+	byPath := make(map[string]*File, len(files))
+	var entries []entry
+	var warnings []string
+	for i := range files {
+		f := &files[i]
+		if err := CheckPath(f.Path); err != nil {
+			return nil, nil, err
+		}
+		if g, dup := byPath[f.Path]; dup {
+			return nil, nil, fmt.Errorf("destination %s is given twice (sources %q and %q): each path holds one file", f.Path, g.Source, f.Source)
+		}
+		byPath[f.Path] = f
+		if err := checkCapability(f); err != nil {
+			return nil, nil, err
+		}
+	}
+	dirs := make(map[string]bool)
+	for i := range files {
+		f := &files[i]
+		for d := path.Dir(f.Path); d != "/"; d = path.Dir(d) {
+			if g, ok := byPath[d]; ok {
+				return nil, nil, fmt.Errorf("destination %s is a file (from %q) but also the parent directory of %s: move one of them", d, g.Source, f.Path)
+			}
+			if dirs[d] {
+				break // its parents are recorded too
+			}
+			dirs[d] = true
+			entries = append(entries, entry{name: d[1:] + "/", dir: true})
+		}
+	}
+	for i := range files {
+		f := &files[i]
+		size, warn, err := checkSource(f, o.allowScripts)
+		if err != nil {
+			return nil, nil, err
+		}
+		if warn != "" {
+			warnings = append(warnings, warn)
+		}
+		entries = append(entries, entry{name: f.Path[1:], file: f, size: size})
+	}
+	// Sort by path components, so that a directory's entries directly
+	// follow it ("app/", "app/server", "app-data"), as GNU tar --sort=name
+	// orders them. Parents sort before their children.
+	slices.SortFunc(entries, func(a, b entry) int {
+		return slices.Compare(
+			strings.Split(strings.TrimSuffix(a.name, "/"), "/"),
+			strings.Split(strings.TrimSuffix(b.name, "/"), "/"))
+	})
+	return entries, warnings, nil
+}
+
+// checkSource checks that f.Source is (or links to) a regular file and, if
+// the file gets capabilities, that it is not a script. It returns the size.
+func checkSource(f *File, allowScripts bool) (int64, string, error) {
+	src := f.Source
+	if src == "" {
+		return 0, "", fmt.Errorf("%s: source path is empty: give the host file to store there", f.Path)
+	}
+	// Stat before opening: opening a named pipe would block, and opening a
+	// device can have side effects.
+	fi, err := os.Stat(src)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			if li, lerr := os.Lstat(src); lerr == nil && li.Mode()&fs.ModeSymlink != 0 {
+				target, _ := os.Readlink(src)
+				return 0, "", fmt.Errorf("%s: source %q is a symlink to %q, which does not exist: fix the link or give the file itself", f.Path, src, target)
+			}
+			return 0, "", fmt.Errorf("%s: source %q does not exist: check the path (a relative path is relative to the working directory)", f.Path, src)
+		}
+		return 0, "", fmt.Errorf("%s: source: %w", f.Path, err)
+	}
+	if err := checkRegular(f, fi); err != nil {
+		return 0, "", err
+	}
+	fd, err := os.Open(src) // fails now, not mid-stream, if unreadable
+	if err != nil {
+		return 0, "", fmt.Errorf("%s: source: %w", f.Path, err)
+	}
+	defer fd.Close()
+	if f.Capability == nil {
+		return fi.Size(), "", nil
+	}
+	var magic [2]byte
+	if _, err := fd.ReadAt(magic[:], 0); err != nil && err != io.EOF {
+		return 0, "", fmt.Errorf("%s: read source %q: %w", f.Path, src, err)
+	}
+	if string(magic[:]) != "#!" {
+		return fi.Size(), "", nil
+	}
+	if !allowScripts {
+		return 0, "", fmt.Errorf("%s: source %q starts with \"#!\": %w, because the kernel runs the interpreter, not the script; give the capabilities to a compiled binary (or to the interpreter) instead", f.Path, src, ErrScript)
+	}
+	return fi.Size(), fmt.Sprintf("%s: source %q starts with \"#!\": the kernel ignores file capabilities on scripts, so %s will run without them", f.Path, src, f.Path), nil
+}
+
+// checkRegular rejects anything but a regular file, naming what it is.
+func checkRegular(f *File, fi fs.FileInfo) error {
+	m := fi.Mode()
+	if m.IsRegular() {
+		return nil
+	}
+	var kind string
+	switch {
+	case m.IsDir():
+		return fmt.Errorf("%s: source %q is a directory: give the path of a file (a layer stores single files; list each with its own path)", f.Path, f.Source)
+	case m&fs.ModeCharDevice != 0:
+		kind = "character device"
+	case m&fs.ModeDevice != 0:
+		kind = "block device"
+	case m&fs.ModeNamedPipe != 0:
+		kind = "named pipe"
+	case m&fs.ModeSocket != 0:
+		kind = "socket"
+	default:
+		kind = "special file (" + m.Type().String() + ")"
+	}
+	return fmt.Errorf("%s: source %q is a %s, not a regular file", f.Path, f.Source, kind)
+}

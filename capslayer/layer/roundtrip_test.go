@@ -1,0 +1,78 @@
+package layer
+
+import (
+	"bytes"
+
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestGNUTarExtract extracts a layer with GNU tar, as root, and reads the
+// capabilities back from the files with getcap and getfattr: the kernel must
+// hold exactly the bytes the layer carries.
+func TestGNUTarExtract(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("extracting security.capability needs root (CAP_SETFCAP)")
+	}
+	for _, tool := range []string{"tar", "getcap", "getfattr"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s not installed", tool)
+		}
+	}
+	if out, _ := exec.Command("tar", "--version").Output(); !bytes.Contains(out, []byte("GNU tar")) {
+		t.Skip("tar is not GNU tar")
+	}
+	dir := t.TempDir()
+	out := filepath.Join(dir, "layer.tar")
+	if _, err := WriteFile(out, testFiles()); err != nil {
+		t.Fatal(err)
+	}
+	root := filepath.Join(dir, "root")
+	os.Mkdir(root, 0o755)
+	run(t, "tar", "--xattrs", "--xattrs-include=security.capability", "-xpf", out, "-C", root)
+
+	for _, f := range testFiles() {
+		p := filepath.Join(root, f.Path)
+		got := strings.TrimSpace(run(t, "getcap", "-n", p)) // -n: print the rootid of v3 values
+		var want string
+		if f.Caps != "" {
+			want = p + " " + f.Caps
+		}
+		if got != want {
+			t.Errorf("getcap %s = %q, want %q", f.Path, got, want)
+		}
+		if f.Capability == nil {
+			continue
+		}
+		got = run(t, "getfattr", "--absolute-names", "--only-values", "-n", "security.capability", p)
+		if got != string(f.Capability) {
+			t.Errorf("getfattr %s = %x, want %x", f.Path, got, f.Capability)
+		}
+		src, _ := os.ReadFile(f.Source)
+		if b, _ := os.ReadFile(p); !bytes.Equal(b, src) {
+			t.Errorf("%s: extracted contents differ from %s", f.Path, f.Source)
+		}
+	}
+	fi, err := os.Stat(filepath.Join(root, "app/server"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o755 || fi.ModTime().Unix() != 0 {
+		t.Errorf("app/server: mode %v mtime %d, want 0755 and 0", fi.Mode(), fi.ModTime().Unix())
+	}
+}
+
+func run(t *testing.T, name string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, stderr.Bytes())
+	}
+	return string(out)
+}

@@ -1,0 +1,192 @@
+package layer
+
+import (
+	"archive/tar"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
+)
+
+// Write writes a layer holding files to w and describes it. Nothing is
+// written when files or opts are invalid or a source is not a readable
+// regular file; an I/O error may leave a partial layer in w (WriteFile
+// does not).
+func Write(w io.Writer, files []File, opts ...Option) (*Result, error) {
+	o, err := makeOptions(opts)
+	if err != nil {
+		return nil, err
+	}
+	if o.descriptorPath != "" {
+		return nil, errors.New("layer.Write: WithDescriptorFile only applies to WriteFile")
+	}
+	return write(w, files, o)
+}
+
+func write(w io.Writer, files []File, o *options) (*Result, error) {
+	entries, warnings, err := plan(files, o)
+	if err != nil {
+		return nil, err
+	}
+
+	// The stream: tar -> [diff_id hash | compressor] -> [digest hash | out].
+	// Each tee hashes on a helper goroutine while the next stage runs, and
+	// the copier reads the next chunk of a file meanwhile.
+	out := &countingWriter{w: w}
+	digest := sha256.New()
+	outTee := newTee(out, digest)
+	defer outTee.stop()
+	var (
+		tarDst    io.Writer = outTee
+		diffID    hash.Hash = digest // an uncompressed layer's digest is its diff_id
+		closeComp           = func() error { return nil }
+	)
+	switch o.compression {
+	case Gzip:
+		// The gzip header holds no name, no mtime and OS 255 (unknown):
+		// 1f 8b 08 00 00000000 00 ff.
+		zw, err := gzip.NewWriterLevel(outTee, GzipLevel)
+		if err != nil {
+			return nil, err
+		}
+		// klauspost/compress writes uint32(ModTime.Unix()) even for the
+		// zero time.Time, which is not 0; the epoch is.
+		zw.ModTime = time.Unix(0, 0)
+		diffID = sha256.New()
+		t := newTee(zw, diffID)
+		defer t.stop()
+		tarDst, closeComp = t, zw.Close
+	case Zstd:
+		// One encoder goroutine: the output must not depend on the host's
+		// GOMAXPROCS, and memory stays bounded.
+		zw, err := zstd.NewWriter(outTee, zstd.WithEncoderLevel(ZstdLevel), zstd.WithEncoderConcurrency(1))
+		if err != nil {
+			return nil, err
+		}
+		diffID = sha256.New()
+		t := newTee(zw, diffID)
+		defer t.stop()
+		tarDst, closeComp = t, zw.Close
+	}
+
+	tw := tar.NewWriter(tarDst)
+	mtime := time.Unix(o.mtime, 0)
+	c := newCopier()
+	infos := make([]FileInfo, 0, len(files))
+	for _, e := range entries {
+		if e.dir {
+			hdr := &tar.Header{
+				Typeflag: tar.TypeDir,
+				Name:     e.name,
+				Mode:     DirMode,
+				ModTime:  mtime,
+				Format:   tar.FormatPAX,
+			}
+			if err := tw.WriteHeader(hdr); err != nil {
+				return nil, fmt.Errorf("write directory entry %q: %w", e.name, err)
+			}
+			continue
+		}
+		info, err := writeFile(tw, c, e, o, mtime)
+		if err != nil {
+			return nil, err
+		}
+		infos = append(infos, info)
+	}
+	if err := tw.Close(); err != nil {
+		return nil, fmt.Errorf("finish tar: %w", err)
+	}
+	if err := closeComp(); err != nil {
+		return nil, fmt.Errorf("finish %s stream: %w", o.compression, err)
+	}
+	return &Result{
+		Descriptor: Descriptor{
+			MediaType: o.compression.MediaType(),
+			Digest:    sha256Hash(digest),
+			Size:      out.n,
+			DiffID:    sha256Hash(diffID),
+			Files:     infos,
+		},
+		Warnings: warnings,
+	}, nil
+}
+
+// writeFile writes the header and contents of one file entry.
+func writeFile(tw *tar.Writer, c *copier, e entry, o *options, mtime time.Time) (FileInfo, error) {
+	f := e.file
+	src, err := os.Open(f.Source)
+	if err != nil {
+		return FileInfo{}, fmt.Errorf("%s: source: %w", f.Path, err)
+	}
+	defer src.Close()
+	fi, err := src.Stat()
+	if err != nil {
+		return FileInfo{}, fmt.Errorf("%s: source: %w", f.Path, err)
+	}
+	if err := checkRegular(f, fi); err != nil {
+		return FileInfo{}, err
+	}
+	if fi.Size() != e.size {
+		return FileInfo{}, fmt.Errorf("%s: source %q: %w (size %d, then %d)", f.Path, f.Source, ErrChanged, e.size, fi.Size())
+	}
+	hdr := &tar.Header{
+		Typeflag: tar.TypeReg,
+		Name:     e.name,
+		Size:     e.size,
+		Mode:     o.mode,
+		Uid:      o.uid,
+		Gid:      o.gid,
+		ModTime:  mtime,
+		Format:   tar.FormatPAX,
+	}
+	if f.Capability != nil {
+		hdr.PAXRecords = map[string]string{CapabilityPAXRecord: string(f.Capability)}
+	}
+	if err := tw.WriteHeader(hdr); err != nil {
+		return FileInfo{}, fmt.Errorf("write entry %q: %w", e.name, err)
+	}
+	if err := c.copyN(tw, src, e.size); err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+			return FileInfo{}, fmt.Errorf("%s: source %q: %w (it shrank)", f.Path, f.Source, ErrChanged)
+		}
+		return FileInfo{}, fmt.Errorf("%s: copy %q: %w", f.Path, f.Source, err)
+	}
+	// A file that grew would be silently cut short: check it ended.
+	var b [1]byte
+	if n, _ := src.Read(b[:]); n != 0 {
+		return FileInfo{}, fmt.Errorf("%s: source %q: %w (it grew)", f.Path, f.Source, ErrChanged)
+	}
+	return FileInfo{
+		Path:  f.Path,
+		Caps:  f.Caps,
+		Xattr: hex.EncodeToString(f.Capability),
+		Mode:  fmt.Sprintf("%04o", o.mode),
+		UID:   o.uid,
+		GID:   o.gid,
+		Size:  e.size,
+	}, nil
+}
+
+func sha256Hash(h hash.Hash) v1.Hash {
+	return v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(h.Sum(nil))}
+}
+
+// countingWriter counts the bytes written through it.
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
