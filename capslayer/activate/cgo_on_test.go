@@ -1,0 +1,7 @@
+//go:build cgo
+
+package activate
+
+// cgoBuild reports whether the test binary uses cgo, so libcap's psx package
+// uses libpsx rather than syscall.AllThreadsSyscall.
+const cgoBuild = true
