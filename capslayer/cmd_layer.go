@@ -2,10 +2,229 @@ package main
 
 import (
 	"errors"
+	"flag"
+	"fmt"
 	"io"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/capslayer/rules_capslayer/capslayer/caps"
+	"github.com/capslayer/rules_capslayer/capslayer/layer"
 )
 
-// placeholder: replaced by the real implementation.
+const layerUsage = `--binary SRC --path DEST --caps TEXT --output OUT [flags]
+       capslayer layer --file DEST=SRC[:CAPS] [--file ...] --output OUT [flags]`
+
+const layerHelp = `Writes a reproducible OCI layer tar holding the file SRC at the absolute path
+DEST in the image, with the file capabilities TEXT (setcap syntax such as
+"cap_net_bind_service=ep", or names such as "NET_BIND_SERVICE" meaning =p).
+Each --file adds one more file: DEST=SRC without capabilities, or
+DEST=SRC:CAPS with them. DEST ends at the first '='; CAPS starts after the
+last ':', so a SRC containing ':' must be followed by ':' (no capabilities)
+or ':CAPS'.
+
+The compression follows OUT's extension (.tar, .tar.gz/.tgz, .tar.zst/.tzst)
+unless --compression is given; the two must agree. The mtime of every entry is
+--mtime, else $SOURCE_DATE_EPOCH, else 0. Nothing is printed on success unless
+--print-digest asks for it. See docs/layer-format.md for the exact layout.`
+
+// fileFlags collects repeated --file values.
+type fileFlags []string
+
+func (f *fileFlags) String() string     { return strings.Join(*f, " ") }
+func (f *fileFlags) Set(v string) error { *f = append(*f, v); return nil }
+
 func runLayer(args []string, stdout, stderr io.Writer) error {
-	return errors.New("layer: not implemented yet")
+	fs := newFlagSet("layer", layerUsage, stderr)
+	var (
+		binary      = fs.String("binary", "", "host `file` to store at --path (a symlink is followed)")
+		dest        = fs.String("path", "", "absolute `path` of --binary in the image, e.g. /app/server")
+		capsText    = fs.String("caps", "", "file capabilities of --binary as `text`: setcap syntax (cap_net_bind_service=ep) or names (NET_BIND_SERVICE, meaning =p)")
+		output      = fs.String("output", "", "layer `file` to write (.tar, .tar.gz, .tgz, .tar.zst or .tzst)")
+		mode        = fs.String("mode", "0755", "permission `bits` of the files, octal")
+		owner       = fs.String("owner", "0:0", "numeric `uid:gid` of the files (directories stay 0:0)")
+		mtime       = fs.String("mtime", "", "modification time of every entry, in `seconds` since the epoch (default $SOURCE_DATE_EPOCH, else 0)")
+		rootID      = fs.String("rootid", "", "write revision 3 capabilities limited to the user namespace whose root is host `uid` N, as setcap -n N (not portable: the kernel ignores them elsewhere)")
+		compression = fs.String("compression", "", "`compression`: none, gzip or zstd (default: from the --output extension)")
+		descriptor  = fs.String("descriptor", "", "also write the layer's OCI descriptor with diff_id and file list as JSON to `file`")
+		allowScript = fs.Bool("allow-script", false, "allow capabilities on a file starting with #! (the kernel ignores them there; a warning is printed)")
+		printDigest = fs.Bool("print-digest", false, "print the layer digest (sha256:...) on stdout")
+		files       fileFlags
+	)
+	fs.Var(&files, "file", "one more file, `DEST=SRC[:CAPS]`; repeatable")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: capslayer layer %s\n\n%s\n\nFlags:\n", layerUsage, layerHelp)
+		fs.PrintDefaults()
+	}
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 0 {
+		return usagef("unexpected argument %q: layer takes only flags (see 'capslayer layer --help')", fs.Arg(0))
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+
+	if *output == "" {
+		return usagef("--output is required: name the layer file to write, e.g. --output layer.tar")
+	}
+	opts, err := layerOptions(*output, *mode, *owner, *mtime, set["mtime"], *compression)
+	if err != nil {
+		return err
+	}
+	var rootid uint32
+	if set["rootid"] {
+		n, err := strconv.ParseUint(*rootID, 10, 32)
+		if err != nil || n == 0 || n == 1<<32-1 {
+			return usagef("--rootid %q: want a positive host uid, as setcap -n does; leave --rootid out for capabilities that work in every user namespace", *rootID)
+		}
+		rootid = uint32(n)
+	}
+
+	var lfiles []layer.File
+	switch {
+	case set["binary"] || set["path"] || set["caps"]:
+		var missing []string
+		for _, name := range []string{"binary", "path", "caps"} {
+			if !set[name] {
+				missing = append(missing, "--"+name)
+			}
+		}
+		if len(missing) > 0 {
+			return usagef("--binary, --path and --caps go together: %s missing (use --file DEST=SRC for a file without capabilities)", strings.Join(missing, " and "))
+		}
+		f, err := layerFile(*dest, *binary, *capsText, "--caps", rootid)
+		if err != nil {
+			return err
+		}
+		lfiles = append(lfiles, f)
+	case len(files) == 0:
+		return usagef("nothing to put in the layer: give --binary SRC --path DEST --caps TEXT, or --file DEST=SRC[:CAPS]")
+	}
+	for _, v := range files {
+		f, err := parseFileFlag(v, rootid)
+		if err != nil {
+			return err
+		}
+		lfiles = append(lfiles, f)
+	}
+
+	opts = append(opts, layer.WithAllowScripts(*allowScript))
+	if *descriptor != "" {
+		opts = append(opts, layer.WithDescriptorFile(*descriptor))
+	}
+	res, err := layer.WriteFile(*output, lfiles, opts...)
+	if err != nil {
+		if errors.Is(err, layer.ErrScript) {
+			return fmt.Errorf("%w (pass --allow-script to store them anyway)", err)
+		}
+		return err
+	}
+	for _, w := range res.Warnings {
+		fmt.Fprintf(stderr, "capslayer layer: warning: %s\n", w)
+	}
+	if *printDigest {
+		fmt.Fprintln(stdout, res.Digest)
+	}
+	return nil
+}
+
+// layerOptions turns the flags that shape the tar into layer options.
+func layerOptions(output, mode, owner, mtime string, mtimeSet bool, compression string) ([]layer.Option, error) {
+	var opts []layer.Option
+
+	perm, err := strconv.ParseUint(mode, 8, 32)
+	if err != nil || perm > 0o7777 {
+		return nil, usagef("--mode %q: want octal permission bits between 0000 and 7777, e.g. 0755", mode)
+	}
+	opts = append(opts, layer.WithMode(int64(perm)))
+
+	uidText, gidText, ok := strings.Cut(owner, ":")
+	uid, uerr := strconv.ParseUint(uidText, 10, 32)
+	gid, gerr := strconv.ParseUint(gidText, 10, 32)
+	if !ok || uerr != nil || gerr != nil || uid == 1<<32-1 || gid == 1<<32-1 {
+		return nil, usagef("--owner %q: want numeric UID:GID, e.g. 65532:65532 (names are not looked up, so that the host's users cannot change the layer)", owner)
+	}
+	opts = append(opts, layer.WithOwner(int(uid), int(gid)))
+
+	if !mtimeSet {
+		if sde, ok := os.LookupEnv("SOURCE_DATE_EPOCH"); ok && sde != "" {
+			sec, err := strconv.ParseInt(sde, 10, 64)
+			if err != nil || sec < 0 {
+				return nil, usagef("SOURCE_DATE_EPOCH=%q: want a non-negative integer number of seconds since the epoch; fix or unset it, or pass --mtime", sde)
+			}
+			opts = append(opts, layer.WithModTime(sec))
+		}
+	} else {
+		sec, err := strconv.ParseInt(mtime, 10, 64)
+		if err != nil || sec < 0 {
+			return nil, usagef("--mtime %q: want a non-negative integer number of seconds since the epoch, e.g. 0", mtime)
+		}
+		opts = append(opts, layer.WithModTime(sec))
+	}
+
+	byName, known := layer.CompressionForName(output)
+	switch {
+	case compression == "" && !known:
+		return nil, usagef("--output %q: cannot tell the compression from the name: end it in .tar, .tar.gz, .tgz, .tar.zst or .tzst (as rules_oci expects), or pass --compression", output)
+	case compression == "":
+		opts = append(opts, layer.WithCompression(byName))
+	default:
+		c, err := layer.ParseCompression(compression)
+		if err != nil {
+			return nil, usagef("--compression: %v", err)
+		}
+		if known && c != byName {
+			return nil, usagef("--compression %s does not match --output %q, which names %s layer: change one of them", c, output, describeCompression(byName))
+		}
+		opts = append(opts, layer.WithCompression(c))
+	}
+	return opts, nil
+}
+
+func describeCompression(c layer.Compression) string {
+	if c == layer.None {
+		return "an uncompressed"
+	}
+	return "a " + string(c)
+}
+
+// parseFileFlag parses a --file value, DEST=SRC[:CAPS]. DEST ends at the
+// first '=' (capability text has '=' too, but only after the last ':').
+func parseFileFlag(v string, rootid uint32) (layer.File, error) {
+	dest, rest, ok := strings.Cut(v, "=")
+	if !ok || dest == "" || rest == "" {
+		return layer.File{}, usagef("--file %q: want DEST=SRC or DEST=SRC:CAPS, e.g. --file /usr/sbin/tcpdump=out/tcpdump:cap_net_raw=ep", v)
+	}
+	src, capsText, hasCaps := rest, "", false
+	if i := strings.LastIndexByte(rest, ':'); i >= 0 {
+		src, capsText, hasCaps = rest[:i], rest[i+1:], true
+	}
+	if src == "" {
+		return layer.File{}, usagef("--file %q: the source before ':' is empty: want DEST=SRC:CAPS", v)
+	}
+	if !hasCaps || capsText == "" {
+		return layer.File{Path: dest, Source: src}, nil
+	}
+	return layerFile(dest, src, capsText, fmt.Sprintf("--file %q", v), rootid)
+}
+
+// layerFile parses capability text and encodes it for the layer: revision 2
+// (portable), or revision 3 when --rootid was given.
+func layerFile(dest, src, text, what string, rootid uint32) (layer.File, error) {
+	fc, err := caps.Parse(text)
+	if err != nil {
+		hint := ""
+		if strings.HasPrefix(what, "--file") && strings.Contains(text, "/") {
+			hint = " (the capabilities start after the last ':'; if the source path contains ':', end it with ':' or ':CAPS')"
+		}
+		return layer.File{}, usagef("%s: %v%s", what, err, hint)
+	}
+	f := layer.File{Path: dest, Source: src, Capability: fc.EncodeV2(), Caps: fc.String()}
+	if rootid != 0 {
+		f.Capability = fc.EncodeV3(rootid)
+		f.Caps = fmt.Sprintf("%s [rootid=%d]", fc.String(), rootid) // as getcap -n prints it
+	}
+	return f, nil
 }

@@ -60,8 +60,8 @@ func TestWriteFileAndDescriptor(t *testing.T) {
 			if d.MediaType != string(c.MediaType()) {
 				t.Errorf("descriptor mediaType = %s, want %s", d.MediaType, c.MediaType())
 			}
-			if len(d.Files) != 4 || d.Files[1].Path != "/app/server" || d.Files[1].Caps != "cap_net_bind_service=ep" ||
-				d.Files[1].Xattr != "0100000200040000000000000000000000000000" || d.Files[3].Xattr != "" || d.Files[1].Mode != "0755" {
+			if len(d.Files) != 3 || d.Files[0].Path != "/app/server" || d.Files[0].Caps != "cap_net_bind_service=ep" ||
+				d.Files[0].Xattr != "0100000200040000000000000000000000000000" || d.Files[2].Xattr != "" || d.Files[0].Mode != "0755" {
 				t.Errorf("descriptor files = %+v", d.Files)
 			}
 			if want, _ := res.Descriptor.MarshalIndent(); !bytes.Equal(js, want) {

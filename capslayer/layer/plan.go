@@ -159,7 +159,7 @@ func checkSource(f *File, allowScripts bool) (int64, string, error) {
 		return fi.Size(), "", nil
 	}
 	if !allowScripts {
-		return 0, "", fmt.Errorf("%s: source %q starts with \"#!\": %w, because the kernel runs the interpreter, not the script; give the capabilities to a compiled binary (or to the interpreter) instead", f.Path, src, ErrScript)
+		return 0, "", fmt.Errorf("%s: source %q is a script (it starts with \"#!\"): the kernel runs its interpreter, not the script, so give the capabilities to a compiled binary (or to the interpreter) instead (%w)", f.Path, src, ErrScript)
 	}
 	return fi.Size(), fmt.Sprintf("%s: source %q starts with \"#!\": the kernel ignores file capabilities on scripts, so %s will run without them", f.Path, src, f.Path), nil
 }

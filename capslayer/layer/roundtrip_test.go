@@ -27,14 +27,15 @@ func TestGNUTarExtract(t *testing.T) {
 	}
 	dir := t.TempDir()
 	out := filepath.Join(dir, "layer.tar")
-	if _, err := WriteFile(out, testFiles()); err != nil {
+	files := append(testFiles(), rootIDFiles()...)
+	if _, err := WriteFile(out, files); err != nil {
 		t.Fatal(err)
 	}
 	root := filepath.Join(dir, "root")
 	os.Mkdir(root, 0o755)
 	run(t, "tar", "--xattrs", "--xattrs-include=security.capability", "-xpf", out, "-C", root)
 
-	for _, f := range testFiles() {
+	for _, f := range files {
 		p := filepath.Join(root, f.Path)
 		got := strings.TrimSpace(run(t, "getcap", "-n", p)) // -n: print the rootid of v3 values
 		var want string

@@ -17,29 +17,38 @@ mkstage() {
 	rm -rf "$stage/root"
 	mkdir -p "$stage/root/app/tools" "$stage/root/app-data"
 	cp "$here/src/server" "$stage/root/app/server"
-	cp "$here/src/nstool" "$stage/root/app/nstool"
 	cp "$here/src/tcpdump" "$stage/root/app/tools/tcpdump"
 	cp "$here/src/motd" "$stage/root/app-data/motd"
 	chmod 0755 "$stage/root/app" "$stage/root/app/tools" "$stage/root/app-data"
-	for f in app/server app/nstool app/tools/tcpdump app-data/motd; do
+	for f in app/server app/tools/tcpdump app-data/motd; do
 		chown "$1" "$stage/root/$f" # before setcap: chown clears file capabilities
 		chmod "$2" "$stage/root/$f"
 	done
 	setcap cap_net_bind_service=ep "$stage/root/app/server"
 	setcap cap_net_admin,cap_net_raw=ep "$stage/root/app/tools/tcpdump"
-	setcap -n 1000 cap_net_bind_service=p "$stage/root/app/nstool" # v3, rootid 1000
 }
 
-# gnutar MTIME OUT
+# gnutar MTIME OUT PATHS...
 gnutar() {
+	mtime=$1 out=$2
+	shift 2
 	tar --format=pax --xattrs --xattrs-include=security.capability \
 		--pax-option='exthdr.name=%d/PaxHeaders.0/%f,delete=atime,delete=ctime,exthdr.mtime=0' \
-		--mtime="@$1" --numeric-owner --sort=name --blocking-factor=1 \
-		-C "$stage/root" -cf "$here/$2" app app-data
+		--mtime="@$mtime" --numeric-owner --sort=name --blocking-factor=1 \
+		-C "$stage/root" -cf "$here/$out" "$@"
 }
 
 mkstage 0:0 0755
-gnutar 0 gnutar-default.tar
-mkstage 65532:65532 0750
-gnutar 1700000000 gnutar-owner.tar
+gnutar 0 gnutar-default.tar app app-data
 getcap -r "$stage/root"
+mkstage 65532:65532 0750
+gnutar 1700000000 gnutar-owner.tar app app-data
+
+# A revision 3 value, limited to the user namespace whose root is uid 1000.
+rm -rf "$stage/root"
+mkdir -p "$stage/root/opt"
+cp "$here/src/nstool" "$stage/root/opt/nstool"
+chmod 0755 "$stage/root/opt" "$stage/root/opt/nstool"
+setcap -n 1000 cap_net_bind_service=p "$stage/root/opt/nstool"
+gnutar 0 gnutar-rootid.tar opt
+getcap -n -r "$stage/root"
