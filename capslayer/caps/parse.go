@@ -212,7 +212,13 @@ func (p *parser) clauses(s string, off int) error {
 				if err != nil {
 					return err
 				}
-				list |= m
+				if m == AllNamed && strings.EqualFold(s[pos:end], "all") {
+					// libcap's forceall overwrites the list, so
+					// "55,all" is just "all" (but "all,55" has 55).
+					list = m
+				} else {
+					list |= m
+				}
 				pos = end
 				if pos == len(s) || s[pos] != ',' {
 					break
@@ -237,7 +243,7 @@ func (p *parser) clauses(s string, off int) error {
 			return p.errAt(off+start, names, fmt.Sprintf("missing operator after %q", names),
 				fmt.Sprintf("every setcap clause needs '=', '+' or '-' and flags, e.g. \"%s=p\"; to use the plain list form (each name meaning =p), write no operator anywhere in the text", names))
 		}
-		op := s[pos]
+		op, opPos := s[pos], pos
 		pos++
 		switch {
 		case op == '=' && pos < len(s) && (s[pos] == '+' || s[pos] == '-'):
@@ -262,7 +268,6 @@ func (p *parser) clauses(s string, off int) error {
 		// more '+flags' or '-flags' on the same list.
 		for {
 			var flags Mask // bit 0 e, bit 1 i, bit 2 p
-			opPos := pos - 1
 			n := 0
 			for pos < len(s) && !isSpace(s[pos]) {
 				c := s[pos]
@@ -299,7 +304,7 @@ func (p *parser) clauses(s string, off int) error {
 					return p.errAt(off+pos, s[pos:pos+1], fmt.Sprintf("'%c' needs an explicit capability list", s[pos]),
 						fmt.Sprintf("write the names first, e.g. \"all%s\"", s[start:pos+1]))
 				}
-				op = s[pos]
+				op, opPos = s[pos], pos
 				pos++
 				if pos == len(s) || !isAlpha(s[pos]) {
 					return p.errAt(off+pos-1, string(op), fmt.Sprintf("'%c' must be followed by flags", op),

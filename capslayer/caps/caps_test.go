@@ -1,0 +1,108 @@
+package caps
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+
+	"kernel.org/pub/linux/libs/security/libcap/cap"
+)
+
+func TestMask(t *testing.T) {
+	m := MaskOf(0, 10, 39, 63, 64, -1)
+	if want := Mask(1 | 1<<10 | 1<<39 | 1<<63); m != want {
+		t.Fatalf("MaskOf = %#x, want %#x", uint64(m), uint64(want))
+	}
+	for c, want := range map[int]bool{0: true, 10: true, 39: true, 63: true, 1: false, 40: false, 64: false, -1: false} {
+		if m.Has(c) != want {
+			t.Errorf("Has(%d) = %v, want %v", c, !want, want)
+		}
+	}
+	if got, want := m.List(), []int{0, 10, 39, 63}; !reflect.DeepEqual(got, want) {
+		t.Errorf("List() = %v, want %v", got, want)
+	}
+	if got, want := m.Names(), []string{"cap_chown", "cap_net_bind_service", "cap_bpf", "63"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("Names() = %v, want %v", got, want)
+	}
+	if got, want := m.String(), "cap_chown,cap_net_bind_service,cap_bpf,63"; got != want {
+		t.Errorf("String() = %q, want %q", got, want)
+	}
+	if got := Mask(0).List(); got == nil || len(got) != 0 {
+		t.Errorf("Mask(0).List() = %#v, want an empty slice", got)
+	}
+	if AllNamed != 0x1ffffffffff || len(AllNamed.List()) != NamedCount || NamedCount != 41 {
+		t.Errorf("AllNamed = %#x, NamedCount %d", uint64(AllNamed), NamedCount)
+	}
+}
+
+func TestNameLookup(t *testing.T) {
+	for c := 0; c < NamedCount; c++ {
+		name := Name(c)
+		if name != cap.Value(c).String() || !strings.HasPrefix(name, "cap_") || strings.ToLower(name) != name {
+			t.Errorf("Name(%d) = %q", c, name)
+		}
+		bare := strings.TrimPrefix(name, "cap_")
+		for _, spelling := range []string{name, strings.ToUpper(name), bare, strings.ToUpper(bare), "Cap_" + bare} {
+			if got, ok := Lookup(spelling); !ok || got != c {
+				t.Errorf("Lookup(%q) = %d, %v; want %d", spelling, got, ok, c)
+			}
+		}
+	}
+	for c, want := range map[int]string{0: "cap_chown", 10: "cap_net_bind_service", 40: "cap_checkpoint_restore", 41: "41", 63: "63"} {
+		if got := Name(c); got != want {
+			t.Errorf("Name(%d) = %q, want %q", c, got, want)
+		}
+	}
+	for _, bad := range []string{"", "cap_", "all", "ALL", "10", "cap_10", "cap_cap_chown", "net-raw", "chown ", "NET_BIND_SERVCE"} {
+		if c, ok := Lookup(bad); ok {
+			t.Errorf("Lookup(%q) = %d, want not found", bad, c)
+		}
+	}
+}
+
+func TestFileCaps(t *testing.T) {
+	f := FileCaps{Permitted: MaskOf(0, 5), Inheritable: MaskOf(5, 7)}
+	if f.All() != MaskOf(0, 5, 7) || f.IsEmpty() {
+		t.Errorf("%+v: All %v, IsEmpty %v", f, f.All(), f.IsEmpty())
+	}
+	if !(FileCaps{Effective: true}).IsEmpty() || !(FileCaps{}).IsEmpty() {
+		t.Error("IsEmpty is false for a FileCaps without permitted and inheritable bits")
+	}
+}
+
+// TestString covers the shapes of getcap's text; vectors.tsv and
+// TestAgainstSetcap compare many more with the real getcap.
+func TestString(t *testing.T) {
+	p := func(c ...int) Mask { return MaskOf(c...) }
+	for _, tc := range []struct {
+		f    FileCaps
+		want string
+	}{
+		{FileCaps{}, "="},
+		{FileCaps{Effective: true}, "="},
+		{FileCaps{Permitted: p(10), Effective: true}, "cap_net_bind_service=ep"},
+		{FileCaps{Permitted: p(0, 5)}, "cap_chown,cap_kill=p"},
+		{FileCaps{Permitted: p(0, 5), Inheritable: p(0), Effective: true}, "cap_chown=eip cap_kill+ep"},
+		{FileCaps{Permitted: p(0), Inheritable: p(5)}, "cap_kill=i cap_chown+p"},
+		{FileCaps{Permitted: AllNamed, Effective: true}, "=ep"},
+		{FileCaps{Permitted: AllNamed &^ p(0)}, "=p cap_chown-p"},
+		{FileCaps{Permitted: AllNamed | p(41, 63), Inheritable: p(63)}, "=p 63+ip 41+p"},
+		{FileCaps{Permitted: p(63)}, "= 63+p"},
+		{FileCaps{Permitted: p(1), Inheritable: p(41)}, "cap_dac_override=p 41+i"},
+		// 20 of 41 named caps set: the unset state still wins the tie-free histogram.
+		{FileCaps{Permitted: Mask(1<<20 - 1)}, strings.Join(Mask(1<<20-1).Names(), ",") + "=p"},
+		// 21 of 41 set: "=p" becomes the default.
+		{FileCaps{Permitted: Mask(1<<21 - 1)}, "=p " + strings.Join((AllNamed&^(1<<21-1)).Names(), ",") + "-p"},
+	} {
+		if got := tc.f.String(); got != tc.want {
+			t.Errorf("%+v.String() = %q, want %q", tc.f, got, tc.want)
+		}
+		if tc.f.IsEmpty() {
+			continue
+		}
+		back, err := ParseSetcap(tc.f.String())
+		if err != nil || back != tc.f {
+			t.Errorf("ParseSetcap(%q) = %+v, %v; want %+v", tc.f.String(), back, err, tc.f)
+		}
+	}
+}
