@@ -23,7 +23,7 @@ func ExampleParse() {
 	// Output:
 	// cap_net_bind_service=ep 0100000200040000000000000000000000000000
 	// cap_net_bind_service,cap_net_raw=p 0000000200240000000000000000000000000000
-	// cap_perfmon,cap_bpf=p 0000000200000000000000004000000000000000
+	// cap_perfmon,cap_bpf=p 000000020000000000000000c000000000000000
 }
 
 func ExampleParse_error() {
