@@ -1,0 +1,22 @@
+// Package inspect lists the files that carry Linux file capabilities in a
+// layer tar, an OCI image layout or a docker/podman save tarball.
+//
+// A file capability is the security.capability extended attribute that
+// setcap(8) sets. In a layer tar it travels as the PAX record
+// SCHILY.xattr.security.capability (GNU tar, Go's archive/tar, libarchive);
+// libarchive also writes LIBARCHIVE.xattr.security.capability with a base64
+// value, which is read when the SCHILY record is absent.
+//
+// For images, inspect follows the layers from the bottom up and reports for
+// each file whether it is still visible in the final filesystem or which
+// later layer overwrote or whited it out (.wh.<name>, .wh..wh..opq, or a
+// parent replaced by a non-directory), because a capability buried under a
+// whiteout is not granted at run time but is still shipped in the image.
+//
+// The input is treated as hostile. Layers are streamed, never buffered;
+// entry names that escape the root ("../x") are errors; the number of
+// entries, the decompressed size of a layer, the size of JSON documents and
+// the nesting of image indexes are capped (see Option); the digest and diff
+// ID of every layer are checked against the manifest and config, so a
+// tampered blob is reported instead of silently inspected.
+package inspect

@@ -1,0 +1,368 @@
+package inspect
+
+import (
+	"archive/tar"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/capslayer/rules_capslayer/capslayer/caps"
+)
+
+// libarchiveKey is the record bsdtar writes next to the SCHILY one; its value
+// is base64.
+const libarchiveKey = "LIBARCHIVE.xattr.security.capability"
+
+// File is one file that carries a security.capability xattr.
+type File struct {
+	// Path is absolute and clean: "/app/server".
+	Path string
+	// Xattr is the decoded value; zero if Invalid != "".
+	Xattr caps.Xattr
+	// Raw is the raw security.capability value (at most 1 KiB is kept).
+	Raw []byte
+	// Invalid, when non-empty, says why Raw could not be decoded. The file
+	// is listed anyway: a malformed value is worth an audit finding.
+	Invalid string
+	// Mode holds the permission bits with setuid/setgid/sticky (mode & 07777).
+	Mode int64
+	// UID and GID are the numeric owner.
+	UID, GID int
+	// Size is the file size in bytes.
+	Size int64
+	// Type is "file", "hardlink" (a hard link to a file of the same layer
+	// that carries the xattr; the kernel keeps xattrs per inode), "dir",
+	// "symlink" or "other".
+	Type string
+	// Link is the target of a hardlink or symlink.
+	Link string
+	// Layer is the index of the layer in the image, 0 = bottom (base).
+	Layer int
+	// ShadowedBy is -1 if the file is visible in the final filesystem, else
+	// the index of the layer that overwrote it or whited it out (.wh.<name>,
+	// .wh..wh..opq of a parent dir, or a parent replaced by a non-dir). A
+	// file written twice in the same layer is shadowed by that layer.
+	ShadowedBy int
+}
+
+// Visible reports whether the file is present in the final filesystem.
+func (f File) Visible() bool { return f.ShadowedBy < 0 }
+
+// Layer is one layer of an image and its files that carry capabilities.
+type Layer struct {
+	Index     int
+	Digest    string // blob digest, "sha256:<hex>"
+	DiffID    string // digest of the decompressed tar
+	MediaType string
+	Files     []File
+}
+
+// Image is one image of a layout or archive.
+type Image struct {
+	// Name is the tag (the org.opencontainers.image.ref.name or
+	// io.containerd.image.name annotation, or a docker archive RepoTag), or
+	// the manifest digest when the image has no name.
+	Name string
+	// Digest is the manifest digest; for a docker save tarball, which holds
+	// no manifest, it is the image ID (the config digest) as docker shows it.
+	Digest string
+	// Platform is os/arch[/variant].
+	Platform string
+	Layers   []Layer
+}
+
+// Files returns the files of all layers, bottom layer first.
+func (im Image) Files() []File {
+	var fs []File
+	for _, l := range im.Layers {
+		fs = append(fs, l.Files...)
+	}
+	return fs
+}
+
+// Report is the result of Path.
+type Report struct {
+	Source string
+	// Kind is "layer", "oci-layout" or "docker-archive".
+	Kind   string
+	Images []Image
+	// Skipped lists the manifests of a layout that are not images
+	// (attestations, signatures, other artifacts), as "digest (media type)".
+	Skipped []string
+}
+
+// Kinds of input, as in Report.Kind.
+const (
+	KindLayer         = "layer"
+	KindOCILayout     = "oci-layout"
+	KindDockerArchive = "docker-archive"
+)
+
+// Path inspects a layer tar (plain, gzip or zstd), an OCI image layout
+// directory (every manifest, indexes recursively, multi-platform), or a
+// docker/podman save tarball. A layer is reported as one image without name,
+// digest or platform, holding that one layer.
+func Path(p string, opts ...Option) (*Report, error) {
+	o := makeOptions(opts)
+	kind, err := detect(p, o)
+	if err != nil {
+		return nil, err
+	}
+	rep := &Report{Source: p, Kind: kind}
+	if kind == KindLayer {
+		f, err := os.Open(p)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		s := newImageScan()
+		l, err := s.layer(f, 0, o)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", p, err)
+		}
+		rep.Images = []Image{{Layers: []Layer{l}}}
+		return rep, nil
+	}
+	srcs, skipped, err := images(p, kind, o)
+	if err != nil {
+		return nil, err
+	}
+	rep.Skipped = skipped
+	done := map[string][]Layer{} // by manifest digest: tags of one image
+	for _, src := range srcs {
+		im := Image{Name: src.Name, Digest: src.Digest, Platform: src.Platform}
+		if ls, ok := done[src.Digest]; ok {
+			im.Layers = ls
+		} else {
+			ls, err := src.scan(o)
+			if err != nil {
+				return nil, fmt.Errorf("%s: image %s: %w", p, src.Name, err)
+			}
+			done[src.Digest] = ls
+			im.Layers = ls
+		}
+		rep.Images = append(rep.Images, im)
+	}
+	return rep, nil
+}
+
+// LayerReader inspects one layer stream (compression sniffed) and returns
+// its files that carry capabilities, in archive order, with Layer 0.
+func LayerReader(r io.Reader, opts ...Option) ([]File, error) {
+	s := newImageScan()
+	l, err := s.layer(r, 0, makeOptions(opts))
+	if err != nil {
+		return nil, err
+	}
+	return l.Files, nil
+}
+
+// fileRef locates a File in an imageScan.
+type fileRef struct{ layer, file int }
+
+// pathSet is a set of file paths with, for each ancestor directory, the
+// number of member files under it, so that "everything under /x" is cheap to
+// test on the many entries for which it is empty.
+type pathSet struct {
+	files map[string]fileRef
+	dirs  map[string]int
+}
+
+func newPathSet() *pathSet {
+	return &pathSet{files: map[string]fileRef{}, dirs: map[string]int{}}
+}
+
+func ancestors(p string, fn func(string)) {
+	for p != "/" {
+		i := strings.LastIndexByte(p, '/')
+		if i == 0 {
+			p = "/"
+		} else {
+			p = p[:i]
+		}
+		fn(p)
+	}
+}
+
+func (s *pathSet) add(p string, r fileRef) {
+	s.files[p] = r
+	ancestors(p, func(a string) { s.dirs[a]++ })
+}
+
+func (s *pathSet) remove(p string) (fileRef, bool) {
+	r, ok := s.files[p]
+	if !ok {
+		return r, false
+	}
+	delete(s.files, p)
+	ancestors(p, func(a string) {
+		if s.dirs[a]--; s.dirs[a] == 0 {
+			delete(s.dirs, a)
+		}
+	})
+	return r, true
+}
+
+// under returns the members strictly below dir, sorted.
+func (s *pathSet) under(dir string) []string {
+	if s.dirs[dir] == 0 {
+		return nil
+	}
+	prefix := dir + "/"
+	if dir == "/" {
+		prefix = "/"
+	}
+	var ps []string
+	for p := range s.files {
+		if strings.HasPrefix(p, prefix) && p != dir {
+			ps = append(ps, p)
+		}
+	}
+	sort.Strings(ps)
+	return ps
+}
+
+// imageScan follows an image's layers from the bottom up.
+type imageScan struct {
+	layers []Layer
+	live   *pathSet // visible files of the layers below the current one
+}
+
+func newImageScan() *imageScan {
+	return &imageScan{live: newPathSet()}
+}
+
+func (s *imageScan) shadow(set *pathSet, p string, by int) {
+	if r, ok := set.remove(p); ok {
+		s.layers[r.layer].Files[r.file].ShadowedBy = by
+	}
+}
+
+func (s *imageScan) shadowUnder(set *pathSet, dir string, by int) {
+	for _, p := range set.under(dir) {
+		s.shadow(set, p, by)
+	}
+}
+
+// layer scans the next layer, whose index is idx (== len(s.layers)).
+func (s *imageScan) layer(r io.Reader, idx int, o *options) (Layer, error) {
+	s.layers = append(s.layers, Layer{Index: idx})
+	cur := newPathSet() // visible files of this layer
+	fn := func(p string, hdr *tar.Header) error {
+		if kind, target := Whiteout(p); kind != NotWhiteout {
+			// Whiteouts apply to lower layers only.
+			switch kind {
+			case WhiteoutRemove:
+				s.shadow(s.live, target, idx)
+				s.shadowUnder(s.live, target, idx)
+			case WhiteoutOpaque:
+				s.shadowUnder(s.live, target, idx)
+			}
+			return nil
+		}
+		isDir := hdr.Typeflag == tar.TypeDir
+		// An entry replaces whatever was at its path; a non-directory also
+		// removes everything below its path.
+		s.shadow(s.live, p, idx)
+		s.shadow(cur, p, idx)
+		if !isDir {
+			s.shadowUnder(s.live, p, idx)
+			s.shadowUnder(cur, p, idx)
+		}
+		f, ok := fileFromHeader(p, hdr)
+		if !ok && hdr.Typeflag == tar.TypeLink {
+			// A hard link shares the inode, so its target's xattr applies.
+			target, err := CleanName(hdr.Linkname)
+			if err != nil {
+				return fmt.Errorf("hard link %q: %w", p, err)
+			}
+			if ref, found := cur.files[target]; found {
+				f = s.layers[ref.layer].Files[ref.file]
+				f.Path, f.Type, f.Link = p, "hardlink", target
+				ok = true
+			}
+		}
+		if !ok {
+			return nil
+		}
+		f.Layer, f.ShadowedBy = idx, -1
+		l := &s.layers[idx]
+		l.Files = append(l.Files, f)
+		cur.add(p, fileRef{idx, len(l.Files) - 1})
+		return nil
+	}
+	st, err := Walk(r, fn, func(x *options) { *x = *o })
+	if err != nil {
+		return Layer{}, err
+	}
+	for p, ref := range cur.files {
+		s.live.add(p, ref)
+	}
+	l := &s.layers[idx]
+	l.Digest, l.DiffID, l.MediaType = st.Digest, st.DiffID, st.MediaType()
+	return *l, nil
+}
+
+// fileFromHeader returns the File for an entry that carries a
+// security.capability record.
+func fileFromHeader(p string, hdr *tar.Header) (File, bool) {
+	raw, ok := hdr.PAXRecords[caps.PAXRecordKey]
+	var invalid string
+	if !ok {
+		b64, ok2 := hdr.PAXRecords[libarchiveKey]
+		if !ok2 {
+			return File{}, false
+		}
+		b, err := base64.StdEncoding.DecodeString(b64)
+		if err != nil {
+			invalid = fmt.Sprintf("%s is not base64: %v", libarchiveKey, err)
+		}
+		raw = string(b)
+	}
+	f := File{
+		Path: p,
+		Mode: hdr.Mode & 0o7777,
+		UID:  hdr.Uid,
+		GID:  hdr.Gid,
+		Size: hdr.Size,
+		Link: hdr.Linkname,
+	}
+	switch hdr.Typeflag {
+	case tar.TypeReg, tar.TypeRegA, tar.TypeCont:
+		f.Type = "file"
+	case tar.TypeLink:
+		f.Type = "hardlink"
+	case tar.TypeDir:
+		f.Type = "dir"
+	case tar.TypeSymlink:
+		f.Type = "symlink"
+	default:
+		f.Type = "other"
+	}
+	if f.Type == "file" || f.Type == "dir" {
+		f.Link = ""
+	}
+	// The value is binary and starts with a NUL byte for =p (magic
+	// 0x02000000 little-endian): it is copied as bytes, never as a C string.
+	if len(raw) > maxRawValue {
+		f.Raw = []byte(raw[:maxRawValue])
+		if invalid == "" {
+			invalid = fmt.Sprintf("value is %d bytes, longer than any vfs_cap_data (at most 24)", len(raw))
+		}
+	} else {
+		f.Raw = []byte(raw)
+	}
+	if invalid == "" {
+		x, err := caps.Decode(f.Raw)
+		if err != nil {
+			invalid = err.Error()
+		} else {
+			f.Xattr = x
+		}
+	}
+	f.Invalid = invalid
+	return f, true
+}

@@ -1,0 +1,246 @@
+package inspect
+
+import (
+	"archive/tar"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"path"
+	"strings"
+)
+
+// Stream describes the bytes Walk read.
+type Stream struct {
+	// Compression is CompressionNone, CompressionGzip or CompressionZstd.
+	Compression string
+	// Digest is "sha256:<hex>" of the bytes as read: the blob digest.
+	Digest string
+	// DiffID is "sha256:<hex>" of the decompressed tar.
+	DiffID string
+	// Size is the number of bytes read (the blob size).
+	Size int64
+	// Entries is the number of tar entries.
+	Entries int
+}
+
+// MediaType returns the OCI layer media type for the stream's compression.
+func (s Stream) MediaType() string {
+	switch s.Compression {
+	case CompressionGzip:
+		return "application/vnd.oci.image.layer.v1.tar+gzip"
+	case CompressionZstd:
+		return "application/vnd.oci.image.layer.v1.tar+zstd"
+	}
+	return "application/vnd.oci.image.layer.v1.tar"
+}
+
+// WalkFunc is called by Walk for every entry of a layer, in archive order.
+// name is the entry's absolute, clean path ("/app/server", "/" for the
+// root); hdr is the raw header, whose PAXRecords hold the xattrs. Returning
+// an error stops the walk with that error.
+type WalkFunc func(name string, hdr *tar.Header) error
+
+// Walk reads a layer tar (plain, gzip or zstd, sniffed from its first
+// bytes), calls fn for each entry and reads the stream to its end so that the
+// returned digests cover every byte. Entry names that escape the root, more
+// entries than the limit, and more decompressed bytes than the limit are
+// errors. An input that is not a tar archive is an error.
+func Walk(r io.Reader, fn WalkFunc, opts ...Option) (Stream, error) {
+	o := makeOptions(opts)
+	var st Stream
+	rawHash, tarHash := sha256.New(), sha256.New()
+	rawCount, tarCount := &counter{}, &counter{}
+	raw := io.TeeReader(r, io.MultiWriter(rawHash, rawCount))
+	dr, comp, err := Decompress(raw)
+	if err != nil {
+		return st, err
+	}
+	defer dr.Close()
+	st.Compression = comp
+	lr := &limitReader{r: dr, n: o.maxLayerSize, max: o.maxLayerSize}
+	tail := &tailBlock{}
+	tarStream := io.TeeReader(lr, io.MultiWriter(tarHash, tarCount, tail))
+	tr := tar.NewReader(tarStream)
+	var last string
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			if errors.Is(err, ErrLimit) {
+				return st, err
+			}
+			if st.Entries == 0 {
+				if rawCount.n == 0 {
+					return st, errors.New("empty input: not a tar archive")
+				}
+				return st, fmt.Errorf("not a tar archive, or truncated (%s): %w", comp, err)
+			}
+			return st, fmt.Errorf("corrupt or truncated tar after entry %d (%q): %w", st.Entries, last, err)
+		}
+		st.Entries++
+		if st.Entries > o.maxEntries {
+			return st, fmt.Errorf("%w: more than %d entries in one layer", ErrLimit, o.maxEntries)
+		}
+		name, err := CleanName(hdr.Name)
+		if err != nil {
+			return st, err
+		}
+		last = name
+		if err := fn(name, hdr); err != nil {
+			return st, err
+		}
+	}
+	if tarCount.n == 0 {
+		return st, errors.New("empty input: not a tar archive")
+	}
+	// archive/tar ends quietly when the input stops between entries or in
+	// padding; every tar writer ends with zero blocks, so their absence
+	// means the archive was cut short.
+	if !tail.zero() {
+		return st, fmt.Errorf("truncated tar: the end-of-archive marker is missing after entry %d (%q)", st.Entries, last)
+	}
+	// Read to the end: padding after the end-of-archive blocks is part of
+	// the blob and its diff ID, and gzip checks its CRC only at the end.
+	if _, err := io.Copy(io.Discard, tarStream); err != nil {
+		return st, fmt.Errorf("reading past the end of the tar: %w", err)
+	}
+	if _, err := io.Copy(io.Discard, raw); err != nil {
+		return st, err
+	}
+	st.Digest = digestString(rawHash)
+	st.DiffID = digestString(tarHash)
+	st.Size = rawCount.n
+	return st, nil
+}
+
+// CleanName turns a tar entry name into an absolute, clean path. Names with
+// a ".." element are rejected: they are path-traversal attempts, which no
+// layer tool writes. Leading "/" and "./" are accepted (ko writes "/ko-app/x").
+func CleanName(name string) (string, error) {
+	if name == "" {
+		return "", errors.New("tar entry with an empty name")
+	}
+	if len(name) > maxNameLen {
+		return "", fmt.Errorf("%w: tar entry name of %d bytes (Linux paths are at most %d)", ErrLimit, len(name), maxNameLen)
+	}
+	for _, el := range strings.Split(name, "/") {
+		if el == ".." {
+			return "", fmt.Errorf("tar entry %q escapes the image root with \"..\": refusing a path-traversal archive", name)
+		}
+	}
+	return path.Clean("/" + name), nil
+}
+
+// WhiteoutKind classifies an entry name by the OCI/AUFS whiteout convention.
+type WhiteoutKind int
+
+const (
+	// NotWhiteout is an ordinary entry.
+	NotWhiteout WhiteoutKind = iota
+	// WhiteoutRemove (.wh.<name>) removes <name> of lower layers.
+	WhiteoutRemove
+	// WhiteoutOpaque (.wh..wh..opq) hides the contents of its directory in
+	// lower layers.
+	WhiteoutOpaque
+	// WhiteoutMeta is another AUFS special (.wh..wh.plnk ...); it is not a
+	// file and removes nothing.
+	WhiteoutMeta
+)
+
+const (
+	whiteoutPrefix = ".wh."
+	whiteoutMeta   = ".wh..wh."
+	whiteoutOpaque = ".wh..wh..opq"
+)
+
+// Whiteout classifies the clean path p and returns the path that it
+// removes (WhiteoutRemove) or whose contents it hides (WhiteoutOpaque).
+func Whiteout(p string) (WhiteoutKind, string) {
+	dir, base := path.Split(p)
+	dir = path.Clean(dir)
+	switch {
+	case base == whiteoutOpaque:
+		return WhiteoutOpaque, dir
+	case strings.HasPrefix(base, whiteoutMeta):
+		return WhiteoutMeta, ""
+	case strings.HasPrefix(base, whiteoutPrefix):
+		target := base[len(whiteoutPrefix):]
+		if target == "" || target == "." || target == ".." {
+			return WhiteoutMeta, ""
+		}
+		return WhiteoutRemove, path.Join(dir, target)
+	}
+	return NotWhiteout, ""
+}
+
+func digestString(h hash.Hash) string {
+	return "sha256:" + hex.EncodeToString(h.Sum(nil))
+}
+
+// tailBlock remembers the last 512-byte block written to it.
+type tailBlock struct {
+	b [512]byte
+	n int64
+}
+
+func (t *tailBlock) Write(p []byte) (int, error) {
+	n := len(p)
+	if len(p) >= len(t.b) {
+		copy(t.b[:], p[len(p)-len(t.b):])
+	} else {
+		copy(t.b[:], t.b[len(p):])
+		copy(t.b[len(t.b)-len(p):], p)
+	}
+	t.n += int64(n)
+	return n, nil
+}
+
+// zero reports whether a whole block was written and the last one was zeros.
+func (t *tailBlock) zero() bool {
+	if t.n < int64(len(t.b)) {
+		return false
+	}
+	for _, c := range t.b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+type counter struct{ n int64 }
+
+func (c *counter) Write(p []byte) (int, error) {
+	c.n += int64(len(p))
+	return len(p), nil
+}
+
+// limitReader is io.LimitReader that fails instead of ending the stream
+// early, so that a truncated read is never mistaken for a complete layer.
+type limitReader struct {
+	r   io.Reader
+	n   int64 // bytes left
+	max int64
+}
+
+func (l *limitReader) Read(p []byte) (int, error) {
+	if l.n <= 0 {
+		var b [1]byte
+		n, err := l.r.Read(b[:])
+		if n > 0 {
+			return 0, fmt.Errorf("%w: layer decompresses to more than %d bytes (a decompression bomb?)", ErrLimit, l.max)
+		}
+		return 0, err
+	}
+	if int64(len(p)) > l.n {
+		p = p[:l.n]
+	}
+	n, err := l.r.Read(p)
+	l.n -= int64(n)
+	return n, err
+}
