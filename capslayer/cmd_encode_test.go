@@ -88,11 +88,11 @@ func TestEncodeDecode(t *testing.T) {
 // printed, the canonical text of the input.
 func TestEncodeDecodeRoundTrip(t *testing.T) {
 	for text, canonical := range map[string]string{
-		"cap_net_bind_service+ep":              "cap_net_bind_service=ep",
-		"CAP_SYS_RESOURCE=+ep":                 "cap_sys_resource=ep",
-		"bpf,perfmon,net_admin":                "cap_net_admin,cap_perfmon,cap_bpf=p",
-		"cap_chown=p cap_kill=i":               "cap_kill=i cap_chown+p",
-		"all=ep cap_chown-ep":                  "=ep cap_chown-ep",
+		"cap_net_bind_service+ep":               "cap_net_bind_service=ep",
+		"CAP_SYS_RESOURCE=+ep":                  "cap_sys_resource=ep",
+		"bpf,perfmon,net_admin":                 "cap_net_admin,cap_perfmon,cap_bpf=p",
+		"cap_chown=p cap_kill=i":                "cap_kill=i cap_chown+p",
+		"all=ep cap_chown-ep":                   "=ep cap_chown-ep",
 		"cap_setuid,cap_setgid=eip cap_kill=ep": "cap_setgid,cap_setuid=eip cap_kill+ep",
 	} {
 		code, hexValue, stderr := runEncodeCLI("encode", text)
