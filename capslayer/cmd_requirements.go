@@ -1,11 +1,188 @@
 package main
 
 import (
-	"errors"
+	"flag"
+	"fmt"
 	"io"
+	"path"
+	"strings"
+
+	"github.com/capslayer/rules_capslayer/capslayer/inspect"
+	"github.com/capslayer/rules_capslayer/capslayer/policy"
 )
 
-// placeholder: replaced by the real implementation.
+// maxConfigSize bounds the image config read for its user; configs are a
+// few kilobytes.
+const maxConfigSize = 4 << 20
+
+// runRequirements implements "capslayer requirements": what a runtime must
+// grant for the file capabilities of a layer or image to work.
 func runRequirements(args []string, stdout, stderr io.Writer) error {
-	return errors.New("requirements: not implemented yet")
+	fs := newFlagSet("requirements", "[flags] PATH\n\nPATH is a layer tar (plain, gzip or zstd), an OCI image layout directory or a docker save tarball", stderr)
+	user := fs.String("user", "", "user the container runs as (uid[:gid] or name); default: the image config's user")
+	imageRef := fs.String("image", "", "image reference to put in the docker and podman lines (default: the image's tag, else IMAGE)")
+	entrypoint := fs.String("entrypoint", "", "absolute path of the program the runtime starts; default: the image config's Entrypoint[0], else Cmd[0]")
+	var paths stringsFlag
+	fs.Var(&paths, "path", "only account for this file, e.g. the entrypoint (repeatable; default: every file with capabilities)")
+	platform := fs.String("platform", "", "only the image for this platform (os/arch[/variant]) of a multi-platform layout")
+	jsonOut := fs.Bool("json", false, "print the requirements as JSON")
+	only := fs.String("only", "", "print only one item: docker, podman (the run line), flags (the run flags), kubernetes (the securityContext YAML) or capabilities (comma separated)")
+	pos, err := policyParseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("requirements takes one PATH (a layer tar, an OCI layout directory or a docker save tarball), got %d arguments (see 'capslayer requirements --help')", len(pos))
+	}
+	switch *only {
+	case "", "docker", "podman", "flags", "kubernetes", "capabilities":
+	default:
+		return usagef("--only %q: choose docker, podman, flags, kubernetes or capabilities", *only)
+	}
+	if *only != "" && *jsonOut {
+		return usagef("--only and --json do not go together: --json prints everything")
+	}
+	for _, p := range append([]string{*entrypoint}, paths...) {
+		if p != "" && !strings.HasPrefix(p, "/") {
+			return usagef("%q: give the absolute path inside the image, e.g. /app/server", p)
+		}
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+
+	src := pos[0]
+	rep, err := inspect.Path(src)
+	if err != nil {
+		return err
+	}
+	configs := map[string]imageConfig{}
+	if rep.Kind != inspect.KindLayer {
+		if configs, err = readConfigs(src); err != nil {
+			return err
+		}
+	}
+
+	rr := &policy.RequirementsReport{Source: rep.Source, Kind: rep.Kind}
+	var platforms []string
+	for _, img := range rep.Images {
+		platforms = append(platforms, img.Platform)
+		if *platform != "" && img.Platform != *platform {
+			continue
+		}
+		opts := policy.RequirementsOptions{Paths: paths, ImageRef: *imageRef, Entrypoint: *entrypoint}
+		cfg, hasConfig := configs[img.Digest]
+		switch {
+		case set["user"]:
+			opts.User, opts.UserKnown, opts.UserSource = *user, true, "--user"
+		case hasConfig:
+			opts.User, opts.UserKnown, opts.UserSource = cfg.user, true, "image config"
+		}
+		if !set["entrypoint"] && hasConfig {
+			opts.Entrypoint = cfg.entrypoint
+		}
+		if opts.ImageRef == "" && runnableRef(img.Name) {
+			opts.ImageRef = img.Name
+		}
+		r, err := policy.Requirements(img, opts)
+		if err != nil {
+			return err
+		}
+		rr.Images = append(rr.Images, r)
+	}
+	if len(rr.Images) == 0 {
+		return fmt.Errorf("%s has no image for platform %s (platforms: %s)", src, *platform, strings.Join(platforms, ", "))
+	}
+
+	switch {
+	case *jsonOut:
+		return rr.WriteJSON(stdout)
+	case *only != "":
+		var lines []string
+		seen := map[string]bool{}
+		for _, r := range rr.Images {
+			var s string
+			switch *only {
+			case "docker":
+				s = policy.CommandLine(r.Docker) + "\n"
+			case "podman":
+				s = policy.CommandLine(r.Podman) + "\n"
+			case "flags":
+				s = policy.CommandLine(r.Docker[2:len(r.Docker)-1]) + "\n"
+			case "kubernetes":
+				s = r.Kubernetes.YAML(0)
+			case "capabilities":
+				s = strings.Join(r.Capabilities, ",") + "\n"
+			}
+			if !seen[s] {
+				seen[s] = true
+				lines = append(lines, s)
+			}
+		}
+		if len(lines) > 1 {
+			return usagef("%s holds %d images that need different settings: choose one with --platform (platforms: %s)", src, len(rr.Images), strings.Join(platforms, ", "))
+		}
+		_, err := io.WriteString(stdout, lines[0])
+		return err
+	}
+	return rr.WriteText(stdout)
+}
+
+// runnableRef reports whether an image name from inspect is a reference
+// docker or podman can run ("repo:tag", "registry/repo"), rather than a bare
+// tag or a digest.
+func runnableRef(name string) bool {
+	if name == "" || strings.HasPrefix(name, "sha256:") {
+		return false
+	}
+	return strings.ContainsAny(name, ":/")
+}
+
+// imageConfig is what requirements needs from an image config.
+type imageConfig struct {
+	user string
+	// entrypoint is the program the runtime execs first: Entrypoint[0],
+	// else Cmd[0], when it is an absolute path.
+	entrypoint string
+}
+
+// readConfigs returns the config of every image of a layout or docker
+// archive, by manifest digest (image ID for a docker archive).
+func readConfigs(src string) (map[string]imageConfig, error) {
+	_, srcs, err := inspect.Images(src)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]imageConfig{}
+	for _, s := range srcs {
+		if _, ok := out[s.Digest]; ok {
+			continue
+		}
+		if m, err := s.Image.Manifest(); err == nil && m.Config.Size > maxConfigSize {
+			return nil, fmt.Errorf("%s: image %s: config is %d bytes, more than %d", src, s.Name, m.Config.Size, maxConfigSize)
+		}
+		cf, err := s.Image.ConfigFile()
+		if err != nil {
+			return nil, fmt.Errorf("%s: image %s: reading the config: %w", src, s.Name, err)
+		}
+		c := imageConfig{user: cf.Config.User}
+		argv := cf.Config.Entrypoint
+		if len(argv) == 0 {
+			argv = cf.Config.Cmd
+		}
+		if len(argv) > 0 && strings.HasPrefix(argv[0], "/") {
+			c.entrypoint = path.Clean(argv[0])
+		}
+		out[s.Digest] = c
+	}
+	return out, nil
+}
+
+// stringsFlag is a repeatable string flag.
+type stringsFlag []string
+
+func (f *stringsFlag) String() string { return strings.Join(*f, ",") }
+
+func (f *stringsFlag) Set(s string) error {
+	*f = append(*f, s)
+	return nil
 }

@@ -1,0 +1,473 @@
+package policy
+
+import (
+	"encoding/hex"
+	"fmt"
+	"math/bits"
+	"sort"
+	"strings"
+
+	"github.com/capslayer/rules_capslayer/capslayer/caps"
+	"github.com/capslayer/rules_capslayer/capslayer/inspect"
+)
+
+// Level is how serious a finding is; the values are SARIF's.
+type Level string
+
+// Finding levels. Only LevelError makes an audit fail.
+const (
+	LevelError   Level = "error"
+	LevelWarning Level = "warning"
+	LevelNote    Level = "note"
+)
+
+// Rule IDs, as they appear in findings, JSON and SARIF.
+const (
+	RuleNotAllowed = "capability-not-allowed"
+	RuleDangerous  = "dangerous-capability"
+	RuleTooMany    = "too-many-capabilities"
+	RuleInvalid    = "invalid-capability"
+	RuleNamespaced = "namespaced-capability"
+	RuleShadowed   = "shadowed-capability"
+)
+
+// Rule describes one audit rule.
+type Rule struct {
+	// ID is the stable identifier ("capability-not-allowed").
+	ID string
+	// Name is ID in UpperCamelCase, as SARIF viewers show it.
+	Name string
+	// Level is the level of every finding of the rule.
+	Level Level
+	// Summary says in one sentence what the rule checks.
+	Summary string
+	// Help says why the rule exists and how to fix a finding.
+	Help string
+}
+
+var rules = []Rule{
+	{RuleNotAllowed, "CapabilityNotAllowed", LevelError,
+		"A file in the image has a capability that the policy's allowlist does not allow.",
+		"Every capability a file carries is granted to any user who runs it, so it must be on the allowlist (the profile plus --allow). Fix: drop the capability from the file, allow it with --allow CAP (or \"allow\" in the policy file), or pick a broader --profile."},
+	{RuleDangerous, "DangerousCapability", LevelError,
+		"A file in the image has a dangerous capability without a written justification.",
+		"Dangerous capabilities (capslayer's built-in list, see docs/policy.md) let a program become root, read or change any file, or reach outside the container. Fix: drop the capability, or write why the program needs it with --justify /path:CAP=REASON (or in the policy file's \"justifications\")."},
+	{RuleTooMany, "TooManyCapabilities", LevelError,
+		"A file in the image has more capabilities than the policy allows without justification.",
+		"A program that needs more than a few capabilities usually needs a redesign, not more privilege. Fix: drop the capabilities the program does not use, justify each remaining one with --justify /path:CAP=REASON, or raise --max-caps."},
+	{RuleInvalid, "InvalidCapability", LevelError,
+		"A file's security.capability value cannot be decoded.",
+		"Linux rejects a malformed security.capability value, so the layer cannot be extracted with it or the file cannot be executed. Fix: rewrite the file's capabilities (capslayer layer --caps TEXT) or remove the attribute."},
+	{RuleNamespaced, "NamespacedCapability", LevelWarning,
+		"A file's capabilities are a revision 3 (namespaced) value with a non-zero root uid.",
+		"Linux applies a revision 3 value only inside a user namespace whose root is that host uid and ignores it silently everywhere else (moby#41723). Fix: write a revision 2 value (capslayer layer without --rootid)."},
+	{RuleShadowed, "ShadowedCapability", LevelNote,
+		"A file with capabilities was replaced or deleted by a later layer.",
+		"The file does not reach the container's filesystem, so its capabilities are reported for information and not checked. They still ship in the image's base layer."},
+}
+
+// Rules returns the audit rules in a fixed order.
+func Rules() []Rule {
+	return append([]Rule(nil), rules...)
+}
+
+func ruleByID(id string) Rule {
+	for _, r := range rules {
+		if r.ID == id {
+			return r
+		}
+	}
+	panic("policy: unknown rule " + id)
+}
+
+// Finding is one broken rule.
+type Finding struct {
+	// Rule is the rule ID.
+	Rule string `json:"rule"`
+	// Level is the rule's level.
+	Level Level `json:"level"`
+	// Image is the image's name; empty for a lone layer.
+	Image string `json:"image,omitempty"`
+	// Platform is the image's os/arch; empty for a lone layer.
+	Platform string `json:"platform,omitempty"`
+	// Layer is the index of the layer holding the file, 0 = bottom.
+	Layer int `json:"layer"`
+	// LayerDigest is the layer's digest when known.
+	LayerDigest string `json:"layer_digest,omitempty"`
+	// Path is the file's absolute path in the image.
+	Path string `json:"path"`
+	// Caps holds the capabilities concerned, Docker names.
+	Caps []string `json:"capabilities,omitempty"`
+	// Message says what is wrong.
+	Message string `json:"message"`
+	// Fix says how to fix it.
+	Fix string `json:"fix,omitempty"`
+}
+
+// AppliedJustification records a justification Audit used.
+type AppliedJustification struct {
+	Cap    string `json:"capability"`
+	Reason string `json:"reason"`
+}
+
+// Status of a FileResult.
+const (
+	StatusOK       = "ok"
+	StatusFail     = "fail"
+	StatusWarn     = "warn"
+	StatusShadowed = "shadowed"
+)
+
+// FileResult is one file with capabilities and how it fared.
+type FileResult struct {
+	Image       string `json:"image,omitempty"`
+	Platform    string `json:"platform,omitempty"`
+	Layer       int    `json:"layer"`
+	LayerDigest string `json:"layer_digest,omitempty"`
+	Path        string `json:"path"`
+	// Caps is the canonical text, as getcap prints it; empty when the
+	// value is invalid.
+	Caps string `json:"caps"`
+	// Hex is the raw security.capability value.
+	Hex string `json:"hex"`
+	// Capabilities holds Docker names of every capability the file has.
+	Capabilities []string `json:"capabilities"`
+	// Invalid says why the value could not be decoded.
+	Invalid string `json:"invalid,omitempty"`
+	// ShadowedBy is the layer that replaced or deleted the file, or -1.
+	ShadowedBy int `json:"shadowed_by"`
+	// Status is StatusOK, StatusFail, StatusWarn or StatusShadowed.
+	Status string `json:"status"`
+	// Justified lists the justifications the file needed and had.
+	Justified []AppliedJustification `json:"justified,omitempty"`
+}
+
+// Result is the outcome of Audit.
+type Result struct {
+	// Source is the path that was audited, Kind what it was ("layer",
+	// "oci-layout", "docker-archive").
+	Source string `json:"source"`
+	Kind   string `json:"kind"`
+	// Policy describes the policy applied.
+	Policy PolicySummary `json:"policy"`
+	// Files lists every file with capabilities, in image, layer and path
+	// order.
+	Files []FileResult `json:"files"`
+	// Findings lists every broken rule, in the same order.
+	Findings []Finding `json:"findings"`
+	// Unused lists justifications that matched no capability of any
+	// visible file; they may be stale.
+	Unused []string `json:"unused_justifications,omitempty"`
+	// Passed is true when no finding has LevelError.
+	Passed bool `json:"passed"`
+}
+
+// PolicySummary is the policy as reports show it.
+type PolicySummary struct {
+	Profile   string   `json:"profile"`
+	Allow     []string `json:"allow,omitempty"`
+	Allowed   []string `json:"allowed"`
+	MaxCaps   int      `json:"max_caps"`
+	Dangerous []string `json:"dangerous"`
+}
+
+// Failed reports whether any finding is an error.
+func (r *Result) Failed() bool { return !r.Passed }
+
+// Counts returns the number of findings per level.
+func (r *Result) Counts() (errors, warnings, notes int) {
+	for _, f := range r.Findings {
+		switch f.Level {
+		case LevelError:
+			errors++
+		case LevelWarning:
+			warnings++
+		default:
+			notes++
+		}
+	}
+	return
+}
+
+// Audit checks every file with capabilities in rep against p. Files that a
+// later layer replaced or deleted are listed and get a note, but are not
+// checked against the other rules: they never reach the runtime
+// filesystem. p must be valid (see Policy.Validate).
+func Audit(rep *inspect.Report, p Policy) *Result {
+	allowed := p.Allowed()
+	res := &Result{
+		Source: rep.Source,
+		Kind:   rep.Kind,
+		Policy: PolicySummary{
+			Profile:   p.Profile,
+			Allowed:   nonNil(DockerNames(allowed)),
+			MaxCaps:   p.MaxCaps,
+			Dangerous: DockerNames(DangerousMask()),
+		},
+		Files:    []FileResult{},
+		Findings: []Finding{},
+	}
+	if res.Policy.Profile == "" {
+		res.Policy.Profile = ProfileNone
+	}
+	if p.Allow != 0 {
+		res.Policy.Allow = DockerNames(p.Allow)
+	}
+	used := make([]bool, len(p.Justifications))
+	for _, img := range rep.Images {
+		for _, f := range sortedFiles(img) {
+			fr, findings := auditFile(img, f, p, allowed, used)
+			res.Files = append(res.Files, fr)
+			res.Findings = append(res.Findings, findings...)
+		}
+	}
+	for i, j := range p.Justifications {
+		if !used[i] {
+			res.Unused = append(res.Unused, j.String())
+		}
+	}
+	errs, _, _ := res.Counts()
+	res.Passed = errs == 0
+	return res
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// sortedFiles returns the files of img in layer and path order, whatever
+// order inspect produced them in.
+func sortedFiles(img inspect.Image) []inspect.File {
+	var files []inspect.File
+	for _, l := range img.Layers {
+		for _, f := range l.Files {
+			if f.Layer != l.Index {
+				f.Layer = l.Index
+			}
+			files = append(files, f)
+		}
+	}
+	sort.SliceStable(files, func(i, j int) bool {
+		if files[i].Layer != files[j].Layer {
+			return files[i].Layer < files[j].Layer
+		}
+		return files[i].Path < files[j].Path
+	})
+	return files
+}
+
+func layerDigest(img inspect.Image, index int) string {
+	for _, l := range img.Layers {
+		if l.Index == index {
+			return l.Digest
+		}
+	}
+	return ""
+}
+
+// justify returns the reason justifying capability c of the file at p, and
+// marks the justification used.
+func justify(p Policy, used []bool, path string, c int) (string, bool) {
+	// A justification naming the file wins over one for every file.
+	for pass := 0; pass < 2; pass++ {
+		for i, j := range p.Justifications {
+			if (pass == 0) != (j.Path != "") {
+				continue
+			}
+			if j.matches(path, c) {
+				used[i] = true
+				return j.Reason, true
+			}
+		}
+	}
+	return "", false
+}
+
+func auditFile(img inspect.Image, f inspect.File, p Policy, allowed caps.Mask, used []bool) (FileResult, []Finding) {
+	fc := f.Xattr.Caps
+	fr := FileResult{
+		Image:        img.Name,
+		Platform:     img.Platform,
+		Layer:        f.Layer,
+		LayerDigest:  layerDigest(img, f.Layer),
+		Path:         f.Path,
+		Hex:          hex.EncodeToString(f.Raw),
+		Capabilities: []string{},
+		Invalid:      f.Invalid,
+		ShadowedBy:   f.ShadowedBy,
+		Status:       StatusOK,
+	}
+	if f.Invalid == "" {
+		fr.Caps = fc.String()
+		fr.Capabilities = nonNil(DockerNames(fc.All()))
+	}
+	base := Finding{Image: img.Name, Platform: img.Platform, Layer: f.Layer, LayerDigest: fr.LayerDigest, Path: f.Path}
+	mk := func(rule string, capsConcerned []string, msg, fix string) Finding {
+		fd := base
+		fd.Rule = rule
+		fd.Level = ruleByID(rule).Level
+		fd.Caps = capsConcerned
+		fd.Message = msg
+		fd.Fix = fix
+		return fd
+	}
+	where := fileWhere(f.Path, img.Name, f.Layer)
+
+	if f.ShadowedBy >= 0 {
+		fr.Status = StatusShadowed
+		what := "capabilities " + fr.Caps
+		if f.Invalid != "" {
+			what = "an invalid security.capability value"
+		}
+		msg := fmt.Sprintf("%s had %s, but layer %d replaced or deleted it: it is not in the container's filesystem, so it is not checked", where, what, f.ShadowedBy)
+		if f.Invalid == "" {
+			if bad := fc.All() &^ allowed; bad != 0 {
+				msg += fmt.Sprintf(" (the policy would not allow %s)", strings.Join(DockerNames(bad), ", "))
+			}
+		}
+		return fr, []Finding{mk(RuleShadowed, nonEmpty(fr.Capabilities), msg, "")}
+	}
+
+	if f.Invalid != "" {
+		fr.Status = StatusFail
+		return fr, []Finding{mk(RuleInvalid, nil,
+			fmt.Sprintf("%s has a security.capability value that cannot be decoded (%s; hex %s)", where, f.Invalid, fr.Hex),
+			fmt.Sprintf("rewrite the capabilities of %s (capslayer layer --caps TEXT) or remove the attribute", f.Path))}
+	}
+
+	var findings []Finding
+	all := fc.All()
+
+	// Allowlist: one finding per file, naming every capability not allowed.
+	if bad := all &^ allowed; bad != 0 {
+		names := DockerNames(bad)
+		list := strings.Join(names, ",")
+		fix := fmt.Sprintf("drop %s from %s, or allow %s with --allow %s", list, f.Path, pronoun(len(names)), list)
+		if prof := broaderProfile(p, bad); prof != "" {
+			fix += fmt.Sprintf(" (or use --profile %s)", prof)
+		}
+		findings = append(findings, mk(RuleNotAllowed, names,
+			fmt.Sprintf("%s has %s (%s), which %s does not allow", where, capsPhrase(names), fr.Caps, policyName(p)), fix))
+	}
+
+	// Dangerous capabilities and the per-file limit both ask for
+	// justifications; record each applied justification once.
+	justified := map[int]string{}
+	need := func(c int) bool {
+		if _, ok := justified[c]; ok {
+			return false
+		}
+		if r, ok := justify(p, used, f.Path, c); ok {
+			justified[c] = r
+			return false
+		}
+		return true
+	}
+	for _, c := range (all & DangerousMask()).List() {
+		if !need(c) {
+			continue
+		}
+		d, _ := DangerOf(c)
+		name := DockerName(c)
+		findings = append(findings, mk(RuleDangerous, []string{name},
+			fmt.Sprintf("%s has CAP_%s, a dangerous capability (%s), without a written justification", where, name, d.Reason),
+			fmt.Sprintf("drop %s from %s, or justify it: --justify '%s:%s=why the program needs it'", name, f.Path, f.Path, name)))
+	}
+	if n := bits.OnesCount64(uint64(all)); p.MaxCaps != NoLimit && n > p.MaxCaps {
+		var missing []string
+		for _, c := range all.List() {
+			if need(c) {
+				missing = append(missing, DockerName(c))
+			}
+		}
+		if len(missing) > 0 {
+			findings = append(findings, mk(RuleTooMany, missing,
+				fmt.Sprintf("%s has %d capabilities (%s), more than the %d allowed without justification; not justified: %s", where, n, strings.Join(fr.Capabilities, ", "), p.MaxCaps, strings.Join(missing, ", ")),
+				fmt.Sprintf("drop the capabilities %s does not need, or justify each of %s with --justify '%s:CAP=REASON', or raise --max-caps", f.Path, strings.Join(missing, ", "), f.Path)))
+		}
+	}
+	for _, c := range all.List() {
+		if r, ok := justified[c]; ok {
+			fr.Justified = append(fr.Justified, AppliedJustification{Cap: DockerName(c), Reason: r})
+		}
+	}
+
+	if f.Xattr.Revision == 3 && f.Xattr.RootID != 0 {
+		findings = append(findings, mk(RuleNamespaced, nil,
+			fmt.Sprintf("%s has a revision 3 security.capability value with root uid %d: Linux applies it only in a user namespace whose root is host uid %d and ignores it elsewhere", where, f.Xattr.RootID, f.Xattr.RootID),
+			fmt.Sprintf("write a revision 2 value for %s (capslayer layer without --rootid)", f.Path)))
+	}
+
+	for _, fd := range findings {
+		switch {
+		case fd.Level == LevelError:
+			fr.Status = StatusFail
+		case fd.Level == LevelWarning && fr.Status == StatusOK:
+			fr.Status = StatusWarn
+		}
+	}
+	return fr, findings
+}
+
+func nonEmpty(s []string) []string {
+	if len(s) == 0 {
+		return nil
+	}
+	return s
+}
+
+func fileWhere(path, image string, layer int) string {
+	if image == "" {
+		return fmt.Sprintf("%s (layer %d)", path, layer)
+	}
+	return fmt.Sprintf("%s (image %s, layer %d)", path, image, layer)
+}
+
+func policyName(p Policy) string {
+	name := p.Profile
+	if name == "" {
+		name = ProfileNone
+	}
+	if p.Allow != 0 {
+		return fmt.Sprintf("profile %s with --allow %s", name, describeMask(p.Allow))
+	}
+	return "profile " + name
+}
+
+// broaderProfile returns the strictest built-in profile that allows every
+// capability in m and everything p's profile allows, or "".
+func broaderProfile(p Policy, m caps.Mask) string {
+	cur, err := p.profile()
+	if err != nil {
+		return ""
+	}
+	for _, prof := range profiles {
+		if prof.Name != cur.Name && prof.Allowed&m == m && prof.Allowed&cur.Allowed == cur.Allowed {
+			return prof.Name
+		}
+	}
+	return ""
+}
+
+// capsPhrase names capabilities in prose: "CAP_A", "CAP_A and CAP_B",
+// "CAP_A, CAP_B and CAP_C".
+func capsPhrase(names []string) string {
+	q := make([]string, len(names))
+	for i, n := range names {
+		q[i] = "CAP_" + n
+	}
+	if len(q) == 1 {
+		return q[0]
+	}
+	return strings.Join(q[:len(q)-1], ", ") + " and " + q[len(q)-1]
+}
+
+func pronoun(n int) string {
+	if n == 1 {
+		return "it"
+	}
+	return "them"
+}

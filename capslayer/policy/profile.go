@@ -1,0 +1,215 @@
+package policy
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/capslayer/rules_capslayer/capslayer/caps"
+)
+
+// Names of the built-in profiles.
+const (
+	// ProfileRestricted is the Kubernetes Pod Security Standards
+	// "restricted" level: drop ALL, only NET_BIND_SERVICE may be added.
+	ProfileRestricted = "pss-restricted"
+	// ProfileBaseline is the Kubernetes Pod Security Standards "baseline"
+	// level: the 13 capabilities that may be added (Docker's defaults
+	// without NET_RAW).
+	ProfileBaseline = "pss-baseline"
+	// ProfileDockerDefault is Docker's (moby's) default capability set, 14
+	// capabilities.
+	ProfileDockerDefault = "docker-default"
+	// ProfileNone allows no capability at all; combine it with extra
+	// allowed capabilities for a custom allowlist.
+	ProfileNone = "none"
+)
+
+// Profile is a named capability allowlist.
+type Profile struct {
+	// Name is what --profile and the policy file's "profile" take.
+	Name string
+	// Allowed holds the capabilities the profile allows.
+	Allowed caps.Mask
+	// Description says what the profile is, in one sentence.
+	Description string
+	// Source says where the list comes from.
+	Source string
+}
+
+// baselineNames is the Pod Security Standards baseline allowlist, which
+// Trivy's KSV022 and Kyverno's pod-security/baseline/disallow-capabilities
+// use too.
+var baselineNames = []string{
+	"AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD",
+	"NET_BIND_SERVICE", "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT",
+}
+
+var profiles = []Profile{
+	{
+		Name:        ProfileRestricted,
+		Allowed:     mustMask("NET_BIND_SERVICE"),
+		Description: "Kubernetes Pod Security Standards, restricted: drop ALL, only NET_BIND_SERVICE may be added",
+		Source:      "kubernetes.io/docs/concepts/security/pod-security-standards (Restricted, Capabilities v1.22+); Trivy KSV106; Kyverno disallow-capabilities-strict",
+	},
+	{
+		Name:        ProfileBaseline,
+		Allowed:     mustMask(baselineNames...),
+		Description: "Kubernetes Pod Security Standards, baseline: the 13 capabilities that may be added (Docker's default set without NET_RAW)",
+		Source:      "kubernetes.io/docs/concepts/security/pod-security-standards (Baseline, Capabilities); Trivy KSV022; Kyverno disallow-capabilities",
+	},
+	{
+		Name:        ProfileDockerDefault,
+		Allowed:     mustMask(append([]string{"NET_RAW"}, baselineNames...)...),
+		Description: "Docker's default capability set: the 14 capabilities a container gets without --cap-add/--cap-drop (CapBnd 00000000a80425fb)",
+		Source:      "moby oci/defaults.go defaultCapabilities()",
+	},
+	{
+		Name:        ProfileNone,
+		Allowed:     0,
+		Description: "no capability allowed; add a custom allowlist with --allow",
+		Source:      "capslayer",
+	},
+}
+
+// Profiles returns the built-in profiles, strictest first.
+func Profiles() []Profile {
+	return append([]Profile(nil), profiles...)
+}
+
+// ProfileNames returns the names of the built-in profiles, strictest first.
+func ProfileNames() []string {
+	names := make([]string, len(profiles))
+	for i, p := range profiles {
+		names[i] = p.Name
+	}
+	return names
+}
+
+// LookupProfile returns the built-in profile with the given name. The error
+// for an unknown name lists the valid ones.
+func LookupProfile(name string) (Profile, error) {
+	for _, p := range profiles {
+		if p.Name == name {
+			return p, nil
+		}
+	}
+	lower := strings.ToLower(strings.TrimSpace(name))
+	for _, p := range profiles {
+		if p.Name == lower || strings.TrimPrefix(p.Name, "pss-") == lower {
+			return Profile{}, fmt.Errorf("unknown profile %q: did you mean %q? (profiles: %s)", name, p.Name, strings.Join(ProfileNames(), ", "))
+		}
+	}
+	return Profile{}, fmt.Errorf("unknown profile %q (profiles: %s; or use --allow CAP,... with profile none for a custom list)", name, strings.Join(ProfileNames(), ", "))
+}
+
+// mustMask builds a mask from capability names known at compile time.
+func mustMask(names ...string) caps.Mask {
+	var m caps.Mask
+	for _, n := range names {
+		c, ok := caps.Lookup(n)
+		if !ok {
+			panic("policy: unknown capability " + n)
+		}
+		m |= 1 << uint(c)
+	}
+	return m
+}
+
+// DockerName returns the name Docker, podman and Kubernetes use for a
+// capability: upper case without the CAP_ prefix ("NET_BIND_SERVICE").
+// Capabilities without a name are returned as their number.
+func DockerName(c int) string {
+	return strings.ToUpper(strings.TrimPrefix(caps.Name(c), "cap_"))
+}
+
+// DockerNames returns the Docker names of the capabilities in m, in
+// capability number order.
+func DockerNames(m caps.Mask) []string {
+	var names []string
+	for _, c := range m.List() {
+		names = append(names, DockerName(c))
+	}
+	return names
+}
+
+// ParseCapList parses a comma (or space) separated list of capability names
+// as --allow takes them: Docker names (NET_RAW), libcap names (cap_net_raw)
+// or CAP_NET_RAW, in any case. "ALL" means every capability 0-63.
+func ParseCapList(s string) (caps.Mask, error) {
+	var m caps.Mask
+	fields := strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' || r == '\n' })
+	if len(fields) == 0 {
+		return 0, fmt.Errorf("empty capability list %q: give names like NET_BIND_SERVICE,NET_RAW", s)
+	}
+	for _, f := range fields {
+		if strings.EqualFold(f, "all") {
+			m = ^caps.Mask(0)
+			continue
+		}
+		c, err := lookupCap(f)
+		if err != nil {
+			return 0, err
+		}
+		m |= 1 << uint(c)
+	}
+	return m, nil
+}
+
+// lookupCap resolves one capability name; the error suggests the closest
+// known name.
+func lookupCap(name string) (int, error) {
+	if c, ok := caps.Lookup(name); ok {
+		return c, nil
+	}
+	msg := fmt.Sprintf("unknown capability %q", name)
+	if s := closestCap(name); s != "" {
+		msg += fmt.Sprintf(": did you mean %s?", s)
+	} else {
+		msg += " (names look like NET_BIND_SERVICE or cap_net_bind_service)"
+	}
+	return 0, fmt.Errorf("%s", msg)
+}
+
+// closestCap returns the Docker name of the capability closest to name by
+// edit distance, or "" when none is close.
+func closestCap(name string) string {
+	n := strings.ToUpper(strings.TrimPrefix(strings.TrimPrefix(name, "cap_"), "CAP_"))
+	best, bestD := "", 4
+	var cands []string
+	for c := 0; c < 64; c++ {
+		d := DockerName(c)
+		if d == fmt.Sprint(c) {
+			continue
+		}
+		cands = append(cands, d)
+	}
+	sort.Strings(cands)
+	for _, d := range cands {
+		if dist := editDistance(n, d); dist < bestD {
+			best, bestD = d, dist
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance between a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
