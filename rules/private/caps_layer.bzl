@@ -1,0 +1,270 @@
+"""Implementation of caps_layer. Private: load it from //rules:defs.bzl."""
+
+load(":providers.bzl", "CapsLayerInfo")
+load(":toolchain.bzl", "TOOLCHAIN_TYPE")
+load(":transition.bzl", "platform_transition")
+load(
+    ":validate.bzl",
+    "COMPRESSIONS",
+    "check_caps",
+    "check_compression",
+    "check_files_dest",
+    "check_int",
+    "check_layout",
+    "check_mode",
+    "check_owner",
+    "check_path",
+)
+
+_DOC = """Writes an OCI layer tar in which files carry Linux file capabilities.
+
+This is what `COPY server /app/server` + `RUN setcap cap_net_bind_service=ep
+/app/server` does in a Dockerfile, without Docker, root or setcap: `capslayer`
+writes the tar entry of each file with the PAX record
+`SCHILY.xattr.security.capability` holding the kernel's `vfs_cap_data` bytes.
+The layer is bit-for-bit reproducible: fixed owner, mode and mtime, sorted
+entries with their parent directories, nothing taken from the host.
+
+```starlark
+load("@rules_capslayer//rules:defs.bzl", "caps_layer")
+
+caps_layer(
+    name = "server_layer",
+    binary = ":server",               # go_binary, cc_binary, or a prebuilt file
+    path = "/app/server",
+    caps = "cap_net_bind_service=ep",
+)
+
+oci_image(
+    name = "image",
+    base = "@distroless_static",
+    tars = [":server_layer"],         # server_layer.tar
+    entrypoint = ["/app/server"],
+    user = "65532:65532",
+)
+```
+
+Several files, each with its own capabilities or none, go in one layer with
+`files` and `file_caps`:
+
+```starlark
+caps_layer(
+    name = "tools_layer",
+    binary = ":server",
+    path = "/app/server",
+    caps = "cap_net_bind_service=p",
+    files = {
+        ":tcpdump": "/usr/bin/tcpdump",
+        ":config": "/etc/server/config.json",
+    },
+    file_caps = {"/usr/bin/tcpdump": "cap_net_raw,cap_net_admin=ep"},
+)
+```
+
+Outputs:
+
+* `<name>.tar`, `<name>.tar.gz` or `<name>.tar.zst` (after `compression`): the
+  layer, the only default output, so `oci_image(tars = [":name"])` takes it.
+* `<name>.descriptor.json`: its OCI descriptor with diff_id and the files'
+  canonical capabilities, in the output group `descriptor`.
+* `CapsLayerInfo` for rules that build on the layer.
+
+Do not merge the layer into a `pkg_tar` through `deps`: pkg_tar rewrites the
+entries without their PAX records and the capabilities are lost. Pass both
+tars to the image instead.
+
+`SOURCE_DATE_EPOCH` is not read: the mtime comes from the `mtime` attribute.
+"""
+
+def _single_file(ctx, target, attr):
+    """The one file a `binary` or `files` target stands for.
+
+    A rule with an executable (go_binary, cc_binary) gives its executable; any
+    other target must give exactly one file.
+    """
+    executable = target[DefaultInfo].files_to_run.executable
+    if executable:
+        return executable
+    files = target[DefaultInfo].files.to_list()
+    if len(files) != 1:
+        fail("%s: '%s' target %s gives %d files (%s); caps_layer needs one file per destination: use a rule that outputs one executable, or a filegroup with one file" % (
+            ctx.label,
+            attr,
+            target.label,
+            len(files),
+            ", ".join([f.short_path for f in files[:5]]) + (", ..." if len(files) > 5 else ""),
+        ))
+    return files[0]
+
+def _check(ctx, problem):
+    if problem:
+        fail("%s: %s" % (ctx.label, problem))
+
+def _caps_layer_impl(ctx):
+    attr = ctx.attr
+
+    # Validate every attribute before declaring anything.
+    _check(ctx, check_compression(attr.compression))
+    _check(ctx, check_mode(attr.mode))
+    _check(ctx, check_owner(attr.owner))
+    _check(ctx, check_int("mtime", attr.mtime, 2147483647))
+    _check(ctx, check_int("rootid", attr.rootid, 4294967294))
+
+    binary = attr.binary[0] if attr.binary else None
+    if binary:
+        _check(ctx, check_path("path", attr.path))
+        _check(ctx, check_caps("caps", attr.caps))
+    elif attr.path or attr.caps:
+        fail("%s: 'path' and 'caps' describe 'binary', which is not set; set 'binary' or put the file in 'files'" % ctx.label)
+    if not binary and not attr.files:
+        fail("%s: the layer would be empty; set 'binary' (with 'path' and 'caps') or 'files'" % ctx.label)
+
+    # attr.files maps Target -> destination; keep attribute order.
+    extra = [(target, dest) for target, dest in attr.files.items()]
+    for _, dest in extra:
+        _check(ctx, check_files_dest(dest))
+    for dest, caps in attr.file_caps.items():
+        _check(ctx, check_caps("file_caps[\"%s\"]" % dest, caps))
+    _check(ctx, check_layout(attr.path if binary else "", [d for _, d in extra], attr.file_caps))
+
+    compression = COMPRESSIONS[attr.compression]
+    layer = ctx.actions.declare_file(ctx.label.name + compression.extension)
+    descriptor = ctx.actions.declare_file(ctx.label.name + ".descriptor.json")
+
+    args = ctx.actions.args()
+    args.add("layer")
+    inputs = []
+    caps_by_path = {}
+    files_by_path = {}
+    if binary:
+        src = _single_file(ctx, binary, "binary")
+        inputs.append(src)
+        args.add("--binary", src)
+        args.add("--path", attr.path)
+        args.add("--caps", attr.caps)
+        caps_by_path[attr.path] = attr.caps
+        files_by_path[attr.path] = src
+    for target, dest in extra:
+        src = _single_file(ctx, target, "files")
+        inputs.append(src)
+        caps = attr.file_caps.get(dest, "")
+
+        # --file DEST=SRC[:CAPS]: CAPS starts after the last ':', so a source
+        # path containing ':' needs the ':' even without capabilities.
+        spec = "%s=%s" % (dest, src.path)
+        if caps or ":" in src.path:
+            spec += ":" + caps
+        args.add("--file", spec)
+        caps_by_path[dest] = caps
+        files_by_path[dest] = src
+    args.add("--mode", attr.mode)
+    args.add("--owner", attr.owner)
+    args.add("--mtime", str(attr.mtime))
+    if attr.rootid:
+        args.add("--rootid", str(attr.rootid))
+    args.add("--compression", attr.compression)
+    args.add("--output", layer)
+    args.add("--descriptor", descriptor)
+
+    capslayer = ctx.toolchains[TOOLCHAIN_TYPE].capslayer_info
+    ctx.actions.run(
+        executable = capslayer.files_to_run,
+        arguments = [args],
+        inputs = inputs,
+        outputs = [layer, descriptor],
+        mnemonic = "CapsLayer",
+        progress_message = "Writing file-capability layer %{output} for %{label}",
+        toolchain = TOOLCHAIN_TYPE,
+        # Determinism: no env at all (no SOURCE_DATE_EPOCH, TZ, LANG from the
+        # host); the tool gets everything from its arguments.
+        env = {},
+    )
+
+    return [
+        DefaultInfo(files = depset([layer])),
+        OutputGroupInfo(
+            descriptor = depset([descriptor]),
+            layer = depset([layer]),
+        ),
+        CapsLayerInfo(
+            layer = layer,
+            descriptor = descriptor,
+            compression = attr.compression,
+            media_type = compression.media_type,
+            caps = caps_by_path,
+            files = files_by_path,
+            platform = attr.platform,
+        ),
+    ]
+
+caps_layer = rule(
+    implementation = _caps_layer_impl,
+    doc = _DOC,
+    attrs = {
+        "binary": attr.label(
+            doc = "The file that gets `caps`: a target giving one executable (`go_binary`, " +
+                  "`cc_binary`, ...) or one file (a prebuilt binary). Built for `platform` when it is set. " +
+                  "Only the file itself goes in the layer, not its runfiles.",
+            allow_files = True,
+            cfg = platform_transition,
+        ),
+        "path": attr.string(
+            doc = "Where `binary` goes in the image: an absolute, clean path such as `/app/server`. " +
+                  "Its parent directories are added to the layer (mode 0755, owner 0:0).",
+        ),
+        "caps": attr.string(
+            doc = "The capabilities of `binary`, in any form `capslayer --caps` takes: setcap/cap_from_text " +
+                  "text (`cap_net_bind_service=ep`, `cap_bpf,cap_perfmon=p`), names (`NET_BIND_SERVICE`), " +
+                  "numbers. Prefer `=p` plus promotion in the program over `=ep`: with `=ep`, exec fails with " +
+                  "EPERM when the runtime's bounding set lacks one of the capabilities.",
+        ),
+        "files": attr.label_keyed_string_dict(
+            doc = "More files for the same layer: target to absolute destination, as in `pkg_tar`. " +
+                  "Each target must give one file. They carry no capabilities unless `file_caps` names them.",
+            allow_files = True,
+            cfg = platform_transition,
+        ),
+        "file_caps": attr.string_dict(
+            doc = "Capabilities of the files in `files`, by destination: " +
+                  "`{\"/usr/bin/tcpdump\": \"cap_net_raw=ep\"}`. Every key must be a destination in `files`.",
+        ),
+        "mode": attr.string(
+            doc = "Mode of every file, as 3 or 4 octal digits. The kernel honours file capabilities " +
+                  "regardless of the mode, but the file must be executable to be run.",
+            default = "0755",
+        ),
+        "owner": attr.string(
+            doc = "Numeric `UID:GID` of every file, e.g. `65532:65532` for distroless' nonroot (the parent " +
+                  "directories stay `0:0`). Capabilities work whoever owns the file: they are granted to any " +
+                  "user that runs it.",
+            default = "0:0",
+        ),
+        "mtime": attr.int(
+            doc = "Modification time of every entry, in seconds since the epoch. `SOURCE_DATE_EPOCH` " +
+                  "is deliberately not read, so the layer does not depend on the environment.",
+            default = 0,
+        ),
+        "rootid": attr.int(
+            doc = "0 (default) writes revision 2 `vfs_cap_data`, valid in every user namespace; this is " +
+                  "what images should carry. A non-zero value writes revision 3 with this root uid, which the " +
+                  "kernel only honours inside a user namespace whose root maps to it.",
+            default = 0,
+        ),
+        "compression": attr.string(
+            doc = "`none` (default, `<name>.tar`), `gzip` (`<name>.tar.gz`) or `zstd` (`<name>.tar.zst`). " +
+                  "Compressed layers are reproducible for a given rules_capslayer version only: the digest depends " +
+                  "on the compressor, which capslayer pins.",
+            default = "none",
+        ),
+        "platform": attr.label(
+            doc = "Build `binary` and `files` for this platform instead of the target platform, e.g. " +
+                  "`@rules_go//go/toolchain:linux_arm64` to get an arm64 layer from a host build. " +
+                  "The `capslayer` tool itself always runs on the execution platform.",
+        ),
+        "_allowlist_function_transition": attr.label(
+            default = "@bazel_tools//tools/allowlists/function_transition_allowlist",
+        ),
+    },
+    toolchains = [TOOLCHAIN_TYPE],
+    provides = [CapsLayerInfo],
+)

@@ -1,0 +1,42 @@
+"""Providers of rules_capslayer. Private: load them from //rules:defs.bzl."""
+
+CapsLayerInfo = provider(
+    doc = """Describes a layer written by `caps_layer`.
+
+Rules that assemble images (for example a rule wrapping `oci_image`) or check
+policies read this provider instead of parsing the descriptor JSON at analysis
+time.""",
+    fields = {
+        "layer": "File: the layer tar, `<name>.tar`, `<name>.tar.gz` or `<name>.tar.zst`. " +
+                 "Byte-for-byte reproducible; pass it to `oci_image(tars = [...])` as is.",
+        "descriptor": "File: `<name>.descriptor.json`, the OCI descriptor of the layer " +
+                      "(mediaType, digest, size) plus its diff_id and the list of files with their canonical capabilities, " +
+                      "as written by `capslayer layer --descriptor`.",
+        "compression": "string: `none`, `gzip` or `zstd`.",
+        "media_type": "string: the OCI media type of the layer, e.g. `application/vnd.oci.image.layer.v1.tar+gzip`.",
+        "caps": "dict of string to string: the destination path of every file in the layer (absolute, e.g. " +
+                "`/app/server`) to the capability text given for it (`\"\"` for a file without capabilities). " +
+                "The text is the one written in BUILD; the canonical form is in the descriptor.",
+        "files": "dict of string to File: the destination path of every file in the layer to the file put there.",
+        "platform": "Label or None: the `platform` the files were built for, when `caps_layer` transitioned them.",
+    },
+)
+
+CapslayerInfo = provider(
+    doc = """The `capslayer` tool a `capslayer_toolchain` provides.
+
+Rule authors get it from the resolved toolchain:
+
+```starlark
+load("@rules_capslayer//rules:defs.bzl", "CAPSLAYER_TOOLCHAIN_TYPE")
+
+def _impl(ctx):
+    capslayer = ctx.toolchains[CAPSLAYER_TOOLCHAIN_TYPE].capslayer_info
+    ctx.actions.run(executable = capslayer.files_to_run, toolchain = CAPSLAYER_TOOLCHAIN_TYPE, ...)
+```""",
+    fields = {
+        "binary": "File: the `capslayer` executable, built for the execution platform.",
+        "files_to_run": "FilesToRunProvider: the executable with its runfiles; pass it as `executable` " +
+                        "to `ctx.actions.run` so that the runfiles (if any) are staged too.",
+    },
+)

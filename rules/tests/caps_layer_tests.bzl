@@ -1,0 +1,377 @@
+"""Analysis tests of caps_layer: outputs, provider, action, and fail() texts."""
+
+load("@bazel_skylib//lib:unittest.bzl", "analysistest", "asserts")
+load("//rules:defs.bzl", "CapsLayerInfo", "caps_layer")
+
+_TESTDATA = "rules/tests/testdata/"
+
+def _basenames(files):
+    return [f.basename for f in files]
+
+def _argv_after_executable(action):
+    # action.argv[0] is the capslayer executable.
+    return action.argv[1:]
+
+# ---------------------------------------------------------------------------
+# Outputs, provider and action of the simplest layer.
+
+def _simple_test_impl(ctx):
+    env = analysistest.begin(ctx)
+    target = analysistest.target_under_test(env)
+    name = target.label.name
+
+    asserts.equals(env, [name + ".tar"], _basenames(target[DefaultInfo].files.to_list()), "default outputs")
+    asserts.equals(env, [name + ".descriptor.json"], _basenames(target[OutputGroupInfo].descriptor.to_list()), "descriptor output group")
+
+    info = target[CapsLayerInfo]
+    asserts.equals(env, name + ".tar", info.layer.basename)
+    asserts.equals(env, name + ".descriptor.json", info.descriptor.basename)
+    asserts.equals(env, "none", info.compression)
+    asserts.equals(env, "application/vnd.oci.image.layer.v1.tar", info.media_type)
+    asserts.equals(env, {"/app/server": "cap_net_bind_service=ep"}, info.caps)
+    asserts.equals(env, [_TESTDATA + "server.bin"], [f.short_path for f in info.files.values()])
+    asserts.equals(env, None, info.platform)
+
+    actions = analysistest.target_actions(env)
+    asserts.equals(env, ["CapsLayer"], [a.mnemonic for a in actions], "one CapsLayer action")
+    action = actions[0]
+    asserts.equals(env, [
+        "layer",
+        "--binary",
+        _TESTDATA + "server.bin",
+        "--path",
+        "/app/server",
+        "--caps",
+        "cap_net_bind_service=ep",
+        "--mode",
+        "0755",
+        "--owner",
+        "0:0",
+        "--mtime",
+        "0",
+        "--compression",
+        "none",
+        "--output",
+        info.layer.path,
+        "--descriptor",
+        info.descriptor.path,
+    ], _argv_after_executable(action))
+    asserts.equals(env, sorted([info.layer.path, info.descriptor.path]), sorted([f.path for f in action.outputs.to_list()]))
+    asserts.true(env, _TESTDATA + "server.bin" in [f.short_path for f in action.inputs.to_list()], "binary is an input")
+    asserts.true(env, action.argv[0].endswith("capslayer"), "runs the capslayer from the default toolchain, got %s" % action.argv[0])
+
+    # Nothing from the host environment: no SOURCE_DATE_EPOCH, TZ, LANG, PATH.
+    asserts.equals(env, {}, action.env, "action env")
+    return analysistest.end(env)
+
+_simple_test = analysistest.make(_simple_test_impl)
+
+# ---------------------------------------------------------------------------
+# Every attribute set, several files, gzip.
+
+def _full_test_impl(ctx):
+    env = analysistest.begin(ctx)
+    target = analysistest.target_under_test(env)
+    name = target.label.name
+    info = target[CapsLayerInfo]
+
+    asserts.equals(env, [name + ".tar.gz"], _basenames(target[DefaultInfo].files.to_list()))
+    asserts.equals(env, "gzip", info.compression)
+    asserts.equals(env, "application/vnd.oci.image.layer.v1.tar+gzip", info.media_type)
+    asserts.equals(env, {
+        "/app/server": "cap_net_bind_service=p",
+        "/usr/bin/tcpdump": "cap_net_raw,cap_net_admin=ep",
+        "/etc/server/config.json": "",
+    }, info.caps)
+    asserts.equals(env, {
+        "/app/server": _TESTDATA + "server.bin",
+        "/usr/bin/tcpdump": _TESTDATA + "tcpdump.bin",
+        "/etc/server/config.json": _TESTDATA + "config.json",
+    }, {k: v.short_path for k, v in info.files.items()})
+
+    action = analysistest.target_actions(env)[0]
+    tcpdump = info.files["/usr/bin/tcpdump"].path
+    config = info.files["/etc/server/config.json"].path
+    asserts.equals(env, [
+        "layer",
+        "--binary",
+        info.files["/app/server"].path,
+        "--path",
+        "/app/server",
+        "--caps",
+        "cap_net_bind_service=p",
+        "--file",
+        "/usr/bin/tcpdump=" + tcpdump + ":cap_net_raw,cap_net_admin=ep",
+        "--file",
+        "/etc/server/config.json=" + config,
+        "--mode",
+        "0555",
+        "--owner",
+        "65532:65532",
+        "--mtime",
+        "1700000000",
+        "--rootid",
+        "100000",
+        "--compression",
+        "gzip",
+        "--output",
+        info.layer.path,
+        "--descriptor",
+        info.descriptor.path,
+    ], _argv_after_executable(action))
+    asserts.equals(
+        env,
+        sorted([_TESTDATA + f for f in ["server.bin", "tcpdump.bin", "config.json"]]),
+        sorted([f.short_path for f in action.inputs.to_list() if f.short_path.startswith(_TESTDATA)]),
+    )
+    return analysistest.end(env)
+
+_full_test = analysistest.make(_full_test_impl)
+
+def _zstd_test_impl(ctx):
+    env = analysistest.begin(ctx)
+    target = analysistest.target_under_test(env)
+    info = target[CapsLayerInfo]
+    asserts.equals(env, [target.label.name + ".tar.zst"], _basenames(target[DefaultInfo].files.to_list()))
+    asserts.equals(env, "application/vnd.oci.image.layer.v1.tar+zstd", info.media_type)
+
+    # A layer of `files` only, no `binary`.
+    asserts.equals(env, {"/usr/bin/tcpdump": "cap_net_raw=p"}, info.caps)
+    argv = _argv_after_executable(analysistest.target_actions(env)[0])
+    asserts.false(env, "--binary" in argv, "no --binary without binary: %s" % argv)
+    asserts.false(env, "--rootid" in argv, "no --rootid when rootid is 0: %s" % argv)
+    return analysistest.end(env)
+
+_zstd_test = analysistest.make(_zstd_test_impl)
+
+# ---------------------------------------------------------------------------
+# `platform` builds the files in another configuration.
+
+def _platform_test_impl(ctx):
+    env = analysistest.begin(ctx)
+    target = analysistest.target_under_test(env)
+    info = target[CapsLayerInfo]
+    host = ctx.attr.host_layer[CapsLayerInfo]
+    asserts.equals(env, Label("//rules/tests:arm64_linux"), info.platform)
+    transitioned = info.files["/app/gen"]
+    plain = host.files["/app/gen"]
+    asserts.equals(env, plain.short_path, transitioned.short_path, "same file")
+    asserts.true(
+        env,
+        transitioned.root.path != plain.root.path,
+        "the generated file must be built in another configuration, both are in %s" % plain.root.path,
+    )
+    return analysistest.end(env)
+
+_platform_test = analysistest.make(
+    _platform_test_impl,
+    attrs = {"host_layer": attr.label(providers = [CapsLayerInfo])},
+)
+
+# ---------------------------------------------------------------------------
+# A toolchain registered first wins (how users swap in a prebuilt capslayer).
+
+def _prebuilt_toolchain_test_impl(ctx):
+    env = analysistest.begin(ctx)
+    action = analysistest.target_actions(env)[0]
+    asserts.true(
+        env,
+        action.argv[0].endswith(_TESTDATA + "fake_capslayer.sh"),
+        "the extra toolchain's binary must run, got %s" % action.argv[0],
+    )
+    return analysistest.end(env)
+
+_prebuilt_toolchain_test = analysistest.make(
+    _prebuilt_toolchain_test_impl,
+    config_settings = {
+        "//command_line_option:extra_toolchains": [str(Label("//rules/tests:fake_capslayer_toolchain"))],
+    },
+)
+
+# ---------------------------------------------------------------------------
+# fail() texts. Each target is tagged manual so //... does not build it.
+
+def _failure_test_impl(ctx):
+    env = analysistest.begin(ctx)
+    asserts.expect_failure(env, ctx.attr.want)
+    return analysistest.end(env)
+
+_failure_test = analysistest.make(
+    _failure_test_impl,
+    expect_failure = True,
+    attrs = {"want": attr.string(mandatory = True)},
+)
+
+# name -> (caps_layer kwargs, expected message after "<package>:<name>: ").
+_FAILURES = {
+    "bad_path_relative": (
+        {"path": "app/server"},
+        "'path' must be absolute, got \"app/server\"; write \"/app/server\"",
+    ),
+    "bad_path_dotdot": (
+        {"path": "/app/../etc/passwd"},
+        "'path' must be a clean path without \"//\", \".\" or \"..\" segments, got \"/app/../etc/passwd\"",
+    ),
+    "bad_path_dir": (
+        {"path": "/app/"},
+        "'path' must name a file, got \"/app/\" with a trailing \"/\"; write \"/app\"",
+    ),
+    "bad_compression": (
+        {"compression": "xz"},
+        "'compression' must be one of \"none\", \"gzip\", \"zstd\", got \"xz\"",
+    ),
+    "bad_mode": (
+        {"mode": "rwxr-xr-x"},
+        "'mode' must be 3 or 4 octal digits such as \"0755\", got \"rwxr-xr-x\"",
+    ),
+    "bad_owner": (
+        {"owner": "nonroot:nonroot"},
+        "'owner' must be numeric \"UID:GID\" such as \"65532:65532\", got \"nonroot:nonroot\" (user names are not resolved: images have no host /etc/passwd)",
+    ),
+    "bad_mtime": (
+        {"mtime": -1},
+        "'mtime' must be between 0 and 2147483647, got -1",
+    ),
+    "bad_rootid": (
+        {"rootid": -5},
+        "'rootid' must be between 0 and 4294967294, got -5",
+    ),
+    "empty_caps": (
+        {"caps": ""},
+        "'caps' is empty; give capabilities as setcap does, e.g. \"cap_net_bind_service=ep\"",
+    ),
+    "file_caps_unknown_path": (
+        {
+            "files": {":testdata/tcpdump.bin": "/usr/bin/tcpdump"},
+            "file_caps": {"/usr/sbin/tcpdump": "cap_net_raw=p"},
+        },
+        "'file_caps' has \"/usr/sbin/tcpdump\", which is not a destination in 'files' (\"/usr/bin/tcpdump\"); add the file to 'files' or fix the path",
+    ),
+    "file_caps_for_binary": (
+        {"file_caps": {"/app/server": "cap_net_raw=p"}},
+        "'file_caps' has \"/app/server\", the destination of 'binary'; give its capabilities in 'caps' instead",
+    ),
+    "empty_file_caps": (
+        {
+            "files": {":testdata/tcpdump.bin": "/usr/bin/tcpdump"},
+            "file_caps": {"/usr/bin/tcpdump": ""},
+        },
+        "'file_caps[\"/usr/bin/tcpdump\"]' is empty; give capabilities as setcap does, e.g. \"cap_net_bind_service=ep\"",
+    ),
+    "duplicate_destination": (
+        {"files": {":testdata/tcpdump.bin": "/app/server"}},
+        "destination \"/app/server\" is given twice (in 'path' and in 'files'); each path in the layer holds one file",
+    ),
+    "bad_files_path": (
+        {"files": {":testdata/tcpdump.bin": "usr/bin/tcpdump"}},
+        "'files' must be absolute, got \"usr/bin/tcpdump\"; write \"/usr/bin/tcpdump\"",
+    ),
+    "path_without_binary": (
+        {"binary": None, "files": {":testdata/tcpdump.bin": "/usr/bin/tcpdump"}},
+        "'path' and 'caps' describe 'binary', which is not set; set 'binary' or put the file in 'files'",
+    ),
+    "empty_layer": (
+        {"binary": None, "path": "", "caps": ""},
+        "the layer would be empty; set 'binary' (with 'path' and 'caps') or 'files'",
+    ),
+    "binary_two_files": (
+        {"binary": ":two_files"},
+        "'binary' target @@//rules/tests:two_files gives 2 files (rules/tests/testdata/server.bin, rules/tests/testdata/tcpdump.bin); caps_layer needs one file per destination: use a rule that outputs one executable, or a filegroup with one file",
+    ),
+}
+
+def caps_layer_test_suite(name):
+    """Declares the analysis tests of caps_layer and the targets they check.
+
+    Args:
+      name: name of the test_suite.
+    """
+    tests = []
+
+    caps_layer(
+        name = "simple",
+        binary = ":testdata/server.bin",
+        path = "/app/server",
+        caps = "cap_net_bind_service=ep",
+        tags = ["manual"],
+    )
+    _simple_test(name = "simple_test", target_under_test = ":simple")
+    tests.append(":simple_test")
+
+    caps_layer(
+        name = "full",
+        binary = ":testdata/server.bin",
+        path = "/app/server",
+        caps = "cap_net_bind_service=p",
+        files = {
+            ":testdata/tcpdump.bin": "/usr/bin/tcpdump",
+            ":testdata/config.json": "/etc/server/config.json",
+        },
+        file_caps = {"/usr/bin/tcpdump": "cap_net_raw,cap_net_admin=ep"},
+        mode = "0555",
+        owner = "65532:65532",
+        mtime = 1700000000,
+        rootid = 100000,
+        compression = "gzip",
+        tags = ["manual"],
+    )
+    _full_test(name = "full_test", target_under_test = ":full")
+    tests.append(":full_test")
+
+    caps_layer(
+        name = "zstd_files_only",
+        files = {":testdata/tcpdump.bin": "/usr/bin/tcpdump"},
+        file_caps = {"/usr/bin/tcpdump": "cap_net_raw=p"},
+        compression = "zstd",
+        tags = ["manual"],
+    )
+    _zstd_test(name = "zstd_files_only_test", target_under_test = ":zstd_files_only")
+    tests.append(":zstd_files_only_test")
+
+    native.genrule(
+        name = "generated",
+        outs = ["generated.bin"],
+        cmd = "echo generated > $@",
+        tags = ["manual"],
+    )
+    caps_layer(
+        name = "generated_host",
+        binary = ":generated",
+        path = "/app/gen",
+        caps = "cap_chown=p",
+        tags = ["manual"],
+    )
+    caps_layer(
+        name = "generated_arm64",
+        binary = ":generated",
+        path = "/app/gen",
+        caps = "cap_chown=p",
+        platform = ":arm64_linux",
+        tags = ["manual"],
+    )
+    _platform_test(name = "platform_test", target_under_test = ":generated_arm64", host_layer = ":generated_host")
+    tests.append(":platform_test")
+
+    _prebuilt_toolchain_test(name = "prebuilt_toolchain_test", target_under_test = ":simple")
+    tests.append(":prebuilt_toolchain_test")
+
+    for case, (kwargs, want) in _FAILURES.items():
+        attrs = {
+            "binary": ":testdata/server.bin",
+            "path": "/app/server",
+            "caps": "cap_net_bind_service=ep",
+        }
+        attrs.update(kwargs)
+        for k in [k for k, v in attrs.items() if v == None]:
+            attrs.pop(k)
+        if case == "path_without_binary":
+            attrs["caps"] = ""
+        caps_layer(name = case, tags = ["manual"], **attrs)
+        _failure_test(
+            name = case + "_test",
+            target_under_test = ":" + case,
+            want = "rules/tests:%s: %s" % (case, want),
+        )
+        tests.append(":" + case + "_test")
+
+    native.test_suite(name = name, tests = tests)
