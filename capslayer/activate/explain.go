@@ -91,9 +91,10 @@ func (r Report) Explain(wanted ...cap.Value) []Cause {
 					Message: fmt.Sprintf("no_new_privs is set (NoNewPrivs: 1): on exec the kernel grants file capabilities only up "+
 						"to what the parent process already held, and it did not hold %s. Kubernetes sets it with "+
 						"allowPrivilegeEscalation: false, docker and podman with --security-opt no-new-privileges", names(bounded)),
-					Fix: "allow privilege escalation for this container: Kubernetes securityContext.allowPrivilegeEscalation: true " +
-						"(the restricted Pod Security Standard forbids it, so there the program must do without the capability); " +
-						"docker/podman: remove --security-opt no-new-privileges",
+					Fix: fmt.Sprintf("allow privilege escalation for this container (Kubernetes securityContext.allowPrivilegeEscalation: true, "+
+						"which the restricted Pod Security Standard forbids; docker/podman: remove --security-opt no-new-privileges), "+
+						"or make the runtime hand %s to the process itself, which no_new_privs does not take away "+
+						"(podman does for %s with a non-root user; Docker does not)", itThem(bounded), capAddFlags(bounded)),
 				})
 			}
 			var rest []cap.Value
@@ -235,13 +236,21 @@ func (r Report) exeName() string {
 
 // grantFix is the runtime configuration that grants vs.
 func grantFix(vs []cap.Value) string {
-	var flags, quoted []string
+	var quoted []string
 	for _, v := range vs {
-		flags = append(flags, "--cap-add "+runtimeName(v))
 		quoted = append(quoted, fmt.Sprintf("%q", runtimeName(v)))
 	}
 	return fmt.Sprintf("grant %s to the container: docker run / podman run %s; Kubernetes: securityContext.capabilities.add: [%s] "+
-		"(next to drop: [\"ALL\"])", itThem(vs), strings.Join(flags, " "), strings.Join(quoted, ", "))
+		"(next to drop: [\"ALL\"])", itThem(vs), capAddFlags(vs), strings.Join(quoted, ", "))
+}
+
+// capAddFlags is "--cap-add X --cap-add Y".
+func capAddFlags(vs []cap.Value) string {
+	var flags []string
+	for _, v := range vs {
+		flags = append(flags, "--cap-add "+runtimeName(v))
+	}
+	return strings.Join(flags, " ")
 }
 
 // runtimeName is the capability name as docker, podman and Kubernetes spell
