@@ -212,8 +212,8 @@ func (p *parser) clauses(s string, off int) error {
 				if err != nil {
 					return err
 				}
-				if m == AllNamed && strings.EqualFold(s[pos:end], "all") {
-					// libcap's forceall overwrites the list, so
+				if strings.EqualFold(s[pos:end], "all") {
+					// libcap's forceall assigns the list, so
 					// "55,all" is just "all" (but "all,55" has 55).
 					list = m
 				} else {
@@ -249,9 +249,13 @@ func (p *parser) clauses(s string, off int) error {
 		case op == '=' && pos < len(s) && (s[pos] == '+' || s[pos] == '-'):
 			if !listed {
 				return p.errAt(off+pos-1, s[pos-1:pos+1], fmt.Sprintf("%q needs an explicit capability list before it", s[pos-1:pos+1]),
-					fmt.Sprintf("write the names first, e.g. \"all%s%sp\"", s[pos-1:pos], s[pos:pos+1]))
+					fmt.Sprintf("write the names first, e.g. %q", "all"+clauseAt(s, start)))
 			}
-			op = "MP"[boolInt(s[pos] == '+')]
+			if s[pos] == '+' {
+				op = 'P'
+			} else {
+				op = 'M'
+			}
 			pos++
 		case op == '=' || op == '+' || op == '-':
 		case listed:
@@ -267,7 +271,7 @@ func (p *parser) clauses(s string, off int) error {
 		// The action list: flags after the operator, then optionally
 		// more '+flags' or '-flags' on the same list.
 		for {
-			var flags Mask // bit 0 e, bit 1 i, bit 2 p
+			flags := 0
 			n := 0
 			for pos < len(s) && !isSpace(s[pos]) {
 				c := s[pos]
@@ -276,11 +280,11 @@ func (p *parser) clauses(s string, off int) error {
 				}
 				switch c {
 				case 'e':
-					flags |= 1
+					flags |= stEff
 				case 'i':
-					flags |= 2
+					flags |= stInh
 				case 'p':
-					flags |= 4
+					flags |= stPer
 				default:
 					return p.flagError(s, pos, off)
 				}
@@ -302,7 +306,7 @@ func (p *parser) clauses(s string, off int) error {
 			if pos < len(s) && (s[pos] == '+' || s[pos] == '-') {
 				if !listed {
 					return p.errAt(off+pos, s[pos:pos+1], fmt.Sprintf("'%c' needs an explicit capability list", s[pos]),
-						fmt.Sprintf("write the names first, e.g. \"all%s\"", s[start:pos+1]))
+						fmt.Sprintf("write the names first, e.g. %q", "all"+clauseAt(s, start)))
 				}
 				op, opPos = s[pos], pos
 				pos++
@@ -317,11 +321,13 @@ func (p *parser) clauses(s string, off int) error {
 	}
 }
 
-func boolInt(b bool) int {
-	if b {
-		return 1
+// clauseAt returns the clause of s that starts at byte start.
+func clauseAt(s string, start int) string {
+	end := start
+	for end < len(s) && !isSpace(s[end]) {
+		end++
 	}
-	return 0
+	return s[start:end]
 }
 
 func (p *parser) flagError(s string, pos, off int) error {
@@ -347,17 +353,20 @@ func (p *parser) flagError(s string, pos, off int) error {
 // apply performs one operation of a clause: '=' (clear the listed
 // capabilities in all three sets, then raise the flags), '+' (raise),
 // '-' (lower), 'P' ("=+", same as '='), 'M' ("=-", clear, then lower).
-func (p *parser) apply(op byte, list, flags Mask) {
+func (p *parser) apply(op byte, list Mask, flags int) {
 	if op == '=' || op == 'P' || op == 'M' {
 		p.e &^= list
 		p.p &^= list
 		p.i &^= list
 	}
-	sets := [3]*Mask{&p.e, &p.i, &p.p}
-	for k, set := range sets {
-		if flags&(1<<k) == 0 {
+	for _, fs := range []struct {
+		flag int
+		set  *Mask
+	}{{stEff, &p.e}, {stInh, &p.i}, {stPer, &p.p}} {
+		if flags&fs.flag == 0 {
 			continue
 		}
+		set := fs.set
 		if op == '-' || op == 'M' {
 			*set &^= list
 		} else {
