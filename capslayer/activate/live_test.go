@@ -197,6 +197,12 @@ func startChild(t *testing.T, r run) (childResult, string) {
 	}
 	bin := filepath.Join(dir, "server")
 	copyFile(t, self, bin)
+	// Under a test runner, TMPDIR may lie below a directory only root can
+	// search.
+	if out, err := exec.Command("setpriv", "--reuid=1000", "--regid=1000", "--clear-groups", "--inh-caps=-all",
+		"sh", "-c", `test -x "$0"`, bin).CombinedOutput(); err != nil {
+		t.Skipf("uid 1000 cannot execute %s (%v %s): point TMPDIR at a directory every user can search", bin, err, out)
+	}
 	if r.fileCaps != "" && !r.nosuid {
 		args := []string{r.fileCaps, bin}
 		if r.rootid != 0 {

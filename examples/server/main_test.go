@@ -255,6 +255,12 @@ func start(t *testing.T, fileCaps string, setprivOpts []string, args ...string) 
 	if err := os.WriteFile(bin, b, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	// Under a test runner, TMPDIR may lie below a directory only root can
+	// search.
+	if out, err := exec.Command("setpriv", "--reuid=1000", "--regid=1000", "--clear-groups", "--inh-caps=-all",
+		"sh", "-c", `test -x "$0"`, bin).CombinedOutput(); err != nil {
+		t.Skipf("uid 1000 cannot execute %s (%v %s): point TMPDIR at a directory every user can search", bin, err, out)
+	}
 	if fileCaps != "" {
 		if out, err := exec.Command("setcap", fileCaps, bin).CombinedOutput(); err != nil {
 			t.Fatalf("setcap %s: %v\n%s", fileCaps, err, out)
