@@ -278,7 +278,11 @@ func Requirements(img inspect.Image, opts RequirementsOptions) (*Requirement, er
 
 	// Warnings.
 	for _, f := range effective {
-		r.Warnings = append(r.Warnings, fmt.Sprintf("%s has the effective bit (%s): if the container's bounding set lacks any of %s (e.g. --cap-drop ALL without --cap-add, or Kubernetes drop: [ALL] without add), exec fails with EPERM (\"operation not permitted\") before the program starts", f.Path, f.Caps, strings.Join(f.Permitted, ", ")))
+		what := f.Permitted[0]
+		if len(f.Permitted) > 1 {
+			what = "any of " + strings.Join(f.Permitted, ", ")
+		}
+		r.Warnings = append(r.Warnings, fmt.Sprintf("%s has the effective bit (%s): if the container's bounding set lacks %s (e.g. --cap-drop ALL without --cap-add, or Kubernetes drop: [ALL] without add), exec fails with EPERM (\"operation not permitted\") before the program starts", f.Path, f.Caps, what))
 	}
 	if r.needed != 0 && kind != userRoot {
 		if r.NoNewPrivsSafe {

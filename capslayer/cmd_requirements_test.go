@@ -1,0 +1,163 @@
+package main
+
+import (
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestRequirementsCLILayer(t *testing.T) {
+	dir := t.TempDir()
+	l := polWriteLayer(t, filepath.Join(dir, "server.tar"), polEntry{path: "/app/server", caps: "cap_net_bind_service=ep"})
+	tests := []struct {
+		name string
+		args []string
+		out  string // exact stdout, or substrings separated by "|" when prefixed with "~"
+	}{
+		{"docker", []string{"--only", "docker", l}, "docker run --cap-drop ALL --cap-add NET_BIND_SERVICE IMAGE\n"},
+		{"podman with user and image", []string{"--only", "podman", "--user", "1000", "--image", "example.com/app:1.0", l},
+			"podman run --cap-drop ALL --cap-add NET_BIND_SERVICE --user 1000 example.com/app:1.0\n"},
+		{"flags", []string{l, "--only", "flags", "--user", "1000"}, "--cap-drop ALL --cap-add NET_BIND_SERVICE --user 1000\n"},
+		{"capabilities", []string{"--only", "capabilities", l}, "NET_BIND_SERVICE\n"},
+		{"kubernetes entrypoint", []string{"--only", "kubernetes", "--user", "1000", "--entrypoint", "/app/server", l},
+			"# allowPrivilegeEscalation: false works only while the runtime starts /app/server directly; if a shell or another program starts it, set it to true\n" +
+				"securityContext:\n  runAsNonRoot: true\n  runAsUser: 1000\n  allowPrivilegeEscalation: false\n  capabilities:\n    drop: [\"ALL\"]\n    add: [\"NET_BIND_SERVICE\"]\n  seccompProfile:\n    type: RuntimeDefault\n"},
+		{"kubernetes unknown entrypoint", []string{"--only", "kubernetes", "--user", "1000", l},
+			"securityContext:\n  runAsNonRoot: true\n  runAsUser: 1000\n  allowPrivilegeEscalation: true\n  capabilities:\n    drop: [\"ALL\"]\n    add: [\"NET_BIND_SERVICE\"]\n  seccompProfile:\n    type: RuntimeDefault\n"},
+		{"text", []string{l}, "~" + l + " (layer)|user: unknown|/app/server  cap_net_bind_service=ep  layer 0|" +
+			"docker:\n  docker run --cap-drop ALL --cap-add NET_BIND_SERVICE IMAGE\n|podman:\n  podman run --cap-drop ALL --cap-add NET_BIND_SERVICE IMAGE\n|" +
+			"Pod Security Standards level: baseline|exec fails with EPERM|net.ipv4.ip_unprivileged_port_start=1024"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, stdout, stderr := polRun(append([]string{"requirements"}, tc.args...)...)
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, stderr)
+			}
+			if strings.HasPrefix(tc.out, "~") {
+				for _, s := range strings.Split(tc.out[1:], "|") {
+					if !strings.Contains(stdout, s) {
+						t.Errorf("output lacks %q:\n%s", s, stdout)
+					}
+				}
+			} else if stdout != tc.out {
+				t.Errorf("output =\n%s\nwant\n%s", stdout, tc.out)
+			}
+		})
+	}
+}
+
+func TestRequirementsCLIImages(t *testing.T) {
+	dir := t.TempDir()
+	base := polWriteLayer(t, filepath.Join(dir, "base.tar"), polEntry{path: "/usr/bin/ping", caps: "cap_net_raw=ep"})
+	top := polWriteLayer(t, filepath.Join(dir, "top.tar"), polEntry{path: "/usr/bin/ping", whiteout: true}, polEntry{path: "/app/server", caps: "cap_net_bind_service=ep"})
+	img := polImage(t, "1000", []string{"/app/server", "--port", "80"}, "amd64", base, top)
+	layoutDir := polLayout(t, filepath.Join(dir, "layout"), "example.com/app:1.0", img)
+	archive := polDockerArchive(t, filepath.Join(dir, "image.tar"), "example.com/app:1.0", img)
+	for _, p := range []string{layoutDir, archive} {
+		code, stdout, stderr := polRun("requirements", "--json", p)
+		if code != 0 {
+			t.Fatalf("%s: exit %d: %s", p, code, stderr)
+		}
+		var rr struct {
+			Kind   string
+			Images []struct {
+				Image, Platform, User, Entrypoint string
+				UserSource                        string   `json:"user_source"`
+				Capabilities                      []string `json:"capabilities"`
+				Docker                            []string `json:"docker"`
+				Level                             string   `json:"pod_security_level"`
+				SC                                struct {
+					AllowPrivilegeEscalation bool `json:"allowPrivilegeEscalation"`
+					RunAsUser                int  `json:"runAsUser"`
+				} `json:"kubernetes_security_context"`
+				Notes []string `json:"notes"`
+			}
+		}
+		if err := json.Unmarshal([]byte(stdout), &rr); err != nil {
+			t.Fatalf("%s: %v\n%s", p, err, stdout)
+		}
+		if len(rr.Images) != 1 {
+			t.Fatalf("%s: %d images", p, len(rr.Images))
+		}
+		r := rr.Images[0]
+		if r.User != "1000" || r.UserSource != "image config" || r.Entrypoint != "/app/server" || r.Platform != "linux/amd64" {
+			t.Errorf("%s: user %q from %q, entrypoint %q, platform %q", p, r.User, r.UserSource, r.Entrypoint, r.Platform)
+		}
+		if got := strings.Join(r.Docker, " "); got != "docker run --cap-drop ALL --cap-add NET_BIND_SERVICE --user 1000 example.com/app:1.0" {
+			t.Errorf("%s: docker = %s", p, got)
+		}
+		if r.Level != "restricted" || r.SC.AllowPrivilegeEscalation || r.SC.RunAsUser != 1000 {
+			t.Errorf("%s: level %s, securityContext %+v", p, r.Level, r.SC)
+		}
+		if !strings.Contains(strings.Join(r.Notes, "\n"), "/usr/bin/ping (layer 0, replaced or deleted by layer 1)") {
+			t.Errorf("%s: notes lack the shadowed ping: %q", p, r.Notes)
+		}
+	}
+
+	// --user and --entrypoint override the config.
+	code, stdout, _ := polRun("requirements", "--only", "kubernetes", "--user", "0", layoutDir)
+	if code != 0 || !strings.Contains(stdout, "# the image runs as root") {
+		t.Errorf("--user 0: exit %d\n%s", code, stdout)
+	}
+	code, stdout, _ = polRun("requirements", "--only", "kubernetes", "--entrypoint", "/bin/sh", layoutDir)
+	if code != 0 || !strings.Contains(stdout, "allowPrivilegeEscalation: true") {
+		t.Errorf("--entrypoint /bin/sh: exit %d\n%s", code, stdout)
+	}
+}
+
+func TestRequirementsCLIPlatforms(t *testing.T) {
+	dir := t.TempDir()
+	amd := polWriteLayer(t, filepath.Join(dir, "amd.tar"), polEntry{path: "/app/server", caps: "cap_net_bind_service=ep"})
+	arm := polWriteLayer(t, filepath.Join(dir, "arm.tar"), polEntry{path: "/app/server", caps: "cap_net_bind_service,cap_net_raw=ep"})
+	layoutDir := polLayout(t, filepath.Join(dir, "layout"), "example.com/app:1.0",
+		polImage(t, "", nil, "amd64", amd), polImage(t, "", nil, "arm64", arm))
+	code, _, stderr := polRun("requirements", "--only", "capabilities", layoutDir)
+	if code != 2 || !strings.Contains(stderr, "holds 2 images that need different settings: choose one with --platform (platforms: linux/amd64, linux/arm64)") {
+		t.Errorf("two platforms: exit %d, %s", code, stderr)
+	}
+	code, stdout, _ := polRun("requirements", "--only", "capabilities", "--platform", "linux/arm64", layoutDir)
+	if code != 0 || stdout != "NET_BIND_SERVICE,NET_RAW\n" {
+		t.Errorf("--platform linux/arm64: exit %d, %q", code, stdout)
+	}
+	code, _, stderr = polRun("requirements", "--platform", "linux/s390x", layoutDir)
+	if code != 2 || !strings.Contains(stderr, "has no image for platform linux/s390x") {
+		t.Errorf("missing platform: exit %d, %s", code, stderr)
+	}
+	// The same settings for every image print once.
+	same := polLayout(t, filepath.Join(dir, "same"), "example.com/app:1.0",
+		polImage(t, "1000", nil, "amd64", amd), polImage(t, "1000", nil, "arm64", amd))
+	code, stdout, _ = polRun("requirements", "--only", "flags", same)
+	if code != 0 || stdout != "--cap-drop ALL --cap-add NET_BIND_SERVICE --user 1000\n" {
+		t.Errorf("same caps per platform: exit %d, %q", code, stdout)
+	}
+	// Text output covers every image.
+	code, stdout, _ = polRun("requirements", layoutDir)
+	if code != 0 || strings.Count(stdout, "image example.com/app:1.0 linux/") != 2 || !strings.Contains(stdout, "user: root (image config sets none)") {
+		t.Errorf("text: exit %d\n%s", code, stdout)
+	}
+}
+
+func TestRequirementsCLIErrors(t *testing.T) {
+	dir := t.TempDir()
+	l := polWriteLayer(t, filepath.Join(dir, "server.tar"), polEntry{path: "/app/server", caps: "cap_net_bind_service=ep"})
+	tests := []struct {
+		args   []string
+		stderr string
+	}{
+		{[]string{}, "requirements takes one PATH"},
+		{[]string{l, l}, "got 2 arguments"},
+		{[]string{"--only", "compose", l}, `--only "compose": choose docker, podman, flags, kubernetes or capabilities`},
+		{[]string{"--only", "docker", "--json", l}, "--only and --json do not go together"},
+		{[]string{"--path", "app/server", l}, `"app/server": give the absolute path inside the image`},
+		{[]string{"--path", "/app/other", l}, "--path /app/other: no file with capabilities there in the container's filesystem (files with capabilities: /app/server)"},
+		{[]string{filepath.Join(dir, "missing.tar")}, "missing.tar"},
+	}
+	for _, tc := range tests {
+		code, _, stderr := polRun(append([]string{"requirements"}, tc.args...)...)
+		if code != 2 || !strings.Contains(stderr, tc.stderr) {
+			t.Errorf("requirements %q: exit %d, stderr %q; want 2 and %q", tc.args, code, stderr, tc.stderr)
+		}
+	}
+}
