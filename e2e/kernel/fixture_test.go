@@ -104,7 +104,7 @@ type extractor struct {
 // umoci (an OCI image unpacker, as runc users do).
 var extractors = []extractor{
 	{"gnutar", extractGNUTar},
-	// TMP {"umoci", extractUmoci},
+	{"umoci", extractUmoci},
 }
 
 // extractGNUTar extracts with the flags GNU tar needs to restore
@@ -141,5 +141,9 @@ func extractUmoci(t *testing.T, f *fixture, layer string) string {
 		"--output", layout, "--tag", "e2e:latest")
 	bundle := filepath.Join(dir, "bundle")
 	harness.MustRun(t, "umoci", "unpack", "--image", layout+":latest", bundle)
+	// umoci makes the bundle directory 0700; uid 1000 must traverse it.
+	if err := os.Chmod(bundle, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	return filepath.Join(bundle, "rootfs")
 }

@@ -98,6 +98,13 @@ func waitNetNS(t testing.TB, h *Proc, userns bool) *NetNS {
 	return n
 }
 
+// NetNSOf returns the network namespace of a running process, such as a
+// container started by podman. Only Dial, Get, Do, Sysctl and ListenerOn
+// make sense on it; the process keeps it alive.
+func NetNSOf(pid int) *NetNS {
+	return &NetNS{Path: fmt.Sprintf("/proc/%d/ns/net", pid)}
+}
+
 // Exec returns args prefixed with `nsenter --net=<path> --`, so the program
 // runs in this namespace. nsenter execs the program in place, keeping the
 // pid. For a NewUserNetNS namespace it joins the user namespace too, as its

@@ -23,6 +23,8 @@ func AsUser1000(bin string, setprivFlags []string, args ...string) []string {
 // Running is a server that got as far as serving HTTP.
 type Running struct {
 	*Proc
+	// Pid is the server's process id (for a container, not the runtime's).
+	Pid int
 	// Status is /proc/<pid>/status of the server process, read from
 	// outside while it serves.
 	Status ProcStatus
@@ -38,6 +40,15 @@ type Running struct {
 func StartServer(t testing.TB, ns *NetNS, addr string, argv []string) (*Running, *Result) {
 	t.Helper()
 	p := Start(t, ns.Exec(argv...)...)
+	return WaitServing(t, ns, addr, p, p.Pid)
+}
+
+// WaitServing waits until GET /caps on addr in the namespace answers, then
+// reads /proc/<pid>/status of the server, whose pid serverPid returns (the
+// process p itself, or a container's process that p, a runtime, started). It
+// returns nil and p's result when p exits first.
+func WaitServing(t testing.TB, ns *NetNS, addr string, p *Proc, serverPid func() int) (*Running, *Result) {
+	t.Helper()
 	deadline := time.Now().Add(DefaultTimeout)
 	for {
 		select {
@@ -55,11 +66,12 @@ func StartServer(t testing.TB, ns *NetNS, addr string, argv []string) (*Running,
 			if err != nil {
 				t.Fatalf("GET /caps: %v", err)
 			}
-			st, err := ReadProcStatus(fmt.Sprint(p.Pid()))
+			pid := serverPid()
+			st, err := ReadProcStatus(fmt.Sprint(pid))
 			if err != nil {
-				t.Fatalf("server pid %d: %v\n%s", p.Pid(), err, p.Result())
+				t.Fatalf("server pid %d: %v\n%s", pid, err, p.Result())
 			}
-			return &Running{Proc: p, Status: st, Caps: caps}, nil
+			return &Running{Proc: p, Pid: pid, Status: st, Caps: caps}, nil
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("server did not answer on %s within %v (last error %v):\n%s", addr, DefaultTimeout, err, p.Result())
@@ -68,9 +80,9 @@ func StartServer(t testing.TB, ns *NetNS, addr string, argv []string) (*Running,
 	}
 }
 
-// Exe returns the resolved /proc/<pid>/exe of the process.
-func (p *Proc) Exe() string {
-	s, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", p.Pid()))
+// Exe returns the resolved /proc/<pid>/exe of the server.
+func (r *Running) Exe() string {
+	s, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", r.Pid))
 	return s
 }
 
