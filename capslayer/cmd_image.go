@@ -1,11 +1,258 @@
 package main
 
 import (
-	"errors"
+	"encoding/json"
+	"flag"
+	"fmt"
 	"io"
+	"strings"
+
+	"github.com/capslayer/rules_capslayer/capslayer/image"
+	"github.com/capslayer/rules_capslayer/capslayer/inspect"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
-// placeholder: replaced by the real implementation.
+const imageUsage = "[--base PATH] --layer L.tar [--layer ...] [config flags] --output LAYOUT_DIR [--tarball OUT.tar --tag NAME:TAG]\n       capslayer image index --output LAYOUT_DIR [--tag NAME:TAG] IMAGE_LAYOUT..."
+
+const imageHelp = `Assembles an OCI image from a base and layer tars and writes it as an OCI
+image layout directory (readable by umoci, skopeo, crane, rules_oci) and,
+with --tarball, as a docker-archive tarball for 'docker load' and
+'podman load'.
+
+The base is an OCI image layout or a docker save tarball; without --base
+the image starts from scratch. A base holding several images (platforms or
+tags) needs --platform and/or --base-ref to pick one.
+
+Layers (plain, gzip or zstd tars, e.g. from 'capslayer layer') are added
+UNCHANGED: the layer blob is the file's bytes, so file capabilities (PAX
+SCHILY.xattr.security.capability records) survive and the layer digest is
+sha256 of the file. Base layers are kept byte for byte as well.
+
+The output is reproducible: the config's created time is --created, else
+$SOURCE_DATE_EPOCH, else 1970-01-01T00:00:00Z; history entries name the
+files of each layer, never host paths; the same inputs give the same
+manifest digest, which is printed on stdout.
+
+The entrypoint (or the first --cmd word when there is no entrypoint) must
+exist as an executable file in the final filesystem, following the layers,
+whiteouts and symlinks; a bare name is looked up in the image's PATH.
+
+--output is written to a temporary directory beside it and renamed into
+place. An existing --output is replaced only if it is empty or an OCI image
+layout; anything else is refused. The layout names the image with the
+org.opencontainers.image.ref.name annotation set to the tag of --tag
+("latest" without --tag), so 'umoci unpack --image DIR:TAG' finds it.
+
+'capslayer image index' combines single-platform image layouts (each with
+one image, as 'capslayer image' writes them) into one multi-platform image
+index, in the order given; their platforms must differ.
+
+Examples:
+  capslayer image --layer caps.tar --entrypoint /app/server --user 1000 \
+      --output out/image --tarball out/image.tar --tag example.com/app:v1
+  capslayer image --base distroless --platform linux/arm64 --layer app.tar.gz \
+      --entrypoint /app/server --expose 80/tcp --output out/arm64
+  capslayer image index --output out/multi --tag example.com/app:v1 out/amd64 out/arm64`
+
+// imageListFlag collects a repeatable flag.
+type imageListFlag []string
+
+func (f *imageListFlag) String() string     { return strings.Join(*f, " ") }
+func (f *imageListFlag) Set(v string) error { *f = append(*f, v); return nil }
+
+// imageArgvFlag collects argv words: each use adds one word, or all the
+// words of a JSON array ('["/app/server","--port","80"]').
+type imageArgvFlag struct {
+	set   bool
+	words []string
+}
+
+func (f *imageArgvFlag) String() string { return strings.Join(f.words, " ") }
+func (f *imageArgvFlag) Set(v string) error {
+	f.set = true
+	if strings.HasPrefix(strings.TrimSpace(v), "[") {
+		var ws []string
+		if err := json.Unmarshal([]byte(v), &ws); err != nil {
+			return fmt.Errorf("%q is not a JSON array of strings: %v", v, err)
+		}
+		f.words = append(f.words, ws...)
+		return nil
+	}
+	f.words = append(f.words, v)
+	return nil
+}
+
+func (f *imageArgvFlag) value() []string {
+	if !f.set {
+		return nil
+	}
+	if f.words == nil {
+		return []string{}
+	}
+	return f.words
+}
+
+func imageFlagSet(stderr io.Writer) *flag.FlagSet {
+	fs := newFlagSet("image", imageUsage, stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: capslayer image %s\n\n%s\n\nFlags:\n", imageUsage, imageHelp)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
 func runImage(args []string, stdout, stderr io.Writer) error {
-	return errors.New("image: not implemented yet")
+	if len(args) > 0 && args[0] == "index" {
+		return runImageIndex(args[1:], stdout, stderr)
+	}
+	fs := imageFlagSet(stderr)
+	var o image.Options
+	var layers, env, labels, expose imageListFlag
+	var entrypoint, cmd imageArgvFlag
+	fs.StringVar(&o.Base, "base", "", "base image: an OCI image layout `dir`ectory or a docker save tarball (default: scratch)")
+	fs.StringVar(&o.BaseRef, "base-ref", "", "which image of a base holding several: a `tag` or manifest digest")
+	fs.Var(&layers, "layer", "layer `tar` (plain, gzip or zstd) to add unchanged, bottom first; repeatable")
+	fs.Var(&entrypoint, "entrypoint", "entrypoint `word`; repeat for more words, or give a JSON array; '[]' clears it")
+	fs.Var(&cmd, "cmd", "command `word` (arguments to the entrypoint); repeatable, or a JSON array")
+	user := fs.String("user", "", "`user` to run as: uid, uid:gid or a name from the image's /etc/passwd")
+	workdir := fs.String("workdir", "", "working `dir`ectory, absolute")
+	fs.Var(&env, "env", "environment variable `KEY=VALUE`; repeatable; replaces the base's KEY")
+	fs.Var(&labels, "label", "label `KEY=VALUE`; repeatable")
+	fs.Var(&expose, "expose", "exposed `port`, e.g. 80/tcp or 53/udp; repeatable")
+	fs.StringVar(&o.Platform, "platform", "", "`os/arch[/variant]`: picks the image of a multi-platform base, must match a single-platform base (default: the base's, or linux/amd64 without a base)")
+	created := fs.String("created", "", "config created `time`, seconds since the epoch or RFC 3339 (default $SOURCE_DATE_EPOCH, else 0)")
+	output := fs.String("output", "", "OCI image layout `dir`ectory to write")
+	tarballOut := fs.String("tarball", "", "also write a docker load / podman load tarball to `file` (needs --tag)")
+	tag := fs.String("tag", "", "image `name`, NAME:TAG: the tarball's repo tag, and the layout's ref.name annotation (its TAG part; default latest)")
+	fs.BoolVar(&o.NoEntrypointCheck, "no-entrypoint-check", false, "do not check that the entrypoint exists in the image")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 0 {
+		return usagef("unexpected argument %q: image takes only flags (did you mean --layer %s?)", fs.Arg(0), fs.Arg(0))
+	}
+	if *output == "" {
+		return usagef("missing --output LAYOUT_DIR")
+	}
+	if *tarballOut != "" && *tag == "" {
+		return usagef("--tarball needs --tag NAME:TAG: docker load and podman load name the image after it")
+	}
+	if o.Base == "" && len(layers) == 0 {
+		return usagef("give at least one --layer (or a --base)")
+	}
+	var t *name.Tag
+	if *tag != "" {
+		pt, err := image.ParseTag(*tag)
+		if err != nil {
+			return usagef("--tag: %v", err)
+		}
+		t = &pt
+	}
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "user":
+			o.User = user
+		case "workdir":
+			o.WorkingDir = workdir
+		}
+	})
+	o.Layers, o.Env, o.ExposedPorts = layers, env, expose
+	o.Entrypoint, o.Cmd = entrypoint.value(), cmd.value()
+	for _, l := range labels {
+		k, v, ok := strings.Cut(l, "=")
+		if !ok || k == "" {
+			return usagef("--label %q: want KEY=VALUE", l)
+		}
+		if o.Labels == nil {
+			o.Labels = map[string]string{}
+		}
+		o.Labels[k] = v
+	}
+	var err error
+	if *created != "" {
+		o.Created, err = image.ParseCreated(*created)
+		if err != nil {
+			return usagef("--created: %v", err)
+		}
+	} else if o.Created, err = image.CreatedFromEnv(); err != nil {
+		return err
+	}
+	if o.Platform != "" {
+		if _, err := image.ParsePlatform(o.Platform); err != nil {
+			return usagef("--platform: %v", err)
+		}
+	}
+
+	res, err := image.Build(o)
+	if err != nil {
+		return err
+	}
+	for _, w := range res.Warnings {
+		fmt.Fprintf(stderr, "capslayer image: warning: %s\n", w)
+	}
+	if err := image.WriteLayout(*output, res.Image, t, &res.Platform); err != nil {
+		return err
+	}
+	if *tarballOut != "" {
+		if err := image.WriteTarball(*tarballOut, res.Image, *t); err != nil {
+			return err
+		}
+	}
+	d, err := res.Image.Digest()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, d)
+	return nil
+}
+
+func runImageIndex(args []string, stdout, stderr io.Writer) error {
+	fs := imageFlagSet(stderr)
+	output := fs.String("output", "", "OCI image layout `dir`ectory to write the index to")
+	tag := fs.String("tag", "", "index `name`, NAME:TAG; the layout's ref.name annotation is its TAG part (default latest)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *output == "" {
+		return usagef("image index: missing --output LAYOUT_DIR")
+	}
+	if fs.NArg() == 0 {
+		return usagef("image index: give the image layouts to combine, e.g. capslayer image index --output out/multi out/amd64 out/arm64")
+	}
+	var t *name.Tag
+	if *tag != "" {
+		pt, err := image.ParseTag(*tag)
+		if err != nil {
+			return usagef("--tag: %v", err)
+		}
+		t = &pt
+	}
+	var imgs []v1.Image
+	for _, p := range fs.Args() {
+		kind, srcs, err := inspect.Images(p)
+		if err != nil {
+			return err
+		}
+		if kind != inspect.KindOCILayout {
+			return fmt.Errorf("%s is a %s; image index combines OCI image layouts (write them with capslayer image --output)", p, kind)
+		}
+		if len(srcs) != 1 {
+			return fmt.Errorf("%s holds %d images; image index takes layouts with one image each", p, len(srcs))
+		}
+		imgs = append(imgs, srcs[0].Image)
+	}
+	idx, err := image.Index(imgs)
+	if err != nil {
+		return err
+	}
+	if err := image.WriteIndexLayout(*output, idx, t); err != nil {
+		return err
+	}
+	d, err := idx.Digest()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, d)
+	return nil
 }

@@ -1,11 +1,202 @@
 package main
 
 import (
-	"errors"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
 	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/capslayer/rules_capslayer/capslayer/inspect"
 )
 
-// placeholder: replaced by the real implementation.
+const inspectUsage = "[--json] PATH"
+
+const inspectHelp = `Lists every file that carries a security.capability xattr (a file
+capability, as setcap sets) in PATH, which is one of:
+  - a layer tar, plain, gzip or zstd (what 'capslayer layer' writes);
+  - an OCI image layout directory: every image of index.json, image indexes
+    followed recursively (multi-platform images list one image per
+    platform);
+  - a docker save / podman save tarball.
+
+Each file is shown with its layer (0 = the base layer), the capability
+text as getcap prints it, the raw value in hex, its mode and owner, and
+whether it is visible in the final filesystem or which later layer
+overwrote or whited it out. Layer blobs are checked against their
+digests. --json prints the same as JSON (see docs/inspect.md).
+
+Examples:
+  capslayer inspect bazel-bin/app/caps_layer.tar
+  capslayer inspect --json bazel-bin/app/image`
+
 func runInspect(args []string, stdout, stderr io.Writer) error {
-	return errors.New("inspect: not implemented yet")
+	fs := newFlagSet("inspect", inspectUsage, stderr)
+	asJSON := fs.Bool("json", false, "print JSON instead of a table")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: capslayer inspect %s\n\n%s\n\nFlags:\n", inspectUsage, inspectHelp)
+		fs.PrintDefaults()
+	}
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usagef("inspect takes one PATH (a layer tar, an OCI layout directory or a docker save tarball), got %d arguments", fs.NArg())
+	}
+	rep, err := inspect.Path(fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(jsonReport(rep))
+	}
+	return printReport(stdout, rep)
+}
+
+// printReport prints one table per image.
+func printReport(w io.Writer, rep *inspect.Report) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for i, im := range rep.Images {
+		if i > 0 {
+			fmt.Fprintln(tw)
+		}
+		if rep.Kind != inspect.KindLayer {
+			fmt.Fprintf(tw, "image %s  %s  %s  (%d layers)\n", im.Name, im.Digest, orDash(im.Platform), len(im.Layers))
+		}
+		files := im.Files()
+		if len(files) == 0 {
+			fmt.Fprintln(tw, "no file capabilities")
+			continue
+		}
+		fmt.Fprintln(tw, "LAYER\tPATH\tCAPS\tHEX\tMODE\tOWNER\tSTATUS")
+		for _, f := range files {
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%04o\t%d:%d\t%s\n", f.Layer, displayPath(f), capsText(f), hex.EncodeToString(f.Raw), f.Mode, f.UID, f.GID, status(f))
+		}
+	}
+	for _, s := range rep.Skipped {
+		fmt.Fprintf(tw, "skipped %s: not an image\n", s)
+	}
+	return tw.Flush()
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func displayPath(f inspect.File) string {
+	if f.Type == "hardlink" {
+		return f.Path + " => " + f.Link
+	}
+	if f.Type != "file" {
+		return f.Path + " (" + f.Type + ")"
+	}
+	return f.Path
+}
+
+func capsText(f inspect.File) string {
+	if f.Invalid != "" {
+		return "(invalid)"
+	}
+	return strings.ReplaceAll(f.Xattr.String(), " ", "")
+}
+
+func status(f inspect.File) string {
+	var s string
+	if f.Visible() {
+		s = "visible"
+	} else {
+		s = fmt.Sprintf("shadowed by layer %d", f.ShadowedBy)
+	}
+	if f.Invalid != "" {
+		s += "; invalid: " + f.Invalid
+	}
+	return s
+}
+
+// The JSON form of a Report; docs/inspect.md documents it. Field names are
+// part of the interface: add, never rename.
+type (
+	jsonReportT struct {
+		Source  string      `json:"source"`
+		Kind    string      `json:"kind"`
+		Images  []jsonImage `json:"images"`
+		Skipped []string    `json:"skipped"`
+	}
+	jsonImage struct {
+		Name     string      `json:"name"`
+		Digest   string      `json:"digest"`
+		Platform string      `json:"platform"`
+		Layers   []jsonLayer `json:"layers"`
+	}
+	jsonLayer struct {
+		Index     int        `json:"index"`
+		Digest    string     `json:"digest"`
+		DiffID    string     `json:"diff_id"`
+		MediaType string     `json:"media_type"`
+		Files     []jsonFile `json:"files"`
+	}
+	jsonFile struct {
+		Path        string   `json:"path"`
+		Type        string   `json:"type"`
+		Link        string   `json:"link,omitempty"`
+		Caps        string   `json:"caps"`
+		Permitted   []string `json:"permitted"`
+		Inheritable []string `json:"inheritable"`
+		Effective   bool     `json:"effective"`
+		Revision    int      `json:"revision"`
+		RootID      *uint32  `json:"rootid,omitempty"`
+		Hex         string   `json:"hex"`
+		Invalid     string   `json:"invalid,omitempty"`
+		Mode        string   `json:"mode"`
+		UID         int      `json:"uid"`
+		GID         int      `json:"gid"`
+		Size        int64    `json:"size"`
+		Layer       int      `json:"layer"`
+		ShadowedBy  int      `json:"shadowed_by"`
+		Visible     bool     `json:"visible"`
+	}
+)
+
+func jsonReport(rep *inspect.Report) jsonReportT {
+	out := jsonReportT{Source: rep.Source, Kind: rep.Kind, Images: []jsonImage{}, Skipped: rep.Skipped}
+	if out.Skipped == nil {
+		out.Skipped = []string{}
+	}
+	for _, im := range rep.Images {
+		ji := jsonImage{Name: im.Name, Digest: im.Digest, Platform: im.Platform, Layers: []jsonLayer{}}
+		for _, l := range im.Layers {
+			jl := jsonLayer{Index: l.Index, Digest: l.Digest, DiffID: l.DiffID, MediaType: l.MediaType, Files: []jsonFile{}}
+			for _, f := range l.Files {
+				jf := jsonFile{
+					Path: f.Path, Type: f.Type, Link: f.Link,
+					Permitted: []string{}, Inheritable: []string{},
+					Hex: hex.EncodeToString(f.Raw), Invalid: f.Invalid,
+					Mode: fmt.Sprintf("%04o", f.Mode), UID: f.UID, GID: f.GID, Size: f.Size,
+					Layer: f.Layer, ShadowedBy: f.ShadowedBy, Visible: f.Visible(),
+				}
+				if f.Invalid == "" {
+					x := f.Xattr
+					jf.Caps = x.Caps.String()
+					jf.Permitted = append(jf.Permitted, x.Caps.Permitted.Names()...)
+					jf.Inheritable = append(jf.Inheritable, x.Caps.Inheritable.Names()...)
+					jf.Effective = x.Caps.Effective
+					jf.Revision = x.Revision
+					if x.Revision == 3 {
+						id := x.RootID
+						jf.RootID = &id
+					}
+				}
+				jl.Files = append(jl.Files, jf)
+			}
+			ji.Layers = append(ji.Layers, jl)
+		}
+		out.Images = append(out.Images, ji)
+	}
+	return out
 }

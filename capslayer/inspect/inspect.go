@@ -306,8 +306,13 @@ func (s *imageScan) layer(r io.Reader, idx int, o *options) (Layer, error) {
 	return *l, nil
 }
 
-// fileFromHeader returns the File for an entry that carries a
-// security.capability record.
+// FileFromHeader returns the File for the entry at the clean path p (as
+// Walk passes it) if its header carries a security.capability record. Layer
+// and ShadowedBy are left zero.
+func FileFromHeader(p string, hdr *tar.Header) (File, bool) {
+	return fileFromHeader(p, hdr)
+}
+
 func fileFromHeader(p string, hdr *tar.Header) (File, bool) {
 	raw, ok := hdr.PAXRecords[caps.PAXRecordKey]
 	var invalid string

@@ -1,0 +1,475 @@
+package image
+
+import (
+	"archive/tar"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/capslayer/rules_capslayer/capslayer/inspect"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+)
+
+// DefaultPlatform is the platform of an image without a base when none is
+// given. It is fixed, not the host's, so that builds do not depend on the
+// machine.
+const DefaultPlatform = "linux/amd64"
+
+// Options describe the image to assemble. Nil slices and pointers keep the
+// base image's value.
+type Options struct {
+	// Base is an OCI image layout directory or a docker save tarball; ""
+	// builds from scratch.
+	Base string
+	// BaseRef picks one image of a base that holds several: a tag
+	// (ref.name annotation or RepoTag, with or without the repository) or a
+	// manifest digest.
+	BaseRef string
+	// Layers are layer files (plain, gzip or zstd tars), bottom first.
+	Layers []string
+	// Platform is os/arch[/variant]. With a multi-platform base it picks
+	// the image; with a single-platform base it must match. "" means the
+	// base's platform, or DefaultPlatform without a base.
+	Platform string
+	// Entrypoint replaces the base's entrypoint and, as in a Dockerfile,
+	// clears the base's Cmd unless Cmd is also set.
+	Entrypoint []string
+	Cmd        []string
+	User       *string
+	WorkingDir *string
+	// Env holds KEY=VALUE entries; a KEY already set is replaced.
+	Env []string
+	// Labels are added to the base's.
+	Labels map[string]string
+	// ExposedPorts are "80", "80/tcp", "53/udp" or "9/sctp".
+	ExposedPorts []string
+	// Created is the config's created time (and that of the new history
+	// entries). Use CreatedFromEnv for the epoch / SOURCE_DATE_EPOCH
+	// default.
+	Created time.Time
+	// NoEntrypointCheck skips checking that the entrypoint (or Cmd[0])
+	// exists in the final filesystem as an executable file.
+	NoEntrypointCheck bool
+}
+
+// Result is an assembled image.
+type Result struct {
+	Image v1.Image
+	// Platform is the image's os/arch[/variant].
+	Platform v1.Platform
+	// Base is the base image used ("" for scratch): its name and digest.
+	Base string
+	// Executable is the resolved path of the entrypoint in the image, when
+	// it was checked.
+	Executable string
+	// Files are the capability files of the image (all layers, base
+	// included), as inspect reports them.
+	Files []inspect.File
+	// Warnings are problems that do not stop the build, e.g. a capability
+	// file hidden by a later layer.
+	Warnings []string
+}
+
+// CreatedFromEnv returns the created time to use when none is given:
+// $SOURCE_DATE_EPOCH if set, else the Unix epoch.
+func CreatedFromEnv() (time.Time, error) {
+	s, ok := os.LookupEnv("SOURCE_DATE_EPOCH")
+	if !ok || s == "" {
+		return time.Unix(0, 0).UTC(), nil
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 {
+		return time.Time{}, fmt.Errorf("SOURCE_DATE_EPOCH=%q is not a number of seconds since 1970-01-01", s)
+	}
+	return time.Unix(n, 0).UTC(), nil
+}
+
+// ParseCreated parses a --created value: seconds since the epoch or an
+// RFC 3339 time.
+func ParseCreated(s string) (time.Time, error) {
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil && n >= 0 {
+		return time.Unix(n, 0).UTC(), nil
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("created time %q: want seconds since the epoch (0) or RFC 3339 (1970-01-01T00:00:00Z)", s)
+	}
+	return t.UTC(), nil
+}
+
+// ParsePlatform parses os/arch[/variant].
+func ParsePlatform(s string) (v1.Platform, error) {
+	p, err := v1.ParsePlatform(s)
+	if err != nil || p.OS == "" || p.Architecture == "" || p.OSVersion != "" || strings.Contains(s, " ") {
+		return v1.Platform{}, fmt.Errorf("platform %q: want os/arch or os/arch/variant, e.g. linux/amd64 or linux/arm/v7", s)
+	}
+	return *p, nil
+}
+
+// platformMatches reports whether have satisfies the wanted platform:
+// os and arch equal, variant equal when wanted (arm64's default variant v8
+// equals no variant).
+func platformMatches(have, want v1.Platform) bool {
+	if have.OS != want.OS || have.Architecture != want.Architecture {
+		return false
+	}
+	hv, wv := have.Variant, want.Variant
+	if have.Architecture == "arm64" {
+		if hv == "" {
+			hv = "v8"
+		}
+		if wv == "" {
+			wv = "v8"
+		}
+	}
+	return wv == "" || hv == wv
+}
+
+// ociLayerType maps Docker layer media types to their OCI equivalents; the
+// blob bytes are the same.
+func ociLayerType(mt types.MediaType) types.MediaType {
+	switch mt {
+	case types.DockerLayer:
+		return types.OCILayer
+	case types.DockerUncompressedLayer:
+		return types.OCIUncompressedLayer
+	case types.DockerForeignLayer:
+		return types.OCIRestrictedLayer
+	}
+	return mt
+}
+
+// Build assembles the image described by o. It reads every layer (base
+// included) once, to check that it is a tar matching its digests and to
+// replay the final filesystem for the entrypoint check.
+func Build(o Options) (*Result, error) {
+	res := &Result{}
+	var want *v1.Platform
+	if o.Platform != "" {
+		p, err := ParsePlatform(o.Platform)
+		if err != nil {
+			return nil, err
+		}
+		want = &p
+	}
+	cfg := &v1.ConfigFile{RootFS: v1.RootFS{Type: "layers"}}
+	var baseLayers []v1.Layer
+	fs := newRootFS()
+	nLayer := 0
+	if o.Base != "" {
+		src, err := pickBase(o.Base, o.BaseRef, want)
+		if err != nil {
+			return nil, err
+		}
+		res.Base = src.Name + "@" + src.Digest
+		bcfg, err := src.Image.ConfigFile()
+		if err != nil {
+			return nil, fmt.Errorf("base %s: %w", o.Base, err)
+		}
+		cfg = bcfg.DeepCopy()
+		if baseLayers, err = src.Image.Layers(); err != nil {
+			return nil, fmt.Errorf("base %s: %w", o.Base, err)
+		}
+		for i, l := range baseLayers {
+			if err := replayBaseLayer(fs, l, i, res); err != nil {
+				return nil, fmt.Errorf("base %s: layer %d: %w", o.Base, i, err)
+			}
+		}
+		nLayer = len(baseLayers)
+		res.Platform = v1.Platform{OS: cfg.OS, Architecture: cfg.Architecture, Variant: cfg.Variant}
+	} else {
+		p := v1.Platform{OS: "linux", Architecture: "amd64"}
+		if want != nil {
+			p = *want
+		}
+		cfg.OS, cfg.Architecture, cfg.Variant = p.OS, p.Architecture, p.Variant
+		res.Platform = p
+	}
+
+	var adds []mutate.Addendum
+	if len(baseLayers) > 0 {
+		hist := cfg.History
+		nonEmpty := 0
+		for _, h := range hist {
+			if !h.EmptyLayer {
+				nonEmpty++
+			}
+		}
+		if nonEmpty != len(baseLayers) {
+			// A base without (consistent) history: describe its layers
+			// so that history and layers line up again.
+			hist = nil
+			for range baseLayers {
+				hist = append(hist, v1.History{CreatedBy: "base layer (the base image had no history for it)"})
+			}
+		}
+		li := 0
+		for _, h := range hist {
+			if h.EmptyLayer {
+				adds = append(adds, mutate.Addendum{History: h})
+				continue
+			}
+			l := baseLayers[li]
+			mt, err := l.MediaType()
+			if err != nil {
+				return nil, err
+			}
+			adds = append(adds, mutate.Addendum{Layer: l, History: h, MediaType: ociLayerType(mt)})
+			li++
+		}
+	}
+	for _, p := range o.Layers {
+		idx := nLayer
+		l, err := OpenLayer(p, func(name string, hdr *tar.Header) error {
+			fs.apply(name, hdr, idx)
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		for _, f := range l.Files {
+			f.Layer, f.ShadowedBy = idx, -1
+			res.Files = append(res.Files, f)
+		}
+		adds = append(adds, mutate.Addendum{Layer: l, History: v1.History{
+			Created:   v1.Time{Time: o.Created},
+			CreatedBy: "capslayer image --layer " + describePaths(l.Paths),
+			Comment:   describeCaps(l.Files),
+		}})
+		nLayer++
+	}
+
+	if err := applyConfig(cfg, o); err != nil {
+		return nil, err
+	}
+	if !o.NoEntrypointCheck && (o.Entrypoint != nil || o.Cmd != nil) {
+		argv := append(append([]string{}, cfg.Config.Entrypoint...), cfg.Config.Cmd...)
+		if len(argv) == 0 || argv[0] == "" {
+			return nil, fmt.Errorf("the image has an empty entrypoint and command: give --entrypoint")
+		}
+		exe, err := fs.findExecutable(argv[0], cfg.Config.WorkingDir, cfg.Config.Env)
+		if err != nil {
+			return nil, fmt.Errorf("entrypoint %s: %w; check --entrypoint and the --layer paths, or pass --no-entrypoint-check", argv[0], err)
+		}
+		res.Executable = exe
+	}
+	res.Warnings = append(res.Warnings, shadowWarnings(fs, res.Files, len(baseLayers))...)
+
+	// The config's layer list and history are rebuilt by mutate.Append.
+	cfg.RootFS = v1.RootFS{Type: "layers"}
+	cfg.History = nil
+	img := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
+	img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
+	img, err := mutate.ConfigFile(img, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if img, err = mutate.Append(img, adds...); err != nil {
+		return nil, err
+	}
+	res.Image = img
+	return res, nil
+}
+
+// pickBase finds the one base image that fits ref and the platform.
+func pickBase(base, ref string, want *v1.Platform) (inspect.Source, error) {
+	_, srcs, err := inspect.Images(base)
+	if err != nil {
+		return inspect.Source{}, fmt.Errorf("base %s: %w", base, err)
+	}
+	if ref != "" {
+		var keep []inspect.Source
+		for _, s := range srcs {
+			if s.Name == ref || s.Digest == ref || strings.HasSuffix(s.Name, ":"+ref) || (!strings.Contains(ref, ":") && s.Name == ref+":latest") {
+				keep = append(keep, s)
+			}
+		}
+		if len(keep) == 0 {
+			return inspect.Source{}, fmt.Errorf("base %s has no image %q; it has: %s", base, ref, describeSources(srcs))
+		}
+		srcs = keep
+	}
+	if want != nil {
+		var keep []inspect.Source
+		for _, s := range srcs {
+			if p, err := v1.ParsePlatform(s.Platform); err == nil && platformMatches(*p, *want) {
+				keep = append(keep, s)
+			}
+		}
+		if len(keep) == 0 {
+			return inspect.Source{}, fmt.Errorf("base %s has no image for platform %s; it has: %s (pick one with --platform, or use a base built for %s)", base, want, describeSources(srcs), want)
+		}
+		srcs = keep
+	}
+	digests := map[string]bool{}
+	for _, s := range srcs {
+		digests[s.Digest] = true
+	}
+	if len(digests) > 1 {
+		return inspect.Source{}, fmt.Errorf("base %s holds %d images: %s; choose one with --platform or --base-ref", base, len(digests), describeSources(srcs))
+	}
+	return srcs[0], nil
+}
+
+func describeSources(srcs []inspect.Source) string {
+	var s []string
+	for _, src := range srcs {
+		s = append(s, fmt.Sprintf("%s (%s)", src.Name, orNone(src.Platform)))
+	}
+	return strings.Join(s, ", ")
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "no platform"
+	}
+	return s
+}
+
+// replayBaseLayer reads a base layer as stored, checking its digest, into
+// the filesystem and the capability file list.
+func replayBaseLayer(fs *rootFS, l v1.Layer, idx int, res *Result) error {
+	rc, err := l.Compressed()
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	st, err := inspect.Walk(rc, func(name string, hdr *tar.Header) error {
+		fs.apply(name, hdr, idx)
+		if f, ok := inspect.FileFromHeader(name, hdr); ok {
+			f.Layer, f.ShadowedBy = idx, -1
+			res.Files = append(res.Files, f)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	d, err := l.Digest()
+	if err != nil {
+		return err
+	}
+	diffID, err := l.DiffID()
+	if err != nil {
+		return err
+	}
+	if st.Digest != d.String() || st.DiffID != diffID.String() {
+		return fmt.Errorf("blob has digest %s and diff ID %s, but the base says %s and %s: the base is corrupt or was tampered with", st.Digest, st.DiffID, d, diffID)
+	}
+	return nil
+}
+
+// shadowWarnings names the capability files of the added layers (from
+// index first on) that the final filesystem does not hold: a later layer
+// overwrote or removed them.
+func shadowWarnings(fs *rootFS, files []inspect.File, first int) []string {
+	var ws []string
+	for _, f := range files {
+		if f.Layer < first {
+			continue
+		}
+		n, _, _ := fs.resolve(f.Path, false)
+		if n == nil || n.layer != f.Layer {
+			ws = append(ws, fmt.Sprintf("the file capabilities of %s (layer %d) are hidden by a later layer", f.Path, f.Layer))
+		}
+	}
+	return ws
+}
+
+// describePaths summarises a layer by its paths for history's created_by,
+// which must not depend on where the layer file was on the build host.
+func describePaths(ps []string) string {
+	const max = 3
+	if len(ps) == 0 {
+		return "(no files)"
+	}
+	s := strings.Join(ps[:min(len(ps), max)], " ")
+	if len(ps) > max {
+		s += fmt.Sprintf(" (+%d more)", len(ps)-max)
+	}
+	return s
+}
+
+func describeCaps(fs []inspect.File) string {
+	if len(fs) == 0 {
+		return ""
+	}
+	var s []string
+	for _, f := range fs {
+		if f.Invalid != "" {
+			s = append(s, f.Path+" (invalid security.capability)")
+		} else {
+			s = append(s, f.Path+" "+f.Xattr.String())
+		}
+	}
+	return "file capabilities: " + strings.Join(s, ", ")
+}
+
+// applyConfig applies the options to the config.
+func applyConfig(cfg *v1.ConfigFile, o Options) error {
+	cfg.Created = v1.Time{Time: o.Created}
+	cfg.Author = ""
+	c := &cfg.Config
+	if o.Entrypoint != nil {
+		c.Entrypoint = o.Entrypoint
+		c.Cmd = nil
+	}
+	if o.Cmd != nil {
+		c.Cmd = o.Cmd
+	}
+	if o.User != nil {
+		c.User = *o.User
+	}
+	if o.WorkingDir != nil {
+		if *o.WorkingDir != "" && !strings.HasPrefix(*o.WorkingDir, "/") {
+			return fmt.Errorf("workdir %q must be an absolute path", *o.WorkingDir)
+		}
+		c.WorkingDir = *o.WorkingDir
+	}
+	for _, e := range o.Env {
+		k, _, ok := strings.Cut(e, "=")
+		if !ok || k == "" || strings.ContainsAny(k, " \t") {
+			return fmt.Errorf("env %q: want KEY=VALUE", e)
+		}
+		replaced := false
+		for i, old := range c.Env {
+			if strings.HasPrefix(old, k+"=") {
+				c.Env[i], replaced = e, true
+			}
+		}
+		if !replaced {
+			c.Env = append(c.Env, e)
+		}
+	}
+	if len(o.Labels) > 0 {
+		if c.Labels == nil {
+			c.Labels = map[string]string{}
+		}
+		for k, v := range o.Labels {
+			if k == "" {
+				return fmt.Errorf("label with an empty key")
+			}
+			c.Labels[k] = v
+		}
+	}
+	for _, p := range o.ExposedPorts {
+		port, proto, ok := strings.Cut(p, "/")
+		if !ok {
+			proto = "tcp"
+		}
+		n, err := strconv.Atoi(port)
+		if err != nil || n < 1 || n > 65535 || (proto != "tcp" && proto != "udp" && proto != "sctp") {
+			return fmt.Errorf("exposed port %q: want PORT[/tcp|udp|sctp] with PORT from 1 to 65535", p)
+		}
+		if c.ExposedPorts == nil {
+			c.ExposedPorts = map[string]struct{}{}
+		}
+		c.ExposedPorts[fmt.Sprintf("%d/%s", n, proto)] = struct{}{}
+	}
+	return nil
+}

@@ -1,0 +1,543 @@
+package image
+
+import (
+	"archive/tar"
+	"bytes"
+	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/capslayer/rules_capslayer/capslayer/image/imagetest"
+	"github.com/capslayer/rules_capslayer/capslayer/inspect"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/static"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+)
+
+var epoch = time.Unix(0, 0).UTC()
+
+func capsLayer(t *testing.T) []byte {
+	return imagetest.Tar(t, imagetest.Dir("app/"), imagetest.File("app/server", "\x7fELF server", imagetest.NetBindEP))
+}
+
+func build(t *testing.T, o Options) *Result {
+	t.Helper()
+	if o.Created.IsZero() {
+		o.Created = epoch
+	}
+	res, err := Build(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkImage(t, res.Image)
+	return res
+}
+
+// checkImage checks that the manifest, config and layer blobs agree (what
+// go-containerregistry's validate.Image does, without its go-cmp dependency).
+func checkImage(t *testing.T, img v1.Image) {
+	t.Helper()
+	m, err := img.Manifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, _ := img.RawConfigFile()
+	if m.Config.Digest.String() != imagetest.Digest(rc) || m.Config.Size != int64(len(rc)) {
+		t.Fatalf("config descriptor %+v does not match the config", m.Config)
+	}
+	cfg, _ := img.ConfigFile()
+	ls, _ := img.Layers()
+	if len(ls) != len(m.Layers) || len(ls) != len(cfg.RootFS.DiffIDs) {
+		t.Fatalf("%d layers, %d descriptors, %d diff_ids", len(ls), len(m.Layers), len(cfg.RootFS.DiffIDs))
+	}
+	for i, l := range ls {
+		r, err := l.Compressed()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(r)
+		r.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		u, _ := l.Uncompressed()
+		ub, _ := io.ReadAll(u)
+		u.Close()
+		if m.Layers[i].Digest.String() != imagetest.Digest(b) || m.Layers[i].Size != int64(len(b)) || cfg.RootFS.DiffIDs[i].String() != imagetest.Digest(ub) {
+			t.Fatalf("layer %d: descriptor %+v, diff_id %s do not match the blob", i, m.Layers[i], cfg.RootFS.DiffIDs[i])
+		}
+	}
+}
+
+func TestLayersAddedUnchanged(t *testing.T) {
+	raw := capsLayer(t)
+	for _, tc := range []struct {
+		name string
+		blob []byte
+		mt   types.MediaType
+	}{
+		{"layer.tar", raw, types.OCIUncompressedLayer},
+		{"layer.tar.gz", imagetest.Gzip(t, raw), types.OCILayer},
+		{"layer.tar.zst", imagetest.Zstd(t, raw), types.OCILayerZStd},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := imagetest.WriteFile(t, tc.name, tc.blob)
+			res := build(t, Options{Layers: []string{p}, Entrypoint: []string{"/app/server"}})
+			ls, err := res.Image.Layers()
+			if err != nil {
+				t.Fatal(err)
+			}
+			l := ls[0]
+			d, _ := l.Digest()
+			diffID, _ := l.DiffID()
+			mt, _ := l.MediaType()
+			if d.String() != imagetest.Digest(tc.blob) || diffID.String() != imagetest.Digest(raw) || mt != tc.mt {
+				t.Errorf("layer %s %s %s; want digest %s diff_id %s %s", d, diffID, mt, imagetest.Digest(tc.blob), imagetest.Digest(raw), tc.mt)
+			}
+			// The blob written to a layout is the file, byte for byte.
+			dir := filepath.Join(t.TempDir(), "out")
+			if err := WriteLayout(dir, res.Image, nil, &res.Platform); err != nil {
+				t.Fatal(err)
+			}
+			got, err := os.ReadFile(filepath.Join(dir, "blobs", "sha256", d.Hex))
+			if err != nil || !bytes.Equal(got, tc.blob) {
+				t.Fatalf("layout blob differs from the layer file (err %v)", err)
+			}
+			if got := imagetest.PAXRecords(t, raw)["/app/server"]; !bytes.Equal(got, imagetest.NetBindEP) {
+				t.Fatalf("fixture lost its record: %x", got)
+			}
+		})
+	}
+}
+
+func TestReproducible(t *testing.T) {
+	raw := capsLayer(t)
+	var digests []string
+	for i := 0; i < 2; i++ {
+		// Different host paths for the same bytes must not matter.
+		p := imagetest.WriteFile(t, "layer-copy-"+string(rune('a'+i))+".tar", raw)
+		res := build(t, Options{Layers: []string{p}, Entrypoint: []string{"/app/server"}, User: ptr("1000")})
+		d, _ := res.Image.Digest()
+		digests = append(digests, d.String())
+	}
+	if digests[0] != digests[1] {
+		t.Fatalf("digests differ: %v", digests)
+	}
+	p := imagetest.WriteFile(t, "l.tar", raw)
+	res := build(t, Options{Layers: []string{p}, Entrypoint: []string{"/app/server"}, User: ptr("1000")})
+	cfg, _ := res.Image.RawConfigFile()
+	want := `{"architecture":"amd64","created":"1970-01-01T00:00:00Z","history":[{"created":"1970-01-01T00:00:00Z","created_by":"capslayer image --layer /app/server","comment":"file capabilities: /app/server cap_net_bind_service=ep"}],"os":"linux","rootfs":{"type":"layers","diff_ids":["` + imagetest.Digest(raw) + `"]},"config":{"Entrypoint":["/app/server"],"User":"1000"}}`
+	if string(cfg) != want {
+		t.Errorf("config\n got %s\nwant %s", cfg, want)
+	}
+	m, _ := res.Image.RawManifest()
+	wantM := `{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","size":` + itoa(len(cfg)) + `,"digest":"` + imagetest.Digest(cfg) + `"},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","size":` + itoa(len(raw)) + `,"digest":"` + imagetest.Digest(raw) + `"}]}`
+	if string(m) != wantM {
+		t.Errorf("manifest\n got %s\nwant %s", m, wantM)
+	}
+}
+
+func itoa(n int) string {
+	b, _ := json.Marshal(n)
+	return string(b)
+}
+
+func ptr(s string) *string { return &s }
+
+func TestCreated(t *testing.T) {
+	t.Setenv("SOURCE_DATE_EPOCH", "1700000000")
+	c, err := CreatedFromEnv()
+	if err != nil || !c.Equal(time.Unix(1700000000, 0)) {
+		t.Fatalf("%v %v", c, err)
+	}
+	t.Setenv("SOURCE_DATE_EPOCH", "yesterday")
+	if _, err := CreatedFromEnv(); err == nil {
+		t.Fatal("bad SOURCE_DATE_EPOCH accepted")
+	}
+	os.Unsetenv("SOURCE_DATE_EPOCH")
+	if c, _ := CreatedFromEnv(); !c.Equal(epoch) {
+		t.Fatalf("default %v", c)
+	}
+	for in, want := range map[string]int64{"0": 0, "1700000000": 1700000000, "2023-11-14T22:13:20Z": 1700000000} {
+		got, err := ParseCreated(in)
+		if err != nil || got.Unix() != want {
+			t.Errorf("ParseCreated(%q) = %v, %v", in, got, err)
+		}
+	}
+	if _, err := ParseCreated("last tuesday"); err == nil {
+		t.Error("bad --created accepted")
+	}
+}
+
+// baseLayout writes a base image with a docker-typed layer, an empty-layer
+// history entry, Cmd, Env and a label, for several platforms.
+func baseLayout(t *testing.T, plats ...string) (string, [][]byte) {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "base")
+	lp, err := layout.Write(dir, empty.Index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var adds []mutate.IndexAddendum
+	var blobs [][]byte
+	for _, plat := range plats {
+		p, _ := v1.ParsePlatform(plat)
+		l := imagetest.Tar(t, imagetest.Dir("bin/"), imagetest.File("bin/sh", "shell "+plat, nil),
+			imagetest.Dir("usr/"), imagetest.Dir("usr/bin/"), imagetest.File("usr/bin/ping", "ping", imagetest.NetBindEP))
+		gz := imagetest.Gzip(t, l)
+		blobs = append(blobs, gz)
+		img := mutate.MediaType(empty.Image, types.DockerManifestSchema2)
+		cf, _ := img.ConfigFile()
+		cf = cf.DeepCopy()
+		cf.OS, cf.Architecture, cf.Variant = p.OS, p.Architecture, p.Variant
+		cf.Author = "someone@example.com"
+		cf.Config.Cmd = []string{"/bin/sh"}
+		cf.Config.Env = []string{"PATH=/usr/bin:/bin", "LANG=C"}
+		cf.Config.Labels = map[string]string{"base": "yes"}
+		cf.History = []v1.History{{CreatedBy: "ENV LANG=C", EmptyLayer: true}}
+		img, _ = mutate.ConfigFile(img, cf)
+		gzl, err := tarball.LayerFromReader(bytes.NewReader(gz), tarball.WithMediaType(types.DockerLayer))
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, err = mutate.Append(img, mutate.Addendum{
+			Layer:   gzl,
+			History: v1.History{CreatedBy: "ADD rootfs.tar /"},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		adds = append(adds, mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{Platform: p}})
+	}
+	if len(adds) == 1 {
+		err = lp.AppendImage(adds[0].Add.(v1.Image), layout.WithAnnotations(map[string]string{inspect.AnnotationRefName: "base"}))
+	} else {
+		err = lp.AppendIndex(mutate.AppendManifests(empty.Index, adds...), layout.WithAnnotations(map[string]string{inspect.AnnotationRefName: "base"}))
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir, blobs
+}
+
+func TestBaseLayout(t *testing.T) {
+	base, blobs := baseLayout(t, "linux/amd64", "linux/arm64/v8")
+	p := imagetest.WriteFile(t, "l.tar", capsLayer(t))
+	res := build(t, Options{
+		Base: base, Platform: "linux/arm64", Layers: []string{p},
+		Entrypoint: []string{"/app/server"}, Env: []string{"LANG=C.UTF-8", "APP=1"},
+		Labels: map[string]string{"app": "server"}, ExposedPorts: []string{"80", "53/udp"},
+		WorkingDir: ptr("/app"),
+	})
+	if res.Platform.String() != "linux/arm64/v8" {
+		t.Errorf("platform %s", res.Platform)
+	}
+	ls, _ := res.Image.Layers()
+	m, _ := res.Image.Manifest()
+	if len(ls) != 2 || m.Layers[0].Digest.String() != imagetest.Digest(blobs[1]) || m.Layers[0].MediaType != types.OCILayer {
+		t.Fatalf("base layer not kept: %+v", m.Layers)
+	}
+	cfg, _ := res.Image.ConfigFile()
+	c := cfg.Config
+	if strings.Join(c.Entrypoint, " ") != "/app/server" || c.Cmd != nil {
+		t.Errorf("entrypoint %v cmd %v (setting the entrypoint clears the base's cmd)", c.Entrypoint, c.Cmd)
+	}
+	if strings.Join(c.Env, " ") != "PATH=/usr/bin:/bin LANG=C.UTF-8 APP=1" {
+		t.Errorf("env %v", c.Env)
+	}
+	if c.Labels["base"] != "yes" || c.Labels["app"] != "server" || len(c.ExposedPorts) != 2 || c.WorkingDir != "/app" {
+		t.Errorf("config %+v", c)
+	}
+	if _, ok := c.ExposedPorts["80/tcp"]; !ok {
+		t.Errorf("ports %v", c.ExposedPorts)
+	}
+	if cfg.Author != "" || !cfg.Created.Equal(epoch) {
+		t.Errorf("author %q created %v", cfg.Author, cfg.Created)
+	}
+	var hist []string
+	for _, h := range cfg.History {
+		hist = append(hist, h.CreatedBy)
+	}
+	if strings.Join(hist, "|") != "ENV LANG=C|ADD rootfs.tar /|capslayer image --layer /app/server" {
+		t.Errorf("history %q", hist)
+	}
+	if len(res.Files) != 2 || res.Files[0].Path != "/usr/bin/ping" || res.Files[1].Path != "/app/server" || res.Files[1].Layer != 1 {
+		t.Errorf("files %+v", res.Files)
+	}
+}
+
+func TestBaseSelectionErrors(t *testing.T) {
+	multi, _ := baseLayout(t, "linux/amd64", "linux/arm/v7")
+	single, _ := baseLayout(t, "linux/amd64")
+	p := imagetest.WriteFile(t, "l.tar", capsLayer(t))
+	for _, tc := range []struct {
+		name string
+		o    Options
+		want string
+	}{
+		{"multi without platform", Options{Base: multi}, "holds 2 images"},
+		{"multi wrong platform", Options{Base: multi, Platform: "linux/s390x"}, "no image for platform linux/s390x; it has: base (linux/amd64), base (linux/arm/v7)"},
+		{"multi wrong variant", Options{Base: multi, Platform: "linux/arm/v6"}, "no image for platform linux/arm/v6"},
+		{"single other platform", Options{Base: single, Platform: "linux/arm64"}, "no image for platform linux/arm64"},
+		{"unknown ref", Options{Base: single, BaseRef: "nope"}, `no image "nope"`},
+		{"not an image", Options{Base: p}, "single layer tar, not an image"},
+		{"missing", Options{Base: filepath.Join(t.TempDir(), "nothing")}, "no such file"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.o.Layers, tc.o.Entrypoint = []string{p}, []string{"/app/server"}
+			_, err := Build(tc.o)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want %q", err, tc.want)
+			}
+		})
+	}
+	res := build(t, Options{Base: multi, Platform: "linux/arm/v7", Layers: []string{p}, Entrypoint: []string{"/app/server"}})
+	if res.Platform.String() != "linux/arm/v7" {
+		t.Errorf("picked %s", res.Platform)
+	}
+	res = build(t, Options{Base: single, BaseRef: "base", Layers: []string{p}, Entrypoint: []string{"/app/server"}})
+	if res.Platform.String() != "linux/amd64" {
+		t.Errorf("picked %s", res.Platform)
+	}
+}
+
+func TestDockerArchiveBase(t *testing.T) {
+	// docker save stores plain tars; they must stay plain, not be gzipped
+	// as go-containerregistry's tarball.Image would serve them.
+	l := imagetest.Tar(t, imagetest.File("bin/sh", "sh", nil))
+	img, _ := mutate.AppendLayers(empty.Image, static.NewLayer(l, types.DockerUncompressedLayer))
+	cf, _ := img.ConfigFile()
+	cf = cf.DeepCopy()
+	cf.OS, cf.Architecture = "linux", "amd64"
+	img, _ = mutate.ConfigFile(img, cf)
+	save := filepath.Join(t.TempDir(), "save.tar")
+	tag, _ := name.NewTag("base:1")
+	if err := tarball.WriteToFile(save, tag, img); err != nil {
+		t.Fatal(err)
+	}
+	p := imagetest.WriteFile(t, "l.tar", capsLayer(t))
+	res := build(t, Options{Base: save, Layers: []string{p}, Entrypoint: []string{"/app/server"}})
+	m, _ := res.Image.Manifest()
+	if m.Layers[0].Digest.String() != imagetest.Digest(l) || m.Layers[0].MediaType != types.OCIUncompressedLayer {
+		t.Fatalf("base layer %+v, want the plain tar %s", m.Layers[0], imagetest.Digest(l))
+	}
+}
+
+func TestEntrypointCheck(t *testing.T) {
+	base := imagetest.Tar(t,
+		imagetest.Dir("opt/"), imagetest.Dir("opt/app/"), imagetest.File("opt/app/server", "x", imagetest.NetBindEP),
+		imagetest.Symlink("app", "opt/app"),
+		imagetest.Dir("usr/"), imagetest.Dir("usr/bin/"), imagetest.File("usr/bin/tool", "t", nil),
+		imagetest.Symlink("bin", "usr/bin"),
+		imagetest.Entry{Name: "etc/config", Type: tar.TypeReg, Mode: 0o644, Body: "c"},
+		imagetest.File("gone/server", "g", imagetest.NetBindEP),
+		imagetest.Dir("opq/"), imagetest.File("opq/server", "o", nil),
+	)
+	top := imagetest.Tar(t,
+		imagetest.File("gone/.wh.server", "", nil),
+		imagetest.File("opq/.wh..wh..opq", "", nil),
+		imagetest.File("bin/new", "n", nil), // lands in /usr/bin through the symlink
+	)
+	bp, tp := imagetest.WriteFile(t, "base.tar", base), imagetest.WriteFile(t, "top.tar", top)
+	layers := []string{bp, tp}
+	for _, tc := range []struct {
+		argv    []string
+		workdir string
+		want    string // resolved path, or error text
+	}{
+		{[]string{"/app/server"}, "", "/opt/app/server"},
+		{[]string{"tool"}, "", "/usr/bin/tool"},
+		{[]string{"/usr/bin/new"}, "", "/usr/bin/new"},
+		{[]string{"./server"}, "/opt/app", "/opt/app/server"},
+		{[]string{"/app/serve"}, "", "error: /app/serve exists in no layer of the image"},
+		{[]string{"/gone/server"}, "", "error: /gone/server exists in no layer"},
+		{[]string{"/opq/server"}, "", "error: /opq/server exists in no layer"},
+		{[]string{"/etc/config"}, "", "error: /etc/config is not executable (mode 0644)"},
+		{[]string{"/opt/app"}, "", "error: /opt/app is not a regular file"},
+		{[]string{"nosuch"}, "", `error: "nosuch" is in no directory of PATH`},
+	} {
+		o := Options{Layers: layers, Entrypoint: tc.argv, Created: epoch}
+		if tc.workdir != "" {
+			o.WorkingDir = &tc.workdir
+		}
+		res, err := Build(o)
+		got := ""
+		if err != nil {
+			got = "error: " + err.Error()
+		} else {
+			got = res.Executable
+		}
+		if !strings.HasPrefix(got, tc.want) && !strings.Contains(got, strings.TrimPrefix(tc.want, "error: ")) {
+			t.Errorf("%v: got %q, want %q", tc.argv, got, tc.want)
+		}
+		if strings.HasPrefix(tc.want, "error") != (err != nil) {
+			t.Errorf("%v: error %v, want %q", tc.argv, err, tc.want)
+		}
+	}
+	// The overwritten capability file is reported.
+	res, err := Build(Options{Layers: []string{bp, imagetest.WriteFile(t, "t2.tar", imagetest.Tar(t, imagetest.File("opt/app/server", "new", nil)))}, Entrypoint: []string{"/app/server"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "/opt/app/server (layer 0) are hidden by a later layer") {
+		t.Errorf("warnings %q", res.Warnings)
+	}
+}
+
+func TestBadLayers(t *testing.T) {
+	notTar := imagetest.WriteFile(t, "notes.txt", []byte(strings.Repeat("not a tar\n", 100)))
+	trunc := imagetest.WriteFile(t, "t.tar", capsLayer(t)[:700])
+	for _, tc := range []struct {
+		path, want string
+	}{
+		{notTar, "notes.txt: not a tar archive"},
+		{trunc, "truncated"},
+		{t.TempDir(), "is not a regular file"},
+		{filepath.Join(t.TempDir(), "missing.tar"), "no such file"},
+	} {
+		_, err := Build(Options{Layers: []string{tc.path}, Entrypoint: []string{"/app/server"}, Created: epoch})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: got %v, want %q", tc.path, err, tc.want)
+		}
+	}
+}
+
+func TestWriteLayoutReplaceRules(t *testing.T) {
+	p := imagetest.WriteFile(t, "l.tar", capsLayer(t))
+	res := build(t, Options{Layers: []string{p}, Entrypoint: []string{"/app/server"}})
+	parent := t.TempDir()
+	out := filepath.Join(parent, "out")
+
+	// A directory with other files is refused and left alone.
+	os.MkdirAll(out, 0o755)
+	os.WriteFile(filepath.Join(out, "notes.txt"), []byte("mine"), 0o644)
+	err := WriteLayout(out, res.Image, nil, nil)
+	if err == nil || !strings.Contains(err.Error(), "refusing to replace") {
+		t.Fatalf("got %v", err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(out, "notes.txt")); string(b) != "mine" {
+		t.Fatal("refused output was modified")
+	}
+	os.RemoveAll(out)
+
+	// A previous layout is replaced.
+	tag, _ := ParseTag("example.com/app:v2")
+	for i := 0; i < 2; i++ {
+		if err := WriteLayout(out, res.Image, &tag, &res.Platform); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ents, _ := os.ReadDir(parent)
+	if len(ents) != 1 {
+		t.Errorf("leftovers beside the output: %v", ents)
+	}
+	idx, _ := os.ReadFile(filepath.Join(out, "index.json"))
+	var im v1.IndexManifest
+	json.Unmarshal(idx, &im)
+	if len(im.Manifests) != 1 || im.Manifests[0].Annotations[inspect.AnnotationRefName] != "v2" ||
+		im.Manifests[0].Annotations[inspect.AnnotationContainerName] != "example.com/app:v2" || im.Manifests[0].Platform.String() != "linux/amd64" {
+		t.Errorf("index.json %s", idx)
+	}
+	if fi, _ := os.Stat(out); fi.Mode().Perm() != 0o755 {
+		t.Errorf("layout dir mode %v", fi.Mode())
+	}
+
+	// A failing write leaves nothing behind: the layer file vanished.
+	os.Remove(p)
+	out2 := filepath.Join(parent, "out2")
+	if err := WriteLayout(out2, res.Image, nil, nil); err == nil {
+		t.Fatal("write of a vanished layer succeeded")
+	}
+	if _, err := os.Stat(out2); !os.IsNotExist(err) {
+		t.Errorf("partial output left: %v", err)
+	}
+	ents, _ = os.ReadDir(parent)
+	if len(ents) != 1 {
+		t.Errorf("leftovers beside the output: %v", ents)
+	}
+}
+
+func TestLayerChangedWhileWriting(t *testing.T) {
+	raw := capsLayer(t)
+	p := imagetest.WriteFile(t, "l.tar", raw)
+	res := build(t, Options{Layers: []string{p}, Entrypoint: []string{"/app/server"}})
+	changed := append([]byte{}, raw...)
+	changed[600] ^= 1
+	os.WriteFile(p, changed, 0o644)
+	err := WriteLayout(filepath.Join(t.TempDir(), "o"), res.Image, nil, nil)
+	if err == nil || !strings.Contains(err.Error(), "changed while the image was written") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestTarballRoundTrip(t *testing.T) {
+	p := imagetest.WriteFile(t, "l.tar", capsLayer(t))
+	res := build(t, Options{Layers: []string{p}, Entrypoint: []string{"/app/server"}})
+	tag, err := ParseTag("example.com/app")
+	if err != nil || tag.String() != "example.com/app:latest" {
+		t.Fatalf("tag %v %v", tag, err)
+	}
+	out := filepath.Join(t.TempDir(), "sub", "img.tar")
+	if err := WriteTarball(out, res.Image, tag); err != nil {
+		t.Fatal(err)
+	}
+	// Read back with go-containerregistry's docker-archive reader.
+	img, err := tarball.ImageFromPath(out, &tag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := res.Image.ConfigName()
+	if got, _ := img.ConfigName(); got != want {
+		t.Errorf("config %s, want %s", got, want)
+	}
+	ls, _ := img.Layers()
+	rc, _ := ls[0].Uncompressed()
+	b, _ := io.ReadAll(rc)
+	if got := imagetest.PAXRecords(t, b)["/app/server"]; !bytes.Equal(got, imagetest.NetBindEP) {
+		t.Errorf("xattr in tarball layer: %x", got)
+	}
+	// And with inspect.
+	rep, err := inspect.Path(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Kind != inspect.KindDockerArchive || rep.Images[0].Name != "example.com/app:latest" || len(rep.Images[0].Files()) != 1 {
+		t.Errorf("report %+v", rep)
+	}
+}
+
+func TestIndex(t *testing.T) {
+	p := imagetest.WriteFile(t, "l.tar", capsLayer(t))
+	var imgs []v1.Image
+	for _, plat := range []string{"linux/amd64", "linux/arm64"} {
+		imgs = append(imgs, build(t, Options{Layers: []string{p}, Entrypoint: []string{"/app/server"}, Platform: plat}).Image)
+	}
+	idx, err := Index(imgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	im, _ := idx.IndexManifest()
+	if len(im.Manifests) != 2 || im.Manifests[0].Platform.String() != "linux/amd64" || im.Manifests[1].Platform.String() != "linux/arm64" {
+		t.Errorf("index %+v", im)
+	}
+	if _, err := Index([]v1.Image{imgs[0], imgs[0]}); err == nil || !strings.Contains(err.Error(), "both for linux/amd64") {
+		t.Errorf("duplicate platform: %v", err)
+	}
+	dir := filepath.Join(t.TempDir(), "multi")
+	if err := WriteIndexLayout(dir, idx, nil); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := inspect.Path(dir)
+	if err != nil || len(rep.Images) != 2 || rep.Images[1].Platform != "linux/arm64" || rep.Images[1].Name != "latest" {
+		t.Fatalf("%v %+v", err, rep)
+	}
+}

@@ -1,0 +1,141 @@
+// Package imagetest builds small layer tars and images for the tests of
+// capslayer's image and compatibility packages, the way
+// go-containerregistry's pkg/v1/random serves its own tests.
+package imagetest
+
+import (
+	"archive/tar"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
+)
+
+// NetBindEP is cap_net_bind_service=ep as setcap writes it (revision 2): the
+// bytes `getfattr -e hex` prints after setcap on this kind of host.
+var NetBindEP = []byte{0x01, 0, 0, 0x02, 0, 0x04, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
+
+// XattrKey is the PAX record that carries security.capability.
+const XattrKey = "SCHILY.xattr.security.capability"
+
+// Entry is one tar member.
+type Entry struct {
+	Name  string
+	Type  byte
+	Body  string
+	Link  string
+	Mode  int64
+	Xattr []byte // security.capability value, nil for none
+}
+
+// File is a regular file, mode 0755, with an optional capability value.
+func File(name, body string, xattr []byte) Entry {
+	return Entry{Name: name, Type: tar.TypeReg, Body: body, Mode: 0o755, Xattr: xattr}
+}
+
+// Dir is a directory, mode 0755.
+func Dir(name string) Entry { return Entry{Name: name, Type: tar.TypeDir, Mode: 0o755} }
+
+// Symlink is a symbolic link.
+func Symlink(name, target string) Entry {
+	return Entry{Name: name, Type: tar.TypeSymlink, Link: target, Mode: 0o777}
+}
+
+// Tar returns a tar of the entries, written with archive/tar (PAX records
+// for the capability values, zero times and owners).
+func Tar(t testing.TB, es ...Entry) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, e := range es {
+		hdr := &tar.Header{Name: e.Name, Typeflag: e.Type, Mode: e.Mode, Linkname: e.Link}
+		if e.Type == tar.TypeReg {
+			hdr.Size = int64(len(e.Body))
+		}
+		if e.Xattr != nil {
+			hdr.PAXRecords = map[string]string{XattrKey: string(e.Xattr)}
+		}
+		if err := tw.WriteHeader(hdr); err != nil {
+			t.Fatal(err)
+		}
+		if hdr.Size > 0 {
+			if _, err := tw.Write([]byte(e.Body)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// Gzip compresses b.
+func Gzip(t testing.TB, b []byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	zw.Write(b)
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// Zstd compresses b.
+func Zstd(t testing.TB, b []byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw, err := zstd.NewWriter(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zw.Write(b)
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// WriteFile writes b to a new file named name in a test temp dir and
+// returns its path.
+func WriteFile(t testing.TB, name string, b []byte) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// Digest returns "sha256:<hex>" of b.
+func Digest(b []byte) string {
+	s := sha256.Sum256(b)
+	return "sha256:" + hex.EncodeToString(s[:])
+}
+
+// PAXRecords reads a tar (uncompressed) and returns, by clean entry name,
+// the security.capability PAX value of each entry that has one.
+func PAXRecords(t testing.TB, tarBytes []byte) map[string][]byte {
+	t.Helper()
+	out := map[string][]byte{}
+	tr := tar.NewReader(bytes.NewReader(tarBytes))
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			return out
+		}
+		if err != nil {
+			t.Fatalf("reading tar: %v", err)
+		}
+		if v, ok := hdr.PAXRecords[XattrKey]; ok {
+			out[filepath.Clean("/"+hdr.Name)] = []byte(v)
+		}
+	}
+}

@@ -1,0 +1,149 @@
+package image
+
+import (
+	"archive/tar"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+
+	"github.com/capslayer/rules_capslayer/capslayer/inspect"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+)
+
+// FileLayer is a v1.Layer whose blob is a layer file, byte for byte.
+type FileLayer struct {
+	path   string
+	stream inspect.Stream
+	digest v1.Hash
+	diffID v1.Hash
+	// Files are the capability files of the layer, as inspect reports them.
+	Files []inspect.File
+	// Paths are the non-directory entries of the layer, in archive order.
+	Paths []string
+}
+
+var _ v1.Layer = (*FileLayer)(nil)
+
+// OpenLayer reads the layer file at path once (plain, gzip or zstd tar) to
+// compute its digests and check that it is a tar, calling fn, when not nil,
+// for each entry.
+func OpenLayer(path string, fn inspect.WalkFunc) (*FileLayer, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil {
+		return nil, err
+	} else if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("layer %s is not a regular file", path)
+	}
+	l := &FileLayer{path: path}
+	st, err := inspect.Walk(f, func(name string, hdr *tar.Header) error {
+		if hdr.Typeflag != tar.TypeDir {
+			if k, _ := inspect.Whiteout(name); k == inspect.NotWhiteout {
+				l.Paths = append(l.Paths, name)
+			}
+		}
+		if cf, ok := inspect.FileFromHeader(name, hdr); ok {
+			l.Files = append(l.Files, cf)
+		}
+		if fn != nil {
+			return fn(name, hdr)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("layer %s: %w", path, err)
+	}
+	l.stream = st
+	if l.digest, err = v1.NewHash(st.Digest); err != nil {
+		return nil, err
+	}
+	if l.diffID, err = v1.NewHash(st.DiffID); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// Path returns the layer file.
+func (l *FileLayer) Path() string { return l.path }
+
+// Digest implements v1.Layer: sha256 of the file.
+func (l *FileLayer) Digest() (v1.Hash, error) { return l.digest, nil }
+
+// DiffID implements v1.Layer: sha256 of the decompressed tar.
+func (l *FileLayer) DiffID() (v1.Hash, error) { return l.diffID, nil }
+
+// Size implements v1.Layer.
+func (l *FileLayer) Size() (int64, error) { return l.stream.Size, nil }
+
+// MediaType implements v1.Layer: the OCI layer type of the file's actual
+// compression.
+func (l *FileLayer) MediaType() (types.MediaType, error) {
+	return types.MediaType(l.stream.MediaType()), nil
+}
+
+// Compressed implements v1.Layer: the file's bytes, checked against the
+// digest computed by OpenLayer so that a file changed in between fails the
+// write instead of producing a layout with a wrong digest.
+func (l *FileLayer) Compressed() (io.ReadCloser, error) {
+	f, err := os.Open(l.path)
+	if err != nil {
+		return nil, err
+	}
+	return &verifyingReader{f: f, h: sha256.New(), want: l.digest.Hex, path: l.path}, nil
+}
+
+// Uncompressed implements v1.Layer.
+func (l *FileLayer) Uncompressed() (io.ReadCloser, error) {
+	f, err := os.Open(l.path)
+	if err != nil {
+		return nil, err
+	}
+	rc, _, err := inspect.Decompress(f)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return struct {
+		io.Reader
+		io.Closer
+	}{rc, closers{rc, f}}, nil
+}
+
+type closers []io.Closer
+
+func (cs closers) Close() error {
+	var first error
+	for _, c := range cs {
+		if err := c.Close(); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+type verifyingReader struct {
+	f    *os.File
+	h    hash.Hash
+	want string
+	path string
+}
+
+func (v *verifyingReader) Read(p []byte) (int, error) {
+	n, err := v.f.Read(p)
+	v.h.Write(p[:n])
+	if err == io.EOF {
+		if got := hex.EncodeToString(v.h.Sum(nil)); got != v.want {
+			return n, fmt.Errorf("layer %s changed while the image was written (sha256:%s, was sha256:%s)", v.path, got, v.want)
+		}
+	}
+	return n, err
+}
+
+func (v *verifyingReader) Close() error { return v.f.Close() }
