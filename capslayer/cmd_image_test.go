@@ -1,0 +1,244 @@
+package main
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/capslayer/rules_capslayer/capslayer/image/imagetest"
+	"github.com/capslayer/rules_capslayer/capslayer/inspect"
+)
+
+// capsLayerCLI writes a layer with `capslayer layer` holding a real
+// executable (/bin/true) at /app/server with cap_net_bind_service=ep.
+func capsLayerCLI(t *testing.T) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "caps.tar")
+	code, _, stderr := runCLI(t, "layer", "--binary", "/bin/true", "--path", "/app/server", "--caps", "cap_net_bind_service=ep", "--output", out)
+	if code != 0 {
+		t.Fatalf("capslayer layer: exit %d: %s", code, stderr)
+	}
+	return out
+}
+
+// imageCLI runs the acceptance form of capslayer image and returns the
+// printed digest.
+func imageCLI(t *testing.T, layer, out string, extra ...string) string {
+	t.Helper()
+	args := append([]string{"image", "--layer", layer, "--entrypoint", "/app/server", "--user", "1000", "--platform", "linux/amd64", "--output", out}, extra...)
+	code, stdout, stderr := runCLI(t, args...)
+	if code != 0 || stderr != "" {
+		t.Fatalf("%v: exit %d, stderr %q", args, code, stderr)
+	}
+	d := strings.TrimSpace(stdout)
+	if !strings.HasPrefix(d, "sha256:") || len(d) != 71 {
+		t.Fatalf("stdout %q is not a digest", stdout)
+	}
+	return d
+}
+
+func TestImageCLIReproducible(t *testing.T) {
+	t.Setenv("SOURCE_DATE_EPOCH", "")
+	l := capsLayerCLI(t)
+	dir := t.TempDir()
+	d1 := imageCLI(t, l, filepath.Join(dir, "a"), "--tarball", filepath.Join(dir, "a.tar"), "--tag", "example.com/app:v1")
+	d2 := imageCLI(t, l, filepath.Join(dir, "b"), "--tarball", filepath.Join(dir, "b.tar"), "--tag", "example.com/app:v1")
+	if d1 != d2 {
+		t.Fatalf("same inputs, different digests: %s %s", d1, d2)
+	}
+	for _, name := range []string{"a.tar", "b.tar"} {
+		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, _ := os.ReadFile(filepath.Join(dir, "a.tar"))
+	b, _ := os.ReadFile(filepath.Join(dir, "b.tar"))
+	if !bytes.Equal(a, b) {
+		t.Error("tarballs differ")
+	}
+	// The manifest blob named by index.json is the printed digest, and the
+	// layer blob is the layer file.
+	idx, _ := os.ReadFile(filepath.Join(dir, "a", "index.json"))
+	if !strings.Contains(string(idx), d1) || !strings.Contains(string(idx), `"org.opencontainers.image.ref.name": "v1"`) {
+		t.Errorf("index.json %s", idx)
+	}
+	raw, _ := os.ReadFile(l)
+	blob, err := os.ReadFile(filepath.Join(dir, "a", "blobs", "sha256", strings.TrimPrefix(imagetest.Digest(raw), "sha256:")))
+	if err != nil || !bytes.Equal(blob, raw) {
+		t.Errorf("layer blob is not the layer file (err %v)", err)
+	}
+
+	t.Setenv("SOURCE_DATE_EPOCH", "1700000000")
+	d3 := imageCLI(t, l, filepath.Join(dir, "c"))
+	if d3 == d1 {
+		t.Error("SOURCE_DATE_EPOCH did not change the digest")
+	}
+	d4 := imageCLI(t, l, filepath.Join(dir, "d"), "--created", "0")
+	if d4 != d1 {
+		t.Errorf("--created 0 with SOURCE_DATE_EPOCH set: %s, want %s", d4, d1)
+	}
+	rep, err := inspect.Path(filepath.Join(dir, "c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Images[0].Name != "latest" || rep.Images[0].Digest != d3 || len(rep.Images[0].Files()) != 1 {
+		t.Errorf("report %+v", rep.Images[0])
+	}
+}
+
+func TestImageCLIErrors(t *testing.T) {
+	l := capsLayerCLI(t)
+	dir := t.TempDir()
+	notTar := imagetest.WriteFile(t, "notes.tar", []byte(strings.Repeat("x", 2000)))
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--layer", l, "--entrypoint", "/app/server"}, "missing --output"},
+		{[]string{"--layer", l, "--output", dir + "/o", "--tarball", dir + "/o.tar"}, "--tarball needs --tag NAME:TAG"},
+		{[]string{"--output", dir + "/o"}, "give at least one --layer"},
+		{[]string{"--layer", l, "--entrypoint", "/app/srever", "--output", dir + "/o"}, "entrypoint /app/srever: /app/srever exists in no layer of the image"},
+		{[]string{"--layer", notTar, "--entrypoint", "/app/server", "--output", dir + "/o"}, "notes.tar: not a tar archive"},
+		{[]string{"--layer", l, "--platform", "linux", "--output", dir + "/o"}, "--platform: platform \"linux\": want os/arch"},
+		{[]string{"--layer", l, "--expose", "http", "--output", dir + "/o"}, "exposed port \"http\""},
+		{[]string{"--layer", l, "--entrypoint", "[/app/server", "--output", dir + "/o"}, "not a JSON array"},
+		{[]string{"--layer", l, "--created", "soon", "--output", dir + "/o"}, "--created"},
+		{[]string{"--layer", l, "stray"}, "unexpected argument \"stray\""},
+	} {
+		code, stdout, stderr := runCLI(t, append([]string{"image"}, tc.args...)...)
+		if code != 2 || stdout != "" || !strings.Contains(stderr, tc.want) {
+			t.Errorf("%v: exit %d stdout %q stderr %q; want 2 and %q", tc.args, code, stdout, stderr, tc.want)
+		}
+	}
+	if _, err := os.Stat(dir + "/o"); !os.IsNotExist(err) {
+		t.Error("a failed run left an output")
+	}
+	// A base of another platform.
+	base := filepath.Join(dir, "base")
+	imageCLI(t, l, base)
+	code, _, stderr := runCLI(t, "image", "--base", base, "--platform", "linux/arm64", "--layer", l, "--entrypoint", "/app/server", "--output", dir+"/o")
+	if code != 2 || !strings.Contains(stderr, "has no image for platform linux/arm64; it has: latest (linux/amd64)") {
+		t.Errorf("exit %d: %s", code, stderr)
+	}
+}
+
+func TestImageIndexCLI(t *testing.T) {
+	l := capsLayerCLI(t)
+	dir := t.TempDir()
+	imageCLI(t, l, filepath.Join(dir, "amd64"))
+	code, _, stderr := runCLI(t, "image", "--layer", l, "--entrypoint", "/app/server", "--platform", "linux/arm64", "--output", filepath.Join(dir, "arm64"))
+	if code != 0 {
+		t.Fatal(stderr)
+	}
+	code, stdout, stderr := runCLI(t, "image", "index", "--output", filepath.Join(dir, "multi"), "--tag", "app:v1", filepath.Join(dir, "amd64"), filepath.Join(dir, "arm64"))
+	if code != 0 || stderr != "" {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	rep, err := inspect.Path(filepath.Join(dir, "multi"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Images) != 2 || rep.Images[0].Platform != "linux/amd64" || rep.Images[1].Platform != "linux/arm64" || rep.Images[0].Name != "v1" {
+		t.Fatalf("report %+v", rep)
+	}
+	idx, _ := os.ReadFile(filepath.Join(dir, "multi", "index.json"))
+	var im struct {
+		Manifests []struct{ Digest, MediaType string }
+	}
+	json.Unmarshal(idx, &im)
+	if len(im.Manifests) != 1 || im.Manifests[0].Digest != strings.TrimSpace(stdout) || im.Manifests[0].MediaType != "application/vnd.oci.image.index.v1+json" {
+		t.Errorf("index.json %s", idx)
+	}
+	code, _, stderr = runCLI(t, "image", "index", "--output", filepath.Join(dir, "dup"), filepath.Join(dir, "amd64"), filepath.Join(dir, "amd64"))
+	if code != 2 || !strings.Contains(stderr, "both for linux/amd64") {
+		t.Errorf("duplicate platforms: exit %d %s", code, stderr)
+	}
+}
+
+// TestImageUmociGetcap unpacks the layout with umoci, as the runc e2e does,
+// and reads the capability back from the disk with getcap.
+func TestImageUmociGetcap(t *testing.T) {
+	for _, tool := range []string{"umoci", "getcap"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s not installed", tool)
+		}
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("umoci unpack keeps security.capability only as root")
+	}
+	l := capsLayerCLI(t)
+	dir := t.TempDir()
+	layout := filepath.Join(dir, "layout")
+	imageCLI(t, l, layout, "--tag", "example.com/app:v1")
+	bundle := filepath.Join(dir, "bundle")
+	if out, err := exec.Command("umoci", "unpack", "--image", layout+":v1", bundle).CombinedOutput(); err != nil {
+		t.Fatalf("umoci unpack: %v\n%s", err, out)
+	}
+	out, err := exec.Command("getcap", filepath.Join(bundle, "rootfs", "app", "server")).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSpace(string(out)); !strings.HasSuffix(got, "/rootfs/app/server cap_net_bind_service=ep") {
+		t.Errorf("getcap: %q", got)
+	}
+	cfg, _ := os.ReadFile(filepath.Join(bundle, "config.json"))
+	var spec struct {
+		Process struct {
+			Args []string
+			User struct{ UID int }
+		}
+	}
+	json.Unmarshal(cfg, &spec)
+	if strings.Join(spec.Process.Args, " ") != "/app/server" || spec.Process.User.UID != 1000 {
+		t.Errorf("runtime config %s", cfg)
+	}
+}
+
+// TestImagePodmanLoad loads the tarball with podman, mounts the image and
+// reads the capability with getcap. It removes the image it loaded.
+func TestImagePodmanLoad(t *testing.T) {
+	for _, tool := range []string{"podman", "getcap"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s not installed", tool)
+		}
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("podman image mount needs root")
+	}
+	l := capsLayerCLI(t)
+	dir := t.TempDir()
+	suffix := make([]byte, 6)
+	rand.Read(suffix)
+	tag := "localhost/capslayer-image-test:" + hex.EncodeToString(suffix)
+	imageCLI(t, l, filepath.Join(dir, "layout"), "--tarball", filepath.Join(dir, "img.tar"), "--tag", tag)
+	podman := func(args ...string) (string, error) {
+		cmd := exec.Command("podman", args...)
+		timer := time.AfterFunc(2*time.Minute, func() { cmd.Process.Kill() })
+		defer timer.Stop()
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	if out, err := podman("load", "-i", filepath.Join(dir, "img.tar")); err != nil {
+		t.Skipf("podman load does not work here: %v\n%s", err, out)
+	}
+	defer podman("rmi", "-f", tag)
+	if out, err := podman("image", "inspect", "--format", "{{.Config.Entrypoint}} {{.Config.User}}", tag); err != nil || strings.TrimSpace(out) != "[/app/server] 1000" {
+		t.Errorf("podman image inspect: %v %q", err, out)
+	}
+	mnt, err := podman("image", "mount", tag)
+	if err != nil {
+		t.Skipf("podman image mount: %v %s", err, mnt)
+	}
+	defer podman("image", "unmount", tag)
+	out, err := exec.Command("getcap", filepath.Join(strings.TrimSpace(mnt), "app", "server")).Output()
+	if err != nil || !strings.HasSuffix(strings.TrimSpace(string(out)), "/app/server cap_net_bind_service=ep") {
+		t.Errorf("getcap in the loaded image: %v %q", err, out)
+	}
+}
