@@ -4,7 +4,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"path"
 	"strings"
 
 	"github.com/capslayer/rules_capslayer/capslayer/inspect"
@@ -21,7 +20,6 @@ func runRequirements(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("requirements", "[flags] PATH\n\nPATH is a layer tar (plain, gzip or zstd), an OCI image layout directory or a docker save tarball", stderr)
 	user := fs.String("user", "", "user the container runs as (uid[:gid] or name); default: the image config's user")
 	imageRef := fs.String("image", "", "image reference to put in the docker and podman lines (default: the image's tag, else IMAGE)")
-	entrypoint := fs.String("entrypoint", "", "absolute path of the program the runtime starts; default: the image config's Entrypoint[0], else Cmd[0]")
 	var paths stringsFlag
 	fs.Var(&paths, "path", "only account for this file, e.g. the entrypoint (repeatable; default: every file with capabilities)")
 	platform := fs.String("platform", "", "only the image for this platform (os/arch[/variant]) of a multi-platform layout")
@@ -42,8 +40,8 @@ func runRequirements(args []string, stdout, stderr io.Writer) error {
 	if *only != "" && *jsonOut {
 		return usagef("--only and --json do not go together: --json prints everything")
 	}
-	for _, p := range append([]string{*entrypoint}, paths...) {
-		if p != "" && !strings.HasPrefix(p, "/") {
+	for _, p := range paths {
+		if !strings.HasPrefix(p, "/") {
 			return usagef("%q: give the absolute path inside the image, e.g. /app/server", p)
 		}
 	}
@@ -69,16 +67,13 @@ func runRequirements(args []string, stdout, stderr io.Writer) error {
 		if *platform != "" && img.Platform != *platform {
 			continue
 		}
-		opts := policy.RequirementsOptions{Paths: paths, ImageRef: *imageRef, Entrypoint: *entrypoint}
+		opts := policy.RequirementsOptions{Paths: paths, ImageRef: *imageRef}
 		cfg, hasConfig := configs[img.Digest]
 		switch {
 		case set["user"]:
 			opts.User, opts.UserKnown, opts.UserSource = *user, true, "--user"
 		case hasConfig:
 			opts.User, opts.UserKnown, opts.UserSource = cfg.user, true, "image config"
-		}
-		if !set["entrypoint"] && hasConfig {
-			opts.Entrypoint = cfg.entrypoint
 		}
 		if opts.ImageRef == "" && runnableRef(img.Name) {
 			opts.ImageRef = img.Name
@@ -140,9 +135,6 @@ func runnableRef(name string) bool {
 // imageConfig is what requirements needs from an image config.
 type imageConfig struct {
 	user string
-	// entrypoint is the program the runtime execs first: Entrypoint[0],
-	// else Cmd[0], when it is an absolute path.
-	entrypoint string
 }
 
 // readConfigs returns the config of every image of a layout or docker
@@ -164,15 +156,7 @@ func readConfigs(src string) (map[string]imageConfig, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: image %s: reading the config: %w", src, s.Name, err)
 		}
-		c := imageConfig{user: cf.Config.User}
-		argv := cf.Config.Entrypoint
-		if len(argv) == 0 {
-			argv = cf.Config.Cmd
-		}
-		if len(argv) > 0 && strings.HasPrefix(argv[0], "/") {
-			c.entrypoint = path.Clean(argv[0])
-		}
-		out[s.Digest] = c
+		out[s.Digest] = imageConfig{user: cf.Config.User}
 	}
 	return out, nil
 }

@@ -20,10 +20,7 @@ func TestRequirementsCLILayer(t *testing.T) {
 			"podman run --cap-drop ALL --cap-add NET_BIND_SERVICE --user 1000 example.com/app:1.0\n"},
 		{"flags", []string{l, "--only", "flags", "--user", "1000"}, "--cap-drop ALL --cap-add NET_BIND_SERVICE --user 1000\n"},
 		{"capabilities", []string{"--only", "capabilities", l}, "NET_BIND_SERVICE\n"},
-		{"kubernetes entrypoint", []string{"--only", "kubernetes", "--user", "1000", "--entrypoint", "/app/server", l},
-			"# allowPrivilegeEscalation: false works only while the runtime starts /app/server directly; if a shell or another program starts it, set it to true\n" +
-				"securityContext:\n  runAsNonRoot: true\n  runAsUser: 1000\n  allowPrivilegeEscalation: false\n  capabilities:\n    drop: [\"ALL\"]\n    add: [\"NET_BIND_SERVICE\"]\n  seccompProfile:\n    type: RuntimeDefault\n"},
-		{"kubernetes unknown entrypoint", []string{"--only", "kubernetes", "--user", "1000", l},
+		{"kubernetes", []string{"--only", "kubernetes", "--user", "1000", l},
 			"securityContext:\n  runAsNonRoot: true\n  runAsUser: 1000\n  allowPrivilegeEscalation: true\n  capabilities:\n    drop: [\"ALL\"]\n    add: [\"NET_BIND_SERVICE\"]\n  seccompProfile:\n    type: RuntimeDefault\n"},
 		{"text", []string{l}, "~" + l + " (layer)|user: unknown|/app/server  cap_net_bind_service=ep  layer 0|" +
 			"docker:\n  docker run --cap-drop ALL --cap-add NET_BIND_SERVICE IMAGE\n|podman:\n  podman run --cap-drop ALL --cap-add NET_BIND_SERVICE IMAGE\n|" +
@@ -63,12 +60,12 @@ func TestRequirementsCLIImages(t *testing.T) {
 		var rr struct {
 			Kind   string
 			Images []struct {
-				Image, Platform, User, Entrypoint string
-				UserSource                        string   `json:"user_source"`
-				Capabilities                      []string `json:"capabilities"`
-				Docker                            []string `json:"docker"`
-				Level                             string   `json:"pod_security_level"`
-				SC                                struct {
+				Image, Platform, User string
+				UserSource            string   `json:"user_source"`
+				Capabilities          []string `json:"capabilities"`
+				Docker                []string `json:"docker"`
+				Level                 string   `json:"pod_security_level"`
+				SC                    struct {
 					AllowPrivilegeEscalation bool `json:"allowPrivilegeEscalation"`
 					RunAsUser                int  `json:"runAsUser"`
 				} `json:"kubernetes_security_context"`
@@ -82,13 +79,13 @@ func TestRequirementsCLIImages(t *testing.T) {
 			t.Fatalf("%s: %d images", p, len(rr.Images))
 		}
 		r := rr.Images[0]
-		if r.User != "1000" || r.UserSource != "image config" || r.Entrypoint != "/app/server" || r.Platform != "linux/amd64" {
-			t.Errorf("%s: user %q from %q, entrypoint %q, platform %q", p, r.User, r.UserSource, r.Entrypoint, r.Platform)
+		if r.User != "1000" || r.UserSource != "image config" || r.Platform != "linux/amd64" {
+			t.Errorf("%s: user %q from %q, platform %q", p, r.User, r.UserSource, r.Platform)
 		}
 		if got := strings.Join(r.Docker, " "); got != "docker run --cap-drop ALL --cap-add NET_BIND_SERVICE --user 1000 example.com/app:1.0" {
 			t.Errorf("%s: docker = %s", p, got)
 		}
-		if r.Level != "restricted" || r.SC.AllowPrivilegeEscalation || r.SC.RunAsUser != 1000 {
+		if r.Level != "baseline" || !r.SC.AllowPrivilegeEscalation || r.SC.RunAsUser != 1000 {
 			t.Errorf("%s: level %s, securityContext %+v", p, r.Level, r.SC)
 		}
 		if !strings.Contains(strings.Join(r.Notes, "\n"), "/usr/bin/ping (layer 0, replaced or deleted by layer 1)") {
@@ -96,14 +93,14 @@ func TestRequirementsCLIImages(t *testing.T) {
 		}
 	}
 
-	// --user and --entrypoint override the config.
+	// --user overrides the config.
 	code, stdout, _ := polRun("requirements", "--only", "kubernetes", "--user", "0", layoutDir)
-	if code != 0 || !strings.Contains(stdout, "# the image runs as root") {
+	if code != 0 || !strings.Contains(stdout, "# the image runs as root") || !strings.Contains(stdout, "allowPrivilegeEscalation: false") {
 		t.Errorf("--user 0: exit %d\n%s", code, stdout)
 	}
-	code, stdout, _ = polRun("requirements", "--only", "kubernetes", "--entrypoint", "/bin/sh", layoutDir)
-	if code != 0 || !strings.Contains(stdout, "allowPrivilegeEscalation: true") {
-		t.Errorf("--entrypoint /bin/sh: exit %d\n%s", code, stdout)
+	code, stdout, _ = polRun("requirements", "--only", "docker", "--image", "registry.example/app@sha256:abc", archive)
+	if code != 0 || stdout != "docker run --cap-drop ALL --cap-add NET_BIND_SERVICE --user 1000 registry.example/app@sha256:abc\n" {
+		t.Errorf("--image: exit %d, %q", code, stdout)
 	}
 }
 

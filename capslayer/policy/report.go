@@ -205,6 +205,13 @@ type sarifLocation struct {
 
 type sarifPhysical struct {
 	ArtifactLocation sarifArtifact `json:"artifactLocation"`
+	Region           sarifRegion   `json:"region"`
+}
+
+// sarifRegion is always line 1: the artifact is a binary image or layer,
+// and GitHub code scanning expects a region to place the alert.
+type sarifRegion struct {
+	StartLine int `json:"startLine"`
 }
 
 type sarifArtifact struct {
@@ -287,7 +294,7 @@ func (res *Result) WriteSARIF(w io.Writer, toolVersion string) error {
 			Level:     fd.Level,
 			Message:   sarifText{msg},
 			Locations: []sarifLocation{{
-				PhysicalLocation: sarifPhysical{ArtifactLocation: artifact},
+				PhysicalLocation: sarifPhysical{ArtifactLocation: artifact, Region: sarifRegion{StartLine: 1}},
 				LogicalLocations: []sarifLogical{{
 					Name:               fd.Path[strings.LastIndex(fd.Path, "/")+1:],
 					FullyQualifiedName: fq,

@@ -198,7 +198,11 @@ func TestSARIFShape(t *testing.T) {
 			t.Fatalf("result %d has %d locations", i, len(locs))
 		}
 		loc := locs[0].(map[string]any)
-		art := loc["physicalLocation"].(map[string]any)["artifactLocation"].(map[string]any)
+		phys := loc["physicalLocation"].(map[string]any)
+		if line := phys["region"].(map[string]any)["startLine"]; line != 1.0 {
+			t.Errorf("result %d region startLine = %v", i, line)
+		}
+		art := phys["artifactLocation"].(map[string]any)
 		if art["uri"] != "testdata/example-layout" || art["uriBaseId"] != "%SRCROOT%" {
 			t.Errorf("result %d artifactLocation = %v", i, art)
 		}

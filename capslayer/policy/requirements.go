@@ -22,11 +22,6 @@ type RequirementsOptions struct {
 	UserKnown bool
 	// UserSource says where User came from ("image config", "--user").
 	UserSource string
-	// Entrypoint is the absolute path of the program the runtime starts
-	// (the config's Entrypoint[0], else Cmd[0]), or "" when unknown. When
-	// it is the only file with capabilities, no_new_privs does not hurt
-	// (see Requirements).
-	Entrypoint string
 	// ImageRef is the image reference the docker and podman lines run;
 	// empty means the placeholder IMAGE.
 	ImageRef string
@@ -44,7 +39,6 @@ type Requirement struct {
 	User       string `json:"user"`
 	UserKnown  bool   `json:"user_known"`
 	UserSource string `json:"user_source,omitempty"`
-	Entrypoint string `json:"entrypoint,omitempty"`
 	// Files are the files whose capabilities were taken into account.
 	Files []RequiredFile `json:"files"`
 	// Capabilities are the Docker names of the capabilities the runtime
@@ -56,10 +50,6 @@ type Requirement struct {
 	Podman []string `json:"podman"`
 	// Kubernetes is the container securityContext.
 	Kubernetes SecurityContext `json:"kubernetes_security_context"`
-	// NoNewPrivsSafe is true when the capabilities keep working under
-	// no_new_privs (allowPrivilegeEscalation: false): the only file with
-	// capabilities is the entrypoint, which the runtime execs directly.
-	NoNewPrivsSafe bool `json:"no_new_privs_safe"`
 	// PodSecurityLevel is the strictest Pod Security Standards level the
 	// securityContext passes: restricted, baseline or privileged.
 	PodSecurityLevel string `json:"pod_security_level"`
@@ -153,12 +143,9 @@ func classifyUser(user string, known bool) (userKind, *int64, *int64) {
 // The kernel facts behind it (security/commoncap.c), checked with runc:
 // with the effective bit set, exec fails with EPERM when the bounding set
 // lacks a permitted file capability; no_new_privs keeps exec from raising
-// the permitted set above the caller's. runc-based runtimes (Docker,
-// containerd, podman) start the container's first process with the granted
-// capabilities already in its permitted set, even for a non-root user, so a
-// file-capability entrypoint exec'd directly keeps its capabilities under
-// no_new_privs; after any intermediate exec (a shell script, tini, su-exec)
-// a non-root process has none, and no_new_privs then blocks the file's.
+// the permitted set above what the calling process holds, and Docker starts
+// a non-root container with only the bounding set filled, so under
+// no_new_privs the file capabilities are lost.
 func Requirements(img inspect.Image, opts RequirementsOptions) (*Requirement, error) {
 	r := &Requirement{
 		Image:        img.Name,
@@ -166,7 +153,6 @@ func Requirements(img inspect.Image, opts RequirementsOptions) (*Requirement, er
 		User:         opts.User,
 		UserKnown:    opts.UserKnown,
 		UserSource:   opts.UserSource,
-		Entrypoint:   opts.Entrypoint,
 		Files:        []RequiredFile{},
 		Capabilities: []string{},
 		Warnings:     []string{},
@@ -223,18 +209,6 @@ func Requirements(img inspect.Image, opts RequirementsOptions) (*Requirement, er
 	kind, uid, gid := classifyUser(opts.User, opts.UserKnown)
 	capsList := strings.Join(r.Capabilities, ", ")
 
-	// The capabilities survive no_new_privs when the only file that needs
-	// them is the entrypoint itself.
-	withCaps := 0
-	entrypointHasCaps := false
-	for _, f := range r.Files {
-		if len(f.Permitted) > 0 {
-			withCaps++
-			entrypointHasCaps = entrypointHasCaps || f.Path == opts.Entrypoint
-		}
-	}
-	r.NoNewPrivsSafe = r.needed == 0 || kind == userRoot || (withCaps == 1 && entrypointHasCaps)
-
 	// docker and podman.
 	ref := opts.ImageRef
 	if ref == "" {
@@ -269,12 +243,11 @@ func Requirements(img inspect.Image, opts RequirementsOptions) (*Requirement, er
 		sc.RunAsNonRoot = &yes
 		sc.Comments = append(sc.Comments, "user unknown: add runAsUser: <non-zero uid> (file capabilities are for a non-root user)")
 	}
-	sc.AllowPrivilegeEscalation = !r.NoNewPrivsSafe
-	if r.NoNewPrivsSafe && r.needed != 0 && kind != userRoot {
-		sc.Comments = append(sc.Comments, fmt.Sprintf("allowPrivilegeEscalation: false works only while the runtime starts %s directly; if a shell or another program starts it, set it to true", opts.Entrypoint))
-	}
+	// A non-root process gains file capabilities only without
+	// no_new_privs, which allowPrivilegeEscalation: false sets.
+	sc.AllowPrivilegeEscalation = r.needed != 0 && kind != userRoot
 	r.Kubernetes = sc
-	r.PodSecurityLevel, r.PodSecurityReason = podSecurityLevel(r.needed, kind, r.NoNewPrivsSafe, opts.Entrypoint)
+	r.PodSecurityLevel, r.PodSecurityReason = podSecurityLevel(r.needed, kind)
 
 	// Warnings.
 	for _, f := range effective {
@@ -285,11 +258,7 @@ func Requirements(img inspect.Image, opts RequirementsOptions) (*Requirement, er
 		r.Warnings = append(r.Warnings, fmt.Sprintf("%s has the effective bit (%s): if the container's bounding set lacks %s (e.g. --cap-drop ALL without --cap-add, or Kubernetes drop: [ALL] without add), exec fails with EPERM (\"operation not permitted\") before the program starts", f.Path, f.Caps, what))
 	}
 	if r.needed != 0 && kind != userRoot {
-		if r.NoNewPrivsSafe {
-			r.Warnings = append(r.Warnings, fmt.Sprintf("no_new_privs (docker/podman --security-opt no-new-privileges, Kubernetes allowPrivilegeEscalation: false) is fine only while the runtime starts %s directly: after an exec of any other program first (a shell script, tini, su-exec), a non-root process has no capabilities left and no_new_privs keeps it from gaining %s", opts.Entrypoint, capsList))
-		} else {
-			r.Warnings = append(r.Warnings, fmt.Sprintf("do not set no_new_privs (docker/podman --security-opt no-new-privileges, Kubernetes allowPrivilegeEscalation: false): a non-root process started through another program (a shell script, tini, su-exec) then gains no file capabilities at exec and runs without %s", capsList))
-		}
+		r.Warnings = append(r.Warnings, fmt.Sprintf("do not set no_new_privs (docker/podman --security-opt no-new-privileges, Kubernetes allowPrivilegeEscalation: false): exec then grants file capabilities only up to what the calling process already holds, and Docker starts a non-root process with none, so the program runs without %s", capsList))
 	}
 	if r.needed.Has(mustCap("NET_BIND_SERVICE")) {
 		r.Warnings = append(r.Warnings, "binding a port below 1024 may work without any capability: Docker and containerd can set net.ipv4.ip_unprivileged_port_start=0 in the container's network namespace; to check that the file capability is what grants the port, run with --sysctl net.ipv4.ip_unprivileged_port_start=1024")
@@ -353,7 +322,7 @@ func pickPaths(visible []inspect.File, paths []string) ([]inspect.File, error) {
 
 // podSecurityLevel returns the strictest Pod Security Standards level a
 // pod running the image can pass, and why.
-func podSecurityLevel(needed caps.Mask, kind userKind, nnpSafe bool, entrypoint string) (string, string) {
+func podSecurityLevel(needed caps.Mask, kind userKind) (string, string) {
 	baseline := mustMask(baselineNames...)
 	nbs := mustMask("NET_BIND_SERVICE")
 	switch {
@@ -365,22 +334,13 @@ func podSecurityLevel(needed caps.Mask, kind userKind, nnpSafe bool, entrypoint 
 		return PSSRestricted, "no capability needed; restricted also needs a non-root user (runAsNonRoot: true, runAsUser)"
 	case needed == 0:
 		return PSSRestricted, "no capability needed"
-	case needed&^nbs != 0:
-		return PSSBaseline, fmt.Sprintf("restricted allows adding only NET_BIND_SERVICE, and the image needs %s; baseline allows adding %s", strings.Join(DockerNames(needed&^nbs), ", "), strings.Join(baselineNames, ", "))
-	case nnpSafe:
-		why := fmt.Sprintf("restricted allows adding NET_BIND_SERVICE and requires allowPrivilegeEscalation: false (no_new_privs); that keeps the capability only because the runtime starts %s, the one file with capabilities, directly with NET_BIND_SERVICE already in its permitted set", entrypoint)
-		if kind == userUnknown {
-			why += "; it also needs a non-root user (runAsUser)"
-		}
-		return PSSRestricted, why
 	}
-	why := "restricted requires allowPrivilegeEscalation: false (no_new_privs), and a non-root process started through another program gains no file capabilities under it; "
-	if entrypoint == "" {
-		why += "the entrypoint is unknown (pass --entrypoint PATH if the runtime starts the file with capabilities directly)"
+	why := "restricted requires allowPrivilegeEscalation: false, which sets no_new_privs: exec then grants file capabilities only up to what the calling process already holds, and whether the runtime hands the added capabilities to a non-root process depends on the runtime (Docker does not: it fills only the bounding set). Baseline allows allowPrivilegeEscalation: true and adding " + strings.Join(baselineNames, ", ")
+	if needed&^nbs != 0 {
+		why += fmt.Sprintf("; restricted allows adding only NET_BIND_SERVICE, and the image needs %s", strings.Join(DockerNames(needed&^nbs), ", "))
 	} else {
-		why += fmt.Sprintf("the entrypoint %s is not the only file with capabilities", entrypoint)
+		why += ". To run under restricted, drop the file capability and let the pod set the sysctl net.ipv4.ip_unprivileged_port_start (Pod Security Standards allow it at every level) to the lowest port the program binds"
 	}
-	why += ". To run under restricted without file capabilities, let the pod set the sysctl net.ipv4.ip_unprivileged_port_start (Pod Security Standards allow it at every level) to the lowest port the program binds"
 	return PSSBaseline, why
 }
 

@@ -22,7 +22,7 @@ func TestRequirements(t *testing.T) {
 	inh := capFile(t, "/app/server", "cap_net_bind_service=p cap_kill=i")
 	shadowed := capFile(t, "/usr/bin/ping", "cap_net_raw=ep")
 	shadowed.ShadowedBy = 1
-	nonRoot := RequirementsOptions{User: "1000", UserKnown: true, UserSource: "image config", Entrypoint: "/app/server", ImageRef: "example.com/app:1.0"}
+	nonRoot := RequirementsOptions{User: "1000", UserKnown: true, UserSource: "image config", ImageRef: "example.com/app:1.0"}
 	tests := []struct {
 		name     string
 		img      inspect.Image
@@ -35,24 +35,24 @@ func TestRequirements(t *testing.T) {
 		notes    []string
 	}{
 		{
-			name: "entrypoint only", img: image(server, shadowed), opts: nonRoot,
+			name: "one file", img: image(server, shadowed), opts: nonRoot,
 			caps: "NET_BIND_SERVICE", docker: "docker run --cap-drop ALL --cap-add NET_BIND_SERVICE --user 1000 example.com/app:1.0",
-			ape: false, level: PSSRestricted,
-			warnings: []string{"exec fails with EPERM", "no_new_privs (docker/podman --security-opt no-new-privileges, Kubernetes allowPrivilegeEscalation: false) is fine only while the runtime starts /app/server directly", "net.ipv4.ip_unprivileged_port_start=1024"},
+			ape: true, level: PSSBaseline,
+			warnings: []string{"/app/server has the effective bit (cap_net_bind_service=ep): if the container's bounding set lacks NET_BIND_SERVICE", "do not set no_new_privs", "net.ipv4.ip_unprivileged_port_start=1024"},
 			notes:    []string{"podman also gives --cap-add", "not counted, not in the container's filesystem: /usr/bin/ping (layer 0, replaced or deleted by layer 1)"},
 		},
 		{
-			name: "started through another program", img: image(server, helper), opts: nonRoot,
+			name: "two files", img: image(server, helper), opts: nonRoot,
 			caps: "NET_BIND_SERVICE", docker: "docker run --cap-drop ALL --cap-add NET_BIND_SERVICE --user 1000 example.com/app:1.0",
 			ape: true, level: PSSBaseline,
 			warnings: []string{"/app/helper has the effective bit", "/app/server has the effective bit", "do not set no_new_privs", "ip_unprivileged_port_start"},
 			notes:    []string{"podman"},
 		},
 		{
-			name: "only the entrypoint path", img: image(server, helper), opts: func() RequirementsOptions { o := nonRoot; o.Paths = []string{"/app/server"}; return o }(),
+			name: "one path of two", img: image(server, helper), opts: func() RequirementsOptions { o := nonRoot; o.Paths = []string{"/app/server"}; return o }(),
 			caps: "NET_BIND_SERVICE", docker: "docker run --cap-drop ALL --cap-add NET_BIND_SERVICE --user 1000 example.com/app:1.0",
-			ape: false, level: PSSRestricted,
-			warnings: []string{"/app/server has the effective bit", "is fine only while", "ip_unprivileged_port_start"},
+			ape: true, level: PSSBaseline,
+			warnings: []string{"/app/server has the effective bit", "do not set no_new_privs", "ip_unprivileged_port_start"},
 			notes:    []string{"podman"},
 		},
 		{
@@ -63,7 +63,7 @@ func TestRequirements(t *testing.T) {
 			notes:    []string{"podman"},
 		},
 		{
-			name: "root", img: image(server), opts: RequirementsOptions{UserKnown: true, UserSource: "image config", Entrypoint: "/app/server"},
+			name: "root", img: image(server), opts: RequirementsOptions{UserKnown: true, UserSource: "image config"},
 			caps: "NET_BIND_SERVICE", docker: "docker run --cap-drop ALL --cap-add NET_BIND_SERVICE IMAGE",
 			ape: false, level: PSSBaseline,
 			warnings: []string{"effective bit", "ip_unprivileged_port_start", "the image runs as root"},
@@ -71,8 +71,8 @@ func TestRequirements(t *testing.T) {
 		{
 			name: "beyond baseline", img: image(admin), opts: nonRoot,
 			caps: "NET_BIND_SERVICE,SYS_ADMIN", docker: "docker run --cap-drop ALL --cap-add NET_BIND_SERVICE --cap-add SYS_ADMIN --user 1000 example.com/app:1.0",
-			ape: false, level: PSSPrivileged,
-			warnings: []string{"effective bit", "is fine only while", "ip_unprivileged_port_start"},
+			ape: true, level: PSSPrivileged,
+			warnings: []string{"if the container's bounding set lacks any of NET_BIND_SERVICE, SYS_ADMIN", "do not set no_new_privs", "ip_unprivileged_port_start"},
 			notes:    []string{"podman"},
 		},
 		{
@@ -84,15 +84,15 @@ func TestRequirements(t *testing.T) {
 		{
 			name: "permitted only", img: image(promote), opts: nonRoot,
 			caps: "NET_BIND_SERVICE", docker: "docker run --cap-drop ALL --cap-add NET_BIND_SERVICE --user 1000 example.com/app:1.0",
-			ape: false, level: PSSRestricted,
-			warnings: []string{"is fine only while", "ip_unprivileged_port_start"},
+			ape: true, level: PSSBaseline,
+			warnings: []string{"do not set no_new_privs", "ip_unprivileged_port_start"},
 			notes:    []string{"has no effective bit (cap_net_bind_service=p): exec succeeds even when the runtime does not grant NET_BIND_SERVICE", "podman"},
 		},
 		{
 			name: "inheritable bits are not added", img: image(inh), opts: nonRoot,
 			caps: "NET_BIND_SERVICE", docker: "docker run --cap-drop ALL --cap-add NET_BIND_SERVICE --user 1000 example.com/app:1.0",
-			ape: false, level: PSSRestricted,
-			warnings: []string{"is fine only while", "ip_unprivileged_port_start"},
+			ape: true, level: PSSBaseline,
+			warnings: []string{"do not set no_new_privs", "ip_unprivileged_port_start"},
 			notes:    []string{"has no effective bit", "podman", "KILL only in inheritable sets"},
 		},
 	}
@@ -144,14 +144,14 @@ func TestRequirementsUsers(t *testing.T) {
 	tests := []struct {
 		user, yaml, flag string
 	}{
-		{"1000:2000", "    runAsNonRoot: true\n    runAsUser: 1000\n    runAsGroup: 2000\n    allowPrivilegeEscalation: false\n", "--user 1000:2000"},
+		{"1000:2000", "    runAsNonRoot: true\n    runAsUser: 1000\n    runAsGroup: 2000\n    allowPrivilegeEscalation: true\n", "--user 1000:2000"},
 		{"app", "  # the image runs as user \"app\": set runAsUser to its numeric uid, or the kubelet cannot check runAsNonRoot\n", "--user app"},
 		{"root", "  # the image runs as root: runAsNonRoot: true would keep it from starting\n", "--user root"},
 		{"0:0", "  # the image runs as root", "--user 0:0"},
 		{"", "  # the image runs as root", ""},
 	}
 	for _, tc := range tests {
-		r, err := Requirements(img, RequirementsOptions{User: tc.user, UserKnown: true, Entrypoint: "/app/server"})
+		r, err := Requirements(img, RequirementsOptions{User: tc.user, UserKnown: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -189,7 +189,7 @@ func TestRequirementsGolden(t *testing.T) {
 	rep := exampleReport(t)
 	rr := &RequirementsReport{Source: rep.Source, Kind: rep.Kind}
 	for _, img := range rep.Images {
-		r, err := Requirements(img, RequirementsOptions{User: "1000", UserKnown: true, UserSource: "image config", Entrypoint: "/app/server", ImageRef: img.Name})
+		r, err := Requirements(img, RequirementsOptions{User: "1000", UserKnown: true, UserSource: "image config", ImageRef: img.Name})
 		if err != nil {
 			t.Fatal(err)
 		}
