@@ -83,7 +83,7 @@ func runAudit(args []string, stdout, stderr io.Writer) error {
 	if *jsonOut {
 		err = res.WriteJSON(stdout)
 	} else {
-		err = res.WriteText(stdout, p)
+		err = res.WriteText(stdout)
 	}
 	if err != nil {
 		return err

@@ -164,11 +164,13 @@ type Result struct {
 
 // PolicySummary is the policy as reports show it.
 type PolicySummary struct {
-	Profile   string   `json:"profile"`
-	Allow     []string `json:"allow,omitempty"`
-	Allowed   []string `json:"allowed"`
-	MaxCaps   int      `json:"max_caps"`
-	Dangerous []string `json:"dangerous"`
+	// Description is Policy.Describe().
+	Description string   `json:"description"`
+	Profile     string   `json:"profile"`
+	Allow       []string `json:"allow,omitempty"`
+	Allowed     []string `json:"allowed"`
+	MaxCaps     int      `json:"max_caps"`
+	Dangerous   []string `json:"dangerous"`
 }
 
 // Failed reports whether any finding is an error.
@@ -199,10 +201,11 @@ func Audit(rep *inspect.Report, p Policy) *Result {
 		Source: rep.Source,
 		Kind:   rep.Kind,
 		Policy: PolicySummary{
-			Profile:   p.Profile,
-			Allowed:   nonNil(DockerNames(allowed)),
-			MaxCaps:   p.MaxCaps,
-			Dangerous: DockerNames(DangerousMask()),
+			Description: p.Describe(),
+			Profile:     p.Profile,
+			Allowed:     nonNil(DockerNames(allowed)),
+			MaxCaps:     p.MaxCaps,
+			Dangerous:   DockerNames(DangerousMask()),
 		},
 		Files:    []FileResult{},
 		Findings: []Finding{},

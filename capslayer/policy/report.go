@@ -14,10 +14,10 @@ import (
 
 // WriteText writes res as a table of every file with capabilities followed
 // by the findings and a one-line verdict, for people.
-func (res *Result) WriteText(w io.Writer, policy Policy) error {
+func (res *Result) WriteText(w io.Writer) error {
 	ew := &errWriter{w: w}
 	fmt.Fprintf(ew, "audit of %s (%s)\n", res.Source, res.Kind)
-	fmt.Fprintf(ew, "policy: %s\n\n", policy.Describe())
+	fmt.Fprintf(ew, "policy: %s\n\n", res.Policy.Description)
 	if len(res.Files) == 0 {
 		fmt.Fprintf(ew, "no file has capabilities\n")
 	} else {

@@ -94,7 +94,7 @@ func TestAuditGolden(t *testing.T) {
 		t.Fatal("the example passed; it should fail")
 	}
 	var text, js, sarif bytes.Buffer
-	if err := res.WriteText(&text, p); err != nil {
+	if err := res.WriteText(&text); err != nil {
 		t.Fatal(err)
 	}
 	if err := res.WriteJSON(&js); err != nil {
@@ -122,7 +122,7 @@ func TestAuditTextEmpty(t *testing.T) {
 	var b bytes.Buffer
 	p := Default(ProfileRestricted)
 	res := Audit(layerReport(), p)
-	if err := res.WriteText(&b, p); err != nil {
+	if err := res.WriteText(&b); err != nil {
 		t.Fatal(err)
 	}
 	want := "audit of layer.tar (layer)\npolicy: profile pss-restricted (allowed: NET_BIND_SERVICE); more than 3 capabilities per file need a justification\n\nno file has capabilities\n\nPASS: 0 errors, 0 warnings, 0 notes; 0 files with capabilities (0 shadowed)\n"
