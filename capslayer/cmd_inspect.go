@@ -16,9 +16,9 @@ const inspectUsage = "[--json] PATH"
 const inspectHelp = `Lists every file that carries a security.capability xattr (a file
 capability, as setcap sets) in PATH, which is one of:
   - a layer tar, plain, gzip or zstd (what 'capslayer layer' writes);
-  - an OCI image layout directory: every image of index.json, image indexes
-    followed recursively (multi-platform images list one image per
-    platform);
+  - an OCI image layout directory, or one packed in a tar (oci-archive):
+    every image of index.json, image indexes followed recursively
+    (multi-platform images list one image per platform);
   - a docker save / podman save tarball.
 
 Each file is shown with its layer (0 = the base layer), the capability

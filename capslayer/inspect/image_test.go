@@ -359,3 +359,49 @@ func TestHostileLayouts(t *testing.T) {
 		}
 	})
 }
+
+// tarDir packs a directory into a tar, as an oci-archive holds a layout.
+func tarDir(t testing.TB, dir string) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	err := filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
+		if err != nil || p == dir {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		hdr, _ := tar.FileInfoHeader(fi, "")
+		hdr.Name = filepath.ToSlash(rel)
+		if err := tw.WriteHeader(hdr); err != nil {
+			return err
+		}
+		if fi.Mode().IsRegular() {
+			b, _ := os.ReadFile(p)
+			tw.Write(b)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tw.Close()
+	return buf.Bytes()
+}
+
+func TestOCIArchive(t *testing.T) {
+	ls := shadowLayers(t)
+	dir := writeLayout(t, map[string]v1.Image{"v1": testImage(t, "linux/amd64", ls...)})
+	fromDir, err := Path(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "oci.tar")
+	os.WriteFile(p, tarDir(t, dir), 0o644)
+	fromTar, err := Path(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fromTar.Kind != KindOCIArchive || fmt.Sprint(summary(fromTar.Images[0])) != fmt.Sprint(summary(fromDir.Images[0])) || fromTar.Images[0].Digest != fromDir.Images[0].Digest {
+		t.Fatalf("oci-archive %+v\nlayout %+v", fromTar, fromDir)
+	}
+}

@@ -86,7 +86,7 @@ func (im Image) Files() []File {
 // Report is the result of Path.
 type Report struct {
 	Source string
-	// Kind is "layer", "oci-layout" or "docker-archive".
+	// Kind is "layer", "oci-layout", "oci-archive" or "docker-archive".
 	Kind   string
 	Images []Image
 	// Skipped lists the manifests of a layout that are not images
@@ -99,11 +99,14 @@ const (
 	KindLayer         = "layer"
 	KindOCILayout     = "oci-layout"
 	KindDockerArchive = "docker-archive"
+	// KindOCIArchive is an OCI image layout packed in a tar, as
+	// `podman save --format oci-archive` and skopeo's oci-archive: write.
+	KindOCIArchive = "oci-archive"
 )
 
 // Path inspects a layer tar (plain, gzip or zstd), an OCI image layout
-// directory (every manifest, indexes recursively, multi-platform), or a
-// docker/podman save tarball. A layer is reported as one image without name,
+// directory (every manifest, indexes recursively, multi-platform) or the
+// same packed in a tar (oci-archive), or a docker/podman save tarball. A layer is reported as one image without name,
 // digest or platform, holding that one layer.
 func Path(p string, opts ...Option) (*Report, error) {
 	o := makeOptions(opts)

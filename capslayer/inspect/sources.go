@@ -40,9 +40,9 @@ type Source struct {
 	blobs *blobImage
 }
 
-// Images lists the images of an OCI image layout directory (indexes
-// followed recursively; artifacts that are not images are skipped) or of a
-// docker/podman save tarball, and returns the input's kind.
+// Images lists the images of an OCI image layout directory or oci-archive
+// tar (indexes followed recursively; artifacts that are not images are
+// skipped) or of a docker/podman save tarball, and returns the input's kind.
 func Images(p string, opts ...Option) (string, []Source, error) {
 	o := makeOptions(opts)
 	kind, err := detect(p, o)
@@ -57,8 +57,15 @@ func Images(p string, opts ...Option) (string, []Source, error) {
 }
 
 func images(p, kind string, o *options) ([]Source, []string, error) {
-	if kind == KindOCILayout {
-		return readLayout(p, o)
+	switch kind {
+	case KindOCILayout:
+		return readLayout(p, dirOpener(p), o)
+	case KindOCIArchive:
+		a, err := indexArchive(p, o)
+		if err != nil {
+			return nil, nil, err
+		}
+		return readLayout(p, a.opener(), o)
 	}
 	srcs, err := readDockerArchive(p, o)
 	return srcs, nil, err
@@ -92,18 +99,32 @@ func detect(p string, o *options) (string, error) {
 	}
 	// A docker save tarball has manifest.json at its root; reading only the
 	// headers is cheap because tar seeks over the contents of an *os.File.
+	// An OCI layout packed in a tar (podman save --format oci-archive,
+	// skopeo oci-archive:) has oci-layout and index.json at its root.
 	tr := tar.NewReader(f)
+	var ociLayout, ociIndex bool
 	for i := 0; i < o.maxEntries; i++ {
 		hdr, err := tr.Next()
 		if err != nil {
-			return KindLayer, nil // Walk reports what is wrong with it
+			break // Walk reports what is wrong with a broken tar
 		}
-		if hdr.Typeflag == tar.TypeReg && path.Clean("/"+hdr.Name) == "/manifest.json" && hdr.Size <= maxJSONSize {
+		if hdr.Typeflag != tar.TypeReg {
+			continue
+		}
+		switch path.Clean("/" + hdr.Name) {
+		case "/manifest.json":
 			var m []dockerManifest
-			if err := json.NewDecoder(io.LimitReader(tr, maxJSONSize)).Decode(&m); err == nil && len(m) > 0 && m[0].Config != "" {
+			if hdr.Size <= maxJSONSize && json.NewDecoder(io.LimitReader(tr, maxJSONSize)).Decode(&m) == nil && len(m) > 0 && m[0].Config != "" {
 				return KindDockerArchive, nil
 			}
+		case "/oci-layout":
+			ociLayout = true
+		case "/index.json":
+			ociIndex = true
 		}
+	}
+	if ociLayout && ociIndex {
+		return KindOCIArchive, nil
 	}
 	return KindLayer, nil
 }
@@ -131,17 +152,33 @@ func readLimited(r io.Reader, max int64, what string) ([]byte, error) {
 	return b, nil
 }
 
+// opener opens a file of a layout by its slash-separated relative name.
+type opener func(name string) (io.ReadCloser, error)
+
+func dirOpener(dir string) opener {
+	return func(name string) (io.ReadCloser, error) {
+		return os.Open(filepath.Join(dir, filepath.FromSlash(name)))
+	}
+}
+
+func (a *archive) opener() opener {
+	return func(name string) (io.ReadCloser, error) {
+		rc, _, err := a.open(name)
+		return rc, err
+	}
+}
+
 // layoutWalker walks the indexes of an OCI image layout.
 type layoutWalker struct {
-	dir     string
+	open    opener
 	o       *options
 	srcs    []Source
 	onPath  map[string]bool // indexes being walked: a cycle guard
 	skipped []string
 }
 
-func readLayout(dir string, o *options) ([]Source, []string, error) {
-	f, err := os.Open(filepath.Join(dir, "index.json"))
+func readLayout(dir string, open opener, o *options) ([]Source, []string, error) {
+	f, err := open("index.json")
 	if err != nil {
 		return nil, nil, err
 	}
@@ -154,7 +191,7 @@ func readLayout(dir string, o *options) ([]Source, []string, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: index.json: %w", dir, err)
 	}
-	w := &layoutWalker{dir: dir, o: o, onPath: map[string]bool{}}
+	w := &layoutWalker{open: open, o: o, onPath: map[string]bool{}}
 	if err := w.index(im, "", 0); err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", dir, err)
 	}
@@ -166,7 +203,7 @@ func (w *layoutWalker) blob(d v1.Descriptor) ([]byte, error) {
 	if err := checkDigest(d.Digest); err != nil {
 		return nil, err
 	}
-	f, err := os.Open(filepath.Join(w.dir, "blobs", d.Digest.Algorithm, d.Digest.Hex))
+	f, err := w.open("blobs/" + d.Digest.Algorithm + "/" + d.Digest.Hex)
 	if err != nil {
 		return nil, fmt.Errorf("blob %s: %w", d.Digest, err)
 	}
@@ -272,10 +309,10 @@ func (w *layoutWalker) image(d v1.Descriptor, name string, b []byte) error {
 	if err != nil {
 		return fmt.Errorf("manifest %s: config: %w", d.Digest, err)
 	}
-	dir := w.dir
+	open := w.open
 	bi, err := newBlobImage(d.MediaType, b, m, rawCfg, func(i int) (io.ReadCloser, error) {
 		h := m.Layers[i].Digest
-		return os.Open(filepath.Join(dir, "blobs", h.Algorithm, h.Hex))
+		return open("blobs/" + h.Algorithm + "/" + h.Hex)
 	}, w.o)
 	if err != nil {
 		return fmt.Errorf("manifest %s: %w", d.Digest, err)
