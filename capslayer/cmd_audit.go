@@ -19,15 +19,15 @@ import (
 // rule of level error is broken.
 func runAudit(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("audit", "[flags] IMAGE\n\nIMAGE is a layer tar (plain, gzip or zstd), an OCI image layout directory or a docker save tarball", stderr)
-	profile := fs.String("profile", "", "allowlist profile: "+strings.Join(policy.ProfileNames(), ", ")+" (none allows nothing: combine it with --allow)")
+	profile := fs.String("profile", "", "allowlist `profile`: "+strings.Join(policy.ProfileNames(), ", ")+" (none allows nothing: combine it with --allow)")
 	var allow capListFlag
-	fs.Var(&allow, "allow", "capabilities allowed in addition to the profile, comma separated: NET_RAW,CHOWN (repeatable; ALL allows every capability)")
-	maxCaps := fs.Int("max-caps", policy.DefaultMaxCaps, "a file with more capabilities than this needs a justification for each (-1: no limit)")
+	fs.Var(&allow, "allow", "`capabilities` allowed in addition to the profile, comma separated: NET_RAW,CHOWN (repeatable; ALL allows every capability)")
+	maxCaps := fs.Int("max-caps", policy.DefaultMaxCaps, "a file with more than `N` capabilities needs a justification for each (-1: no limit)")
 	var justs justifyFlag
-	fs.Var(&justs, "justify", "written justification: CAP=REASON for every file or /path:CAP=REASON for one (repeatable)")
-	policyFile := fs.String("policy", "", "JSON policy file (profile, allow, max_caps, justifications; see docs/policy.md); flags add to it and override it")
+	fs.Var(&justs, "justify", "written `justification`: CAP=REASON for every file or /path:CAP=REASON for one (repeatable)")
+	policyFile := fs.String("policy", "", "JSON policy `file` (profile, allow, max_caps, justifications; see docs/policy.md); flags add to it and override it")
 	jsonOut := fs.Bool("json", false, "print the result as JSON instead of a table")
-	sarifOut := fs.String("sarif", "", "also write the result as a SARIF 2.1.0 log to this file, for code-scanning UIs")
+	sarifOut := fs.String("sarif", "", "also write the result as a SARIF 2.1.0 log to `file`, for code-scanning UIs")
 	pos, err := policyParseArgs(fs, args)
 	if err != nil {
 		return err

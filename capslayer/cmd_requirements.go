@@ -18,13 +18,13 @@ const maxConfigSize = 4 << 20
 // grant for the file capabilities of a layer or image to work.
 func runRequirements(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("requirements", "[flags] PATH\n\nPATH is a layer tar (plain, gzip or zstd), an OCI image layout directory or a docker save tarball", stderr)
-	user := fs.String("user", "", "user the container runs as (uid[:gid] or name); default: the image config's user")
-	imageRef := fs.String("image", "", "image reference to put in the docker and podman lines (default: the image's tag, else IMAGE)")
+	user := fs.String("user", "", "`user` the container runs as (uid[:gid] or name); default: the image config's user")
+	imageRef := fs.String("image", "", "image `reference` to put in the docker and podman lines (default: the image's tag, else IMAGE)")
 	var paths stringsFlag
-	fs.Var(&paths, "path", "only account for this file, e.g. the entrypoint (repeatable; default: every file with capabilities)")
-	platform := fs.String("platform", "", "only the image for this platform (os/arch[/variant]) of a multi-platform layout")
+	fs.Var(&paths, "path", "only account for the file at `path`, e.g. the entrypoint (repeatable; default: every file with capabilities)")
+	platform := fs.String("platform", "", "only the image for `platform` (os/arch[/variant]) of a multi-platform layout")
 	jsonOut := fs.Bool("json", false, "print the requirements as JSON")
-	only := fs.String("only", "", "print only one item: docker, podman (the run line), flags (the run flags), kubernetes (the securityContext YAML) or capabilities (comma separated)")
+	only := fs.String("only", "", "print only one `item`: docker, podman (the run line), flags (the run flags), kubernetes (the securityContext YAML) or capabilities (comma separated)")
 	pos, err := policyParseArgs(fs, args)
 	if err != nil {
 		return err
