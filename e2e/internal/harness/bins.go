@@ -37,9 +37,25 @@ var (
 	buildDir string
 )
 
+// sbinDirs hold runc, setcap and ip on Debian; Bazel's strict test
+// environment (PATH=/bin:/usr/bin:/usr/local/bin) leaves them out.
+var sbinDirs = []string{"/usr/local/sbin", "/usr/sbin", "/sbin"}
+
 // Main runs the tests of a package and removes the binaries built for them.
-// Call it from TestMain: os.Exit(harness.Main(m)).
+// Call it from TestMain: os.Exit(harness.Main(m)). It first appends the sbin
+// directories to PATH when they are missing.
 func Main(m *testing.M) int {
+	path := os.Getenv("PATH")
+	have := map[string]bool{}
+	for _, d := range filepath.SplitList(path) {
+		have[d] = true
+	}
+	for _, d := range sbinDirs {
+		if !have[d] {
+			path += string(filepath.ListSeparator) + d
+		}
+	}
+	os.Setenv("PATH", path)
 	code := m.Run()
 	if buildDir != "" {
 		os.RemoveAll(buildDir)
@@ -178,16 +194,51 @@ func RequireStatic(t testing.TB, path string) {
 	}
 }
 
-// WorldDir returns a new temporary directory that uid 1000 can traverse:
-// the unprivileged server must reach binaries extracted below it.
-// t.TempDir makes its directories 0700.
+// WorldDir returns a new temporary directory, removed at the end of the
+// test, that uid 1000 can traverse: the unprivileged server must reach
+// binaries extracted below it. It is under $TMPDIR when every directory
+// above that lets others through, else under /tmp (Bazel's TMPDIR lies
+// below root's 0700 home directory).
 func WorldDir(t testing.TB) string {
 	t.Helper()
-	d := t.TempDir()
-	for _, p := range []string{filepath.Dir(d), d} {
-		if err := os.Chmod(p, 0o755); err != nil {
-			t.Fatal(err)
+	base := os.TempDir()
+	if !othersCanTraverse(base) {
+		base = "/tmp"
+		if !othersCanTraverse(base) {
+			skipOrFail(t, "neither $TMPDIR (%s) nor /tmp can be traversed by uid 1000", os.TempDir())
 		}
 	}
+	d, err := os.MkdirTemp(base, "capslayer-e2e-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := os.RemoveAll(d); err != nil {
+			t.Errorf("removing the test directory: %v", err)
+		}
+	})
+	if err := os.Chmod(d, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	return d
+}
+
+// othersCanTraverse reports whether dir and every directory above it have
+// the execute bit for others.
+func othersCanTraverse(dir string) bool {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return false
+	}
+	for {
+		fi, err := os.Stat(dir)
+		if err != nil || !fi.IsDir() || fi.Mode().Perm()&0o001 == 0 {
+			return false
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return true
+		}
+		dir = parent
+	}
 }
