@@ -84,7 +84,13 @@ func newFlagSet(name, usage string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("capslayer "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: capslayer %s %s\n\n%s.\n", name, usage, commands[name].summary)
+		// The first line of usage is the synopsis; the rest, if any, explains
+		// the arguments and follows the summary.
+		synopsis, details, _ := strings.Cut(usage, "\n")
+		fmt.Fprintf(fs.Output(), "Usage: capslayer %s %s\n\n%s.\n", name, synopsis, strings.TrimSpace(commands[name].summary))
+		if details = strings.TrimSpace(details); details != "" {
+			fmt.Fprintf(fs.Output(), "\n%s\n", details)
+		}
 		var hasFlags bool
 		fs.VisitAll(func(*flag.Flag) { hasFlags = true })
 		if hasFlags {
