@@ -324,6 +324,7 @@ func TestNotGranted(t *testing.T) {
 		if r.ExitCode == 0 {
 			t.Errorf("exit status 0, want a failure:\n%s", r)
 		}
+		t.Logf("podman run exit status %d: %s", r.ExitCode, strings.TrimSpace(r.Stderr))
 		harness.WantContains(t, "output", r.Output(), "exec /app/server: operation not permitted")
 		if strings.Contains("\n"+r.Output(), "\nserver: ") {
 			t.Errorf("the server ran, want the exec refused:\n%s", r)

@@ -245,6 +245,7 @@ func TestNotGrantedEffective(t *testing.T) {
 	if res.ExitCode == 0 {
 		t.Fatalf("runc run succeeded, want the exec refused:\n%s", res)
 	}
+	t.Logf("runc run exit status %d: %s", res.ExitCode, strings.TrimSpace(res.Stderr))
 	// The same words Docker prints: runc's init reports the failed execve.
 	harness.WantContains(t, "runc's error", res.Stderr, "exec /app/server: operation not permitted")
 	if strings.Contains("\n"+res.Output(), "\nserver: ") {
