@@ -37,49 +37,50 @@ func write(w io.Writer, files []File, o *options) (*Result, error) {
 		return nil, err
 	}
 
-	// The stream: tar -> [diff_id hash | compressor] -> [digest hash | out].
-	// Each tee hashes on a helper goroutine while the next stage runs, and
-	// the copier reads the next chunk of a file meanwhile.
+	// The stream: tar -> hashSink (diff_id) -> [compressor -> tee (digest)]
+	// -> out. See pipeline.go.
 	out := &countingWriter{w: w}
 	digest := sha256.New()
-	outTee := newTee(out, digest)
-	defer outTee.stop()
 	var (
-		tarDst    io.Writer = outTee
-		diffID    hash.Hash = digest // an uncompressed layer's digest is its diff_id
+		next      io.Writer = out
 		closeComp           = func() error { return nil }
 	)
 	switch o.compression {
 	case Gzip:
 		// The gzip header holds no name, no mtime and OS 255 (unknown):
 		// 1f 8b 08 00 00000000 00 ff.
-		zw, err := gzip.NewWriterLevel(outTee, GzipLevel)
+		zw, err := gzip.NewWriterLevel(tee{out, digest}, GzipLevel)
 		if err != nil {
 			return nil, err
 		}
 		// klauspost/compress writes uint32(ModTime.Unix()) even for the
 		// zero time.Time, which is not 0; the epoch is.
 		zw.ModTime = time.Unix(0, 0)
-		diffID = sha256.New()
-		t := newTee(zw, diffID)
-		defer t.stop()
-		tarDst, closeComp = t, zw.Close
+		next, closeComp = zw, zw.Close
 	case Zstd:
 		// One encoder goroutine: the output must not depend on the host's
 		// GOMAXPROCS, and memory stays bounded.
-		zw, err := zstd.NewWriter(outTee, zstd.WithEncoderLevel(ZstdLevel), zstd.WithEncoderConcurrency(1))
+		zw, err := zstd.NewWriter(tee{out, digest}, zstd.WithEncoderLevel(ZstdLevel), zstd.WithEncoderConcurrency(1))
 		if err != nil {
 			return nil, err
 		}
-		diffID = sha256.New()
-		t := newTee(zw, diffID)
-		defer t.stop()
-		tarDst, closeComp = t, zw.Close
+		next, closeComp = zw, zw.Close
 	}
+	diffID := digest // an uncompressed layer's digest is its diff_id
+	if o.compression != None {
+		diffID = sha256.New()
+	}
+	sink := newHashSink(next, diffID)
+	finished := false
+	defer func() {
+		if !finished {
+			sink.finish()
+		}
+	}()
 
-	tw := tar.NewWriter(tarDst)
+	tw := tar.NewWriter(sink)
 	mtime := time.Unix(o.mtime, 0)
-	c := newCopier()
+	c := newCopier(sink)
 	infos := make([]FileInfo, 0, len(files))
 	for _, e := range entries {
 		if e.dir {
@@ -104,6 +105,8 @@ func write(w io.Writer, files []File, o *options) (*Result, error) {
 	if err := tw.Close(); err != nil {
 		return nil, fmt.Errorf("finish tar: %w", err)
 	}
+	sink.finish() // the diff_id is complete
+	finished = true
 	if err := closeComp(); err != nil {
 		return nil, fmt.Errorf("finish %s stream: %w", o.compression, err)
 	}

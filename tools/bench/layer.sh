@@ -98,7 +98,7 @@ echo "file:    ${SIZE_MIB} MiB random, $(df -T "$WORK" | awk 'NR == 2 { print $2
 echo "load:    $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min)"
 echo "best of $RUNS runs (seconds, max RSS over all runs):"
 for t in "${tools[@]}"; do
-	printf '  %-9s %6s s  %7d KiB  %s\n' "$t" "${best[$t]}" "${rss[$t]}" "$(cmd_for "$t" | sed "s|$WORK|\$WORK|g; s|$CAPSLAYER|capslayer|")"
+	printf '  %-9s %6s s  %7d KiB  %s\n' "$t" "${best[$t]}" "${rss[$t]}" "$(cmd_for "$t" | sed "s|$CAPSLAYER|capslayer|; s|$WORK|\$WORK|g")"
 done
 echo
 
