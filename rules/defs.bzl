@@ -25,6 +25,44 @@ bazel_dep(name = "rules_capslayer", version = "...")
 
 The module registers a toolchain that builds `capslayer` from source; see
 `capslayer_toolchain` to use a prebuilt binary.
+
+### Cross-compilation
+
+`caps_layer(platform = ...)` builds `binary` (and `files`) for another
+platform, so one BUILD file gives the layers of every architecture from one
+host, without `--platforms`:
+
+```starlark
+[
+    caps_layer(
+        name = "server_" + arch,
+        binary = ":server",
+        path = "/app/server",
+        caps = "cap_net_bind_service=ep",
+        platform = "@rules_go//go/toolchain:linux_" + arch,
+    )
+    for arch in ["amd64", "arm64"]
+]
+```
+
+rules_go cross-compiles pure Go (`--@rules_go//go/config:pure` or
+`go_binary(pure = "on")`) with the host SDK; a `cc_binary` needs a C++
+toolchain for the target platform. The `capslayer` tool always runs on the
+execution platform. Under rules_oci's `oci_image_index(platforms = ...)`,
+leave `platform` unset: the index's transition already builds the whole image,
+`binary` included, once per platform. See `examples/cross`.
+
+### Composition
+
+* rules_oci: `oci_image(tars = [":server_layer"])`. The layer is copied into
+  the image byte for byte; its digest is the sha256 of the file. See
+  `examples/rules_oci`.
+* rules_pkg: build the other files with `pkg_tar` and give both tars to the
+  image. Do not put the layer in `pkg_tar(deps = ...)`: pkg_tar rewrites the
+  entries without their PAX records and drops the capabilities.
+* Own rules: read `CapsLayerInfo`, or run `capslayer` through the toolchain
+  (`CAPSLAYER_TOOLCHAIN_TYPE`); genrules get `$(CAPSLAYER_BIN)` with
+  `toolchains = ["@rules_capslayer//rules:resolved_toolchain"]`.
 """
 
 load("//rules/private:caps_layer.bzl", _caps_layer = "caps_layer")

@@ -193,7 +193,7 @@ def _caps_layer_impl(ctx):
             media_type = compression.media_type,
             caps = caps_by_path,
             files = files_by_path,
-            platform = attr.platform,
+            platform = attr.platform.label if attr.platform else None,
         ),
     ]
 
