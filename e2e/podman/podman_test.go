@@ -99,6 +99,8 @@ func (s *store) podman(args ...string) []string {
 	argv := []string{"env",
 		"CONTAINERS_CONF=" + filepath.Join(s.dir, "containers.conf"),
 		"CONTAINERS_STORAGE_CONF=" + filepath.Join(s.dir, "storage.conf"),
+		// podman 5 warns on every command on cgroup v1 hosts.
+		"PODMAN_IGNORE_CGROUPSV1_WARNING=1",
 		"podman",
 		"--root", filepath.Join(s.dir, "root"),
 		"--runroot", filepath.Join(s.dir, "runroot"),

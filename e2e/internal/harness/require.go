@@ -28,7 +28,7 @@ func skipOrFail(t testing.TB, format string, args ...any) {
 	t.Helper()
 	msg := fmt.Sprintf(format, args...)
 	if strict() {
-		t.Fatalf("%s (%s is set, so a missing prerequisite is an error)", msg, StrictEnv)
+		t.Fatalf("%s (CI or %s is set, so a missing prerequisite is an error)", msg, StrictEnv)
 	}
 	t.Skip(msg)
 }
