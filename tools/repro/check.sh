@@ -1,0 +1,373 @@
+#!/usr/bin/env bash
+# Reproducibility across environments: builds the same layers and images
+# twice, under conditions that differ in everything that must not matter,
+# and compares every output byte for byte. On a difference it says which
+# file, tar entry and header field (or JSON line) differ (tools/repro/explain.py).
+#
+#   tools/repro/check.sh cli      the capslayer CLI alone, no Bazel (~30 s)
+#   tools/repro/check.sh bazel    Bazel: two workspace copies, two output
+#                                 bases, two cold builds (~10 min on 2 cores)
+#   tools/repro/check.sh          both
+#   tools/repro/check.sh selftest the cli check must catch a planted
+#                                 difference (SOURCE_DATE_EPOCH on one side)
+#
+# What differs between side A and side B:
+#   cli:   workspace path (B's has spaces and is deeper); the capslayer
+#          binary (A: go build -trimpath in the checkout, B: plain go build
+#          in a copy of the sources at B's path); umask 022 / 077; TZ UTC /
+#          Pacific/Chatham; LANG/LC_ALL C / tr_TR.UTF-8; TMPDIR; user root /
+#          nobody (65534; only when run as root, else both are the caller);
+#          the inputs' names, modes, owners and mtimes; the working directory.
+#   bazel: workspace path (two copies of the working tree, B's deeper);
+#          output base and Bazel server; umask 022 / 077 of the Bazel
+#          client and server; TZ and LANG of the client; spawn strategy
+#          (A: --spawn_strategy=sandboxed, B: --spawn_strategy=local, i.e.
+#          in the execroot without a sandbox).
+#          The user stays root: the offline Bazel (tools/bazel) needs root,
+#          and an online Bazel run by another user is covered by the cli
+#          check plus the output base change.
+#          Also checked on side A's outputs: no absolute path of either
+#          workspace or output base, and no host name, appears in any output.
+#
+# Environment: BAZEL (default tools/bazel), TARGETS for the bazel check
+# (default: //examples/... //e2e/repro:all), KEEP=1 keeps the scratch
+# directory, CAPSLAYER_REPRO_WORK sets it (default: mktemp -d under
+# /var/tmp; the Bazel copies must be on a path the offline chroot can
+# bind-mount, which any host directory is).
+# Exit status: 0 identical, 1 a difference or failed check, 2 bad usage.
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)
+explain=$repo/tools/repro/explain.py
+
+log() { printf 'repro: %s\n' "$*" >&2; }
+die() {
+  log "error: $*"
+  exit 2
+}
+
+mode=${1:-all}
+case $mode in
+  cli | bazel | all | selftest) ;;
+  -h | --help)
+    sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
+    exit 0
+    ;;
+  *) die "unknown check '$mode'; use cli, bazel, selftest or nothing (cli and bazel)" ;;
+esac
+command -v python3 >/dev/null || die "python3 is needed to explain differences (apt-get install python3)"
+
+work=${CAPSLAYER_REPRO_WORK:-}
+if [[ -z $work ]]; then
+  work=$(mktemp -d /var/tmp/capslayer-repro.XXXXXX)
+fi
+mkdir -p "$work"
+work=$(cd "$work" && pwd -P)
+chmod 755 "$work"
+cleanup_actions=()
+cleanup() {
+  local a
+  for a in "${cleanup_actions[@]}"; do eval "$a" || true; done
+  if [[ ${KEEP:-0} == 1 ]]; then
+    log "kept $work"
+  else
+    rm -rf "$work"
+  fi
+}
+trap cleanup EXIT
+
+failures=0
+# Extra environment for side B of the cli check (selftest only).
+cli_b_extra_env=()
+
+# compare A B NAME: byte-for-byte comparison of two output trees, explained.
+compare() {
+  local a=$1 b=$2 name=$3 n
+  n=$(find "$a" -type f | wc -l)
+  if ((n == 0)); then
+    log "FAIL $name: no outputs in $a"
+    failures=$((failures + 1))
+    return
+  fi
+  if python3 "$explain" "$a" "$b"; then
+    log "PASS $name: $n files byte-identical"
+    (cd "$a" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum) | sed 's/^/    /' >&2
+  else
+    log "FAIL $name: the outputs differ (explained above)"
+    failures=$((failures + 1))
+  fi
+}
+
+# ---------------------------------------------------------------------------
+# CLI: capslayer layer / image / inspect / requirements, no Bazel.
+
+# cli_run DIR CAPSLAYER PREFIX COMMAND...: runs the fixture's capslayer
+# commands with COMMAND (env -i ...) in the current directory, naming every
+# file as PREFIX + a path relative to DIR (PREFIX empty: relative paths, run
+# from DIR; PREFIX "DIR/": absolute paths, run from anywhere). The outputs go
+# to DIR/out.
+cli_run() {
+  local dir=$1 bin=$2 prefix=$3
+  shift 3
+  # The outputs a user gets from the commands in the docs: the layers of
+  # examples/hello and examples/multi, an image and an index around them,
+  # and what inspect and requirements print about them.
+  cat >"$dir/run.sh" <<'EOF'
+set -eu
+cl=$1 p=$2
+mkdir -p "${p}out"
+"$cl" layer --binary "${p}in/hello.bin" --path /app/hello --caps cap_net_bind_service=ep \
+  --output "${p}out/hello_layer.tar" --descriptor "${p}out/hello_layer.descriptor.json"
+"$cl" layer --binary "${p}in/hello.bin" --path /app/server --caps cap_net_bind_service=p \
+  --file "/usr/local/bin/probe=${p}in/hello.bin:cap_net_raw=ep" --file "/etc/server/config.json=${p}in/config.json" \
+  --mode 0555 --owner 65532:65532 --compression gzip \
+  --output "${p}out/server_layer.tar.gz" --descriptor "${p}out/server_layer.descriptor.json"
+"$cl" layer --binary "${p}in/hello.bin" --path /app/hello --caps cap_bpf,cap_perfmon=p --rootid 100000 \
+  --output "${p}out/hello_zstd.tar.zst" --descriptor "${p}out/hello_zstd.descriptor.json"
+"$cl" image --layer "${p}out/hello_layer.tar" --layer "${p}out/server_layer.tar.gz" --entrypoint /app/server \
+  --user 65532:65532 --env PATH=/usr/local/bin:/usr/bin --expose 80/tcp --label org.example=repro \
+  --output "${p}out/image" --tarball "${p}out/image.tar" --tag example.com/repro:v1 >"${p}out/image.digest"
+"$cl" image --layer "${p}out/hello_zstd.tar.zst" --platform linux/arm64 --entrypoint /app/hello \
+  --output "${p}out/image-arm64" >"${p}out/image-arm64.digest"
+"$cl" image index --output "${p}out/index" --tag example.com/repro:v1 "${p}out/image" "${p}out/image-arm64" >"${p}out/index.digest"
+# The reports name their input as given: give the same relative one.
+cd "${p:-.}"
+"$cl" inspect --json out/image >out/inspect.json
+"$cl" inspect out/index >out/inspect.txt
+"$cl" requirements --json out/image >out/requirements.json
+EOF
+  chmod 644 "$dir/run.sh"
+  "$@" /bin/sh "$dir/run.sh" "$bin" "$prefix"
+}
+
+# existing_files PATHSPEC...: the working tree's files (tracked and untracked,
+# not ignored, not deleted), NUL-separated: what a clone of the same commit
+# plus the same local changes holds.
+existing_files() {
+  (cd "$repo" && git ls-files -co --exclude-standard -z -- "$@" |
+    while IFS= read -r -d '' f; do
+      if [[ -e $f || -L $f ]]; then printf '%s\0' "$f"; fi
+    done)
+}
+
+check_cli() {
+  log "== cli: capslayer alone, two environments"
+  local base=$work/cli
+  rm -rf "$base"
+  mkdir -p "$base"
+  local a=$base/a b="$base/b/a deeper/work space"
+  mkdir -p "$a/in" "$b/in"
+
+  # The fixture binary: the example program, built once (the layer takes
+  # it as opaque bytes; only capslayer's own behaviour is under test).
+  (cd "$repo" && CGO_ENABLED=0 go build -trimpath -o "$base/hello" ./examples/hello)
+  printf '{"listen": ":80"}\n' >"$base/config.json"
+
+  # Side A's capslayer: -trimpath from the checkout. Side B's: a plain
+  # build from a copy of the sources at B's path, so paths baked into the
+  # binary differ.
+  log "building capslayer twice (A: -trimpath in $repo; B: plain, in a copy under $b)"
+  (cd "$repo" && CGO_ENABLED=0 go build -trimpath -o "$base/capslayer-a" ./capslayer)
+  mkdir -p "$b/src"
+  existing_files go.mod go.sum capslayer | (cd "$repo" && tar --null -cf - -T -) | tar -xf - -C "$b/src"
+  (cd "$b/src" && CGO_ENABLED=0 go build -o "$b/capslayer-b" ./capslayer)
+
+  # Inputs: same bytes; different modes, owners (below) and mtimes.
+  cp "$base/hello" "$a/in/hello.bin"
+  cp "$base/config.json" "$a/in/config.json"
+  chmod 0700 "$a/in/hello.bin"
+  chmod 0600 "$a/in/config.json"
+  touch -d '2001-02-03 04:05:06' "$a/in/hello.bin" "$a/in/config.json"
+  cp "$base/hello" "$b/in/hello.bin"
+  cp "$base/config.json" "$b/in/config.json"
+  chmod 0755 "$b/in/hello.bin"
+  chmod 0644 "$b/in/config.json"
+  touch "$b/in/hello.bin" "$b/in/config.json"
+
+  local as_b=()
+  if [[ $(id -u) == 0 ]] && command -v setpriv >/dev/null; then
+    chown -R 65534:65534 "$base/b"
+    chmod 755 "$base" "$base/b"
+    as_b=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+    log "side B runs as uid 65534 (nobody)"
+  else
+    log "side B runs as $(id -un): not root, so the user cannot change"
+  fi
+
+  # A: root, umask 022, UTC, C locale. B: nobody, umask 077, UTC+12:45/13:45,
+  # Turkish locale (its dotless i breaks naive case mapping), its own TMPDIR.
+  mkdir -p "$a/tmp" "$b/tmp"
+  [[ ${#as_b[@]} -eq 0 ]] || chown 65534:65534 "$b/tmp"
+  # A names its files relative to its directory, B by absolute paths from
+  # another working directory.
+  (umask 022 && cd "$a" && cli_run "$a" "$base/capslayer-a" "" \
+    env -i PATH=/usr/bin:/bin HOME=/root TZ=UTC LANG=C LC_ALL=C TMPDIR="$a/tmp")
+  (umask 077 && cd "$b/in" && cli_run "$b" "$b/capslayer-b" "$b/" \
+    "${as_b[@]}" env -i PATH=/bin:/usr/bin HOME=/nonexistent TZ=Pacific/Chatham \
+    LANG=tr_TR.UTF-8 LC_ALL=tr_TR.UTF-8 TMPDIR="$b/tmp" ${cli_b_extra_env[@]+"${cli_b_extra_env[@]}"})
+
+  # The outputs must say what they should, not just agree: a capability is
+  # there.
+  grep -q '"cap_net_bind_service=ep"' "$a/out/inspect.json" ||
+    { log "FAIL cli: inspect.json lists no cap_net_bind_service=ep"; failures=$((failures + 1)); }
+  compare "$a/out" "$b/out" "cli"
+}
+
+# ---------------------------------------------------------------------------
+# Bazel.
+
+bazel_cmd=${BAZEL:-tools/bazel}
+
+# copy_tree DEST: the working tree (tracked and untracked files, not the
+# ignored ones, not bazel-* links) at DEST: what a second clone of the same
+# commit plus the same local changes would hold.
+copy_tree() {
+  local dest=$1
+  mkdir -p "$dest"
+  existing_files | (cd "$repo" && tar --null -cf - -T -) | tar -xf - -C "$dest"
+}
+
+# bz SIDE_DIR ARGS...: runs Bazel in a workspace copy with its own output base.
+bz() {
+  local ws=$1
+  shift
+  (cd "$ws" && "$ws/$bazel_cmd" --output_base="$ws/.bazel-cache/ob" "$@")
+}
+
+bazel_targets() { printf '%s\n' ${TARGETS:-//examples/... //e2e/repro:all}; }
+
+# collect WS OUT: copies the outputs of the targets (default outputs plus
+# the layers' descriptor group) from WS's execroot to OUT, keyed by path.
+collect() {
+  local ws=$1 out=$2 execroot f
+  execroot=$(bz "$ws" info execution_root 2>/dev/null)
+  mapfile -t targets < <(bazel_targets)
+  bz "$ws" cquery --output=files --output_groups=default,descriptor "${targets[@]}" 2>/dev/null |
+    LC_ALL=C sort >"$out.files"
+  mkdir -p "$out"
+  while IFS= read -r f; do
+    [[ -f $execroot/$f ]] || continue
+    # Strip the configuration directory name: A and B must name it alike,
+    # but if they did not, the comparison should show the contents.
+    mkdir -p "$out/$(dirname "$f")"
+    cp "$execroot/$f" "$out/$f"
+  done <"$out.files"
+}
+
+check_bazel() {
+  log "== bazel: two workspace copies, two output bases, cold builds"
+  local base=$work/bazel
+  rm -rf "$base"
+  local a=$base/a/ws b=$base/b/some/deeper/path/ws
+  copy_tree "$a"
+  copy_tree "$b"
+  mapfile -t targets < <(bazel_targets)
+  cleanup_actions+=("bz '$a' shutdown >/dev/null 2>&1" "bz '$b' shutdown >/dev/null 2>&1")
+
+  local start=$SECONDS
+  log "side A: umask 022, TZ=UTC LANG=C, --spawn_strategy=sandboxed, in $a"
+  (umask 022 && TZ=UTC LANG=C LC_ALL=C bz "$a" build --spawn_strategy=sandboxed \
+    --execution_log_json_file="$base/a.exec.json" --output_groups=+descriptor "${targets[@]}")
+  log "side A built in $((SECONDS - start)) s"
+  start=$SECONDS
+  log "side B: umask 077, TZ=Pacific/Chatham LANG=tr_TR.UTF-8, --spawn_strategy=local, in $b"
+  (umask 077 && TZ=Pacific/Chatham LANG=tr_TR.UTF-8 LC_ALL=tr_TR.UTF-8 bz "$b" build --spawn_strategy=local \
+    --execution_log_json_file="$base/b.exec.json" --output_groups=+descriptor "${targets[@]}")
+  log "side B built in $((SECONDS - start)) s"
+
+  collect "$a" "$base/out-a"
+  collect "$b" "$base/out-b"
+  if ! diff -u "$base/out-a.files" "$base/out-b.files" >&2; then
+    log "FAIL bazel: the two builds have different output paths (configuration directories?)"
+    failures=$((failures + 1))
+  fi
+  compare "$base/out-a" "$base/out-b" "bazel"
+
+  # Which runner ran the CapsLayer actions on each side.
+  python3 - "$base/a.exec.json" "$base/b.exec.json" <<'EOF' >&2
+import json, sys, collections
+for side, path in zip("AB", sys.argv[1:]):
+    dec = json.JSONDecoder()
+    text = open(path).read()
+    i, runners = 0, collections.Counter()
+    while True:
+        while i < len(text) and text[i].isspace():
+            i += 1
+        if i >= len(text):
+            break
+        obj, i = dec.raw_decode(text, i)
+        if obj.get("mnemonic") == "CapsLayer":
+            runners[obj.get("runner", "?")] += 1
+    print(f"repro: side {side}: CapsLayer actions by runner: {dict(runners)}")
+EOF
+
+  hermetic "$a" "$base/out-a" "$b"
+}
+
+# hermetic WS OUT OTHER_WS: no absolute host path or host name in the outputs.
+hermetic() {
+  local ws=$1 out=$2 other=$3 ob execroot needle hits=0
+  ob=$(bz "$ws" info output_base 2>/dev/null)
+  execroot=$(bz "$ws" info execution_root 2>/dev/null)
+  for needle in "$ws" "$other" "$ob" "$execroot" "$(hostname)" "$work"; do
+    [[ -n $needle && ${#needle} -ge 4 ]] || continue
+    # Compressed outputs are searched after decompression.
+    while IFS= read -r -d '' f; do
+      if decompressed "$f" | grep -aqF -- "$needle"; then
+        log "FAIL hermetic: $f contains '$needle'"
+        hits=$((hits + 1))
+      fi
+    done < <(find "$out" -type f -print0)
+  done
+  if ((hits)); then
+    failures=$((failures + 1))
+  else
+    log "PASS hermetic: no workspace path, output base, execroot or host name in $(find "$out" -type f | wc -l) outputs"
+  fi
+}
+
+decompressed() {
+  case $(head -c 4 "$1" | od -An -tx1 | tr -d ' \n') in
+    1f8b*) gzip -dc "$1" ;;
+    28b52ffd) zstd -dc "$1" ;;
+    *) cat "$1" ;;
+  esac
+}
+
+# selftest: the cli check must notice a difference that is real, and name
+# it. SOURCE_DATE_EPOCH is the one variable capslayer reads on purpose (the
+# default mtime), so giving it to side B only must fail the check on the
+# entries' mtime.
+selftest() {
+  log "== selftest: side B gets SOURCE_DATE_EPOCH=86400; the check must fail and say mtime"
+  cli_b_extra_env=(SOURCE_DATE_EPOCH=86400)
+  local out
+  out=$(check_cli 2>&1; echo "failures=$failures")
+  failures=0
+  printf '%s\n' "$out" | grep -e 'mtime' -e '^repro:' | head -n 12 | sed 's/^/  | /' >&2
+  if [[ $out == *"failures=0" ]]; then
+    log "FAIL selftest: the check passed although side B's layers have another mtime"
+    failures=1
+  elif ! grep -q 'entry app/hello: mtime: A=0 B=86400' <<<"$out"; then
+    log "FAIL selftest: the check failed but did not name the mtime of app/hello"
+    failures=1
+  else
+    log "PASS selftest: the difference was found and explained"
+  fi
+}
+
+case $mode in
+  cli) check_cli ;;
+  selftest) selftest ;;
+  bazel) check_bazel ;;
+  all)
+    check_cli
+    check_bazel
+    ;;
+esac
+
+if ((failures)); then
+  log "$failures check(s) failed"
+  exit 1
+fi
+log "all checks passed"
