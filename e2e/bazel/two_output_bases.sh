@@ -17,9 +17,14 @@ bazel=${BAZEL:-tools/bazel}
 patterns=("$@")
 [ "${#patterns[@]}" -gt 0 ] || patterns=(//examples/...)
 
-# Under the workspace's gitignored cache dir, so that a chrooted Bazel (which
-# sees the workspace at the same path) can use it too.
-work=$(pwd)/.bazel-cache/two-output-bases
+# Under Bazel's output user root: outside the workspace (so //... never sees
+# the output bases' BUILD files), and at the same path inside the offline
+# chroot and on the host.
+if ! output_base=$("$bazel" info output_base 2>/dev/null) || [ -z "$output_base" ]; then
+  echo "FAIL: cannot get the output base from '$bazel info output_base'" >&2
+  exit 1
+fi
+work=$(dirname "$output_base")/two-output-bases
 rm -rf "$work"
 mkdir -p "$work"
 
