@@ -156,8 +156,8 @@ else
   fi
 
   # The host's mirror, as the launcher reads it from the apt sources.
-  # shellcheck source=../bazel
-  mirror=$(unset CAPSLAYER_DEBIAN_MIRROR && source "$launcher" && debian_mirror)
+  # shellcheck disable=SC2016 # expanded by the inner bash
+  mirror=$(env -u CAPSLAYER_DEBIAN_MIRROR bash -c 'source "$1" && debian_mirror' launcher "$launcher")
   if curl -fsS -o /dev/null --max-time 20 "$mirror/dists/sid/InRelease" 2>/dev/null; then
     run "CAPSLAYER_BAZEL_PROBE_URL=$unreachable" "CAPSLAYER_DEBIAN_MIRROR=$mirror" GOPROXY=http://127.0.0.1:9 -- build
     if [[ $status == 36 && $out == *"cannot reach the Go module proxy at http://127.0.0.1:9/"* && $out == *"Set GOPROXY"* ]]; then
