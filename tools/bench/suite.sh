@@ -74,6 +74,7 @@ if [[ -z ${WORK:-} ]]; then
 fi
 mkdir -p "$WORK"
 WORK=$(cd "$WORK" && pwd -P)
+# shellcheck disable=SC2317 # run by the trap
 cleanup() {
 	rm -rf "$WORK"/in "$WORK"/out "$WORK"/files "$WORK"/corpus.list "$WORK"/time.txt
 	[[ -n $own_work ]] && rm -rf "$WORK"
@@ -122,7 +123,7 @@ give_cap() {
 # ---------------------------------------------------------------------------
 # Measuring.
 
-declare -A best cpu rss size ncases
+declare -A best cpu rss size
 now_ns() { date +%s%N; }
 
 # measure KEY COMMAND... runs COMMAND once and folds wall time, CPU time
@@ -209,7 +210,9 @@ for mib in $COMPRESS_SIZES_MIB; do
 	cat "$in" >/dev/null
 	for ((r = 1; r <= RUNS; r++)); do
 		measure "B/$mib/capslayer gzip" "$cl" layer --binary "$in" "${caps[@]}" --output "$WORK/out/result" --compression gzip --print-digest
+		# shellcheck disable=SC2016 # the inner shell expands them
 		measure "B/$mib/gzip -6" bash -c 'exec "$@" >"$0"' "$WORK/out/result" gzip -6 -n -c "$in"
+		# shellcheck disable=SC2016
 		measure "B/$mib/pigz -6" bash -c 'exec "$@" >"$0"' "$WORK/out/result" pigz -6 -n -c "$in"
 		measure "B/$mib/capslayer zstd" "$cl" layer --binary "$in" "${caps[@]}" --output "$WORK/out/result" --compression zstd --print-digest
 		measure "B/$mib/zstd -3" zstd -3 -q -T1 -c "$in" -o "$WORK/out/result"

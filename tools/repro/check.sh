@@ -26,8 +26,22 @@
 #          The user stays root: the offline Bazel (tools/bazel) needs root,
 #          and an online Bazel run by another user is covered by the cli
 #          check plus the output base change.
-#          Also checked on side A's outputs: no absolute path of either
-#          workspace or output base, and no host name, appears in any output.
+#          Compared: every default output and descriptor of the targets
+#          (layers, descriptors, the image, the Go binaries) byte for byte,
+#          and the digest of every spawn output in both execution logs.
+#   Then, on side A:
+#     hermetic:   no workspace path, output base, execroot or host name in
+#                 any output (compressed ones decompressed); the CapsLayer
+#                 action runs the toolchain's capslayer (no host program),
+#                 with an empty environment and no absolute host path in its
+#                 arguments, inputs or outputs; side B's CapsLayer actions
+#                 ran unsandboxed ("local"), side A's sandboxed without
+#                 network where the sandbox supports it (linux-sandbox).
+#     efficiency: a no-op rebuild runs no spawn; editing examples/server
+#                 recompiles it but runs no CapsLayer; a comment in
+#                 examples/hello recompiles it but relinks nothing and runs
+#                 no CapsLayer; a code change there does run CapsLayer (the
+#                 control). All read from --execution_log_json_file.
 #
 # Environment: BAZEL (default tools/bazel), TARGETS for the bazel check
 # (default: //examples/... //e2e/repro:all), KEEP=1 keeps the scratch
@@ -39,6 +53,7 @@ set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)
 explain=$repo/tools/repro/explain.py
+execlog=$repo/tools/repro/execlog.py
 
 log() { printf 'repro: %s\n' "$*" >&2; }
 die() {
@@ -234,7 +249,11 @@ bz() {
   (cd "$ws" && "$ws/$bazel_cmd" --output_base="$ws/.bazel-cache/ob" "$@")
 }
 
-bazel_targets() { printf '%s\n' ${TARGETS:-//examples/... //e2e/repro:all}; }
+bazel_targets() {
+  local t
+  read -ra t <<<"${TARGETS:-//examples/... //e2e/repro:all}"
+  printf '%s\n' "${t[@]}"
+}
 
 # collect WS OUT: copies the outputs of the targets (default outputs plus
 # the layers' descriptor group) from WS's execroot to OUT, keyed by path.
@@ -261,18 +280,25 @@ check_bazel() {
   local a=$base/a/ws b=$base/b/some/deeper/path/ws
   copy_tree "$a"
   copy_tree "$b"
+  mkdir -p "$a/.bazel-cache" "$b/.bazel-cache"
   mapfile -t targets < <(bazel_targets)
   cleanup_actions+=("bz '$a' shutdown >/dev/null 2>&1" "bz '$b' shutdown >/dev/null 2>&1")
+  # Execution logs go inside each workspace: an offline (chrooted) Bazel
+  # sees only the workspace and its output tree.
+  local alog=$a/.bazel-cache/exec.json blog=$b/.bazel-cache/exec.json
 
   local start=$SECONDS
-  log "side A: umask 022, TZ=UTC LANG=C, --spawn_strategy=sandboxed, in $a"
-  (umask 022 && TZ=UTC LANG=C LC_ALL=C bz "$a" build --spawn_strategy=sandboxed \
-    --execution_log_json_file="$base/a.exec.json" --output_groups=+descriptor "${targets[@]}")
+  # Side A's actions run sandboxed and without network where the sandbox can
+  # cut it (linux-sandbox can; processwrapper-sandbox ignores the flag).
+  a_flags=(--spawn_strategy=sandboxed --sandbox_default_allow_network=false --output_groups=+descriptor)
+  log "side A: umask 022, TZ=UTC LANG=C, ${a_flags[*]}, in $a"
+  (umask 022 && TZ=UTC LANG=C LC_ALL=C bz "$a" build "${a_flags[@]}" \
+    --execution_log_json_file="$alog" "${targets[@]}")
   log "side A built in $((SECONDS - start)) s"
   start=$SECONDS
   log "side B: umask 077, TZ=Pacific/Chatham LANG=tr_TR.UTF-8, --spawn_strategy=local, in $b"
   (umask 077 && TZ=Pacific/Chatham LANG=tr_TR.UTF-8 LC_ALL=tr_TR.UTF-8 bz "$b" build --spawn_strategy=local \
-    --execution_log_json_file="$base/b.exec.json" --output_groups=+descriptor "${targets[@]}")
+    --output_groups=+descriptor --execution_log_json_file="$blog" "${targets[@]}")
   log "side B built in $((SECONDS - start)) s"
 
   collect "$a" "$base/out-a"
@@ -283,25 +309,89 @@ check_bazel() {
   fi
   compare "$base/out-a" "$base/out-b" "bazel"
 
-  # Which runner ran the CapsLayer actions on each side.
-  python3 - "$base/a.exec.json" "$base/b.exec.json" <<'EOF' >&2
-import json, sys, collections
-for side, path in zip("AB", sys.argv[1:]):
-    dec = json.JSONDecoder()
-    text = open(path).read()
-    i, runners = 0, collections.Counter()
-    while True:
-        while i < len(text) and text[i].isspace():
-            i += 1
-        if i >= len(text):
-            break
-        obj, i = dec.raw_decode(text, i)
-        if obj.get("mnemonic") == "CapsLayer":
-            runners[obj.get("runner", "?")] += 1
-    print(f"repro: side {side}: CapsLayer actions by runner: {dict(runners)}")
-EOF
+  log "side A's spawns:"
+  python3 "$execlog" summary "$alog" | sed 's/^/    /' >&2
+  log "side B's spawns:"
+  python3 "$execlog" summary "$blog" | sed 's/^/    /' >&2
+  check "side B ran the CapsLayer actions unsandboxed, in the execroot" \
+    python3 "$execlog" runner "$blog" --mnemonic CapsLayer --runner local
+  check "the two execution logs agree on every output digest" \
+    python3 "$execlog" same-outputs "$alog" "$blog"
 
   hermetic "$a" "$base/out-a" "$b"
+  local ob
+  ob=$(bz "$a" info output_base 2>/dev/null)
+  check "the CapsLayer action runs the toolchain's capslayer, no host program, no environment, no host path" \
+    python3 "$execlog" hermetic "$alog" --mnemonic CapsLayer --forbid "$a:$b:$ob:$work"
+
+  efficiency "$a"
+}
+
+# check DESCRIPTION COMMAND...: runs COMMAND; a failure is counted and its
+# output shown.
+check() {
+  local what=$1 out
+  shift
+  if out=$("$@" 2>&1); then
+    log "PASS $what: $(tail -n 1 <<<"$out")"
+  else
+    log "FAIL $what:"
+    sed 's/^/    /' <<<"$out" >&2
+    failures=$((failures + 1))
+  fi
+}
+
+# efficiency WS: incremental builds in WS, built before with a_flags.
+#   no-op rebuild              -> no spawn at all
+#   edit an unrelated package  -> its compile runs, no CapsLayer
+#   comment-only edit of the layer's binary's source
+#                              -> the compile reruns, its output is the same,
+#                                 so the link and CapsLayer do not
+#   code edit of that source   -> CapsLayer runs (the control: the check
+#                                 does see a CapsLayer spawn when there is one)
+efficiency() {
+  local ws=$1
+  local logs=$ws/.bazel-cache
+  log "== bazel efficiency: incremental builds in $ws"
+  step() { # step NAME: build with a_flags, execution log in logs/eff-NAME.json
+    local name=$1 start=$SECONDS line
+    if ! bz "$ws" build "${a_flags[@]}" --execution_log_json_file="$logs/eff-$name.json" "${targets[@]}" \
+      >"$logs/eff-$name.log" 2>&1; then
+      tail -n 20 "$logs/eff-$name.log" >&2
+      log "FAIL: the $name build failed"
+      failures=$((failures + 1))
+      return 1
+    fi
+    line=$(grep -E '^INFO: [0-9]+ process(es)?[:.]' "$logs/eff-$name.log" | tail -n 1 | sed 's/^INFO: //')
+    log "$name: $((SECONDS - start)) s wall, ${line:-no process line}"
+  }
+  if step noop; then
+    check "a no-op rebuild runs no action" python3 "$execlog" none "$logs/eff-noop.json"
+  fi
+
+  printf '\n// An edit that concerns no layer.\n' >>"$ws/examples/server/main.go"
+  if step unrelated; then
+    check "an edit of examples/server recompiles it" \
+      python3 "$execlog" some "$logs/eff-unrelated.json" --mnemonic GoCompilePkg
+    check "... and runs no CapsLayer action" \
+      python3 "$execlog" none "$logs/eff-unrelated.json" --mnemonic CapsLayer
+  fi
+
+  printf '\n// A comment: the compiled package does not change.\n' >>"$ws/examples/hello/main.go"
+  if step comment; then
+    check "a comment in examples/hello recompiles it" \
+      python3 "$execlog" some "$logs/eff-comment.json" --mnemonic GoCompilePkg
+    check "... and, the package unchanged, relinks nothing" \
+      python3 "$execlog" none "$logs/eff-comment.json" --mnemonic GoLink
+    check "... and runs no CapsLayer action" \
+      python3 "$execlog" none "$logs/eff-comment.json" --mnemonic CapsLayer
+  fi
+
+  printf '\nfunc init() { _ = os.Getenv("CAPSLAYER_EFFICIENCY_CHECK") }\n' >>"$ws/examples/hello/main.go"
+  if step change; then
+    check "a code change in examples/hello reruns the CapsLayer actions of its layers (control)" \
+      python3 "$execlog" some "$logs/eff-change.json" --mnemonic CapsLayer
+  fi
 }
 
 # hermetic WS OUT OTHER_WS: no absolute host path or host name in the outputs.
@@ -344,7 +434,7 @@ selftest() {
   local out
   out=$(check_cli 2>&1; echo "failures=$failures")
   failures=0
-  printf '%s\n' "$out" | grep -e 'mtime' -e '^repro:' | head -n 12 | sed 's/^/  | /' >&2
+  printf '%s\n' "$out" | grep -e 'mtime' -e '^repro:' | awk 'NR <= 12' | sed 's/^/  | /' >&2
   if [[ $out == *"failures=0" ]]; then
     log "FAIL selftest: the check passed although side B's layers have another mtime"
     failures=1
