@@ -65,7 +65,14 @@ leave `platform` unset: the index's transition already builds the whole image,
   `toolchains = ["@rules_capslayer//rules:resolved_toolchain"]`.
 """
 
+load(
+    "//rules/private:caps_image.bzl",
+    _CapsImageInfo = "CapsImageInfo",
+    _caps_image = "caps_image",
+    _caps_image_rule = "caps_image_rule",
+)
 load("//rules/private:caps_layer.bzl", _caps_layer = "caps_layer")
+load("//rules/private:caps_policy.bzl", _caps_policy_test = "caps_policy_test")
 load(
     "//rules/private:providers.bzl",
     _CapsLayerInfo = "CapsLayerInfo",
@@ -79,10 +86,14 @@ load(
 
 # Rules: see docs/rules.md.
 caps_layer = _caps_layer
+caps_image = _caps_image
+caps_image_rule = _caps_image_rule
+caps_policy_test = _caps_policy_test
 capslayer_toolchain = _capslayer_toolchain
 
 # Providers: see docs/rules.md.
 CapsLayerInfo = _CapsLayerInfo
+CapsImageInfo = _CapsImageInfo
 CapslayerInfo = _CapslayerInfo
 
 # The label of the toolchain type, for rules that run capslayer themselves:

@@ -1,0 +1,472 @@
+"""Implementation of caps_image. Private: load it from //rules:defs.bzl."""
+
+load(":providers.bzl", "CapsLayerInfo")
+load(":toolchain.bzl", "TOOLCHAIN_TYPE")
+
+CapsImageInfo = provider(
+    doc = """Describes an image written by `caps_image`.
+
+Rules that push, sign, audit or wrap the image read this provider; `caps_policy_test`
+audits `layout`.""",
+    fields = {
+        "layout": "File (a directory): the OCI image layout `<name>/` (`oci-layout`, `index.json`, " +
+                  "`blobs/sha256/...`) holding one image, named in `index.json` by the tag. Byte-for-byte " +
+                  "reproducible. rules_oci's `oci_image(base = ...)`, skopeo (`oci:DIR:TAG`), umoci and crane read it.",
+        "tarball": "File: `<name>.tar`, the same image as a `docker load` / `podman load` tarball (docker-archive) " +
+                   "whose repo tag is `tag`.",
+        "digest": "File: `<name>.digest`, the manifest digest (`sha256:...` and a newline), the digest a " +
+                  "registry gives the image once pushed.",
+        "tag": "string: the image name, `NAME:TAG`.",
+        "platform": "string: `os/architecture[/variant]` as given, or `\"\"` when it comes from the base (or " +
+                    "is linux/amd64 without a base).",
+        "layers": "list of File: the layer tars `caps_image` added on top of the base, bottom first.",
+    },
+)
+
+_DOC = """Assembles an OCI image from layer tars, with their file capabilities intact.
+
+This is the `FROM` + `COPY` + `USER` + `ENTRYPOINT` of a Dockerfile without
+Docker: `capslayer image` adds each layer **unchanged** (the layer blob is the
+file's bytes, so the PAX records carrying `security.capability` survive and the
+layer digest is the sha256 of the file) on top of an optional base, writes the
+config, and checks that the entrypoint is an executable file of the final
+filesystem. The image is bit-for-bit reproducible: same inputs, same manifest
+digest, on any machine.
+
+```starlark
+load("@rules_capslayer//rules:defs.bzl", "caps_image", "caps_layer")
+
+caps_layer(
+    name = "server_layer",
+    binary = ":server",
+    path = "/app/server",
+    caps = "cap_net_bind_service=ep",
+)
+
+caps_image(
+    name = "server_image",
+    layers = [":server_layer"],
+    entrypoint = ["/app/server"],
+    user = "1000",
+    exposed_ports = ["80/tcp"],
+    tag = "example.com/server:latest",
+)
+```
+
+`bazel run :server_image_load` then loads it into podman (or docker), and
+`capslayer requirements` tells which `--cap-add` it needs (output group
+`requirements`).
+
+Outputs:
+
+* `<name>/`: the OCI image layout, the default output. rules_oci consumes OCI
+  layout directories, so `oci_image(base = ":server_image", ...)` builds on it,
+  and `oci_push(image = ":server_image", ...)` can push it.
+* `<name>.tar` (output group `tarball`): the `docker load` / `podman load`
+  tarball.
+* `<name>.digest` (output group `digest`): the manifest digest.
+* `<name>.requirements.txt` (output group `requirements`): what `capslayer
+  requirements` prints for the image: the capabilities the runtime must grant,
+  the `docker run` / `podman run` flags and the Kubernetes `securityContext`.
+  Built only when asked for.
+* `CapsImageInfo` for rules that build on the image.
+
+`base` is an OCI image layout directory (another `caps_image`, rules_oci's
+`oci_image` or `oci_pull`, or a checked-in directory) or a `docker save`
+tarball. A base holding several images (a multi-platform index) needs
+`architecture` (and `os`, `variant`) or `base_ref` to pick one; a base of
+another platform than the one asked for is refused.
+
+`SOURCE_DATE_EPOCH` is not read: the config's created time is `created`, by
+default 1970-01-01T00:00:00Z.
+"""
+
+# The extensions rules_oci's oci_image(tars) accepts; the CLI sniffs the
+# compression from the bytes, not from the name.
+_LAYER_EXTENSIONS = [".tar", ".tar.gz", ".tgz", ".tar.zst", ".tzst"]
+
+_TAG_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-"
+_REPO_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789_.-/:"
+_DIGITS = "0123456789"
+
+def check_tag(tag):
+    """Checks an image name given as `NAME:TAG`.
+
+    Only the shape is checked here; capslayer parses the name fully.
+
+    Args:
+      tag: e.g. "example.com/app:v1".
+
+    Returns:
+      None, or the problem and its fix.
+    """
+    if "@" in tag:
+        return "'tag' must be NAME:TAG, not a digest reference, got \"%s\"" % tag
+    slash = tag.rfind("/")
+    colon = tag.rfind(":")
+    if colon <= slash:
+        return "'tag' must be NAME:TAG such as \"example.com/app:v1\", got \"%s\" (no \":TAG\" after the last \"/\")" % tag
+    repo, version = tag[:colon], tag[colon + 1:]
+    if not repo or [c for c in repo.elems() if c not in _REPO_CHARS]:
+        return "'tag' NAME \"%s\" must be lower case letters, digits and . _ - / (and :PORT after a registry host), got \"%s\"" % (repo, tag)
+    if not version or len(version) > 128 or version[0] in ".-" or [c for c in version.elems() if c not in _TAG_CHARS]:
+        return "'tag' TAG \"%s\" must be 1 to 128 letters, digits, _ . - not starting with . or -, got \"%s\"" % (version, tag)
+    return None
+
+def default_tag(label):
+    """The tag of an image whose `tag` attribute is empty: `bazel/<package>:<name>`.
+
+    Args:
+      label: the caps_image's label.
+
+    Returns:
+      The tag, lower-cased; check it with check_tag.
+    """
+    package = label.package or "root"
+    return ("bazel/%s:%s" % (package, label.name)).lower()
+
+def check_port(port):
+    """Checks an exposed port such as "80/tcp".
+
+    Args:
+      port: the value from `exposed_ports`.
+
+    Returns:
+      None, or the problem and its fix.
+    """
+    number, _, proto = port.partition("/")
+    if (not number or len(number) > 5 or [c for c in number.elems() if c not in _DIGITS] or
+        int(number) < 1 or int(number) > 65535 or (proto and proto not in ("tcp", "udp", "sctp"))):
+        return "'exposed_ports' entry \"%s\" must be PORT or PORT/PROTO with PORT 1-65535 and PROTO tcp, udp or sctp, e.g. \"80/tcp\"" % port
+    return None
+
+def check_key_values(attr, values):
+    """Checks the keys of `env` or `labels`.
+
+    Args:
+      attr: the attribute name, for the message.
+      values: the dict.
+
+    Returns:
+      None, or the problem and its fix.
+    """
+    for key in values.keys():
+        if not key or "=" in key or "\n" in key:
+            return "'%s' key \"%s\" must be non-empty and contain neither \"=\" nor a newline" % (attr, key)
+    return None
+
+def check_platform(os, architecture, variant):
+    """Checks the platform attributes.
+
+    Args:
+      os: e.g. "linux".
+      architecture: e.g. "arm64", or "" to take the base's.
+      variant: e.g. "v7", or "".
+
+    Returns:
+      None, or the problem and its fix.
+    """
+    for attr, value in [("os", os), ("architecture", architecture), ("variant", variant)]:
+        if "/" in value or " " in value:
+            return "'%s' must be one word such as \"linux\", \"arm64\" or \"v7\", got \"%s\"" % (attr, value)
+    if variant and not architecture:
+        return "'variant' needs 'architecture': set both, e.g. architecture = \"arm\", variant = \"v7\""
+    if architecture and not os:
+        return "'architecture' needs 'os', e.g. os = \"linux\""
+    return None
+
+def _check(ctx, problem):
+    if problem:
+        fail("%s: %s" % (ctx.label, problem))
+
+def _layer_files(target):
+    """The layer tars a `layers` target stands for, in order."""
+    if CapsLayerInfo in target:
+        return [target[CapsLayerInfo].layer]
+    return target[DefaultInfo].files.to_list()
+
+def _caps_image_impl(ctx):
+    attr = ctx.attr
+    tag = attr.tag or default_tag(ctx.label)
+    problem = check_tag(tag)
+    if problem and not attr.tag:
+        problem = "the default tag \"%s\" (from the label) is not a valid image name: set 'tag', e.g. tag = \"example.com/%s:latest\"" % (tag, ctx.label.name.lower())
+    _check(ctx, problem)
+    for port in attr.exposed_ports:
+        _check(ctx, check_port(port))
+    _check(ctx, check_key_values("env", attr.env))
+    _check(ctx, check_key_values("labels", attr.labels))
+    _check(ctx, check_platform(attr.os, attr.architecture, attr.variant))
+    if attr.workdir and not attr.workdir.startswith("/"):
+        fail("%s: 'workdir' must be absolute, got \"%s\"; write \"/%s\"" % (ctx.label, attr.workdir, attr.workdir))
+    if not attr.layers and not attr.base:
+        fail("%s: the image would be empty; give 'layers' (e.g. a caps_layer) and/or a 'base'" % ctx.label)
+
+    layers = []
+    for target in attr.layers:
+        layers.extend(_layer_files(target))
+    base = ctx.file.base
+    platform = ""
+    if attr.architecture:
+        platform = "%s/%s" % (attr.os, attr.architecture)
+        if attr.variant:
+            platform += "/" + attr.variant
+
+    layout = ctx.actions.declare_directory(ctx.label.name)
+    tarball = ctx.actions.declare_file(ctx.label.name + ".tar")
+    digest = ctx.actions.declare_file(ctx.label.name + ".digest")
+
+    args = ctx.actions.args()
+    args.add("image")
+    if base:
+        args.add("--base", base)
+    if attr.base_ref:
+        args.add("--base-ref", attr.base_ref)
+    if platform:
+        args.add("--platform", platform)
+    for layer in layers:
+        args.add("--layer", layer)
+
+    # JSON arrays: a word starting with "[" would otherwise be read as one.
+    if attr.entrypoint:
+        args.add("--entrypoint", json.encode(attr.entrypoint))
+    if attr.cmd:
+        args.add("--cmd", json.encode(attr.cmd))
+    if attr.user:
+        args.add("--user", attr.user)
+    if attr.workdir:
+        args.add("--workdir", attr.workdir)
+    for key, value in attr.env.items():
+        args.add("--env", "%s=%s" % (key, value))
+    for key, value in attr.labels.items():
+        args.add("--label", "%s=%s" % (key, value))
+    for port in attr.exposed_ports:
+        args.add("--expose", port)
+    if attr.created:
+        args.add("--created", attr.created)
+    args.add("--output", layout.path)
+    args.add("--tarball", tarball)
+    args.add("--tag", tag)
+
+    capslayer = ctx.toolchains[TOOLCHAIN_TYPE].capslayer_info
+
+    # capslayer prints the manifest digest on stdout; the shell only sends it
+    # to the digest file.
+    ctx.actions.run_shell(
+        command = 'out="$1"; shift; "$@" >"$out"',
+        arguments = [ctx.actions.args().add(digest).add(capslayer.binary), args],
+        tools = [capslayer.files_to_run],
+        inputs = layers + ([base] if base else []),
+        outputs = [layout, tarball, digest],
+        mnemonic = "CapsImage",
+        progress_message = "Assembling OCI image %{label}",
+        toolchain = TOOLCHAIN_TYPE,
+        # Determinism: no SOURCE_DATE_EPOCH, TZ or LANG from the host; the
+        # created time is the `created` attribute or the epoch.
+        env = {},
+    )
+
+    requirements = ctx.actions.declare_file(ctx.label.name + ".requirements.txt")
+    run_flags = ctx.actions.declare_file(ctx.label.name + ".run_flags.txt")
+    for out, only in [(requirements, []), (run_flags, ["--only", "flags"])]:
+        ctx.actions.run_shell(
+            command = 'out="$1"; shift; "$@" >"$out"',
+            arguments = [
+                ctx.actions.args()
+                    .add(out)
+                    .add(capslayer.binary)
+                    .add("requirements")
+                    .add_all(only)
+                    .add("--image", tag)
+                    .add(layout.path),
+            ],
+            tools = [capslayer.files_to_run],
+            inputs = [layout],
+            outputs = [out],
+            mnemonic = "CapsRequirements",
+            progress_message = "Computing the runtime requirements of %{label}",
+            toolchain = TOOLCHAIN_TYPE,
+            env = {},
+        )
+
+    return [
+        DefaultInfo(files = depset([layout])),
+        OutputGroupInfo(
+            tarball = depset([tarball]),
+            digest = depset([digest]),
+            requirements = depset([requirements]),
+            run_flags = depset([run_flags]),
+        ),
+        CapsImageInfo(
+            layout = layout,
+            tarball = tarball,
+            digest = digest,
+            tag = tag,
+            platform = platform,
+            layers = layers,
+        ),
+    ]
+
+caps_image_rule = rule(
+    implementation = _caps_image_impl,
+    doc = _DOC + "\nUse it through the `caps_image` macro, which adds `<name>_load`.",
+    attrs = {
+        "layers": attr.label_list(
+            doc = "Layer tars to add on top of `base`, bottom first: `caps_layer` targets, `pkg_tar`, " +
+                  "or any `.tar`, `.tar.gz`/`.tgz`, `.tar.zst`/`.tzst` file. Each is added byte for byte; " +
+                  "a later layer hides the files of earlier ones at the same path.",
+            allow_files = _LAYER_EXTENSIONS,
+        ),
+        "base": attr.label(
+            doc = "The base image: a target giving an OCI image layout directory (another `caps_image`, " +
+                  "rules_oci's `oci_image` or `oci_pull`) or a `docker save` tarball. Default: none (scratch). " +
+                  "Its layers are kept byte for byte, and its config (env, user, entrypoint...) is the " +
+                  "starting point the other attributes change.",
+            allow_single_file = True,
+        ),
+        "base_ref": attr.string(
+            doc = "Which image of a `base` holding several (tags or platforms): a tag or a manifest digest.",
+        ),
+        "entrypoint": attr.string_list(
+            doc = "The entrypoint, one word per element: `[\"/app/server\", \"-raise\"]`. Its first word " +
+                  "must be an executable file of the final filesystem (a bare name is looked up in the " +
+                  "image's PATH). Empty: the base's.",
+        ),
+        "cmd": attr.string_list(
+            doc = "The command (arguments to the entrypoint), one word per element. Empty: the base's.",
+        ),
+        "user": attr.string(
+            doc = "The user to run as: a uid (`\"1000\"`), `uid:gid`, or a name from the image's " +
+                  "`/etc/passwd`. File capabilities are what give a non-root user its capabilities. " +
+                  "Empty: the base's (root without a base).",
+        ),
+        "workdir": attr.string(
+            doc = "The working directory, absolute. Empty: the base's.",
+        ),
+        "env": attr.string_dict(
+            doc = "Environment variables, in this order; each replaces the base's variable of the same name.",
+        ),
+        "labels": attr.string_dict(
+            doc = "Config labels, e.g. `{\"org.opencontainers.image.source\": \"https://...\"}`.",
+        ),
+        "exposed_ports": attr.string_list(
+            doc = "Exposed ports: `PORT` or `PORT/PROTO` with PROTO `tcp`, `udp` or `sctp`, e.g. `[\"80/tcp\"]`.",
+        ),
+        "os": attr.string(
+            doc = "The operating system of the image, with `architecture`.",
+            default = "linux",
+        ),
+        "architecture": attr.string(
+            doc = "The CPU architecture (`amd64`, `arm64`, `arm`...). It picks the image of a multi-platform " +
+                  "`base`, and a single-platform `base` must match it. Empty: the base's, or linux/amd64 " +
+                  "without a base. It does not build anything for that platform: give layers built for it " +
+                  "(`caps_layer(platform = ...)`).",
+        ),
+        "variant": attr.string(
+            doc = "The CPU variant, e.g. `v7` for `arm`; needs `architecture`.",
+        ),
+        "tag": attr.string(
+            doc = "The image name, `NAME:TAG`: the tarball's repo tag (what `docker load` names the image) " +
+                  "and, in the layout's `index.json`, the `org.opencontainers.image.ref.name` annotation " +
+                  "(the TAG part). Default: `bazel/<package>:<name>`.",
+        ),
+        "created": attr.string(
+            doc = "The config's created time: seconds since the epoch or RFC 3339. Default: " +
+                  "1970-01-01T00:00:00Z. `SOURCE_DATE_EPOCH` is not read, so the image does not depend on " +
+                  "the environment; stamp it here if you want a real date.",
+        ),
+    },
+    toolchains = [TOOLCHAIN_TYPE],
+    provides = [CapsImageInfo],
+)
+
+def _shell_quote(s):
+    return "'" + s.replace("'", "'\\''") + "'"
+
+def _rlocation(ctx, file):
+    # The path of a file under the runfiles directory: external files have a
+    # short_path of "../<repo>/...".
+    if file.short_path.startswith("../"):
+        return file.short_path[3:]
+    return ctx.workspace_name + "/" + file.short_path
+
+def _caps_image_load_impl(ctx):
+    info = ctx.attr.image[CapsImageInfo]
+    run_flags = ctx.attr.image[OutputGroupInfo].run_flags.to_list()[0]
+    launcher = ctx.actions.declare_file(ctx.label.name)
+    ctx.actions.expand_template(
+        template = ctx.file._template,
+        output = launcher,
+        substitutions = {
+            "%{tarball}": _shell_quote(_rlocation(ctx, info.tarball)),
+            "%{run_flags}": _shell_quote(_rlocation(ctx, run_flags)),
+            "%{tag}": _shell_quote(info.tag),
+            "%{label}": _shell_quote(str(ctx.attr.image.label)),
+        },
+        is_executable = True,
+    )
+    return [DefaultInfo(
+        executable = launcher,
+        files = depset([launcher]),
+        runfiles = ctx.runfiles(files = [info.tarball, run_flags]),
+    )]
+
+caps_image_load = rule(
+    implementation = _caps_image_load_impl,
+    doc = """Loads a `caps_image` into podman, or docker when podman is absent: `bazel run`.
+
+The `caps_image` macro declares one, `<name>_load`. Arguments after `--` go to
+`podman load` / `docker load`. `CAPSLAYER_LOAD_TOOL` (`podman`, `docker`, or
+the path of a compatible CLI) forces the tool.""",
+    attrs = {
+        "image": attr.label(
+            doc = "The `caps_image` to load.",
+            mandatory = True,
+            providers = [CapsImageInfo],
+        ),
+        "_template": attr.label(
+            default = Label(":load.sh.tpl"),
+            allow_single_file = True,
+        ),
+    },
+    executable = True,
+)
+
+def caps_image(name, **kwargs):
+    """Declares a `caps_image_rule` target `name` and a runnable `<name>_load`.
+
+    ```starlark
+    caps_image(
+        name = "server_image",
+        layers = [":server_layer"],
+        entrypoint = ["/app/server"],
+        user = "1000",
+        tag = "example.com/server:latest",
+    )
+    ```
+
+    `bazel run :server_image_load` loads `server_image.tar` into podman, or
+    docker when podman is not installed, and prints how to run it with the
+    capabilities it needs:
+
+    ```
+    Loaded image: example.com/server:latest
+    example.com/server:latest loaded into podman. Run it with:
+      podman run --rm --cap-drop ALL --cap-add NET_BIND_SERVICE --user 1000 example.com/server:latest
+    ```
+
+    `CAPSLAYER_LOAD_TOOL=docker bazel run :server_image_load` picks docker.
+
+    Args:
+      name: the name of the image target; the load target is `<name>_load`.
+      **kwargs: the attributes of `caps_image_rule` (`layers`, `base`,
+        `entrypoint`, `user`, `tag`...), plus the common ones (`visibility`,
+        `tags`, `testonly`...), which the load target gets too.
+    """
+    caps_image_rule(name = name, **kwargs)
+    common = {k: kwargs[k] for k in ["visibility", "tags", "testonly", "target_compatible_with"] if k in kwargs}
+    caps_image_load(
+        name = name + "_load",
+        image = ":" + name,
+        **common
+    )
