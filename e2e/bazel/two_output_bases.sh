@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Builds the example layers in two fresh output bases and checks that every
-# layer and descriptor has the same sha256 in both: nothing of the output
-# base path, the clock or the Bazel server may reach the bytes.
+# Builds the example layers and images in two fresh output bases and checks
+# that every layer, descriptor, image tarball and manifest digest (caps_image's
+# <name>.digest) has the same sha256 in both: nothing of the output base path,
+# the clock or the Bazel server may reach the bytes.
 #
 # Not a bazel test (a test cannot run Bazel); run it from CI or by hand:
 #
@@ -43,8 +44,8 @@ for b in a b; do
   echo "== output base $b: $((SECONDS - start)) s" >&2
   execroot=$("$bazel" --output_base="$work/$b" info --symlink_prefix=/ execution_root 2>/dev/null)
   "$bazel" --output_base="$work/$b" cquery --symlink_prefix=/ --output=files \
-    --output_groups=default,descriptor "${patterns[@]}" 2>/dev/null |
-    grep -E '\.(tar|tar\.gz|tar\.zst|descriptor\.json)$' | sort >"$work/$b.files"
+    --output_groups=default,descriptor,tarball,digest "${patterns[@]}" 2>/dev/null |
+    grep -E '\.(tar|tar\.gz|tar\.zst|descriptor\.json|digest)$' | sort >"$work/$b.files"
   while read -r f; do
     # Configuration directories differ in name only by the transition hash,
     # which is the same in both bases; print the path as Bazel gave it.

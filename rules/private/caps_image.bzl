@@ -219,7 +219,7 @@ def _caps_image_impl(ctx):
     args = ctx.actions.args()
     args.add("image")
     if base:
-        args.add("--base", base)
+        args.add("--base", base.path)
     if attr.base_ref:
         args.add("--base-ref", attr.base_ref)
     if platform:

@@ -142,8 +142,11 @@ def _shell_quote(s):
     return "'" + s.replace("'", "'\\''") + "'"
 
 def _caps_policy_test_impl(ctx):
+    label = str(ctx.label)
+    if label.startswith("@@//"):
+        label = label[2:]
     text, problem = policy_json(
-        str(ctx.label),
+        label,
         ctx.attr.profile,
         ctx.attr.allow,
         ctx.attr.max_caps,

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC1083 # template placeholders %{...}, see below
 # Loads the tarball of a caps_image into podman, or docker when podman is
 # absent. Written by caps_image from rules/private/load.sh.tpl; run it with
 # `bazel run <image>_load [-- LOAD_ARGS...]`.
@@ -7,6 +8,7 @@
 # adds --root). Arguments go to `<tool> load`.
 set -euo pipefail
 
+# The %{...} placeholders are replaced with shell-quoted values.
 readonly TARBALL=%{tarball}
 readonly RUN_FLAGS=%{run_flags}
 readonly TAG=%{tag}
@@ -38,12 +40,13 @@ if [[ -z $tool ]]; then
   elif command -v docker >/dev/null 2>&1; then
     tool=docker
   else
-    cat >&2 <<EOF
-${LABEL}_load: neither podman nor docker is on PATH ($PATH).
-Install one of them, or set CAPSLAYER_LOAD_TOOL to a docker-compatible CLI.
-The image is also a file that any machine can load:
-  docker load -i $(readlink -f "$tarball" || echo "$tarball")
-EOF
+    # Builtins only: PATH may hold nothing at all.
+    {
+      echo "${LABEL}_load: neither podman nor docker is on PATH ($PATH)."
+      echo "Install one of them, or set CAPSLAYER_LOAD_TOOL to a docker-compatible CLI."
+      echo "The image is also a file that any machine can load:"
+      echo "  docker load -i $tarball"
+    } >&2
     exit 1
   fi
 fi

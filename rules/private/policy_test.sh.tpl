@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC1083 # template placeholders %{...}, see below
 # A caps_policy_test: `capslayer audit` of an image or layer against the
 # policy written from the test's attributes. Written by caps_policy_test from
 # rules/private/policy_test.sh.tpl. Exit status: audit's (0 pass, 1 violation,
 # 2 unreadable input or policy).
 set -euo pipefail
 
+# The %{...} placeholders are replaced with shell-quoted values.
 readonly CAPSLAYER=%{capslayer}
 readonly POLICY=%{policy}
 readonly IMAGE=%{image}
