@@ -134,9 +134,9 @@ def check_port(port):
     Returns:
       None, or the problem and its fix.
     """
-    number, _, proto = port.partition("/")
+    number, slash, proto = port.partition("/")
     if (not number or len(number) > 5 or [c for c in number.elems() if c not in _DIGITS] or
-        int(number) < 1 or int(number) > 65535 or (proto and proto not in ("tcp", "udp", "sctp"))):
+        int(number) < 1 or int(number) > 65535 or (slash and proto not in ("tcp", "udp", "sctp"))):
         return "'exposed_ports' entry \"%s\" must be PORT or PORT/PROTO with PORT 1-65535 and PROTO tcp, udp or sctp, e.g. \"80/tcp\"" % port
     return None
 
@@ -390,6 +390,11 @@ def _rlocation(ctx, file):
         return file.short_path[3:]
     return ctx.workspace_name + "/" + file.short_path
 
+def _label_text(label):
+    # "//pkg:name" for the main repository, as users write it.
+    text = str(label)
+    return text[2:] if text.startswith("@@//") else text
+
 def _caps_image_load_impl(ctx):
     info = ctx.attr.image[CapsImageInfo]
     run_flags = ctx.attr.image[OutputGroupInfo].run_flags.to_list()[0]
@@ -401,7 +406,7 @@ def _caps_image_load_impl(ctx):
             "%{tarball}": _shell_quote(_rlocation(ctx, info.tarball)),
             "%{run_flags}": _shell_quote(_rlocation(ctx, run_flags)),
             "%{tag}": _shell_quote(info.tag),
-            "%{label}": _shell_quote(str(ctx.attr.image.label)),
+            "%{label}": _shell_quote(_label_text(ctx.attr.image.label)),
         },
         is_executable = True,
     )
