@@ -52,6 +52,32 @@ execution platform. Under rules_oci's `oci_image_index(platforms = ...)`,
 leave `platform` unset: the index's transition already builds the whole image,
 `binary` included, once per platform. See `examples/cross`.
 
+### Images and policies
+
+`caps_image` assembles an OCI image from layers (a `caps_layer`, any tar) on
+top of an optional base, without Docker, keeping every layer byte for byte;
+`<name>_load` loads it into podman or docker. `caps_policy_test` checks the
+file capabilities of an image or layer against a profile, with the reasons for
+dangerous capabilities written in BUILD:
+
+```starlark
+caps_image(
+    name = "server_image",
+    layers = [":server_layer"],
+    entrypoint = ["/app/server"],
+    user = "1000",
+    tag = "example.com/server:latest",
+)
+
+caps_policy_test(
+    name = "server_policy_test",
+    image = ":server_image",
+    profile = "pss-restricted",
+)
+```
+
+See `examples/server` and `examples/policy`.
+
 ### Composition
 
 * rules_oci: `oci_image(tars = [":server_layer"])`. The layer is copied into

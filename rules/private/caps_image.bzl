@@ -464,7 +464,7 @@ def caps_image(name, **kwargs):
 
     Args:
       name: the name of the image target; the load target is `<name>_load`.
-      **kwargs: the attributes of `caps_image_rule` (`layers`, `base`,
+      **kwargs: the attributes of [caps_image_rule](#caps_image_rule) (`layers`, `base`,
         `entrypoint`, `user`, `tag`...), plus the common ones (`visibility`,
         `tags`, `testonly`...), which the load target gets too.
     """

@@ -11,7 +11,6 @@ load(
     "default_tag",
 )
 
-_TESTDATA = "rules/tests/testdata/"
 _PKG = "rules/tests/"
 
 def _basenames(files):
