@@ -244,6 +244,8 @@ def _caps_image_impl(ctx):
         args.add("--expose", port)
     if attr.created:
         args.add("--created", attr.created)
+    if not attr.check_entrypoint:
+        args.add("--no-entrypoint-check")
     args.add("--output", layout.path)
     args.add("--tarball", tarball)
     args.add("--tag", tag)
@@ -331,6 +333,13 @@ caps_image_rule = rule(
             doc = "The entrypoint, one word per element: `[\"/app/server\", \"-raise\"]`. Its first word " +
                   "must be an executable file of the final filesystem (a bare name is looked up in the " +
                   "image's PATH). Empty: the base's.",
+        ),
+        "check_entrypoint": attr.bool(
+            doc = "Check that the entrypoint (or the first `cmd` word without one) is an executable file " +
+                  "of the final filesystem, following layers, whiteouts and symlinks, so that a typo fails " +
+                  "the build instead of `docker run`. Turn it off for an image meant as a base whose " +
+                  "entrypoint comes later.",
+            default = True,
         ),
         "cmd": attr.string_list(
             doc = "The command (arguments to the entrypoint), one word per element. Empty: the base's.",
