@@ -10,12 +10,13 @@
 #
 # Usage (from BUILD.bazel): image_parity_test.sh CAPSLAYER \
 #   SERVER_LAYER SERVER_IMAGE SERVER_TARBALL SERVER_DIGEST \
-#   TCPDUMP_LAYER DEBUG_IMAGE DEBUG_TARBALL DEBUG_DIGEST
+#   TCPDUMP_LAYER DEBUG_IMAGE DEBUG_TARBALL DEBUG_DIGEST SERVER_REQUIREMENTS
 set -euo pipefail
 
 capslayer=$1
 server_layer=$2 server_image=$3 server_tarball=$4 server_digest=$5
 tcpdump_layer=$6 debug_image=$7 debug_tarball=$8 debug_digest=$9
+server_requirements=${10}
 tmp=${TEST_TMPDIR:-$(mktemp -d)}
 failures=0 passed=0
 
@@ -116,6 +117,22 @@ if [ "$(cat "$tmp/based.digest")" = "$(cat "$debug_digest")" ]; then
   pass "server_image + tcpdump layer = debug_image: $(cat "$debug_digest")"
 else
   fail "server_image + tcpdump layer gives $(cat "$tmp/based.digest"), debug_image is $(cat "$debug_digest")"
+fi
+
+# 4. The requirements output group is what `capslayer requirements` says of
+# the image, run lines named after the tag; the example needs one capability.
+"$capslayer" requirements --image capslayer/server:latest "$server_image" >"$tmp/requirements.txt"
+# The first line names the layout's path, which differs (runfiles vs execroot).
+if diff <(tail -n +2 "$server_requirements") <(tail -n +2 "$tmp/requirements.txt") >/dev/null; then
+  pass "server_image.requirements.txt: the CLI's requirements"
+else
+  fail "server_image.requirements.txt differs from the CLI's:"
+  diff <(tail -n +2 "$server_requirements") <(tail -n +2 "$tmp/requirements.txt") >&2 || true
+fi
+if grep -qxF "  docker run --cap-drop ALL --cap-add NET_BIND_SERVICE --user 1000 capslayer/server:latest" "$server_requirements"; then
+  pass "server_image.requirements.txt: docker run --cap-drop ALL --cap-add NET_BIND_SERVICE --user 1000"
+else
+  fail "no docker run line with NET_BIND_SERVICE in $server_requirements"
 fi
 
 echo "$passed passed, $failures failed"
