@@ -449,31 +449,52 @@ func parseCNumber(tok string) (uint64, bool) {
 // suggestName proposes the named capability closest to tok: one whose
 // name starts with tok, or one within a small edit distance.
 func suggestName(tok string) string {
-	want := strings.ToLower(tok)
-	if !strings.HasPrefix(want, "cap_") {
-		want = "cap_" + want
-	}
-	best, bestD := "", 1<<30
+	want := canonicalCandidate(tok)
 	var prefixed []string
 	for c := 0; c < NamedCount; c++ {
 		name := Name(c)
 		if len(want) >= len("cap_")+3 && strings.HasPrefix(name, want) {
 			prefixed = append(prefixed, name)
 		}
-		if d := editDistance(want, name); d < bestD {
-			best, bestD = name, d
-		}
 	}
-	limit := max(2, (len(want)-len("cap_"))/4)
+	c, ok := Closest(tok)
 	switch {
-	case bestD <= limit:
-		return fmt.Sprintf("did you mean %q?", best)
+	case ok:
+		return fmt.Sprintf("did you mean %q?", Name(c))
 	case len(prefixed) == 1:
 		return fmt.Sprintf("did you mean %q?", prefixed[0])
 	case len(prefixed) > 1:
 		return fmt.Sprintf("did you mean one of %s?", strings.Join(prefixed, ", "))
 	}
 	return "capability names are listed in capabilities(7), e.g. cap_net_bind_service or NET_BIND_SERVICE; numbers 0 to 63 are accepted too"
+}
+
+// canonicalCandidate lower-cases name and adds the cap_ prefix.
+func canonicalCandidate(name string) string {
+	want := strings.ToLower(name)
+	if !strings.HasPrefix(want, "cap_") {
+		want = "cap_" + want
+	}
+	return want
+}
+
+// Closest returns the named capability nearest to name by edit distance
+// (case-insensitive, with or without the cap_ prefix), when it is near
+// enough to be a likely typo: at most max(2, len/4) edits, where len is the
+// length of the name without the prefix. It is what error messages use for
+// their did-you-mean.
+func Closest(name string) (int, bool) {
+	want := canonicalCandidate(name)
+	best, bestD := -1, 1<<30
+	for c := 0; c < NamedCount; c++ {
+		if d := editDistance(want, Name(c)); d < bestD {
+			best, bestD = c, d
+		}
+	}
+	if bestD > max(2, (len(want)-len("cap_"))/4) {
+		return 0, false
+	}
+	return best, true
 }
 
 // editDistance is the Levenshtein distance between a and b, in bytes.

@@ -2,7 +2,6 @@ package policy
 
 import (
 	"fmt"
-	"sort"
 	"strings"
 
 	"github.com/capslayer/rules_capslayer/capslayer/caps"
@@ -171,45 +170,12 @@ func lookupCap(name string) (int, error) {
 	return 0, fmt.Errorf("%s", msg)
 }
 
-// closestCap returns the Docker name of the capability closest to name by
-// edit distance, or "" when none is close.
+// closestCap returns the Docker name of the capability closest to name
+// (caps.Closest), or "" when none is close.
 func closestCap(name string) string {
-	n := strings.ToUpper(strings.TrimPrefix(strings.TrimPrefix(name, "cap_"), "CAP_"))
-	best, bestD := "", 4
-	var cands []string
-	for c := 0; c < 64; c++ {
-		d := DockerName(c)
-		if d == fmt.Sprint(c) {
-			continue
-		}
-		cands = append(cands, d)
+	c, ok := caps.Closest(name)
+	if !ok {
+		return ""
 	}
-	sort.Strings(cands)
-	for _, d := range cands {
-		if dist := editDistance(n, d); dist < bestD {
-			best, bestD = d, dist
-		}
-	}
-	return best
-}
-
-// editDistance is the Levenshtein distance between a and b.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
+	return DockerName(c)
 }
