@@ -63,7 +63,8 @@ Outputs:
   layout directories, so `oci_image(base = ":server_image", ...)` builds on it,
   and `oci_push(image = ":server_image", ...)` can push it.
 * `<name>.tar` (output group `tarball`): the `docker load` / `podman load`
-  tarball.
+  tarball. The same action writes it with the layout, so it is always there
+  (and takes as much space again).
 * `<name>.digest` (output group `digest`): the manifest digest.
 * `<name>.requirements.txt` (output group `requirements`): what `capslayer
   requirements` prints for the image: the capabilities the runtime must grant,
