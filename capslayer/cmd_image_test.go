@@ -218,8 +218,14 @@ func TestImagePodmanLoad(t *testing.T) {
 	rand.Read(suffix)
 	tag := "localhost/capslayer-image-test:" + hex.EncodeToString(suffix)
 	imageCLI(t, l, filepath.Join(dir, "layout"), "--tarball", filepath.Join(dir, "img.tar"), "--tag", tag)
+	// A private vfs store: the host's default store may be overlay, whose
+	// mounts and xattr handling differ between hosts (in the offline Bazel
+	// chroot getcap saw no capability through an overlay image mount).
+	store := filepath.Join(dir, "store")
+	global := []string{"--root", filepath.Join(store, "root"), "--runroot", filepath.Join(store, "run"),
+		"--storage-driver", "vfs", "--cgroup-manager", "cgroupfs", "--events-backend", "file"}
 	podman := func(args ...string) (string, error) {
-		cmd := exec.Command("podman", args...)
+		cmd := exec.Command("podman", append(global, args...)...)
 		timer := time.AfterFunc(2*time.Minute, func() { cmd.Process.Kill() })
 		defer timer.Stop()
 		out, err := cmd.CombinedOutput()

@@ -24,6 +24,13 @@ type setcapRunner struct {
 	t   *testing.T
 	dir string
 	n   int
+	// strictEffective is set when this setcap also rejects effective bits
+	// on capabilities that are neither permitted nor inheritable
+	// ("cap_chown=ep cap_kill=e"). libcap2-bin 2.66 (Debian 12), whose
+	// behaviour the parser follows, accepts and drops them; 2.78 (Debian
+	// sid, the offline Bazel environment) rejects them with its "effective
+	// file capabilities must either be empty, or exactly match" error.
+	strictEffective bool
 }
 
 func newSetcapRunner(t *testing.T) *setcapRunner {
@@ -42,6 +49,10 @@ func newSetcapRunner(t *testing.T) *setcapRunner {
 	r := &setcapRunner{t: t, dir: t.TempDir()}
 	if _, _, ok, msg := r.run("cap_chown=p", 0); !ok {
 		t.Skipf("setcap does not work in %s (file system without security xattrs?): %s", r.dir, msg)
+	}
+	if _, _, ok, _ := r.run("cap_chown=ep cap_kill=e", 0); !ok {
+		r.strictEffective = true
+		t.Logf("this setcap rejects stray effective bits (newer than libcap2-bin 2.66): such texts are compared as 2.66 reads them only when both agree")
 	}
 	return r
 }
@@ -196,7 +207,7 @@ func mutate(rnd *rand.Rand, text string) string {
 func TestAgainstSetcap(t *testing.T) {
 	r := newSetcapRunner(t)
 	rnd := rand.New(rand.NewPCG(*liveSeed, 0x636170736c61796))
-	accepted, rejected := 0, 0
+	accepted, rejected, strictOnly := 0, 0, 0
 	for i := 0; i < *liveCount; i++ {
 		text := randomText(rnd)
 		if rnd.IntN(3) == 0 {
@@ -210,6 +221,11 @@ func TestAgainstSetcap(t *testing.T) {
 		f, err := ParseSetcap(text)
 		if !ok {
 			rejected++
+			if err == nil && r.strictEffective && strings.Contains(msg, "effective file capabilities must either be empty") && hasStrayEffective(text) {
+				// A stray effective bit: 2.66 accepts it, this setcap does not.
+				strictOnly++
+				continue
+			}
 			if err == nil {
 				t.Errorf("ParseSetcap(%q) = %v, but setcap rejects it: %s", text, f, msg)
 			}
@@ -238,7 +254,7 @@ func TestAgainstSetcap(t *testing.T) {
 			t.Errorf("Parse(%q) = %+v, %v; ParseSetcap gives %+v", text, pf, perr, f)
 		}
 	}
-	t.Logf("%d texts: setcap accepted %d, rejected %d", *liveCount, accepted, rejected)
+	t.Logf("%d texts: setcap accepted %d, rejected %d (%d of them only for stray effective bits, which libcap2-bin 2.66 accepts)", *liveCount, accepted, rejected, strictOnly)
 	if accepted < *liveCount/4 || rejected < *liveCount/20 {
 		t.Errorf("generator is unbalanced: %d accepted, %d rejected", accepted, rejected)
 	}
@@ -299,4 +315,15 @@ func TestDecodeAgainstGetcap(t *testing.T) {
 			t.Errorf("Decode(%x).Caps.String() = %q, getcap prints %q", value, got, want)
 		}
 	}
+}
+
+// hasStrayEffective reports whether text sets effective bits on capabilities
+// that end up neither permitted nor inheritable: libcap2-bin 2.66 ignores
+// them, newer setcap rejects the text.
+func hasStrayEffective(text string) bool {
+	p := parser{text: text, strict: true}
+	if p.clauses(text, 0) != nil {
+		return false
+	}
+	return p.e&^(p.p|p.i) != 0
 }
