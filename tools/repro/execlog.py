@@ -17,9 +17,11 @@
         (a relative path, not a host program), with an empty environment,
         and no argument, input or output mentions a forbidden path (the
         workspace, the output base: anything host-specific)
-    execlog.py same-outputs LOG_A LOG_B
-        both logs have the same spawns (by mnemonic and outputs) and every
-        output path has the same digest in both
+    execlog.py same-outputs LOG_A LOG_B [--tree-extras note]
+        both logs have the same spawns (by mnemonic and declared outputs)
+        and every output has the same digest in both; a file that only one
+        side's tree artifact (directory output) holds is a difference too,
+        or only a note with --tree-extras note
 
 Exit status 0 when the check holds, 1 when it does not (the reason is
 printed), 2 on bad usage or an unreadable log.
@@ -68,8 +70,12 @@ def outputs(spawn):
 
 
 def key(spawn):
-    """A spawn's identity across builds: its mnemonic and its output paths."""
-    paths = [o["path"] for o in spawn.get("actualOutputs", [])] or list(spawn.get("listedOutputs", []))
+    """A spawn's identity across builds: its mnemonic and declared outputs.
+
+    Declared (listed) outputs, not actual ones: a tree artifact is one
+    declared output but many actual files, which may differ.
+    """
+    paths = list(spawn.get("listedOutputs", [])) or [o["path"] for o in spawn.get("actualOutputs", [])]
     return (spawn.get("mnemonic", "?"), tuple(sorted(paths)))
 
 
@@ -204,16 +210,30 @@ def main(argv):
             print(f"only in {args[1]}: {k[0]} {', '.join(k[1][:2])}")
             bad += 1
         n = 0
+        notes = 0
+        note_only = opts.get("tree-extras") == "note"
         for k in sorted(set(ka) & set(kb)):
             oa, ob = outputs(ka[k]), outputs(kb[k])
             for p in sorted(oa):
+                if p not in ob:
+                    continue
                 n += 1
-                if oa[p] != ob.get(p):
-                    print(f"{p}: digest {oa[p]} vs {ob.get(p)} ({k[0]})")
+                if oa[p] != ob[p]:
+                    print(f"{p}: digest {oa[p]} vs {ob[p]} ({k[0]})")
+                    bad += 1
+            for side, only in ((args[0], set(oa) - set(ob)), (args[1], set(ob) - set(oa))):
+                if not only:
+                    continue
+                where = ", ".join(sorted(only)[:3]) + (" ..." if len(only) > 3 else "")
+                print(f"{'note: ' if note_only else ''}{len(only)} file(s) of {k[0]} outputs only in {side}: {where}")
+                if note_only:
+                    notes += 1
+                else:
                     bad += 1
         if bad:
             return 1
-        print(f"same {len(ka)} spawns in both logs, {n} outputs with identical digests")
+        extra = f"; {notes} tree output(s) with extra files on one side (notes above)" if notes else ""
+        print(f"same {len(ka)} spawns in both logs, {n} outputs with identical digests{extra}")
         return 0
 
     print(f"execlog.py: bad usage: {' '.join(argv[1:])}", file=sys.stderr)
