@@ -4,10 +4,13 @@
 # (e_machine at offset 18: 0x3e = x86-64, 0xb7 = AArch64) and that both carry
 # the capability record.
 #
-# Usage: cross_arch_test.sh AMD64_LAYER ARM64_LAYER
+# Also: on an amd64 host, the amd64 layer built through the transition is
+# byte-identical to //examples/hello:hello_layer built without it.
+#
+# Usage: cross_arch_test.sh AMD64_LAYER ARM64_LAYER HOST_LAYER
 set -euo pipefail
 
-amd64_layer=$1 arm64_layer=$2
+amd64_layer=$1 arm64_layer=$2 host_layer=$3
 failures=0 passed=0
 expect() {
   if [ "$2" = "$3" ]; then
@@ -34,6 +37,16 @@ done
 if cmp -s "$amd64_layer" "$arm64_layer"; then
   echo "FAIL: the amd64 and arm64 layers are identical" >&2
   failures=$((failures + 1))
+fi
+
+if [ "$(uname -m)" = x86_64 ]; then
+  if cmp -s "$amd64_layer" "$host_layer"; then
+    echo "PASS: the transitioned amd64 layer equals the host build's"
+    passed=$((passed + 1))
+  else
+    echo "FAIL: $amd64_layer differs from $host_layer although both are amd64" >&2
+    failures=$((failures + 1))
+  fi
 fi
 
 echo "$passed passed, $failures failed"
