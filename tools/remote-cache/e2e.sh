@@ -14,16 +14,15 @@
 #      * Bazel's summary line counts only "remote cache hit" and "internal"
 #        processes (no local, sandboxed or worker spawn),
 #      * in the execution log EVERY spawn was a remote cache hit, the
-#        CapsLayer, GoCompilePkg, GoLink and Genrule (the image) ones among
-#        them,
+#        CapsLayer, CapsImage, GoCompilePkg and GoLink ones among them,
 #      * every output has the same digest as in the cold build (execution
 #        logs) and every file under bazel-bin is byte-identical (sha256);
 #   5. bazel clean (not --expunge) and the same build again: all hits, and
 #      the time the action cache alone saves;
 #   6. stops nginx and prints the cache's request counts and size.
 #
-# Environment: BAZEL (default tools/bazel), TARGETS (default: //examples/...
-# //e2e/repro:all), KEEP=1 keeps the scratch directory (and prints it),
+# Environment: BAZEL (default tools/bazel), TARGETS (default: //examples/...),
+# KEEP=1 keeps the scratch directory (and prints it),
 # CAPSLAYER_REMOTE_CACHE_WORK sets it (default mktemp -d under /var/tmp),
 # BUILD_TIMEOUT seconds per Bazel build (default 2400).
 # Takes about 10 min on a busy 2-core machine: cold build ~5.5 min, clean
@@ -37,7 +36,7 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)
 server=$repo/tools/remote-cache/server.sh
 execlog=$repo/tools/repro/execlog.py
 bazel_cmd=${BAZEL:-tools/bazel}
-read -ra targets <<<"${TARGETS:-//examples/... //e2e/repro:all}"
+read -ra targets <<<"${TARGETS:-//examples/...}"
 timeout_s=${BUILD_TIMEOUT:-2400}
 
 log() { printf 'remote-cache e2e: %s\n' "$*" >&2; }
@@ -78,7 +77,9 @@ mkdir -p "$ws"
 mkdir -p "$logs"
 url=$("$server" start "$work/cache") || die "could not start the cache server"
 log "cache at $url (nginx, data in $work/cache/data)"
-flags=(--remote_cache="$url" --output_groups=+descriptor)
+# Besides the default outputs: the layers' descriptors, the images' tarballs,
+# digests and requirements (the output groups of caps_layer and caps_image).
+flags=(--remote_cache="$url" "--output_groups=+descriptor,+tarball,+digest,+requirements,+run_flags")
 
 # build NAME FLAGS...: a timed build, its output in $work/NAME.log, its
 # execution log in $logs/NAME.json (inside the workspace: an offline,
@@ -149,7 +150,7 @@ summary_only_hits() {
 }
 check "summary line has only remote cache hits and internal processes" summary_only_hits "$warm_summary"
 check "every spawn in the execution log was a remote cache hit" \
-  python3 "$execlog" all-hits "$logs/warm.json" --require CapsLayer,GoCompilePkg,GoLink,Genrule
+  python3 "$execlog" all-hits "$logs/warm.json" --require CapsLayer,CapsImage,GoCompilePkg,GoLink
 check "every output digest equals the cold build's (execution logs)" \
   python3 "$execlog" same-outputs "$logs/cold.json" "$logs/warm.json"
 same_files() {
@@ -166,7 +167,7 @@ bz clean >"$work/clean.log" 2>&1 || { cat "$work/clean.log" >&2; die "bazel clea
 clean_summary=$(build clean-warm)
 log "    $clean_summary"
 check "after bazel clean too, every spawn was a remote cache hit" \
-  python3 "$execlog" all-hits "$logs/clean-warm.json" --require CapsLayer,GoCompilePkg,GoLink,Genrule
+  python3 "$execlog" all-hits "$logs/clean-warm.json" --require CapsLayer,CapsImage,GoCompilePkg,GoLink
 
 log "cache requests during the cold build (method, area, status, count):"
 sed 's/^/    /' <<<"$cold_stats" >&2

@@ -37,14 +37,15 @@
 #                 arguments, inputs or outputs; side B's CapsLayer actions
 #                 ran unsandboxed ("local"), side A's sandboxed without
 #                 network where the sandbox supports it (linux-sandbox).
-#     efficiency: a no-op rebuild runs no spawn; editing examples/server
-#                 recompiles it but runs no CapsLayer; a comment in
+#     efficiency: a no-op rebuild runs no spawn; a new test in
+#                 examples/server is compiled and linked but runs no
+#                 CapsLayer; a comment in
 #                 examples/hello recompiles it but relinks nothing and runs
 #                 no CapsLayer; a code change there does run CapsLayer (the
 #                 control). All read from --execution_log_json_file.
 #
 # Environment: BAZEL (default tools/bazel), TARGETS for the bazel check
-# (default: //examples/... //e2e/repro:all), KEEP=1 keeps the scratch
+# (default: //examples/...), KEEP=1 keeps the scratch
 # directory, CAPSLAYER_REPRO_WORK sets it (default: mktemp -d under
 # /var/tmp; the Bazel copies must be on a path the offline chroot can
 # bind-mount, which any host directory is).
@@ -232,6 +233,9 @@ check_cli() {
 # Bazel.
 
 bazel_cmd=${BAZEL:-tools/bazel}
+# Besides the default outputs: the layers' descriptors, the images' tarballs,
+# digests and requirements (the output groups of caps_layer and caps_image).
+output_groups=+descriptor,+tarball,+digest,+requirements,+run_flags
 
 # copy_tree DEST: the working tree (tracked and untracked files, not the
 # ignored ones, not bazel-* links) at DEST: what a second clone of the same
@@ -251,12 +255,13 @@ bz() {
 
 bazel_targets() {
   local t
-  read -ra t <<<"${TARGETS:-//examples/... //e2e/repro:all}"
+  read -ra t <<<"${TARGETS:-//examples/...}"
   printf '%s\n' "${t[@]}"
 }
 
 # collect WS OUT: copies the outputs of the targets (default outputs plus
-# the layers' descriptor group) from WS's execroot to OUT, keyed by path.
+# the layers' descriptors and the images' tarballs, digests and requirements)
+# from WS's execroot to OUT, keyed by path; directories (OCI layouts) whole.
 collect() {
   local ws=$1 out=$2 execroot f
   execroot=$(bz "$ws" info execution_root 2>/dev/null)
@@ -264,7 +269,7 @@ collect() {
   local expr
   # One query expression: the patterns joined by " + ".
   expr=$(printf '%s + ' "${targets[@]}")
-  if ! bz "$ws" cquery --output=files --output_groups=default,descriptor "${expr% + }" >"$out.files.unsorted" 2>"$out.cquery.log"; then
+  if ! bz "$ws" cquery --output=files --output_groups=default,descriptor,tarball,digest,requirements,run_flags "${expr% + }" >"$out.files.unsorted" 2>"$out.cquery.log"; then
     cat "$out.cquery.log" >&2
     log "FAIL: cquery of the outputs failed in $ws"
     failures=$((failures + 1))
@@ -272,11 +277,9 @@ collect() {
   LC_ALL=C sort "$out.files.unsorted" >"$out.files"
   mkdir -p "$out"
   while IFS= read -r f; do
-    [[ -f $execroot/$f ]] || continue
-    # Strip the configuration directory name: A and B must name it alike,
-    # but if they did not, the comparison should show the contents.
+    [[ -e $execroot/$f ]] || continue
     mkdir -p "$out/$(dirname "$f")"
-    cp "$execroot/$f" "$out/$f"
+    cp -R "$execroot/$f" "$out/$f"
   done <"$out.files"
 }
 
@@ -297,7 +300,7 @@ check_bazel() {
   local start=$SECONDS
   # Side A's actions run sandboxed and without network where the sandbox can
   # cut it (linux-sandbox can; processwrapper-sandbox ignores the flag).
-  a_flags=(--spawn_strategy=sandboxed --sandbox_default_allow_network=false --output_groups=+descriptor)
+  a_flags=(--spawn_strategy=sandboxed --sandbox_default_allow_network=false "--output_groups=$output_groups")
   log "side A: umask 022, TZ=UTC LANG=C, ${a_flags[*]}, in $a"
   # env: the locale goes to Bazel, not to this shell (which would warn
   # about a locale that is not installed).
@@ -308,7 +311,7 @@ check_bazel() {
   log "side B: umask 077, TZ=Pacific/Chatham LANG=tr_TR.UTF-8, --spawn_strategy=local, in $b"
   (umask 077 && cd "$b" && env TZ=Pacific/Chatham LANG=tr_TR.UTF-8 LC_ALL=tr_TR.UTF-8 \
     "$b/$bazel_cmd" --output_base="$b/.bazel-cache/ob" build --spawn_strategy=local \
-    --output_groups=+descriptor --execution_log_json_file="$blog" "${targets[@]}")
+    "--output_groups=$output_groups" --execution_log_json_file="$blog" "${targets[@]}")
   log "side B built in $((SECONDS - start)) s"
 
   collect "$a" "$base/out-a"
@@ -336,6 +339,10 @@ check_bazel() {
   ob=$(bz "$a" info output_base 2>/dev/null)
   check "the CapsLayer action runs the toolchain's capslayer, no host program, no environment, no host path" \
     python3 "$execlog" hermetic "$alog" --mnemonic CapsLayer --forbid "$a:$b:$ob:$work"
+  # caps_image runs capslayer through a shell that redirects its stdout to
+  # the digest file: the one host program it needs.
+  check "the CapsImage action: no environment, no host path, no host program but the shell" \
+    python3 "$execlog" hermetic "$alog" --mnemonic CapsImage --forbid "$a:$b:$ob:$work" --allow-host /bin/bash
 
   efficiency "$a"
 }
@@ -356,7 +363,8 @@ check() {
 
 # efficiency WS: incremental builds in WS, built before with a_flags.
 #   no-op rebuild              -> no spawn at all
-#   edit an unrelated package  -> its compile runs, no CapsLayer
+#   a new test in a package    -> the test is compiled and linked, no
+#                                 CapsLayer (no layer holds a test binary)
 #   comment-only edit of the layer's binary's source
 #                              -> the compile reruns, its output is the same,
 #                                 so the link and CapsLayer do not
@@ -382,10 +390,11 @@ efficiency() {
     check "a no-op rebuild runs no action" python3 "$execlog" none "$logs/eff-noop.json"
   fi
 
-  printf '\n// An edit that concerns no layer.\n' >>"$ws/examples/server/main.go"
+  # A new test in examples/server: its test binary changes, no layer does.
+  printf '\nfunc TestEfficiencyCheck(t *testing.T) {}\n' >>"$ws/examples/server/main_test.go"
   if step unrelated; then
-    check "an edit of examples/server recompiles it" \
-      python3 "$execlog" some "$logs/eff-unrelated.json" --mnemonic GoCompilePkg
+    check "a new test in examples/server recompiles and relinks its test" \
+      python3 "$execlog" some "$logs/eff-unrelated.json" --mnemonic GoLink
     check "... and runs no CapsLayer action" \
       python3 "$execlog" none "$logs/eff-unrelated.json" --mnemonic CapsLayer
   fi

@@ -12,11 +12,12 @@
         at least one spawn of mnemonic M ran
     execlog.py runner LOG --mnemonic M --runner R
         every spawn of mnemonic M (at least one) ran with runner R
-    execlog.py hermetic LOG --mnemonic M --forbid PATH[:PATH...]
+    execlog.py hermetic LOG --mnemonic M --forbid PATH[:PATH...] [--allow-host PROG]
         every spawn of mnemonic M (at least one) runs a tool from the build
-        (a relative path, not a host program), with an empty environment,
-        and no argument, input or output mentions a forbidden path (the
-        workspace, the output base: anything host-specific)
+        (a relative path, not a host program; PROG is tolerated, e.g. the
+        shell of a run_shell action), with an empty environment, and no
+        argument, input or output mentions a forbidden path (the workspace,
+        the output base: anything host-specific)
     execlog.py same-outputs LOG_A LOG_B [--tree-extras note]
         both logs have the same spawns (by mnemonic and declared outputs)
         and every output has the same digest in both; a file that only one
@@ -174,11 +175,15 @@ def main(argv):
     if cmd == "hermetic" and len(args) == 1 and "mnemonic" in opts and "forbid" in opts:
         m = opts["mnemonic"]
         forbid = [p for p in opts["forbid"].split(":") if p]
+        allowed = opts.get("allow-host")
+        host_used = set()
         ran = [s for s in spawns(args[0]) if s.get("mnemonic") == m]
         bad = []
         for s in ran:
             argv0 = (s.get("commandArgs") or ["?"])[0]
-            if argv0.startswith("/"):
+            if argv0 == allowed:
+                host_used.add(argv0)
+            elif argv0.startswith("/"):
                 bad.append(f"{label(s)}: runs the host program {argv0}, not a tool built or fetched by Bazel")
             env = {e.get("name"): e.get("value") for e in s.get("environmentVariables", [])}
             if env:
@@ -195,7 +200,8 @@ def main(argv):
             print(f"no {m} spawn in the log")
         if bad or not ran:
             return 1
-        print(f"all {len(ran)} {m} spawns run a Bazel-built tool, with no environment and no host path")
+        how = f"through {', '.join(sorted(host_used))}" if host_used else "a Bazel-built tool"
+        print(f"all {len(ran)} {m} spawns run {how}, with no environment and no host path")
         return 0
 
     if cmd == "same-outputs" and len(args) == 2:
