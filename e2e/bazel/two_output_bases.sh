@@ -20,6 +20,9 @@ main() {
   bazel=${BAZEL:-tools/bazel}
   patterns=("$@")
   [ "${#patterns[@]}" -gt 0 ] || patterns=(//examples/...)
+# cquery takes one expression: the union of the patterns.
+query=${patterns[0]}
+for p in "${patterns[@]:1}"; do query="$query + $p"; done
 
   # Under Bazel's output user root: outside the workspace (so //... never sees
   # the output bases' BUILD files), and at the same path inside the offline
@@ -47,7 +50,7 @@ main() {
     echo "== output base $b: $((SECONDS - start)) s" >&2
     execroot=$("$bazel" --output_base="$work/$b" info --symlink_prefix=/ execution_root 2>/dev/null)
     "$bazel" --output_base="$work/$b" cquery --symlink_prefix=/ --output=files \
-      --output_groups=default,descriptor,tarball,digest "${patterns[@]}" 2>/dev/null |
+      --output_groups=default,descriptor,tarball,digest "$query" 2>/dev/null |
       grep -E '\.(tar|tar\.gz|tar\.zst|descriptor\.json|digest)$' | sort >"$work/$b.files"
     while read -r f; do
       # cquery also lists the outputs of `manual` targets, which build skipped
