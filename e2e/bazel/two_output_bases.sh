@@ -20,9 +20,9 @@ main() {
   bazel=${BAZEL:-tools/bazel}
   patterns=("$@")
   [ "${#patterns[@]}" -gt 0 ] || patterns=(//examples/...)
-# cquery takes one expression: the union of the patterns.
-query=${patterns[0]}
-for p in "${patterns[@]:1}"; do query="$query + $p"; done
+  # cquery takes one expression: the union of the patterns.
+  query=${patterns[0]}
+  for p in "${patterns[@]:1}"; do query="$query + $p"; done
 
   # Under Bazel's output user root: outside the workspace (so //... never sees
   # the output bases' BUILD files), and at the same path inside the offline
