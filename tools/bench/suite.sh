@@ -67,7 +67,7 @@ for n in $SIZES_MIB $COMPRESS_SIZES_MIB $FILE_COUNTS $FILES_TOTAL_MIB $RUNS; do
 	[[ $n =~ ^[1-9][0-9]*$ ]] || die "sizes, counts and RUNS must be positive integers, not '$n'"
 done
 
-own_work=
+own_work='' own_bin=''
 if [[ -z ${WORK:-} ]]; then
 	WORK=$(mktemp -d "${TMPDIR:-/tmp}/capslayer-bench.XXXXXX")
 	own_work=1
@@ -77,6 +77,7 @@ WORK=$(cd "$WORK" && pwd -P)
 # shellcheck disable=SC2317 # run by the trap
 cleanup() {
 	rm -rf "$WORK"/in "$WORK"/out "$WORK"/files "$WORK"/corpus.list "$WORK"/time.txt
+	[[ -n $own_bin ]] && rm -f "$CAPSLAYER"
 	[[ -n $own_work ]] && rm -rf "$WORK"
 	return 0
 }
@@ -85,6 +86,7 @@ mkdir -p "$WORK/in" "$WORK/out"
 
 if [[ -z ${CAPSLAYER:-} ]]; then
 	CAPSLAYER=$WORK/capslayer
+	own_bin=1
 	log "building capslayer"
 	CGO_ENABLED=0 go build -trimpath -o "$CAPSLAYER" ./capslayer
 fi
@@ -259,6 +261,7 @@ cat <<EOF
 
 - machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(grep -qw sha_ni /proc/cpuinfo && echo SHA-NI || echo no SHA-NI), $(awk '/MemTotal/ { printf "%.0f GiB RAM", $2 / 1048576 }' /proc/meminfo), kernel $(uname -r)
 - scratch: $(df -T "$WORK" | awk 'NR == 2 { print $2 }') at \$WORK; $tar_note
+- source: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- capslayer go.mod go.sum 2>/dev/null || echo ' + local changes in capslayer/')
 - tools: $("$cl" version), $(tar --version | head -1), $(gzip --version | head -1), pigz $(pigz --version 2>&1 | awk '{ print $2 }'), zstd $(zstd -V | grep -o 'v[0-9.]*' | head -1), $(openssl version | cut -d' ' -f1-2)
 - runs: best wall time of $RUNS; CPU = user + sys of that run; RSS = largest of all runs
 - load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min); suite took $elapsed s
