@@ -4,9 +4,10 @@
 # and compares every output byte for byte. On a difference it says which
 # file, tar entry and header field (or JSON line) differ (tools/repro/explain.py).
 #
-#   tools/repro/check.sh cli      the capslayer CLI alone, no Bazel (~30 s)
+#   tools/repro/check.sh cli      the capslayer CLI alone, no Bazel (~10 s)
 #   tools/repro/check.sh bazel    Bazel: two workspace copies, two output
-#                                 bases, two cold builds (~10 min on 2 cores)
+#                                 bases, two cold builds, then incremental
+#                                 builds (~13 min on a busy 2-core VM)
 #   tools/repro/check.sh          both
 #   tools/repro/check.sh selftest the cli check must catch a planted
 #                                 difference (SOURCE_DATE_EPOCH on one side)
