@@ -10,7 +10,8 @@
 #                                 builds (~13 min on a busy 2-core VM)
 #   tools/repro/check.sh          both
 #   tools/repro/check.sh selftest the cli check must catch a planted
-#                                 difference (SOURCE_DATE_EPOCH on one side)
+#                                 difference (SOURCE_DATE_EPOCH on one side),
+#                                 execlog.py's checks must fail on bad logs
 #
 # What differs between side A and side B:
 #   cli:   workspace path (B's has spaces and is deeper); the capslayer
@@ -467,6 +468,46 @@ selftest() {
   else
     log "PASS selftest: the difference was found and explained"
   fi
+
+  # execlog.py on hand-written logs: each check must fail on the spawn that
+  # breaks it, or the Bazel checks could pass by proving nothing.
+  local d=$work/execlog
+  mkdir -p "$d"
+  cat >"$d/hit.json" <<'EOF'
+{"mnemonic": "CapsLayer", "listedOutputs": ["l.tar"], "actualOutputs": [{"path": "l.tar", "digest": {"hash": "aa"}}], "runner": "remote cache hit", "cacheHit": true, "commandArgs": ["bazel-out/bin/capslayer", "layer"]}
+{"mnemonic": "GoLink", "listedOutputs": ["bin"], "actualOutputs": [{"path": "bin", "digest": {"hash": "bb"}}], "runner": "remote cache hit", "cacheHit": true, "commandArgs": ["go"]}
+EOF
+  cat >"$d/miss.json" <<'EOF'
+{"mnemonic": "CapsLayer", "listedOutputs": ["l.tar"], "actualOutputs": [{"path": "l.tar", "digest": {"hash": "ab"}}], "runner": "linux-sandbox", "commandArgs": ["/usr/bin/tar", "-cf", "/home/me/ws/l.tar"], "environmentVariables": [{"name": "TZ", "value": "UTC"}]}
+{"mnemonic": "GoLink", "listedOutputs": ["bin"], "actualOutputs": [{"path": "bin", "digest": {"hash": "bb"}}], "runner": "disk cache hit", "cacheHit": true, "commandArgs": ["go"]}
+EOF
+  : >"$d/empty.json"
+  local want got
+  while read -r want args; do
+    got=0
+    # shellcheck disable=SC2086 # args are words
+    python3 "$execlog" $args >"$d/out.txt" 2>&1 || got=$?
+    if [[ $got != "$want" ]]; then
+      log "FAIL selftest: execlog.py $args exited $got, want $want:"
+      sed 's/^/    /' "$d/out.txt" >&2
+      failures=$((failures + 1))
+    fi
+  done <<EOF
+0 all-hits $d/hit.json --require CapsLayer,GoLink
+1 all-hits $d/miss.json
+1 all-hits $d/hit.json --require CapsImage
+1 all-hits $d/empty.json
+0 none $d/empty.json
+1 none $d/hit.json --mnemonic GoLink
+0 none $d/hit.json --mnemonic CapsImage
+0 same-outputs $d/hit.json $d/hit.json
+1 same-outputs $d/hit.json $d/miss.json
+0 hermetic $d/hit.json --mnemonic CapsLayer --forbid /home/me
+1 hermetic $d/miss.json --mnemonic CapsLayer --forbid /home/me
+0 runner $d/miss.json --mnemonic CapsLayer --runner linux-sandbox
+1 runner $d/hit.json --mnemonic CapsLayer --runner local
+EOF
+  ((failures)) || log "PASS selftest: execlog.py fails each check on a log that breaks it"
 }
 
 case $mode in
