@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -14,49 +13,55 @@ import (
 	"github.com/capslayer/rules_capslayer/capslayer/policy"
 )
 
+const auditHelp = `Checks every file capability in IMAGE against a policy.
+
+IMAGE is a layer tar (plain, gzip or zstd), an OCI image layout directory or a docker save tarball.`
+
 // runAudit implements "capslayer audit": check every file capability of a
 // layer or image against a policy. It exits 1 (checkFailedError) when a
 // rule of level error is broken.
 func runAudit(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("audit", "[flags] IMAGE\n\nIMAGE is a layer tar (plain, gzip or zstd), an OCI image layout directory or a docker save tarball", stderr)
+	fs := newFlagSet("audit", "[flags] IMAGE", auditHelp, stderr)
 	profile := fs.String("profile", "", "allowlist `profile`: "+strings.Join(policy.ProfileNames(), ", ")+" (none allows nothing: combine it with --allow)")
-	var allow capListFlag
+	allow := listFlag[caps.Mask]{parse: policy.ParseCapList}
 	fs.Var(&allow, "allow", "`capabilities` allowed in addition to the profile, comma separated: NET_RAW,CHOWN (repeatable; ALL allows every capability)")
 	maxCaps := fs.Int("max-caps", policy.DefaultMaxCaps, "a file with more than `N` capabilities needs a justification for each (-1: no limit)")
-	var justs justifyFlag
+	justs := listFlag[policy.Justification]{parse: policy.ParseJustification}
 	fs.Var(&justs, "justify", "written `justification`: CAP=REASON for every file or /path:CAP=REASON for one (repeatable)")
 	policyFile := fs.String("policy", "", "JSON policy `file` (profile, allow, max_caps, justifications; see docs/policy.md); flags add to it and override it")
 	jsonOut := fs.Bool("json", false, "print the result as JSON instead of a table")
 	sarifOut := fs.String("sarif", "", "also write the result as a SARIF 2.1.0 log to `file`, for code-scanning UIs")
-	pos, err := policyParseArgs(fs, args)
-	if err != nil {
+	if err := fs.parse(args); err != nil {
 		return err
 	}
+	pos := fs.Args()
 	if len(pos) != 1 {
 		return usagef("audit takes one IMAGE (a layer tar, an OCI layout directory or a docker save tarball), got %d arguments (see 'capslayer audit --help')", len(pos))
 	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	set := fs.isSet
 
 	p := policy.Default("")
 	if *policyFile != "" {
+		var err error
 		if p, err = policy.LoadFile(*policyFile); err != nil {
 			return err
 		}
-	} else if !set["profile"] && !set["allow"] {
+	} else if !set("profile") && !set("allow") {
 		return usagef("choose a policy: --profile %s, --allow CAP,... or --policy FILE", strings.Join(policy.ProfileNames(), "|"))
 	}
-	if set["profile"] {
+	if set("profile") {
 		if _, err := policy.LookupProfile(*profile); err != nil {
 			return usagef("--profile: %v", err)
 		}
 		p.Profile = *profile
 	}
-	p.Allow |= allow.mask
-	if set["max-caps"] {
+	for _, m := range allow.values {
+		p.Allow |= m
+	}
+	if set("max-caps") {
 		p.MaxCaps = *maxCaps
 	}
-	p.Justifications = append(p.Justifications, justs.list...)
+	p.Justifications = append(p.Justifications, justs.values...)
 	if err := p.Validate(); err != nil {
 		return usagef("%v", err)
 	}
@@ -120,67 +125,6 @@ func policyFailSummary(res *policy.Result) string {
 		parts = append(parts[:max], fmt.Sprintf("and %d more", len(parts)-max))
 	}
 	return strings.Join(parts, "; ")
-}
-
-// capListFlag is a repeatable flag of comma separated capability names.
-type capListFlag struct {
-	mask  caps.Mask
-	texts []string
-}
-
-func (f *capListFlag) String() string { return strings.Join(f.texts, ",") }
-
-func (f *capListFlag) Set(s string) error {
-	m, err := policy.ParseCapList(s)
-	if err != nil {
-		return err
-	}
-	f.mask |= m
-	f.texts = append(f.texts, s)
-	return nil
-}
-
-// justifyFlag is a repeatable --justify.
-type justifyFlag struct{ list []policy.Justification }
-
-func (f *justifyFlag) String() string {
-	var s []string
-	for _, j := range f.list {
-		s = append(s, j.String())
-	}
-	return strings.Join(s, " ")
-}
-
-func (f *justifyFlag) Set(s string) error {
-	j, err := policy.ParseJustification(s)
-	if err != nil {
-		return err
-	}
-	f.list = append(f.list, j)
-	return nil
-}
-
-// policyParseArgs parses flags that may come before or after the
-// positional arguments ("audit IMAGE --profile x" works as well as "audit
-// --profile x IMAGE"); "--" ends the flags.
-func policyParseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := parseFlags(fs, args); err != nil {
-			return nil, err
-		}
-		rest := fs.Args()
-		if len(rest) == 0 {
-			return pos, nil
-		}
-		// flag.Parse stops at "--" (consumed) or at the first positional
-		// argument; after "--" everything is positional.
-		if len(args) > len(rest) && args[len(args)-len(rest)-1] == "--" {
-			return append(pos, rest...), nil
-		}
-		pos = append(pos, rest[0])
-		args = rest[1:]
-	}
 }
 
 // policyCheckOutput rejects an output path that cannot be written: a

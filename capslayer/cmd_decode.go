@@ -25,11 +25,8 @@ Examples:
   capslayer decode "$(getfattr -n security.capability -e hex FILE | grep =)"`
 
 func runDecode(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("decode", decodeUsage, stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: capslayer decode %s\n\n%s\n", decodeUsage, decodeHelp)
-	}
-	if err := parseFlags(fs, args); err != nil {
+	fs := newFlagSet("decode", decodeUsage, decodeHelp, stderr)
+	if err := fs.parse(args); err != nil {
 		return err
 	}
 	switch fs.NArg() {

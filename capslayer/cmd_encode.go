@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"strconv"
 
 	"github.com/capslayer/rules_capslayer/capslayer/caps"
 )
@@ -30,13 +29,10 @@ Examples:
   capslayer encode --rootid 100000 cap_net_bind_service=p`
 
 func runEncode(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("encode", encodeUsage, stderr)
-	rootID := fs.String("rootid", "", "write revision 3 limited to the user namespace whose root is host `uid` N, as setcap -n N (not portable)")
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: capslayer encode %s\n\n%s\n\nFlags:\n", encodeUsage, encodeHelp)
-		fs.PrintDefaults()
-	}
-	if err := parseFlags(fs, args); err != nil {
+	fs := newFlagSet("encode", encodeUsage, encodeHelp, stderr)
+	var rootid rootIDFlag
+	fs.Var(&rootid, "rootid", rootIDUsage)
+	if err := fs.parse(args); err != nil {
 		return err
 	}
 	switch fs.NArg() {
@@ -44,17 +40,7 @@ func runEncode(args []string, stdout, stderr io.Writer) error {
 		return usagef("missing TEXT, e.g. capslayer encode cap_net_bind_service=ep (see 'capslayer encode --help')")
 	case 1:
 	default:
-		return usagef("encode takes one TEXT argument, got %d; quote a text with spaces as one argument, e.g. 'cap_chown=p cap_kill=i', and put flags before it", fs.NArg())
-	}
-	var rootid uint32
-	if *rootID != "" {
-		// setcap -n refuses 0 (it means "no namespace", i.e. revision 2)
-		// and -1 (the invalid uid).
-		n, err := strconv.ParseUint(*rootID, 10, 32)
-		if err != nil || n == 0 || n == 1<<32-1 {
-			return usagef("--rootid %q: want a host uid from 1 to 4294967294, as setcap -n takes; leave --rootid out for capabilities that work in every user namespace", *rootID)
-		}
-		rootid = uint32(n)
+		return usagef("encode takes one TEXT argument, got %d; quote a text with spaces as one argument, e.g. 'cap_chown=p cap_kill=i'", fs.NArg())
 	}
 	f, err := caps.Parse(fs.Arg(0))
 	if err != nil {
@@ -62,7 +48,7 @@ func runEncode(args []string, stdout, stderr io.Writer) error {
 	}
 	value := f.EncodeV2()
 	if rootid != 0 {
-		value = f.EncodeV3(rootid)
+		value = f.EncodeV3(uint32(rootid))
 	}
 	_, err = fmt.Fprintf(stdout, "%x\n", value)
 	return err

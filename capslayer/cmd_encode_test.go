@@ -63,8 +63,8 @@ func TestEncodeDecode(t *testing.T) {
 		{args: []string{"encode", "--rootid", "4294967295", "cap_chown=p"}, code: 2, stderr: "want a host uid"},
 		{args: []string{"encode", "--rootid", "-5", "cap_chown=p"}, code: 2, stderr: "want a host uid"},
 		{args: []string{"encode", "--rootid", "x", "cap_chown=p"}, code: 2, stderr: "want a host uid"},
-		{args: []string{"encode", "--frob", "cap_chown=p"}, code: 2, stderr: "flag provided but not defined: -frob (see 'capslayer encode --help')"},
-		{args: []string{"encode", "- NET_RAW"}, code: 2, stderr: "flag provided but not defined"},
+		{args: []string{"encode", "--frob", "cap_chown=p"}, code: 2, stderr: "unknown flag \"--frob\"; put -- before an argument that starts with '-' (see 'capslayer encode --help')"},
+		{args: []string{"encode", "- NET_RAW"}, code: 2, stderr: "unknown flag \"- NET_RAW\"; put -- before"},
 		{args: []string{"decode"}, code: 2, stderr: "capslayer decode: missing VALUE"},
 		{args: []string{"decode", "00", "00"}, code: 2, stderr: "one VALUE argument, got 2"},
 

@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -55,61 +54,40 @@ Examples:
       --entrypoint /app/server --expose 80/tcp --output out/arm64
   capslayer image index --output out/multi --tag example.com/app:v1 out/amd64 out/arm64`
 
-// imageListFlag collects a repeatable flag.
-type imageListFlag []string
-
-func (f *imageListFlag) String() string     { return strings.Join(*f, " ") }
-func (f *imageListFlag) Set(v string) error { *f = append(*f, v); return nil }
-
-// imageArgvFlag collects argv words: each use adds one word, or all the
+// argvWords parses a use of --entrypoint or --cmd: one word, or all the
 // words of a JSON array ('["/app/server","--port","80"]').
-type imageArgvFlag struct {
-	set   bool
-	words []string
+func argvWords(v string) ([]string, error) {
+	if !strings.HasPrefix(strings.TrimSpace(v), "[") {
+		return []string{v}, nil
+	}
+	ws := []string{}
+	if err := json.Unmarshal([]byte(v), &ws); err != nil {
+		return nil, fmt.Errorf("not a JSON array of strings: %v", err)
+	}
+	return ws, nil
 }
 
-func (f *imageArgvFlag) String() string { return strings.Join(f.words, " ") }
-func (f *imageArgvFlag) Set(v string) error {
-	f.set = true
-	if strings.HasPrefix(strings.TrimSpace(v), "[") {
-		var ws []string
-		if err := json.Unmarshal([]byte(v), &ws); err != nil {
-			return fmt.Errorf("%q is not a JSON array of strings: %v", v, err)
-		}
-		f.words = append(f.words, ws...)
+// argv returns the words of all uses of an --entrypoint or --cmd flag: nil
+// when it was not given, empty when it was given as '[]'.
+func argv(f *listFlag[[]string]) []string {
+	if len(f.values) == 0 {
 		return nil
 	}
-	f.words = append(f.words, v)
-	return nil
-}
-
-func (f *imageArgvFlag) value() []string {
-	if !f.set {
-		return nil
+	words := []string{}
+	for _, ws := range f.values {
+		words = append(words, ws...)
 	}
-	if f.words == nil {
-		return []string{}
-	}
-	return f.words
-}
-
-func imageFlagSet(stderr io.Writer) *flag.FlagSet {
-	fs := newFlagSet("image", imageUsage, stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: capslayer image %s\n\n%s\n\nFlags:\n", imageUsage, imageHelp)
-		fs.PrintDefaults()
-	}
-	return fs
+	return words
 }
 
 func runImage(args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "index" {
 		return runImageIndex(args[1:], stdout, stderr)
 	}
-	fs := imageFlagSet(stderr)
+	fs := newFlagSet("image", imageUsage, imageHelp, stderr)
 	var o image.Options
-	var layers, env, labels, expose imageListFlag
-	var entrypoint, cmd imageArgvFlag
+	var layers, env, labels, expose stringList
+	entrypoint, cmd := listFlag[[]string]{parse: argvWords}, listFlag[[]string]{parse: argvWords}
 	fs.StringVar(&o.Base, "base", "", "base image: an OCI image layout `dir`ectory or a docker save tarball (default: scratch)")
 	fs.StringVar(&o.BaseRef, "base-ref", "", "which image of a base holding several: a `tag` or manifest digest")
 	fs.Var(&layers, "layer", "layer `tar` (plain, gzip or zstd) to add unchanged, bottom first; repeatable")
@@ -126,7 +104,7 @@ func runImage(args []string, stdout, stderr io.Writer) error {
 	tarballOut := fs.String("tarball", "", "also write a docker load / podman load tarball to `file` (needs --tag)")
 	tag := fs.String("tag", "", "image `name`, NAME:TAG: the tarball's repo tag, and the layout's ref.name annotation (its TAG part; default latest)")
 	fs.BoolVar(&o.NoEntrypointCheck, "no-entrypoint-check", false, "do not check that the entrypoint exists in the image")
-	if err := parseFlags(fs, args); err != nil {
+	if err := fs.parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() != 0 {
@@ -138,7 +116,7 @@ func runImage(args []string, stdout, stderr io.Writer) error {
 	if *tarballOut != "" && *tag == "" {
 		return usagef("--tarball needs --tag NAME:TAG: docker load and podman load name the image after it")
 	}
-	if o.Base == "" && len(layers) == 0 {
+	if o.Base == "" && len(layers.values) == 0 {
 		return usagef("give at least one --layer (or a --base)")
 	}
 	var t *name.Tag
@@ -149,17 +127,15 @@ func runImage(args []string, stdout, stderr io.Writer) error {
 		}
 		t = &pt
 	}
-	fs.Visit(func(f *flag.Flag) {
-		switch f.Name {
-		case "user":
-			o.User = user
-		case "workdir":
-			o.WorkingDir = workdir
-		}
-	})
-	o.Layers, o.Env, o.ExposedPorts = layers, env, expose
-	o.Entrypoint, o.Cmd = entrypoint.value(), cmd.value()
-	for _, l := range labels {
+	if fs.isSet("user") {
+		o.User = user
+	}
+	if fs.isSet("workdir") {
+		o.WorkingDir = workdir
+	}
+	o.Layers, o.Env, o.ExposedPorts = layers.values, env.values, expose.values
+	o.Entrypoint, o.Cmd = argv(&entrypoint), argv(&cmd)
+	for _, l := range labels.values {
 		k, v, ok := strings.Cut(l, "=")
 		if !ok || k == "" {
 			return usagef("--label %q: want KEY=VALUE", l)
@@ -208,10 +184,10 @@ func runImage(args []string, stdout, stderr io.Writer) error {
 }
 
 func runImageIndex(args []string, stdout, stderr io.Writer) error {
-	fs := imageFlagSet(stderr)
+	fs := newFlagSet("image", imageUsage, imageHelp, stderr)
 	output := fs.String("output", "", "OCI image layout `dir`ectory to write the index to")
 	tag := fs.String("tag", "", "index `name`, NAME:TAG; the layout's ref.name annotation is its TAG part (default latest)")
-	if err := parseFlags(fs, args); err != nil {
+	if err := fs.parse(args); err != nil {
 		return err
 	}
 	if *output == "" {

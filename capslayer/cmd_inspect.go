@@ -32,13 +32,9 @@ Examples:
   capslayer inspect --json bazel-bin/app/image`
 
 func runInspect(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("inspect", inspectUsage, stderr)
+	fs := newFlagSet("inspect", inspectUsage, inspectHelp, stderr)
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: capslayer inspect %s\n\n%s\n\nFlags:\n", inspectUsage, inspectHelp)
-		fs.PrintDefaults()
-	}
-	if err := parseFlags(fs, args); err != nil {
+	if err := fs.parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {

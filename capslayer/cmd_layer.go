@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -29,14 +28,8 @@ unless --compression is given; the two must agree. The mtime of every entry is
 --mtime, else $SOURCE_DATE_EPOCH, else 0. Nothing is printed on success unless
 --print-digest asks for it. See docs/layer-format.md for the exact layout.`
 
-// fileFlags collects repeated --file values.
-type fileFlags []string
-
-func (f *fileFlags) String() string     { return strings.Join(*f, " ") }
-func (f *fileFlags) Set(v string) error { *f = append(*f, v); return nil }
-
 func runLayer(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("layer", layerUsage, stderr)
+	fs := newFlagSet("layer", layerUsage, layerHelp, stderr)
 	var (
 		binary      = fs.String("binary", "", "host `file` to store at --path (a symlink is followed)")
 		dest        = fs.String("path", "", "absolute `path` of --binary in the image, e.g. /app/server")
@@ -45,65 +38,53 @@ func runLayer(args []string, stdout, stderr io.Writer) error {
 		mode        = fs.String("mode", "0755", "permission `bits` of the files, octal")
 		owner       = fs.String("owner", "0:0", "numeric `uid:gid` of the files (directories stay 0:0)")
 		mtime       = fs.String("mtime", "", "modification time of every entry, in `seconds` since the epoch (default $SOURCE_DATE_EPOCH, else 0)")
-		rootID      = fs.String("rootid", "", "write revision 3 capabilities limited to the user namespace whose root is host `uid` N, as setcap -n N (not portable: the kernel ignores them elsewhere)")
 		compression = fs.String("compression", "", "`compression`: none, gzip or zstd (default: from the --output extension)")
 		descriptor  = fs.String("descriptor", "", "also write the layer's OCI descriptor with diff_id and file list as JSON to `file`")
 		allowScript = fs.Bool("allow-script", false, "allow capabilities on a file starting with #! (the kernel ignores them there; a warning is printed)")
 		printDigest = fs.Bool("print-digest", false, "print the layer digest (sha256:...) on stdout")
-		files       fileFlags
+		files       stringList
+		rootid      rootIDFlag
 	)
 	fs.Var(&files, "file", "one more file, `DEST=SRC[:CAPS]`; repeatable")
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: capslayer layer %s\n\n%s\n\nFlags:\n", layerUsage, layerHelp)
-		fs.PrintDefaults()
-	}
-	if err := parseFlags(fs, args); err != nil {
+	fs.Var(&rootid, "rootid", rootIDUsage)
+	if err := fs.parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() != 0 {
 		return usagef("unexpected argument %q: layer takes only flags (see 'capslayer layer --help')", fs.Arg(0))
 	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	set := fs.isSet
 
 	if *output == "" {
 		return usagef("--output is required: name the layer file to write, e.g. --output layer.tar")
 	}
-	opts, err := layerOptions(*output, *mode, *owner, *mtime, set["mtime"], *compression)
+	opts, err := layerOptions(*output, *mode, *owner, *mtime, set("mtime"), *compression)
 	if err != nil {
 		return err
-	}
-	var rootid uint32
-	if set["rootid"] {
-		n, err := strconv.ParseUint(*rootID, 10, 32)
-		if err != nil || n == 0 || n == 1<<32-1 {
-			return usagef("--rootid %q: want a positive host uid, as setcap -n does; leave --rootid out for capabilities that work in every user namespace", *rootID)
-		}
-		rootid = uint32(n)
 	}
 
 	var lfiles []layer.File
 	switch {
-	case set["binary"] || set["path"] || set["caps"]:
+	case set("binary") || set("path") || set("caps"):
 		var missing []string
 		for _, name := range []string{"binary", "path", "caps"} {
-			if !set[name] {
+			if !set(name) {
 				missing = append(missing, "--"+name)
 			}
 		}
 		if len(missing) > 0 {
 			return usagef("--binary, --path and --caps go together: %s missing (use --file DEST=SRC for a file without capabilities)", strings.Join(missing, " and "))
 		}
-		f, err := layerFile(*dest, *binary, *capsText, "--caps", rootid)
+		f, err := layerFile(*dest, *binary, *capsText, "--caps", uint32(rootid))
 		if err != nil {
 			return err
 		}
 		lfiles = append(lfiles, f)
-	case len(files) == 0:
+	case len(files.values) == 0:
 		return usagef("nothing to put in the layer: give --binary SRC --path DEST --caps TEXT, or --file DEST=SRC[:CAPS]")
 	}
-	for _, v := range files {
-		f, err := parseFileFlag(v, rootid)
+	for _, v := range files.values {
+		f, err := parseFileFlag(v, uint32(rootid))
 		if err != nil {
 			return err
 		}

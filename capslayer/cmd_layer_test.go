@@ -216,7 +216,7 @@ func TestLayerErrors(t *testing.T) {
 		{"bad owner", append(ok, "--output", "OUT.tar", "--owner", "nobody"), "", `--owner "nobody": want numeric UID:GID`},
 		{"bad mtime", append(ok, "--output", "OUT.tar", "--mtime", "-1"), "", `--mtime "-1"`},
 		{"bad SOURCE_DATE_EPOCH", append(ok, "--output", "OUT.tar"), "yesterday", `SOURCE_DATE_EPOCH="yesterday"`},
-		{"rootid 0", append(ok, "--output", "OUT.tar", "--rootid", "0"), "", "--rootid \"0\": want a positive host uid"},
+		{"rootid 0", append(ok, "--output", "OUT.tar", "--rootid", "0"), "", "--rootid \"0\": want a host uid from 1 to 4294967294"},
 		{"unknown extension", append(ok, "--output", "OUT.layer"), "", "cannot tell the compression from the name"},
 		{"compression mismatch", append(ok, "--output", "OUT.tar.gz", "--compression", "zstd"), "", "--compression zstd does not match"},
 		{"compression none mismatch", append(ok, "--output", "OUT.tar", "--compression", "gzip"), "", "names an uncompressed layer"},

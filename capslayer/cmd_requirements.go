@@ -1,7 +1,6 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -14,21 +13,25 @@ import (
 // few kilobytes.
 const maxConfigSize = 4 << 20
 
+const requirementsHelp = `Prints the docker/podman flags and Kubernetes securityContext an image or layer needs.
+
+PATH is a layer tar (plain, gzip or zstd), an OCI image layout directory or a docker save tarball.`
+
 // runRequirements implements "capslayer requirements": what a runtime must
 // grant for the file capabilities of a layer or image to work.
 func runRequirements(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("requirements", "[flags] PATH\n\nPATH is a layer tar (plain, gzip or zstd), an OCI image layout directory or a docker save tarball", stderr)
+	fs := newFlagSet("requirements", "[flags] PATH", requirementsHelp, stderr)
 	user := fs.String("user", "", "`user` the container runs as (uid[:gid] or name); default: the image config's user")
 	imageRef := fs.String("image", "", "image `reference` to put in the docker and podman lines (default: the image's tag, else IMAGE)")
-	var paths stringsFlag
+	var paths stringList
 	fs.Var(&paths, "path", "only account for the file at `path`, e.g. the entrypoint (repeatable; default: every file with capabilities)")
 	platform := fs.String("platform", "", "only the image for `platform` (os/arch[/variant]) of a multi-platform layout")
 	jsonOut := fs.Bool("json", false, "print the requirements as JSON")
 	only := fs.String("only", "", "print only one `item`: docker, podman (the run line), flags (the run flags), kubernetes (the securityContext YAML) or capabilities (comma separated)")
-	pos, err := policyParseArgs(fs, args)
-	if err != nil {
+	if err := fs.parse(args); err != nil {
 		return err
 	}
+	pos := fs.Args()
 	if len(pos) != 1 {
 		return usagef("requirements takes one PATH (a layer tar, an OCI layout directory or a docker save tarball), got %d arguments (see 'capslayer requirements --help')", len(pos))
 	}
@@ -40,14 +43,11 @@ func runRequirements(args []string, stdout, stderr io.Writer) error {
 	if *only != "" && *jsonOut {
 		return usagef("--only and --json do not go together: --json prints everything")
 	}
-	for _, p := range paths {
+	for _, p := range paths.values {
 		if !strings.HasPrefix(p, "/") {
 			return usagef("%q: give the absolute path inside the image, e.g. /app/server", p)
 		}
 	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-
 	src := pos[0]
 	rep, err := inspect.Path(src)
 	if err != nil {
@@ -67,10 +67,10 @@ func runRequirements(args []string, stdout, stderr io.Writer) error {
 		if *platform != "" && img.Platform != *platform {
 			continue
 		}
-		opts := policy.RequirementsOptions{Paths: paths, ImageRef: *imageRef}
+		opts := policy.RequirementsOptions{Paths: paths.values, ImageRef: *imageRef}
 		cfg, hasConfig := configs[img.Digest]
 		switch {
-		case set["user"]:
+		case fs.isSet("user"):
 			opts.User, opts.UserKnown, opts.UserSource = *user, true, "--user"
 		case hasConfig:
 			opts.User, opts.UserKnown, opts.UserSource = cfg.user, true, "image config"
@@ -159,14 +159,4 @@ func readConfigs(src string) (map[string]imageConfig, error) {
 		out[s.Digest] = imageConfig{user: cf.Config.User}
 	}
 	return out, nil
-}
-
-// stringsFlag is a repeatable string flag.
-type stringsFlag []string
-
-func (f *stringsFlag) String() string { return strings.Join(*f, ",") }
-
-func (f *stringsFlag) Set(s string) error {
-	*f = append(*f, s)
-	return nil
 }

@@ -12,12 +12,14 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
+
+	"github.com/capslayer/rules_capslayer/capslayer/internal/abbrev"
 )
 
 // command is one subcommand of capslayer.
@@ -67,52 +69,14 @@ func (e *checkFailedError) Error() string { return e.msg }
 var version = "dev"
 
 func runVersion(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("version", "", stderr)
-	if err := parseFlags(fs, args); err != nil {
+	fs := newFlagSet("version", "", "", stderr)
+	if err := fs.parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() != 0 {
 		return usagef("version takes no arguments")
 	}
 	fmt.Fprintf(stdout, "capslayer %s\n", version)
-	return nil
-}
-
-// newFlagSet returns a FlagSet for a subcommand whose -h/--help prints the
-// given usage line and the flag defaults.
-func newFlagSet(name, usage string, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet("capslayer "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		// The first line of usage is the synopsis; the rest, if any, explains
-		// the arguments and follows the summary.
-		synopsis, details, _ := strings.Cut(usage, "\n")
-		fmt.Fprintf(fs.Output(), "Usage: capslayer %s %s\n\n%s.\n", name, synopsis, strings.TrimSpace(commands[name].summary))
-		if details = strings.TrimSpace(details); details != "" {
-			fmt.Fprintf(fs.Output(), "\n%s\n", details)
-		}
-		var hasFlags bool
-		fs.VisitAll(func(*flag.Flag) { hasFlags = true })
-		if hasFlags {
-			fmt.Fprintf(fs.Output(), "\nFlags:\n")
-			fs.PrintDefaults()
-		}
-	}
-	return fs
-}
-
-// errHelp is returned by parseFlags when -h or --help was given; the usage
-// has been printed and capslayer exits 0.
-var errHelp = flag.ErrHelp
-
-// parseFlags parses args, turning flag errors into usage errors.
-func parseFlags(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return errHelp
-		}
-		return &usageError{msg: err.Error() + " (see 'capslayer " + strings.TrimPrefix(fs.Name(), "capslayer ") + " --help')"}
-	}
 	return nil
 }
 
@@ -144,7 +108,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	cmd, ok := commands[args[0]]
 	if !ok {
-		fmt.Fprintf(stderr, "capslayer: unknown command %q\n\n", args[0])
+		fmt.Fprintf(stderr, "capslayer: unknown command %s\n\n", abbrev.Quote(args[0]))
 		mainUsage(stderr)
 		return 2
 	}
@@ -156,16 +120,39 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	case errors.As(err, &cf):
 		if cf.msg != "" {
-			fmt.Fprintf(stderr, "capslayer %s: %s\n", args[0], cf.msg)
+			fmt.Fprintf(stderr, "capslayer %s: %s\n", args[0], shorten(cf.msg, args))
 		}
 		return 1
 	case errors.As(err, &ue):
-		fmt.Fprintf(stderr, "capslayer %s: %s\n", args[0], ue.msg)
+		fmt.Fprintf(stderr, "capslayer %s: %s\n", args[0], shorten(ue.msg, args))
 		return 2
 	default:
-		fmt.Fprintf(stderr, "capslayer %s: %v\n", args[0], err)
+		fmt.Fprintf(stderr, "capslayer %s: %s\n", args[0], shorten(err.Error(), args))
 		return 2
 	}
+}
+
+// maxMessage bounds an error message printed by capslayer, in bytes.
+const maxMessage = 4096
+
+// shorten keeps an error message from echoing a long argument whole: every
+// argument (or the value after '=' in one) longer than abbrev.Max is
+// replaced by its abbreviation, and what is still longer than maxMessage
+// is cut. The places that quote values abbreviate them already; this
+// catches the rest.
+func shorten(msg string, args []string) string {
+	for _, a := range args {
+		for _, v := range []string{a, a[strings.IndexByte(a, '=')+1:]} {
+			if abbrev.Long(v) {
+				msg = strings.ReplaceAll(msg, strconv.Quote(v), abbrev.Quote(v))
+				msg = strings.ReplaceAll(msg, v, abbrev.Quote(v))
+			}
+		}
+	}
+	if len(msg) > maxMessage {
+		msg = fmt.Sprintf("%s... (message of %d bytes cut)", strings.ToValidUTF8(msg[:maxMessage], ""), len(msg))
+	}
+	return msg
 }
 
 func main() {

@@ -2,8 +2,11 @@ package caps
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/capslayer/rules_capslayer/capslayer/internal/abbrev"
 )
 
 // ParseError reports capability text that cannot be parsed or does not
@@ -27,7 +30,7 @@ type ParseError struct {
 // Error implements error.
 func (e *ParseError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "invalid capability text %q: %s", e.Text, e.Msg)
+	fmt.Fprintf(&b, "invalid capability text %s: %s", abbrev.Quote(e.Text), e.Msg)
 	if e.Offset >= 0 {
 		fmt.Fprintf(&b, " (at offset %d)", e.Offset)
 	}
@@ -115,6 +118,10 @@ type parser struct {
 }
 
 func (p *parser) errAt(off int, token, msg, suggestion string) *ParseError {
+	if abbrev.Long(token) { // a 128 KiB name is not echoed whole
+		q, short := strconv.Quote(token), abbrev.Quote(token)
+		msg, suggestion = strings.ReplaceAll(msg, q, short), strings.ReplaceAll(suggestion, q, short)
+	}
 	return &ParseError{Text: p.text, Offset: off, Token: token, Msg: msg, Suggestion: suggestion}
 }
 
