@@ -93,7 +93,6 @@ See `examples/server` and `examples/policy`.
 
 load(
     "//rules/private:caps_image.bzl",
-    _CapsImageInfo = "CapsImageInfo",
     _caps_image = "caps_image",
     _caps_image_rule = "caps_image_rule",
 )
@@ -101,8 +100,9 @@ load("//rules/private:caps_layer.bzl", _caps_layer = "caps_layer")
 load("//rules/private:caps_policy.bzl", _caps_policy_test = "caps_policy_test")
 load(
     "//rules/private:providers.bzl",
+    _CapsImageInfo = "CapsImageInfo",
     _CapsLayerInfo = "CapsLayerInfo",
-    _CapslayerInfo = "CapslayerInfo",
+    _CapslayerToolchainInfo = "CapslayerToolchainInfo",
 )
 load(
     "//rules/private:toolchain.bzl",
@@ -120,9 +120,9 @@ capslayer_toolchain = _capslayer_toolchain
 # Providers: see docs/rules.md.
 CapsLayerInfo = _CapsLayerInfo
 CapsImageInfo = _CapsImageInfo
-CapslayerInfo = _CapslayerInfo
+CapslayerToolchainInfo = _CapslayerToolchainInfo
 
 # The label of the toolchain type, for rules that run capslayer themselves:
 # `toolchains = [CAPSLAYER_TOOLCHAIN_TYPE]`, then
-# `ctx.toolchains[CAPSLAYER_TOOLCHAIN_TYPE].capslayer_info` (a CapslayerInfo).
+# `ctx.toolchains[CAPSLAYER_TOOLCHAIN_TYPE].capslayer_info` (a CapslayerToolchainInfo).
 CAPSLAYER_TOOLCHAIN_TYPE = _TOOLCHAIN_TYPE

@@ -1,26 +1,15 @@
 """Implementation of caps_image. Private: load it from //rules:defs.bzl."""
 
-load(":providers.bzl", "CapsLayerInfo")
+load(":providers.bzl", "CapsImageInfo", "CapsLayerInfo")
 load(":toolchain.bzl", "TOOLCHAIN_TYPE")
-
-CapsImageInfo = provider(
-    doc = """Describes an image written by `caps_image`.
-
-Rules that push, sign, audit or wrap the image read this provider; `caps_policy_test`
-audits `layout`.""",
-    fields = {
-        "layout": "File (a directory): the OCI image layout `<name>/` (`oci-layout`, `index.json`, " +
-                  "`blobs/sha256/...`) holding one image, named in `index.json` by the tag. Byte-for-byte " +
-                  "reproducible. rules_oci's `oci_image(base = ...)`, skopeo (`oci:DIR:TAG`), umoci and crane read it.",
-        "tarball": "File: `<name>.tar`, the same image as a `docker load` / `podman load` tarball (docker-archive) " +
-                   "whose repo tag is `tag`.",
-        "digest": "File: `<name>.digest`, the manifest digest (`sha256:...` and a newline), the digest a " +
-                  "registry gives the image once pushed.",
-        "tag": "string: the image name, `NAME:TAG`.",
-        "platform": "string: `os/architecture[/variant]` as given, or `\"\"` when it comes from the base (or " +
-                    "is linux/amd64 without a base).",
-        "layers": "list of File: the layer tars `caps_image` added on top of the base, bottom first.",
-    },
+load(":util.bzl", "check", "label_text", "rlocation", "shell_quote")
+load(
+    ":validate.bzl",
+    "check_key_values",
+    "check_platform",
+    "check_port",
+    "check_tag",
+    "default_tag",
 )
 
 _DOC = """Assembles an OCI image from layer tars, with their file capabilities intact.
@@ -86,100 +75,6 @@ default 1970-01-01T00:00:00Z.
 # compression from the bytes, not from the name.
 _LAYER_EXTENSIONS = [".tar", ".tar.gz", ".tgz", ".tar.zst", ".tzst"]
 
-_TAG_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-"
-_REPO_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789_.-/:"
-_DIGITS = "0123456789"
-
-def check_tag(tag):
-    """Checks an image name given as `NAME:TAG`.
-
-    Only the shape is checked here; capslayer parses the name fully.
-
-    Args:
-      tag: e.g. "example.com/app:v1".
-
-    Returns:
-      None, or the problem and its fix.
-    """
-    if "@" in tag:
-        return "'tag' must be NAME:TAG, not a digest reference, got \"%s\"" % tag
-    slash = tag.rfind("/")
-    colon = tag.rfind(":")
-    if colon <= slash:
-        return "'tag' must be NAME:TAG such as \"example.com/app:v1\", got \"%s\" (no \":TAG\" after the last \"/\")" % tag
-    repo, version = tag[:colon], tag[colon + 1:]
-    if not repo or [c for c in repo.elems() if c not in _REPO_CHARS]:
-        return "'tag' NAME \"%s\" must be lower case letters, digits and . _ - / (and :PORT after a registry host), got \"%s\"" % (repo, tag)
-    if not version or len(version) > 128 or version[0] in ".-" or [c for c in version.elems() if c not in _TAG_CHARS]:
-        return "'tag' TAG \"%s\" must be 1 to 128 letters, digits, _ . - not starting with . or -, got \"%s\"" % (version, tag)
-    return None
-
-def default_tag(label):
-    """The tag of an image whose `tag` attribute is empty: `bazel/<package>:<name>`.
-
-    Args:
-      label: the caps_image's label.
-
-    Returns:
-      The tag, lower-cased; check it with check_tag.
-    """
-    package = label.package or "root"
-    return ("bazel/%s:%s" % (package, label.name)).lower()
-
-def check_port(port):
-    """Checks an exposed port such as "80/tcp".
-
-    Args:
-      port: the value from `exposed_ports`.
-
-    Returns:
-      None, or the problem and its fix.
-    """
-    number, slash, proto = port.partition("/")
-    if (not number or len(number) > 5 or [c for c in number.elems() if c not in _DIGITS] or
-        int(number) < 1 or int(number) > 65535 or (slash and proto not in ("tcp", "udp", "sctp"))):
-        return "'exposed_ports' entry \"%s\" must be PORT or PORT/PROTO with PORT 1-65535 and PROTO tcp, udp or sctp, e.g. \"80/tcp\"" % port
-    return None
-
-def check_key_values(attr, values):
-    """Checks the keys of `env` or `labels`.
-
-    Args:
-      attr: the attribute name, for the message.
-      values: the dict.
-
-    Returns:
-      None, or the problem and its fix.
-    """
-    for key in values.keys():
-        if not key or "=" in key or "\n" in key:
-            return "'%s' key \"%s\" must be non-empty and contain neither \"=\" nor a newline" % (attr, key)
-    return None
-
-def check_platform(os, architecture, variant):
-    """Checks the platform attributes.
-
-    Args:
-      os: e.g. "linux".
-      architecture: e.g. "arm64", or "" to take the base's.
-      variant: e.g. "v7", or "".
-
-    Returns:
-      None, or the problem and its fix.
-    """
-    for attr, value in [("os", os), ("architecture", architecture), ("variant", variant)]:
-        if "/" in value or " " in value:
-            return "'%s' must be one word such as \"linux\", \"arm64\" or \"v7\", got \"%s\"" % (attr, value)
-    if variant and not architecture:
-        return "'variant' needs 'architecture': set both, e.g. architecture = \"arm\", variant = \"v7\""
-    if architecture and not os:
-        return "'architecture' needs 'os', e.g. os = \"linux\""
-    return None
-
-def _check(ctx, problem):
-    if problem:
-        fail("%s: %s" % (ctx.label, problem))
-
 def _layer_files(target):
     """The layer tars a `layers` target stands for, in order."""
     if CapsLayerInfo in target:
@@ -192,12 +87,12 @@ def _caps_image_impl(ctx):
     problem = check_tag(tag)
     if problem and not attr.tag:
         problem = "the default tag \"%s\" (from the label) is not a valid image name: set 'tag', e.g. tag = \"example.com/%s:latest\"" % (tag, ctx.label.name.lower())
-    _check(ctx, problem)
+    check(ctx, problem)
     for port in attr.exposed_ports:
-        _check(ctx, check_port(port))
-    _check(ctx, check_key_values("env", attr.env))
-    _check(ctx, check_key_values("labels", attr.labels))
-    _check(ctx, check_platform(attr.os, attr.architecture, attr.variant))
+        check(ctx, check_port(port))
+    check(ctx, check_key_values("env", attr.env))
+    check(ctx, check_key_values("labels", attr.labels))
+    check(ctx, check_platform(attr.os, attr.architecture, attr.variant))
     if attr.workdir and not attr.workdir.startswith("/"):
         fail("%s: 'workdir' must be absolute, got \"%s\"; write \"/%s\"" % (ctx.label, attr.workdir, attr.workdir))
     if not attr.layers and not attr.base:
@@ -390,21 +285,6 @@ caps_image_rule = rule(
     provides = [CapsImageInfo],
 )
 
-def _shell_quote(s):
-    return "'" + s.replace("'", "'\\''") + "'"
-
-def _rlocation(ctx, file):
-    # The path of a file under the runfiles directory: external files have a
-    # short_path of "../<repo>/...".
-    if file.short_path.startswith("../"):
-        return file.short_path[3:]
-    return ctx.workspace_name + "/" + file.short_path
-
-def _label_text(label):
-    # "//pkg:name" for the main repository, as users write it.
-    text = str(label)
-    return text[2:] if text.startswith("@@//") else text
-
 def _caps_image_load_impl(ctx):
     info = ctx.attr.image[CapsImageInfo]
     run_flags = ctx.attr.image[OutputGroupInfo].run_flags.to_list()[0]
@@ -413,10 +293,10 @@ def _caps_image_load_impl(ctx):
         template = ctx.file._template,
         output = launcher,
         substitutions = {
-            "%{tarball}": _shell_quote(_rlocation(ctx, info.tarball)),
-            "%{run_flags}": _shell_quote(_rlocation(ctx, run_flags)),
-            "%{tag}": _shell_quote(info.tag),
-            "%{label}": _shell_quote(_label_text(ctx.attr.image.label)),
+            "%{tarball}": shell_quote(rlocation(ctx, info.tarball)),
+            "%{run_flags}": shell_quote(rlocation(ctx, run_flags)),
+            "%{tag}": shell_quote(info.tag),
+            "%{label}": shell_quote(label_text(ctx.attr.image.label)),
         },
         is_executable = True,
     )

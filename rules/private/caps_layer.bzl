@@ -3,11 +3,11 @@
 load(":providers.bzl", "CapsLayerInfo")
 load(":toolchain.bzl", "TOOLCHAIN_TYPE")
 load(":transition.bzl", "platform_transition")
+load(":util.bzl", "check")
 load(
     ":validate.bzl",
     "COMPRESSIONS",
     "check_caps",
-    "check_compression",
     "check_files_dest",
     "check_int",
     "check_layout",
@@ -96,24 +96,19 @@ def _single_file(ctx, target, attr):
         ))
     return files[0]
 
-def _check(ctx, problem):
-    if problem:
-        fail("%s: %s" % (ctx.label, problem))
-
 def _caps_layer_impl(ctx):
     attr = ctx.attr
 
     # Validate every attribute before declaring anything.
-    _check(ctx, check_compression(attr.compression))
-    _check(ctx, check_mode(attr.mode))
-    _check(ctx, check_owner(attr.owner))
-    _check(ctx, check_int("mtime", attr.mtime, 2147483647))
-    _check(ctx, check_int("rootid", attr.rootid, 4294967294))
+    check(ctx, check_mode(attr.mode))
+    check(ctx, check_owner(attr.owner))
+    check(ctx, check_int("mtime", attr.mtime, 2147483647))
+    check(ctx, check_int("rootid", attr.rootid, 4294967294))
 
     binary = attr.binary[0] if attr.binary else None
     if binary:
-        _check(ctx, check_path("path", attr.path))
-        _check(ctx, check_caps("caps", attr.caps))
+        check(ctx, check_path("path", attr.path))
+        check(ctx, check_caps("caps", attr.caps))
     elif attr.path or attr.caps:
         fail("%s: 'path' and 'caps' describe 'binary', which is not set; set 'binary' or put the file in 'files'" % ctx.label)
     if not binary and not attr.files:
@@ -122,10 +117,10 @@ def _caps_layer_impl(ctx):
     # attr.files maps Target -> destination; keep attribute order.
     extra = [(target, dest) for target, dest in attr.files.items()]
     for _, dest in extra:
-        _check(ctx, check_files_dest(dest))
+        check(ctx, check_files_dest(dest))
     for dest, caps in attr.file_caps.items():
-        _check(ctx, check_caps("file_caps[\"%s\"]" % dest, caps))
-    _check(ctx, check_layout(attr.path if binary else "", [d for _, d in extra], attr.file_caps))
+        check(ctx, check_caps("file_caps[\"%s\"]" % dest, caps))
+    check(ctx, check_layout(attr.path if binary else "", [d for _, d in extra], attr.file_caps))
 
     compression = COMPRESSIONS[attr.compression]
     layer = ctx.actions.declare_file(ctx.label.name + compression.extension)
@@ -255,6 +250,7 @@ caps_layer = rule(
                   "Compressed layers are reproducible for a given rules_capslayer version only: the digest depends " +
                   "on the compressor, which capslayer pins.",
             default = "none",
+            values = sorted(COMPRESSIONS.keys()),
         ),
         "platform": attr.label(
             doc = "Build `binary` and `files` for this platform instead of the target platform, e.g. " +

@@ -1,6 +1,7 @@
 """Implementation of caps_policy_test. Private: load it from //rules:defs.bzl."""
 
 load(":toolchain.bzl", "TOOLCHAIN_TYPE")
+load(":util.bzl", "check", "label_text", "rlocation", "shell_quote")
 
 # capslayer audit --profile values (capslayer/policy); "none" allows nothing
 # but what `allow` lists.
@@ -133,27 +134,15 @@ def policy_json(label, profile, allow, max_caps, justifications):
     }
     return json.encode_indent(policy, indent = "  ") + "\n", None
 
-def _rlocation(ctx, file):
-    if file.short_path.startswith("../"):
-        return file.short_path[3:]
-    return ctx.workspace_name + "/" + file.short_path
-
-def _shell_quote(s):
-    return "'" + s.replace("'", "'\\''") + "'"
-
 def _caps_policy_test_impl(ctx):
-    label = str(ctx.label)
-    if label.startswith("@@//"):
-        label = label[2:]
     text, problem = policy_json(
-        label,
+        label_text(ctx.label),
         ctx.attr.profile,
         ctx.attr.allow,
         ctx.attr.max_caps,
         ctx.attr.justifications,
     )
-    if problem:
-        fail("%s: %s" % (ctx.label, problem))
+    check(ctx, problem)
     policy = ctx.actions.declare_file(ctx.label.name + ".policy.json")
     ctx.actions.write(policy, text)
 
@@ -165,9 +154,9 @@ def _caps_policy_test_impl(ctx):
         template = ctx.file._template,
         output = launcher,
         substitutions = {
-            "%{capslayer}": _shell_quote(_rlocation(ctx, capslayer)),
-            "%{policy}": _shell_quote(_rlocation(ctx, policy)),
-            "%{image}": _shell_quote(_rlocation(ctx, image)),
+            "%{capslayer}": shell_quote(rlocation(ctx, capslayer)),
+            "%{policy}": shell_quote(rlocation(ctx, policy)),
+            "%{image}": shell_quote(rlocation(ctx, image)),
         },
         is_executable = True,
     )
@@ -194,6 +183,7 @@ caps_policy_test = rule(
                   "NET_BIND_SERVICE only), `pss-baseline` (PSS baseline: Docker's defaults minus NET_RAW), " +
                   "`docker-default` (Docker's 14 default capabilities), or `none` (nothing but `allow`).",
             default = "pss-restricted",
+            values = PROFILES,
         ),
         "allow": attr.string_list(
             doc = "Capabilities allowed besides the profile's, Docker names (`NET_RAW`) or `cap_` names. " +

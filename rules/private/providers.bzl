@@ -22,7 +22,27 @@ time.""",
     },
 )
 
-CapslayerInfo = provider(
+CapsImageInfo = provider(
+    doc = """Describes an image written by `caps_image`.
+
+Rules that push, sign, audit or wrap the image read this provider; `caps_policy_test`
+audits `layout`.""",
+    fields = {
+        "layout": "File (a directory): the OCI image layout `<name>/` (`oci-layout`, `index.json`, " +
+                  "`blobs/sha256/...`) holding one image, named in `index.json` by the tag. Byte-for-byte " +
+                  "reproducible. rules_oci's `oci_image(base = ...)`, skopeo (`oci:DIR:TAG`), umoci and crane read it.",
+        "tarball": "File: `<name>.tar`, the same image as a `docker load` / `podman load` tarball (docker-archive) " +
+                   "whose repo tag is `tag`.",
+        "digest": "File: `<name>.digest`, the manifest digest (`sha256:...` and a newline), the digest a " +
+                  "registry gives the image once pushed.",
+        "tag": "string: the image name, `NAME:TAG`.",
+        "platform": "string: `os/architecture[/variant]` as given, or `\"\"` when it comes from the base (or " +
+                    "is linux/amd64 without a base).",
+        "layers": "list of File: the layer tars `caps_image` added on top of the base, bottom first.",
+    },
+)
+
+CapslayerToolchainInfo = provider(
     doc = """The `capslayer` tool a `capslayer_toolchain` provides.
 
 Rule authors get it from the resolved toolchain:
@@ -31,7 +51,7 @@ Rule authors get it from the resolved toolchain:
 load("@rules_capslayer//rules:defs.bzl", "CAPSLAYER_TOOLCHAIN_TYPE")
 
 def _impl(ctx):
-    capslayer = ctx.toolchains[CAPSLAYER_TOOLCHAIN_TYPE].capslayer_info
+    capslayer = ctx.toolchains[CAPSLAYER_TOOLCHAIN_TYPE].capslayer_info  # a CapslayerToolchainInfo
     ctx.actions.run(executable = capslayer.files_to_run, toolchain = CAPSLAYER_TOOLCHAIN_TYPE, ...)
 ```""",
     fields = {

@@ -1,6 +1,6 @@
 """The capslayer toolchain. Private: load the public names from //rules:defs.bzl."""
 
-load(":providers.bzl", "CapslayerInfo")
+load(":providers.bzl", "CapslayerToolchainInfo")
 
 # The one place the toolchain type label is spelled out; rules use this constant.
 TOOLCHAIN_TYPE = str(Label("//rules:toolchain_type"))
@@ -52,7 +52,7 @@ def _capslayer_toolchain_impl(ctx):
         files = depset([binary]),
         runfiles = ctx.attr.capslayer[DefaultInfo].default_runfiles,
     )
-    capslayer_info = CapslayerInfo(
+    capslayer_info = CapslayerToolchainInfo(
         binary = binary,
         files_to_run = files_to_run,
     )

@@ -1,4 +1,4 @@
-"""Pure checks of caps_layer attribute values.
+"""Pure checks of caps_layer and caps_image attribute values.
 
 Each function returns None when the value is fine and otherwise the text of the
 problem and of its fix, without the target label, so that the rule can prefix
@@ -96,19 +96,6 @@ def check_owner(owner):
         return "'owner' must be numeric \"UID:GID\" such as \"65532:65532\", got \"%s\" (user names are not resolved: images have no host /etc/passwd)" % owner
     return None
 
-def check_compression(compression):
-    """Checks a compression name.
-
-    Args:
-      compression: "none", "gzip" or "zstd".
-
-    Returns:
-      None, or the problem and its fix.
-    """
-    if compression not in COMPRESSIONS:
-        return "'compression' must be one of \"none\", \"gzip\", \"zstd\", got \"%s\"" % compression
-    return None
-
 def check_int(attr, value, maximum):
     """Checks a non-negative integer attribute.
 
@@ -167,4 +154,95 @@ def check_layout(path, file_paths, file_caps):
                 p,
                 ", ".join(["\"%s\"" % k for k in known]) or "none given",
             )
+    return None
+
+# Checks of caps_image attributes.
+
+_TAG_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-"
+_REPO_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789_.-/:"
+
+def check_tag(tag):
+    """Checks an image name given as `NAME:TAG`.
+
+    Only the shape is checked here; capslayer parses the name fully.
+
+    Args:
+      tag: e.g. "example.com/app:v1".
+
+    Returns:
+      None, or the problem and its fix.
+    """
+    if "@" in tag:
+        return "'tag' must be NAME:TAG, not a digest reference, got \"%s\"" % tag
+    slash = tag.rfind("/")
+    colon = tag.rfind(":")
+    if colon <= slash:
+        return "'tag' must be NAME:TAG such as \"example.com/app:v1\", got \"%s\" (no \":TAG\" after the last \"/\")" % tag
+    repo, version = tag[:colon], tag[colon + 1:]
+    if not repo or [c for c in repo.elems() if c not in _REPO_CHARS]:
+        return "'tag' NAME \"%s\" must be lower case letters, digits and . _ - / (and :PORT after a registry host), got \"%s\"" % (repo, tag)
+    if not version or len(version) > 128 or version[0] in ".-" or [c for c in version.elems() if c not in _TAG_CHARS]:
+        return "'tag' TAG \"%s\" must be 1 to 128 letters, digits, _ . - not starting with . or -, got \"%s\"" % (version, tag)
+    return None
+
+def default_tag(label):
+    """The tag of an image whose `tag` attribute is empty: `bazel/<package>:<name>`.
+
+    Args:
+      label: the caps_image's label.
+
+    Returns:
+      The tag, lower-cased; check it with check_tag.
+    """
+    package = label.package or "root"
+    return ("bazel/%s:%s" % (package, label.name)).lower()
+
+def check_port(port):
+    """Checks an exposed port such as "80/tcp".
+
+    Args:
+      port: the value from `exposed_ports`.
+
+    Returns:
+      None, or the problem and its fix.
+    """
+    number, slash, proto = port.partition("/")
+    if (not number or len(number) > 5 or [c for c in number.elems() if c not in _DIGITS] or
+        int(number) < 1 or int(number) > 65535 or (slash and proto not in ("tcp", "udp", "sctp"))):
+        return "'exposed_ports' entry \"%s\" must be PORT or PORT/PROTO with PORT 1-65535 and PROTO tcp, udp or sctp, e.g. \"80/tcp\"" % port
+    return None
+
+def check_key_values(attr, values):
+    """Checks the keys of `env` or `labels`.
+
+    Args:
+      attr: the attribute name, for the message.
+      values: the dict.
+
+    Returns:
+      None, or the problem and its fix.
+    """
+    for key in values.keys():
+        if not key or "=" in key or "\n" in key:
+            return "'%s' key \"%s\" must be non-empty and contain neither \"=\" nor a newline" % (attr, key)
+    return None
+
+def check_platform(os, architecture, variant):
+    """Checks the platform attributes.
+
+    Args:
+      os: e.g. "linux".
+      architecture: e.g. "arm64", or "" to take the base's.
+      variant: e.g. "v7", or "".
+
+    Returns:
+      None, or the problem and its fix.
+    """
+    for attr, value in [("os", os), ("architecture", architecture), ("variant", variant)]:
+        if "/" in value or " " in value:
+            return "'%s' must be one word such as \"linux\", \"arm64\" or \"v7\", got \"%s\"" % (attr, value)
+    if variant and not architecture:
+        return "'variant' needs 'architecture': set both, e.g. architecture = \"arm\", variant = \"v7\""
+    if architecture and not os:
+        return "'architecture' needs 'os', e.g. os = \"linux\""
     return None

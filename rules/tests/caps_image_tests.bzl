@@ -3,7 +3,7 @@
 load("@bazel_skylib//lib:unittest.bzl", "analysistest", "asserts", "unittest")
 load("//rules:defs.bzl", "CapsImageInfo", "caps_image", "caps_layer")
 load(
-    "//rules/private:caps_image.bzl",
+    "//rules/private:validate.bzl",
     "check_key_values",
     "check_platform",
     "check_port",

@@ -216,10 +216,6 @@ _FAILURES = {
         {"path": "/app/"},
         "'path' must name a file, got \"/app/\" with a trailing \"/\"; write \"/app\"",
     ),
-    "bad_compression": (
-        {"compression": "xz"},
-        "'compression' must be one of \"none\", \"gzip\", \"zstd\", got \"xz\"",
-    ),
     "bad_mode": (
         {"mode": "rwxr-xr-x"},
         "'mode' must be 3 or 4 octal digits such as \"0755\", got \"rwxr-xr-x\"",

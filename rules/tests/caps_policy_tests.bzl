@@ -146,10 +146,6 @@ _failure_test = analysistest.make(
 )
 
 _FAILURES = {
-    "policy_bad_profile": (
-        {"profile": "restricted"},
-        "'profile' must be one of \"pss-restricted\", \"pss-baseline\", \"docker-default\", \"none\", got \"restricted\"",
-    ),
     "policy_bad_max_caps": (
         {"max_caps": -5},
         "'max_caps' must be -1 (no limit) or more, got -5",
