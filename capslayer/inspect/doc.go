@@ -1,5 +1,13 @@
-// Package inspect lists the files that carry Linux file capabilities in a
-// layer tar, an OCI image layout or a docker/podman save tarball.
+// Package inspect is capslayer's image reader: it reads a layer tar, an OCI
+// image layout (a directory or an oci-archive tar), a docker/podman save
+// tarball or any go-containerregistry v1.Image, and lists the files that
+// carry Linux file capabilities.
+//
+// The files of the package are named for their roles: detect.go (which kind
+// of input), layout.go (OCI layouts), tararchive.go and dockerarchive.go
+// (tarballs), blobimage.go (blobs as a v1.Image), source.go (Images and
+// Scan: the API other readers, such as a registry, build on), walk.go and
+// decompress.go (one layer stream), inspect.go (the report).
 //
 // A file capability is the security.capability extended attribute that
 // setcap(8) sets. In a layer tar it travels as the PAX record

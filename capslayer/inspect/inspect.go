@@ -140,7 +140,7 @@ func Path(p string, opts ...Option) (*Report, error) {
 		if ls, ok := done[src.Digest]; ok {
 			im.Layers = ls
 		} else {
-			ls, err := src.scan(o)
+			ls, err := scan(src.Image, o)
 			if err != nil {
 				return nil, fmt.Errorf("%s: image %s: %w", p, src.Name, err)
 			}

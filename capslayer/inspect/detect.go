@@ -1,0 +1,72 @@
+// This file tells the kinds of local input apart: a layer tar, an OCI image
+// layout directory, an oci-archive tar and a docker save tarball.
+
+package inspect
+
+import (
+	"archive/tar"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+)
+
+// detect tells a layout directory, a docker save tarball and a layer apart.
+func detect(p string, o *options) (string, error) {
+	fi, err := os.Stat(p)
+	if err != nil {
+		return "", err
+	}
+	if fi.IsDir() {
+		if _, err := os.Stat(filepath.Join(p, "index.json")); err != nil {
+			return "", fmt.Errorf("%s is a directory but not an OCI image layout (no index.json)", p)
+		}
+		return KindOCILayout, nil
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	head := make([]byte, 6)
+	n, _ := io.ReadFull(f, head)
+	if c, err := Sniff(head[:n]); err != nil || c != CompressionNone {
+		// Compressed: a layer (docker save tarballs are plain tars).
+		return KindLayer, nil
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return "", err
+	}
+	// A docker save tarball has manifest.json at its root; reading only the
+	// headers is cheap because tar seeks over the contents of an *os.File.
+	// An OCI layout packed in a tar (podman save --format oci-archive,
+	// skopeo oci-archive:) has oci-layout and index.json at its root.
+	tr := tar.NewReader(f)
+	var ociLayout, ociIndex bool
+	for i := 0; i < o.maxEntries; i++ {
+		hdr, err := tr.Next()
+		if err != nil {
+			break // Walk reports what is wrong with a broken tar
+		}
+		if hdr.Typeflag != tar.TypeReg {
+			continue
+		}
+		switch path.Clean("/" + hdr.Name) {
+		case "/manifest.json":
+			var m []dockerManifest
+			if hdr.Size <= maxJSONSize && json.NewDecoder(io.LimitReader(tr, maxJSONSize)).Decode(&m) == nil && len(m) > 0 && m[0].Config != "" {
+				return KindDockerArchive, nil
+			}
+		case "/oci-layout":
+			ociLayout = true
+		case "/index.json":
+			ociIndex = true
+		}
+	}
+	if ociLayout && ociIndex {
+		return KindOCIArchive, nil
+	}
+	return KindLayer, nil
+}

@@ -1,0 +1,113 @@
+// This file reads docker/podman save tarballs (manifest.json at the root).
+
+package inspect
+
+import (
+	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+)
+
+// dockerManifest is one entry of a docker save tarball's manifest.json.
+type dockerManifest struct {
+	Config   string
+	RepoTags []string
+	Layers   []string
+}
+
+func readDockerArchive(p string, o *options) ([]Source, error) {
+	a, err := indexArchive(p, o)
+	if err != nil {
+		return nil, err
+	}
+	b, err := a.readJSON("manifest.json")
+	if err != nil {
+		return nil, err
+	}
+	var dms []dockerManifest
+	if err := json.Unmarshal(b, &dms); err != nil {
+		return nil, fmt.Errorf("%s: manifest.json: %w", p, err)
+	}
+	var srcs []Source
+	for _, dm := range dms {
+		if len(srcs) >= o.maxImages {
+			return nil, fmt.Errorf("%w: more than %d images", ErrLimit, o.maxImages)
+		}
+		rawCfg, err := a.readJSON(dm.Config)
+		if err != nil {
+			return nil, err
+		}
+		sum := sha256.Sum256(rawCfg)
+		id := "sha256:" + hex.EncodeToString(sum[:])
+		layers := dm.Layers
+		bi, err := newBlobImage(types.OCIManifestSchema1, nil, nil, rawCfg, func(i int) (io.ReadCloser, error) {
+			rc, _, err := a.open(layers[i])
+			return rc, err
+		}, o)
+		if err != nil {
+			return nil, fmt.Errorf("%s: image %s: %w", p, id, err)
+		}
+		if len(layers) != bi.nLayers {
+			return nil, fmt.Errorf("%s: image %s: manifest.json lists %d layers but the config has %d diff_ids", p, id, len(layers), bi.nLayers)
+		}
+		bi.makeManifest = func() (*v1.Manifest, error) { return dockerArchiveManifest(bi, rawCfg, len(layers)) }
+		names := dm.RepoTags
+		if len(names) == 0 {
+			names = []string{id}
+		}
+		for _, n := range names {
+			srcs = append(srcs, bi.source(n, id, bi.platform()))
+		}
+	}
+	if len(srcs) == 0 {
+		return nil, fmt.Errorf("%s: manifest.json lists no images", p)
+	}
+	return srcs, nil
+}
+
+// dockerArchiveManifest makes the OCI manifest a docker save tarball lacks,
+// hashing each layer blob as stored and naming its media type after its
+// actual compression (docker save stores plain tars).
+func dockerArchiveManifest(bi *blobImage, rawCfg []byte, n int) (*v1.Manifest, error) {
+	cfgSum := sha256.Sum256(rawCfg)
+	m := &v1.Manifest{
+		SchemaVersion: 2,
+		MediaType:     types.OCIManifestSchema1,
+		Config: v1.Descriptor{
+			MediaType: types.OCIConfigJSON,
+			Size:      int64(len(rawCfg)),
+			Digest:    v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(cfgSum[:])},
+		},
+		Layers: []v1.Descriptor{},
+	}
+	for i := 0; i < n; i++ {
+		rc, err := bi.open(i)
+		if err != nil {
+			return nil, err
+		}
+		h, cnt := sha256.New(), &counter{}
+		br := bufio.NewReader(io.TeeReader(rc, io.MultiWriter(h, cnt)))
+		head, _ := br.Peek(6)
+		c, err := Sniff(head)
+		if err == nil {
+			_, err = io.Copy(io.Discard, br)
+		}
+		rc.Close()
+		if err != nil {
+			return nil, fmt.Errorf("layer %d: %w", i, err)
+		}
+		d := v1.Descriptor{
+			MediaType: types.MediaType(Stream{Compression: c}.MediaType()),
+			Size:      cnt.n,
+			Digest:    v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(h.Sum(nil))},
+		}
+		m.Layers = append(m.Layers, d)
+	}
+	return m, nil
+}

@@ -1,0 +1,119 @@
+// This file is the image reader's API: Source (one image of an input, as a
+// go-containerregistry v1.Image), Images (the images of a local input) and
+// Scan (the capability files of any v1.Image, read within the limits).
+
+package inspect
+
+import (
+	"fmt"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+)
+
+// Annotations that name an image in an index.
+const (
+	AnnotationRefName       = "org.opencontainers.image.ref.name"
+	AnnotationContainerName = "io.containerd.image.name"
+)
+
+// Source is one image of an OCI layout or docker save tarball, found by
+// Images.
+type Source struct {
+	// Name, Digest and Platform are as in Image.
+	Name, Digest, Platform string
+	// Image reads the image with go-containerregistry. The Compressed()
+	// bytes of its layers are the blobs exactly as stored (never
+	// recompressed), so appending them to another image keeps their
+	// digests and their PAX records.
+	//
+	// Any v1.Image works here (a layout, an archive, a registry image from
+	// go-containerregistry's remote package): Scan reads it only through
+	// the v1.Image interface.
+	Image v1.Image
+}
+
+// Images lists the images of an OCI image layout directory or oci-archive
+// tar (indexes followed recursively; artifacts that are not images are
+// skipped) or of a docker/podman save tarball, and returns the input's kind.
+func Images(p string, opts ...Option) (string, []Source, error) {
+	o := makeOptions(opts)
+	kind, err := detect(p, o)
+	if err != nil {
+		return "", nil, err
+	}
+	if kind == KindLayer {
+		return "", nil, fmt.Errorf("%s is a single layer tar, not an image (an OCI layout directory or a docker save tarball)", p)
+	}
+	srcs, _, err := images(p, kind, o)
+	return kind, srcs, err
+}
+
+func images(p, kind string, o *options) ([]Source, []string, error) {
+	switch kind {
+	case KindOCILayout:
+		return readLayout(p, dirOpener(p), o)
+	case KindOCIArchive:
+		a, err := indexArchive(p, o)
+		if err != nil {
+			return nil, nil, err
+		}
+		return readLayout(p, a.opener(), o)
+	}
+	srcs, err := readDockerArchive(p, o)
+	return srcs, nil, err
+}
+
+// Scan reads the layers of src.Image bottom-up within the limits of opts,
+// checking every blob against its manifest digest and size and its config
+// diff ID, and returns the image with its capability files and whether each
+// is visible in the final filesystem.
+func Scan(src Source, opts ...Option) (Image, error) {
+	ls, err := scan(src.Image, makeOptions(opts))
+	if err != nil {
+		return Image{}, err
+	}
+	return Image{Name: src.Name, Digest: src.Digest, Platform: src.Platform, Layers: ls}, nil
+}
+
+func scan(img v1.Image, o *options) ([]Layer, error) {
+	m, err := img.Manifest()
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := img.ConfigFile()
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	diffIDs := cfg.RootFS.DiffIDs
+	if len(m.Layers) != len(diffIDs) {
+		return nil, fmt.Errorf("the manifest lists %d layers but the config has %d diff_ids", len(m.Layers), len(diffIDs))
+	}
+	if len(m.Layers) > o.maxLayers {
+		return nil, fmt.Errorf("%w: more than %d layers", ErrLimit, o.maxLayers)
+	}
+	s := newImageScan()
+	for i, d := range m.Layers {
+		if err := checkDigest(d.Digest); err != nil {
+			return nil, fmt.Errorf("layer %d: %w", i, err)
+		}
+		bl, err := img.LayerByDigest(d.Digest)
+		if err != nil {
+			return nil, fmt.Errorf("layer %d: %w", i, err)
+		}
+		rc, err := bl.Compressed()
+		if err != nil {
+			return nil, fmt.Errorf("layer %d: %w", i, err)
+		}
+		l, err := s.layer(rc, i, o)
+		rc.Close()
+		if err != nil {
+			return nil, fmt.Errorf("layer %d (%s): %w", i, d.Digest, err)
+		}
+		if l.Digest != d.Digest.String() || l.DiffID != diffIDs[i].String() {
+			return nil, fmt.Errorf("layer %d: blob has digest %s and diff ID %s but the image says %s and %s: the image is corrupt or was tampered with",
+				i, l.Digest, l.DiffID, d.Digest, diffIDs[i])
+		}
+		s.layers[i].MediaType = string(d.MediaType)
+	}
+	return s.layers, nil
+}

@@ -1,0 +1,106 @@
+// This file indexes the members of a plain tar (a docker save tarball or an
+// oci-archive) once, so that each member is then read in place.
+//
+// go-containerregistry's tarball package rescans the whole tar from its
+// start for every file it opens and reads manifest.json and configs with
+// io.ReadAll (no size limit), hence this index.
+
+package inspect
+
+import (
+	"archive/tar"
+	"fmt"
+	"io"
+	"os"
+	"path"
+)
+
+// archiveMember locates a file inside a tarball.
+type archiveMember struct {
+	off, size int64
+	typ       byte
+	link      string
+}
+
+type archive struct {
+	path    string
+	members map[string]archiveMember
+}
+
+// indexArchive records where each member of a (plain) tarball starts.
+func indexArchive(p string, o *options) (*archive, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	a := &archive{path: p, members: map[string]archiveMember{}}
+	tr := tar.NewReader(f)
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			return a, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reading %s: %w", p, err)
+		}
+		if len(a.members) >= o.maxEntries {
+			return nil, fmt.Errorf("%w: more than %d entries in %s", ErrLimit, o.maxEntries, p)
+		}
+		name, err := CleanName(hdr.Name)
+		if err != nil {
+			return nil, err
+		}
+		// tar reads headers block by block and no further, so the file
+		// offset is now the start of the member's contents.
+		off, err := f.Seek(0, io.SeekCurrent)
+		if err != nil {
+			return nil, err
+		}
+		a.members[name] = archiveMember{off: off, size: hdr.Size, typ: hdr.Typeflag, link: hdr.Linkname}
+	}
+}
+
+// open opens a regular member, following symbolic and hard links (older
+// docker save writes repeated layers as symlinks).
+func (a *archive) open(name string) (io.ReadCloser, int64, error) {
+	p, err := CleanName(name)
+	if err != nil {
+		return nil, 0, err
+	}
+	for hops := 0; ; hops++ {
+		if hops > 16 {
+			return nil, 0, fmt.Errorf("%s: too many links resolving %q", a.path, name)
+		}
+		m, ok := a.members[p]
+		if !ok {
+			return nil, 0, fmt.Errorf("%s: no member %q", a.path, name)
+		}
+		switch m.typ {
+		case tar.TypeReg, tar.TypeRegA:
+			f, err := os.Open(a.path)
+			if err != nil {
+				return nil, 0, err
+			}
+			return struct {
+				io.Reader
+				io.Closer
+			}{io.NewSectionReader(f, m.off, m.size), f}, m.size, nil
+		case tar.TypeSymlink:
+			p = path.Clean(path.Join(path.Dir(p), m.link))
+		case tar.TypeLink:
+			p = path.Clean("/" + m.link)
+		default:
+			return nil, 0, fmt.Errorf("%s: member %q is not a regular file", a.path, name)
+		}
+	}
+}
+
+func (a *archive) readJSON(name string) ([]byte, error) {
+	rc, _, err := a.open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	return readLimited(rc, maxJSONSize, name)
+}
