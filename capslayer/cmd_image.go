@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -162,7 +163,7 @@ func runImage(args []string, stdout, stderr io.Writer) error {
 
 	res, err := image.Build(o)
 	if err != nil {
-		return err
+		return imageBuildError(err)
 	}
 	for _, w := range res.Warnings {
 		fmt.Fprintf(stderr, "capslayer image: warning: %s\n", w)
@@ -181,6 +182,30 @@ func runImage(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintln(stdout, d)
 	return nil
+}
+
+// imageBuildError adds to an image.Build error the flags that fix it. The
+// Bazel rule caps_image says the same with its attributes (entrypoint,
+// check_entrypoint, architecture, base_ref).
+func imageBuildError(err error) error {
+	var hint string
+	switch {
+	case errors.Is(err, image.ErrEntrypointNotFound), errors.Is(err, image.ErrEntrypointNotExecutable):
+		hint = "check --entrypoint (or --cmd) and the --layer paths, or pass --no-entrypoint-check"
+	case errors.Is(err, image.ErrEmptyEntrypoint):
+		hint = "give --entrypoint, or pass --no-entrypoint-check"
+	case errors.Is(err, image.ErrBaseAmbiguous):
+		hint = "choose one with --platform or --base-ref"
+	case errors.Is(err, image.ErrBasePlatformNotFound):
+		hint = "pick one with --platform, or use a --base built for the platform you want"
+	case errors.Is(err, image.ErrBaseRefNotFound):
+		hint = "give --base-ref one of these names or a manifest digest"
+	case errors.Is(err, image.ErrNoBaseImage):
+		hint = "give --base an OCI image layout or docker save tarball that holds an image"
+	default:
+		return err
+	}
+	return fmt.Errorf("%w; %s", err, hint)
 }
 
 func runImageIndex(args []string, stdout, stderr io.Writer) error {

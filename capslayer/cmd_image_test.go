@@ -104,7 +104,7 @@ func TestImageCLIErrors(t *testing.T) {
 		{[]string{"--layer", l, "--entrypoint", "/app/server"}, "missing --output"},
 		{[]string{"--layer", l, "--output", dir + "/o", "--tarball", dir + "/o.tar"}, "--tarball needs --tag NAME:TAG"},
 		{[]string{"--output", dir + "/o"}, "give at least one --layer"},
-		{[]string{"--layer", l, "--entrypoint", "/app/srever", "--output", dir + "/o"}, "entrypoint /app/srever: /app/srever exists in no layer of the image"},
+		{[]string{"--layer", l, "--entrypoint", "/app/srever", "--output", dir + "/o"}, "entrypoint /app/srever: /app/srever exists in no layer of the image; check --entrypoint (or --cmd) and the --layer paths, or pass --no-entrypoint-check"},
 		{[]string{"--layer", notTar, "--entrypoint", "/app/server", "--output", dir + "/o"}, "notes.tar: not a tar archive"},
 		{[]string{"--layer", l, "--platform", "linux", "--output", dir + "/o"}, "--platform: platform \"linux\": want os/arch"},
 		{[]string{"--layer", l, "--expose", "http", "--output", dir + "/o"}, "exposed port \"http\""},
@@ -124,8 +124,30 @@ func TestImageCLIErrors(t *testing.T) {
 	base := filepath.Join(dir, "base")
 	imageCLI(t, l, base)
 	code, _, stderr := runCLI(t, "image", "--base", base, "--platform", "linux/arm64", "--layer", l, "--entrypoint", "/app/server", "--output", dir+"/o")
-	if code != 2 || !strings.Contains(stderr, "has no image for platform linux/arm64; it has: latest (linux/amd64)") {
+	if code != 2 || !strings.Contains(stderr, "has no image for that platform: no image for platform linux/arm64; it has: latest (linux/amd64); pick one with --platform") {
 		t.Errorf("exit %d: %s", code, stderr)
+	}
+}
+
+// Issue 15: `capslayer image --base L --layer good.tar --entrypoint
+// /app/server --output out` with an L whose index.json lists no manifest
+// panicked; it is a usage error naming the base, and writes nothing.
+func TestImageCLIBaseWithEmptyManifests(t *testing.T) {
+	l := capsLayerCLI(t)
+	dir := t.TempDir()
+	base := filepath.Join(dir, "L")
+	imageCLI(t, l, base)
+	if err := os.WriteFile(filepath.Join(base, "index.json"), []byte(`{"schemaVersion":2,"manifests":[]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out")
+	code, stdout, stderr := runCLI(t, "image", "--base", base, "--layer", l, "--entrypoint", "/app/server", "--output", out)
+	want := "capslayer image: base " + base + ": the base holds no image: its index lists no image manifest; give --base an OCI image layout or docker save tarball that holds an image\n"
+	if code != 2 || stdout != "" || stderr != want {
+		t.Errorf("exit %d stdout %q stderr %q; want 2 and %q", code, stdout, stderr, want)
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Errorf("output written: %v", err)
 	}
 }
 

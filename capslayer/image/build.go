@@ -250,11 +250,11 @@ func Build(o Options) (*Result, error) {
 	if !o.NoEntrypointCheck && (o.Entrypoint != nil || o.Cmd != nil) {
 		argv := append(append([]string{}, cfg.Config.Entrypoint...), cfg.Config.Cmd...)
 		if len(argv) == 0 || argv[0] == "" {
-			return nil, fmt.Errorf("the image has an empty entrypoint and command: give --entrypoint")
+			return nil, ErrEmptyEntrypoint
 		}
 		exe, err := fs.findExecutable(argv[0], cfg.Config.WorkingDir, cfg.Config.Env)
 		if err != nil {
-			return nil, fmt.Errorf("entrypoint %s: %w; check --entrypoint and the --layer paths, or pass --no-entrypoint-check", argv[0], err)
+			return nil, err
 		}
 		res.Executable = exe
 	}
@@ -282,6 +282,11 @@ func pickBase(base, ref string, want *v1.Platform) (inspect.Source, error) {
 	if err != nil {
 		return inspect.Source{}, fmt.Errorf("base %s: %w", base, err)
 	}
+	if len(srcs) == 0 {
+		// An empty index, only artifacts, or index entries that hold no
+		// manifest (issue 15: this indexed srcs[0] and panicked).
+		return inspect.Source{}, fmt.Errorf("base %s: %w: its index lists no image manifest", base, ErrNoBaseImage)
+	}
 	if ref != "" {
 		var keep []inspect.Source
 		for _, s := range srcs {
@@ -290,7 +295,7 @@ func pickBase(base, ref string, want *v1.Platform) (inspect.Source, error) {
 			}
 		}
 		if len(keep) == 0 {
-			return inspect.Source{}, fmt.Errorf("base %s has no image %q; it has: %s", base, ref, describeSources(srcs))
+			return inspect.Source{}, fmt.Errorf("base %s: %w: no image %q; it has: %s", base, ErrBaseRefNotFound, ref, describeSources(srcs))
 		}
 		srcs = keep
 	}
@@ -302,7 +307,7 @@ func pickBase(base, ref string, want *v1.Platform) (inspect.Source, error) {
 			}
 		}
 		if len(keep) == 0 {
-			return inspect.Source{}, fmt.Errorf("base %s has no image for platform %s; it has: %s (pick one with --platform, or use a base built for %s)", base, want, describeSources(srcs), want)
+			return inspect.Source{}, fmt.Errorf("base %s: %w: no image for platform %s; it has: %s", base, ErrBasePlatformNotFound, want, describeSources(srcs))
 		}
 		srcs = keep
 	}
@@ -311,7 +316,7 @@ func pickBase(base, ref string, want *v1.Platform) (inspect.Source, error) {
 		digests[s.Digest] = true
 	}
 	if len(digests) > 1 {
-		return inspect.Source{}, fmt.Errorf("base %s holds %d images: %s; choose one with --platform or --base-ref", base, len(digests), describeSources(srcs))
+		return inspect.Source{}, fmt.Errorf("base %s: %w: it holds %d images: %s", base, ErrBaseAmbiguous, len(digests), describeSources(srcs))
 	}
 	return srcs[0], nil
 }

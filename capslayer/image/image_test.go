@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -539,5 +540,94 @@ func TestIndex(t *testing.T) {
 	rep, err := inspect.Path(dir)
 	if err != nil || len(rep.Images) != 2 || rep.Images[1].Platform != "linux/arm64" || rep.Images[1].Name != "latest" {
 		t.Fatalf("%v %+v", err, rep)
+	}
+}
+
+// rewriteIndex replaces the index.json of the layout dir with the result of
+// edit on its manifests.
+func rewriteIndex(t *testing.T, dir string, edit func([]v1.Descriptor) []v1.Descriptor) {
+	t.Helper()
+	p := filepath.Join(dir, "index.json")
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var im v1.IndexManifest
+	if err := json.Unmarshal(b, &im); err != nil {
+		t.Fatal(err)
+	}
+	im.Manifests = edit(im.Manifests)
+	if b, err = json.Marshal(im); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Issue 15: `capslayer image --base L ...` with an L whose index.json has
+// "manifests": [] panicked in pickBase (index out of range).
+func TestBaseLayoutEmptyManifests(t *testing.T) {
+	base, _ := baseLayout(t, "linux/amd64")
+	rewriteIndex(t, base, func([]v1.Descriptor) []v1.Descriptor { return []v1.Descriptor{} })
+	p := imagetest.WriteFile(t, "good.tar", capsLayer(t))
+	_, err := Build(Options{Base: base, Layers: []string{p}, Entrypoint: []string{"/app/server"}, Created: epoch})
+	if !errors.Is(err, ErrNoBaseImage) || !strings.Contains(err.Error(), "base "+base+": the base holds no image") {
+		t.Fatalf("got %v, want ErrNoBaseImage", err)
+	}
+}
+
+// Issue 15: an index.json entry typed as an image index that points at an
+// image manifest panicked in pickBase the same way.
+func TestBaseLayoutIndexEntryPointingAtManifest(t *testing.T) {
+	base, _ := baseLayout(t, "linux/amd64")
+	rewriteIndex(t, base, func(ds []v1.Descriptor) []v1.Descriptor {
+		ds[0].MediaType = types.OCIImageIndex
+		return ds
+	})
+	p := imagetest.WriteFile(t, "good.tar", capsLayer(t))
+	_, err := Build(Options{Base: base, Layers: []string{p}, Entrypoint: []string{"/app/server"}, Created: epoch})
+	if err == nil {
+		t.Fatal("a base whose only entry is an index holding no manifest was accepted")
+	}
+	// The reader may refuse the mistyped entry itself; either way no panic
+	// and no image built on nothing.
+	if !errors.Is(err, ErrNoBaseImage) && !strings.Contains(err.Error(), "index") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestBuildErrorsAreTyped(t *testing.T) {
+	multi, _ := baseLayout(t, "linux/amd64", "linux/arm/v7")
+	p := imagetest.WriteFile(t, "l.tar", capsLayer(t))
+	for _, tc := range []struct {
+		o    Options
+		want error
+	}{
+		{Options{Base: multi}, ErrBaseAmbiguous},
+		{Options{Base: multi, Platform: "linux/s390x"}, ErrBasePlatformNotFound},
+		{Options{Base: multi, BaseRef: "nope"}, ErrBaseRefNotFound},
+		{Options{Entrypoint: []string{"/app/nope"}}, ErrEntrypointNotFound},
+		{Options{Entrypoint: []string{"/app"}}, ErrEntrypointNotExecutable},
+		{Options{Entrypoint: []string{}}, ErrEmptyEntrypoint},
+	} {
+		tc.o.Layers, tc.o.Created = []string{p}, epoch
+		if tc.o.Entrypoint == nil {
+			tc.o.Entrypoint = []string{"/app/server"}
+		}
+		_, err := Build(tc.o)
+		if !errors.Is(err, tc.want) {
+			t.Errorf("%+v: got %v, want %v", tc.o, err, tc.want)
+		}
+		for _, flagWord := range []string{"--", "check_entrypoint"} {
+			if err != nil && strings.Contains(err.Error(), flagWord) {
+				t.Errorf("%v: the library's error speaks of %q", err, flagWord)
+			}
+		}
+	}
+	_, err := Build(Options{Layers: []string{p}, Entrypoint: []string{"/app/nope"}, Created: epoch})
+	var ee *EntrypointError
+	if !errors.As(err, &ee) || ee.Argv0 != "/app/nope" || ee.Reason != "/app/nope exists in no layer of the image" {
+		t.Errorf("got %#v", err)
 	}
 }
