@@ -8,18 +8,18 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/capslayer/rules_capslayer/capslayer/image/imagetest"
+	"github.com/capslayer/rules_capslayer/internal/tartest"
 )
 
 func inspectFixture(t *testing.T) string {
 	t.Helper()
 	netRawP := []byte{0, 0, 0, 2, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
-	return imagetest.WriteFile(t, "layer.tar", imagetest.Tar(t,
-		imagetest.Dir("app/"),
-		imagetest.File("app/server", "server", imagetest.NetBindEP),
-		imagetest.File("app/plain", "plain", nil),
-		imagetest.File("usr/bin/ping", "ping", netRawP),
-		imagetest.File("app/bad", "bad", []byte{1, 2, 3}),
+	return tartest.WriteFile(t, "layer.tar", tartest.Tar(t,
+		tartest.Dir("app/"),
+		tartest.File("app/server", "server", tartest.NetBindEP),
+		tartest.File("app/plain", "plain", nil),
+		tartest.File("usr/bin/ping", "ping", netRawP),
+		tartest.File("app/bad", "bad", []byte{1, 2, 3}),
 	))
 }
 
@@ -62,7 +62,7 @@ func TestInspectJSON(t *testing.T) {
 	}
 	raw, _ := os.ReadFile(p)
 	l := rep.Images[0].Layers[0]
-	if rep.Kind != "layer" || rep.Source != p || rep.Skipped == nil || l.Digest != imagetest.Digest(raw) || len(l.Files) != 3 {
+	if rep.Kind != "layer" || rep.Source != p || rep.Skipped == nil || l.Digest != tartest.Digest(raw) || len(l.Files) != 3 {
 		t.Fatalf("report %s", stdout)
 	}
 	f, _ := json.Marshal(l.Files[0])
@@ -83,8 +83,8 @@ func TestInspectErrors(t *testing.T) {
 		{[]string{"inspect"}, "inspect takes one PATH"},
 		{[]string{"inspect", "a", "b"}, "got 2 arguments"},
 		{[]string{"inspect", filepath.Join(t.TempDir(), "missing.tar")}, "no such file"},
-		{[]string{"inspect", imagetest.WriteFile(t, "x.tar", []byte("hello"))}, "not a tar archive"},
-		{[]string{"inspect", imagetest.WriteFile(t, "evil.tar", imagetest.Tar(t, imagetest.File("../../etc/cron.d/x", "x", imagetest.NetBindEP)))}, "escapes the image root"},
+		{[]string{"inspect", tartest.WriteFile(t, "x.tar", []byte("hello"))}, "not a tar archive"},
+		{[]string{"inspect", tartest.WriteFile(t, "evil.tar", tartest.Tar(t, tartest.File("../../etc/cron.d/x", "x", tartest.NetBindEP)))}, "escapes the image root"},
 		{[]string{"inspect", t.TempDir()}, "not an OCI image layout"},
 	} {
 		code, stdout, stderr := runCLI(t, tc.args...)

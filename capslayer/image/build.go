@@ -15,10 +15,10 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
-// DefaultPlatform is the platform of an image without a base when none is
+// defaultPlatform is the platform of an image without a base when none is
 // given. It is fixed, not the host's, so that builds do not depend on the
 // machine.
-const DefaultPlatform = "linux/amd64"
+var defaultPlatform = v1.Platform{OS: "linux", Architecture: "amd64"}
 
 // Options describe the image to assemble. Nil slices and pointers keep the
 // base image's value.
@@ -34,7 +34,7 @@ type Options struct {
 	Layers []string
 	// Platform is os/arch[/variant]. With a multi-platform base it picks
 	// the image; with a single-platform base it must match. "" means the
-	// base's platform, or DefaultPlatform without a base.
+	// base's platform, or linux/amd64 without a base.
 	Platform string
 	// Entrypoint replaces the base's entrypoint and, as in a Dockerfile,
 	// clears the base's Cmd unless Cmd is also set.
@@ -183,7 +183,7 @@ func Build(o Options) (*Result, error) {
 		nLayer = len(baseLayers)
 		res.Platform = v1.Platform{OS: cfg.OS, Architecture: cfg.Architecture, Variant: cfg.Variant}
 	} else {
-		p := v1.Platform{OS: "linux", Architecture: "amd64"}
+		p := defaultPlatform
 		if want != nil {
 			p = *want
 		}
@@ -225,7 +225,7 @@ func Build(o Options) (*Result, error) {
 	}
 	for _, p := range o.Layers {
 		idx := nLayer
-		l, err := OpenLayer(p, func(name string, hdr *tar.Header) error {
+		l, err := openLayer(p, func(name string, hdr *tar.Header) error {
 			fs.apply(name, hdr, idx)
 			return nil
 		})

@@ -12,8 +12,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/capslayer/rules_capslayer/capslayer/image/imagetest"
 	"github.com/capslayer/rules_capslayer/capslayer/inspect"
+	"github.com/capslayer/rules_capslayer/internal/tartest"
 )
 
 // Placeholders the fuzz inputs use for what a fuzzer cannot compute:
@@ -82,18 +82,18 @@ func fuzzSeeds(t testing.TB) [][4][]byte {
 		goodManifest = `{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"@CONFIG@","size":@CONFIG_SIZE@},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"@LAYER@","size":@LAYER_SIZE@}]}`
 		goodConfig   = `{"architecture":"amd64","os":"linux","config":{"Env":["PATH=/usr/bin:/bin"],"Cmd":["/bin/sh"]},"rootfs":{"type":"layers","diff_ids":["@LAYER@"]},"history":[{"created_by":"ADD rootfs.tar /"}]}`
 	)
-	layer := imagetest.Tar(t, imagetest.Dir("bin/"), imagetest.File("bin/sh", "sh", nil),
-		imagetest.Dir("app/"), imagetest.File("app/server", "\x7fELF", imagetest.NetBindEP),
-		imagetest.Symlink("usr/bin", "/bin"))
-	loop := imagetest.Tar(t, imagetest.Symlink("app", "app2"), imagetest.Symlink("app2", "app"),
-		imagetest.Symlink("a/b", "../../../a/b"))
-	whiteouts := imagetest.Tar(t, imagetest.File("app/.wh.server", "", nil), imagetest.File("app/.wh..wh..opq", "", nil),
-		imagetest.File(".wh..wh..opq", "", nil), imagetest.File("x/../../.wh.etc", "", nil))
+	layer := tartest.Tar(t, tartest.Dir("bin/"), tartest.File("bin/sh", "sh", nil),
+		tartest.Dir("app/"), tartest.File("app/server", "\x7fELF", tartest.NetBindEP),
+		tartest.Symlink("usr/bin", "/bin"))
+	loop := tartest.Tar(t, tartest.Symlink("app", "app2"), tartest.Symlink("app2", "app"),
+		tartest.Symlink("a/b", "../../../a/b"))
+	whiteouts := tartest.Tar(t, tartest.File("app/.wh.server", "", nil), tartest.File("app/.wh..wh..opq", "", nil),
+		tartest.File(".wh..wh..opq", "", nil), tartest.File("x/../../.wh.etc", "", nil))
 	s := func(i, m, c string, l []byte) [4][]byte { return [4][]byte{[]byte(i), []byte(m), []byte(c), l} }
 	nested := `{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.index.v1+json","digest":"@MANIFEST@","size":@MANIFEST_SIZE@}]}`
 	return [][4][]byte{
 		s(goodIndex, goodManifest, goodConfig, layer),
-		s(goodIndex, strings.Replace(goodManifest, "v1.tar", "v1.tar+gzip", 1), strings.Replace(goodConfig, phLayer, phDiffID, 1), imagetest.Gzip(t, layer)),
+		s(goodIndex, strings.Replace(goodManifest, "v1.tar", "v1.tar+gzip", 1), strings.Replace(goodConfig, phLayer, phDiffID, 1), tartest.Gzip(t, layer)),
 		// Issue 15: no manifests; an entry typed as an index that is a manifest.
 		s(`{"schemaVersion":2,"manifests":[]}`, goodManifest, goodConfig, layer),
 		s(nested, goodManifest, goodConfig, layer),
@@ -200,7 +200,7 @@ func TestFuzzSeedsCommitted(t *testing.T) {
 func TestFuzzLayoutGoodSeeds(t *testing.T) {
 	for i, s := range fuzzSeeds(t)[:2] {
 		base := fuzzLayout(t, s[0], s[1], s[2], s[3])
-		res, err := Build(Options{Base: base, Layers: []string{imagetest.WriteFile(t, "l", s[3])}, Entrypoint: []string{"/app/server"}, Created: epoch})
+		res, err := Build(Options{Base: base, Layers: []string{tartest.WriteFile(t, "l", s[3])}, Entrypoint: []string{"/app/server"}, Created: epoch})
 		if err != nil || res.Executable != "/app/server" || !strings.HasPrefix(res.Base, "base@sha256:") {
 			t.Errorf("seed %d: %v %+v", i, err, res)
 		}

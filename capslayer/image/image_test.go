@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/capslayer/rules_capslayer/capslayer/image/imagetest"
 	"github.com/capslayer/rules_capslayer/capslayer/inspect"
+	"github.com/capslayer/rules_capslayer/internal/tartest"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
@@ -27,7 +27,7 @@ import (
 var epoch = time.Unix(0, 0).UTC()
 
 func capsLayer(t *testing.T) []byte {
-	return imagetest.Tar(t, imagetest.Dir("app/"), imagetest.File("app/server", "\x7fELF server", imagetest.NetBindEP))
+	return tartest.Tar(t, tartest.Dir("app/"), tartest.File("app/server", "\x7fELF server", tartest.NetBindEP))
 }
 
 func build(t *testing.T, o Options) *Result {
@@ -52,7 +52,7 @@ func checkImage(t *testing.T, img v1.Image) {
 		t.Fatal(err)
 	}
 	rc, _ := img.RawConfigFile()
-	if m.Config.Digest.String() != imagetest.Digest(rc) || m.Config.Size != int64(len(rc)) {
+	if m.Config.Digest.String() != tartest.Digest(rc) || m.Config.Size != int64(len(rc)) {
 		t.Fatalf("config descriptor %+v does not match the config", m.Config)
 	}
 	cfg, _ := img.ConfigFile()
@@ -73,7 +73,7 @@ func checkImage(t *testing.T, img v1.Image) {
 		u, _ := l.Uncompressed()
 		ub, _ := io.ReadAll(u)
 		u.Close()
-		if m.Layers[i].Digest.String() != imagetest.Digest(b) || m.Layers[i].Size != int64(len(b)) || cfg.RootFS.DiffIDs[i].String() != imagetest.Digest(ub) {
+		if m.Layers[i].Digest.String() != tartest.Digest(b) || m.Layers[i].Size != int64(len(b)) || cfg.RootFS.DiffIDs[i].String() != tartest.Digest(ub) {
 			t.Fatalf("layer %d: descriptor %+v, diff_id %s do not match the blob", i, m.Layers[i], cfg.RootFS.DiffIDs[i])
 		}
 	}
@@ -87,11 +87,11 @@ func TestLayersAddedUnchanged(t *testing.T) {
 		mt   types.MediaType
 	}{
 		{"layer.tar", raw, types.OCIUncompressedLayer},
-		{"layer.tar.gz", imagetest.Gzip(t, raw), types.OCILayer},
-		{"layer.tar.zst", imagetest.Zstd(t, raw), types.OCILayerZStd},
+		{"layer.tar.gz", tartest.Gzip(t, raw), types.OCILayer},
+		{"layer.tar.zst", tartest.Zstd(t, raw), types.OCILayerZStd},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p := imagetest.WriteFile(t, tc.name, tc.blob)
+			p := tartest.WriteFile(t, tc.name, tc.blob)
 			res := build(t, Options{Layers: []string{p}, Entrypoint: []string{"/app/server"}})
 			ls, err := res.Image.Layers()
 			if err != nil {
@@ -101,8 +101,8 @@ func TestLayersAddedUnchanged(t *testing.T) {
 			d, _ := l.Digest()
 			diffID, _ := l.DiffID()
 			mt, _ := l.MediaType()
-			if d.String() != imagetest.Digest(tc.blob) || diffID.String() != imagetest.Digest(raw) || mt != tc.mt {
-				t.Errorf("layer %s %s %s; want digest %s diff_id %s %s", d, diffID, mt, imagetest.Digest(tc.blob), imagetest.Digest(raw), tc.mt)
+			if d.String() != tartest.Digest(tc.blob) || diffID.String() != tartest.Digest(raw) || mt != tc.mt {
+				t.Errorf("layer %s %s %s; want digest %s diff_id %s %s", d, diffID, mt, tartest.Digest(tc.blob), tartest.Digest(raw), tc.mt)
 			}
 			// The blob written to a layout is the file, byte for byte.
 			dir := filepath.Join(t.TempDir(), "out")
@@ -113,7 +113,7 @@ func TestLayersAddedUnchanged(t *testing.T) {
 			if err != nil || !bytes.Equal(got, tc.blob) {
 				t.Fatalf("layout blob differs from the layer file (err %v)", err)
 			}
-			if got := imagetest.PAXRecords(t, raw)["/app/server"]; !bytes.Equal(got, imagetest.NetBindEP) {
+			if got := tartest.PAXRecords(t, raw)["/app/server"]; !bytes.Equal(got, tartest.NetBindEP) {
 				t.Fatalf("fixture lost its record: %x", got)
 			}
 		})
@@ -125,7 +125,7 @@ func TestReproducible(t *testing.T) {
 	var digests []string
 	for i := 0; i < 2; i++ {
 		// Different host paths for the same bytes must not matter.
-		p := imagetest.WriteFile(t, "layer-copy-"+string(rune('a'+i))+".tar", raw)
+		p := tartest.WriteFile(t, "layer-copy-"+string(rune('a'+i))+".tar", raw)
 		res := build(t, Options{Layers: []string{p}, Entrypoint: []string{"/app/server"}, User: ptr("1000")})
 		d, _ := res.Image.Digest()
 		digests = append(digests, d.String())
@@ -133,15 +133,15 @@ func TestReproducible(t *testing.T) {
 	if digests[0] != digests[1] {
 		t.Fatalf("digests differ: %v", digests)
 	}
-	p := imagetest.WriteFile(t, "l.tar", raw)
+	p := tartest.WriteFile(t, "l.tar", raw)
 	res := build(t, Options{Layers: []string{p}, Entrypoint: []string{"/app/server"}, User: ptr("1000")})
 	cfg, _ := res.Image.RawConfigFile()
-	want := `{"architecture":"amd64","created":"1970-01-01T00:00:00Z","history":[{"created":"1970-01-01T00:00:00Z","created_by":"capslayer image --layer /app/server","comment":"file capabilities: /app/server cap_net_bind_service=ep"}],"os":"linux","rootfs":{"type":"layers","diff_ids":["` + imagetest.Digest(raw) + `"]},"config":{"Entrypoint":["/app/server"],"User":"1000"}}`
+	want := `{"architecture":"amd64","created":"1970-01-01T00:00:00Z","history":[{"created":"1970-01-01T00:00:00Z","created_by":"capslayer image --layer /app/server","comment":"file capabilities: /app/server cap_net_bind_service=ep"}],"os":"linux","rootfs":{"type":"layers","diff_ids":["` + tartest.Digest(raw) + `"]},"config":{"Entrypoint":["/app/server"],"User":"1000"}}`
 	if string(cfg) != want {
 		t.Errorf("config\n got %s\nwant %s", cfg, want)
 	}
 	m, _ := res.Image.RawManifest()
-	wantM := `{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","size":` + itoa(len(cfg)) + `,"digest":"` + imagetest.Digest(cfg) + `"},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","size":` + itoa(len(raw)) + `,"digest":"` + imagetest.Digest(raw) + `"}]}`
+	wantM := `{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","size":` + itoa(len(cfg)) + `,"digest":"` + tartest.Digest(cfg) + `"},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","size":` + itoa(len(raw)) + `,"digest":"` + tartest.Digest(raw) + `"}]}`
 	if string(m) != wantM {
 		t.Errorf("manifest\n got %s\nwant %s", m, wantM)
 	}
@@ -192,9 +192,9 @@ func baseLayout(t *testing.T, plats ...string) (string, [][]byte) {
 	var blobs [][]byte
 	for _, plat := range plats {
 		p, _ := v1.ParsePlatform(plat)
-		l := imagetest.Tar(t, imagetest.Dir("bin/"), imagetest.File("bin/sh", "shell "+plat, nil),
-			imagetest.Dir("usr/"), imagetest.Dir("usr/bin/"), imagetest.File("usr/bin/ping", "ping", imagetest.NetBindEP))
-		gz := imagetest.Gzip(t, l)
+		l := tartest.Tar(t, tartest.Dir("bin/"), tartest.File("bin/sh", "shell "+plat, nil),
+			tartest.Dir("usr/"), tartest.Dir("usr/bin/"), tartest.File("usr/bin/ping", "ping", tartest.NetBindEP))
+		gz := tartest.Gzip(t, l)
 		blobs = append(blobs, gz)
 		img := mutate.MediaType(empty.Image, types.DockerManifestSchema2)
 		cf, _ := img.ConfigFile()
@@ -232,7 +232,7 @@ func baseLayout(t *testing.T, plats ...string) (string, [][]byte) {
 
 func TestBaseLayout(t *testing.T) {
 	base, blobs := baseLayout(t, "linux/amd64", "linux/arm64/v8")
-	p := imagetest.WriteFile(t, "l.tar", capsLayer(t))
+	p := tartest.WriteFile(t, "l.tar", capsLayer(t))
 	res := build(t, Options{
 		Base: base, Platform: "linux/arm64", Layers: []string{p},
 		Entrypoint: []string{"/app/server"}, Env: []string{"LANG=C.UTF-8", "APP=1"},
@@ -244,7 +244,7 @@ func TestBaseLayout(t *testing.T) {
 	}
 	ls, _ := res.Image.Layers()
 	m, _ := res.Image.Manifest()
-	if len(ls) != 2 || m.Layers[0].Digest.String() != imagetest.Digest(blobs[1]) || m.Layers[0].MediaType != types.OCILayer {
+	if len(ls) != 2 || m.Layers[0].Digest.String() != tartest.Digest(blobs[1]) || m.Layers[0].MediaType != types.OCILayer {
 		t.Fatalf("base layer not kept: %+v", m.Layers)
 	}
 	cfg, _ := res.Image.ConfigFile()
@@ -279,7 +279,7 @@ func TestBaseLayout(t *testing.T) {
 func TestBaseSelectionErrors(t *testing.T) {
 	multi, _ := baseLayout(t, "linux/amd64", "linux/arm/v7")
 	single, _ := baseLayout(t, "linux/amd64")
-	p := imagetest.WriteFile(t, "l.tar", capsLayer(t))
+	p := tartest.WriteFile(t, "l.tar", capsLayer(t))
 	for _, tc := range []struct {
 		name string
 		o    Options
@@ -314,7 +314,7 @@ func TestBaseSelectionErrors(t *testing.T) {
 func TestDockerArchiveBase(t *testing.T) {
 	// docker save stores plain tars; they must stay plain, not be gzipped
 	// as go-containerregistry's tarball.Image would serve them.
-	l := imagetest.Tar(t, imagetest.File("bin/sh", "sh", nil))
+	l := tartest.Tar(t, tartest.File("bin/sh", "sh", nil))
 	img, _ := mutate.AppendLayers(empty.Image, static.NewLayer(l, types.DockerUncompressedLayer))
 	cf, _ := img.ConfigFile()
 	cf = cf.DeepCopy()
@@ -325,30 +325,30 @@ func TestDockerArchiveBase(t *testing.T) {
 	if err := tarball.WriteToFile(save, tag, img); err != nil {
 		t.Fatal(err)
 	}
-	p := imagetest.WriteFile(t, "l.tar", capsLayer(t))
+	p := tartest.WriteFile(t, "l.tar", capsLayer(t))
 	res := build(t, Options{Base: save, Layers: []string{p}, Entrypoint: []string{"/app/server"}})
 	m, _ := res.Image.Manifest()
-	if m.Layers[0].Digest.String() != imagetest.Digest(l) || m.Layers[0].MediaType != types.OCIUncompressedLayer {
-		t.Fatalf("base layer %+v, want the plain tar %s", m.Layers[0], imagetest.Digest(l))
+	if m.Layers[0].Digest.String() != tartest.Digest(l) || m.Layers[0].MediaType != types.OCIUncompressedLayer {
+		t.Fatalf("base layer %+v, want the plain tar %s", m.Layers[0], tartest.Digest(l))
 	}
 }
 
 func TestEntrypointCheck(t *testing.T) {
-	base := imagetest.Tar(t,
-		imagetest.Dir("opt/"), imagetest.Dir("opt/app/"), imagetest.File("opt/app/server", "x", imagetest.NetBindEP),
-		imagetest.Symlink("app", "opt/app"),
-		imagetest.Dir("usr/"), imagetest.Dir("usr/bin/"), imagetest.File("usr/bin/tool", "t", nil),
-		imagetest.Symlink("bin", "usr/bin"),
-		imagetest.Entry{Name: "etc/config", Type: tar.TypeReg, Mode: 0o644, Body: "c"},
-		imagetest.File("gone/server", "g", imagetest.NetBindEP),
-		imagetest.Dir("opq/"), imagetest.File("opq/server", "o", nil),
+	base := tartest.Tar(t,
+		tartest.Dir("opt/"), tartest.Dir("opt/app/"), tartest.File("opt/app/server", "x", tartest.NetBindEP),
+		tartest.Symlink("app", "opt/app"),
+		tartest.Dir("usr/"), tartest.Dir("usr/bin/"), tartest.File("usr/bin/tool", "t", nil),
+		tartest.Symlink("bin", "usr/bin"),
+		tartest.Entry{Name: "etc/config", Type: tar.TypeReg, Mode: 0o644, Body: "c"},
+		tartest.File("gone/server", "g", tartest.NetBindEP),
+		tartest.Dir("opq/"), tartest.File("opq/server", "o", nil),
 	)
-	top := imagetest.Tar(t,
-		imagetest.File("gone/.wh.server", "", nil),
-		imagetest.File("opq/.wh..wh..opq", "", nil),
-		imagetest.File("bin/new", "n", nil), // lands in /usr/bin through the symlink
+	top := tartest.Tar(t,
+		tartest.File("gone/.wh.server", "", nil),
+		tartest.File("opq/.wh..wh..opq", "", nil),
+		tartest.File("bin/new", "n", nil), // lands in /usr/bin through the symlink
 	)
-	bp, tp := imagetest.WriteFile(t, "base.tar", base), imagetest.WriteFile(t, "top.tar", top)
+	bp, tp := tartest.WriteFile(t, "base.tar", base), tartest.WriteFile(t, "top.tar", top)
 	layers := []string{bp, tp}
 	for _, tc := range []struct {
 		argv    []string
@@ -385,7 +385,7 @@ func TestEntrypointCheck(t *testing.T) {
 		}
 	}
 	// The overwritten capability file is reported.
-	res, err := Build(Options{Layers: []string{bp, imagetest.WriteFile(t, "t2.tar", imagetest.Tar(t, imagetest.File("opt/app/server", "new", nil)))}, Entrypoint: []string{"/app/server"}})
+	res, err := Build(Options{Layers: []string{bp, tartest.WriteFile(t, "t2.tar", tartest.Tar(t, tartest.File("opt/app/server", "new", nil)))}, Entrypoint: []string{"/app/server"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -395,8 +395,8 @@ func TestEntrypointCheck(t *testing.T) {
 }
 
 func TestBadLayers(t *testing.T) {
-	notTar := imagetest.WriteFile(t, "notes.txt", []byte(strings.Repeat("not a tar\n", 100)))
-	trunc := imagetest.WriteFile(t, "t.tar", capsLayer(t)[:700])
+	notTar := tartest.WriteFile(t, "notes.txt", []byte(strings.Repeat("not a tar\n", 100)))
+	trunc := tartest.WriteFile(t, "t.tar", capsLayer(t)[:700])
 	for _, tc := range []struct {
 		path, want string
 	}{
@@ -413,7 +413,7 @@ func TestBadLayers(t *testing.T) {
 }
 
 func TestWriteLayoutReplaceRules(t *testing.T) {
-	p := imagetest.WriteFile(t, "l.tar", capsLayer(t))
+	p := tartest.WriteFile(t, "l.tar", capsLayer(t))
 	res := build(t, Options{Layers: []string{p}, Entrypoint: []string{"/app/server"}})
 	parent := t.TempDir()
 	out := filepath.Join(parent, "out")
@@ -469,7 +469,7 @@ func TestWriteLayoutReplaceRules(t *testing.T) {
 
 func TestLayerChangedWhileWriting(t *testing.T) {
 	raw := capsLayer(t)
-	p := imagetest.WriteFile(t, "l.tar", raw)
+	p := tartest.WriteFile(t, "l.tar", raw)
 	res := build(t, Options{Layers: []string{p}, Entrypoint: []string{"/app/server"}})
 	changed := append([]byte{}, raw...)
 	changed[600] ^= 1
@@ -481,7 +481,7 @@ func TestLayerChangedWhileWriting(t *testing.T) {
 }
 
 func TestTarballRoundTrip(t *testing.T) {
-	p := imagetest.WriteFile(t, "l.tar", capsLayer(t))
+	p := tartest.WriteFile(t, "l.tar", capsLayer(t))
 	res := build(t, Options{Layers: []string{p}, Entrypoint: []string{"/app/server"}})
 	tag, err := ParseTag("example.com/app")
 	if err != nil || tag.String() != "example.com/app:latest" {
@@ -503,7 +503,7 @@ func TestTarballRoundTrip(t *testing.T) {
 	ls, _ := img.Layers()
 	rc, _ := ls[0].Uncompressed()
 	b, _ := io.ReadAll(rc)
-	if got := imagetest.PAXRecords(t, b)["/app/server"]; !bytes.Equal(got, imagetest.NetBindEP) {
+	if got := tartest.PAXRecords(t, b)["/app/server"]; !bytes.Equal(got, tartest.NetBindEP) {
 		t.Errorf("xattr in tarball layer: %x", got)
 	}
 	// And with inspect.
@@ -517,7 +517,7 @@ func TestTarballRoundTrip(t *testing.T) {
 }
 
 func TestIndex(t *testing.T) {
-	p := imagetest.WriteFile(t, "l.tar", capsLayer(t))
+	p := tartest.WriteFile(t, "l.tar", capsLayer(t))
 	var imgs []v1.Image
 	for _, plat := range []string{"linux/amd64", "linux/arm64"} {
 		imgs = append(imgs, build(t, Options{Layers: []string{p}, Entrypoint: []string{"/app/server"}, Platform: plat}).Image)
@@ -570,7 +570,7 @@ func rewriteIndex(t *testing.T, dir string, edit func([]v1.Descriptor) []v1.Desc
 func TestBaseLayoutEmptyManifests(t *testing.T) {
 	base, _ := baseLayout(t, "linux/amd64")
 	rewriteIndex(t, base, func([]v1.Descriptor) []v1.Descriptor { return []v1.Descriptor{} })
-	p := imagetest.WriteFile(t, "good.tar", capsLayer(t))
+	p := tartest.WriteFile(t, "good.tar", capsLayer(t))
 	_, err := Build(Options{Base: base, Layers: []string{p}, Entrypoint: []string{"/app/server"}, Created: epoch})
 	if !errors.Is(err, ErrNoBaseImage) || !strings.Contains(err.Error(), "base "+base+": the base holds no image") {
 		t.Fatalf("got %v, want ErrNoBaseImage", err)
@@ -585,7 +585,7 @@ func TestBaseLayoutIndexEntryPointingAtManifest(t *testing.T) {
 		ds[0].MediaType = types.OCIImageIndex
 		return ds
 	})
-	p := imagetest.WriteFile(t, "good.tar", capsLayer(t))
+	p := tartest.WriteFile(t, "good.tar", capsLayer(t))
 	_, err := Build(Options{Base: base, Layers: []string{p}, Entrypoint: []string{"/app/server"}, Created: epoch})
 	if err == nil {
 		t.Fatal("a base whose only entry is an index holding no manifest was accepted")
@@ -599,7 +599,7 @@ func TestBaseLayoutIndexEntryPointingAtManifest(t *testing.T) {
 
 func TestBuildErrorsAreTyped(t *testing.T) {
 	multi, _ := baseLayout(t, "linux/amd64", "linux/arm/v7")
-	p := imagetest.WriteFile(t, "l.tar", capsLayer(t))
+	p := tartest.WriteFile(t, "l.tar", capsLayer(t))
 	for _, tc := range []struct {
 		o    Options
 		want error

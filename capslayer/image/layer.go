@@ -14,8 +14,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
-// FileLayer is a v1.Layer whose blob is a layer file, byte for byte.
-type FileLayer struct {
+// fileLayer is a v1.Layer whose blob is a layer file, byte for byte.
+type fileLayer struct {
 	path   string
 	stream inspect.Stream
 	digest v1.Hash
@@ -26,12 +26,12 @@ type FileLayer struct {
 	Paths []string
 }
 
-var _ v1.Layer = (*FileLayer)(nil)
+var _ v1.Layer = (*fileLayer)(nil)
 
-// OpenLayer reads the layer file at path once (plain, gzip or zstd tar) to
+// openLayer reads the layer file at path once (plain, gzip or zstd tar) to
 // compute its digests and check that it is a tar, calling fn, when not nil,
 // for each entry.
-func OpenLayer(path string, fn inspect.WalkFunc) (*FileLayer, error) {
+func openLayer(path string, fn inspect.WalkFunc) (*fileLayer, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -42,7 +42,7 @@ func OpenLayer(path string, fn inspect.WalkFunc) (*FileLayer, error) {
 	} else if !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("layer %s is not a regular file", path)
 	}
-	l := &FileLayer{path: path}
+	l := &fileLayer{path: path}
 	st, err := inspect.Walk(f, func(name string, hdr *tar.Header) error {
 		if hdr.Typeflag != tar.TypeDir {
 			if k, _ := inspect.Whiteout(name); k == inspect.NotWhiteout {
@@ -70,28 +70,25 @@ func OpenLayer(path string, fn inspect.WalkFunc) (*FileLayer, error) {
 	return l, nil
 }
 
-// Path returns the layer file.
-func (l *FileLayer) Path() string { return l.path }
-
 // Digest implements v1.Layer: sha256 of the file.
-func (l *FileLayer) Digest() (v1.Hash, error) { return l.digest, nil }
+func (l *fileLayer) Digest() (v1.Hash, error) { return l.digest, nil }
 
 // DiffID implements v1.Layer: sha256 of the decompressed tar.
-func (l *FileLayer) DiffID() (v1.Hash, error) { return l.diffID, nil }
+func (l *fileLayer) DiffID() (v1.Hash, error) { return l.diffID, nil }
 
 // Size implements v1.Layer.
-func (l *FileLayer) Size() (int64, error) { return l.stream.Size, nil }
+func (l *fileLayer) Size() (int64, error) { return l.stream.Size, nil }
 
 // MediaType implements v1.Layer: the OCI layer type of the file's actual
 // compression.
-func (l *FileLayer) MediaType() (types.MediaType, error) {
+func (l *fileLayer) MediaType() (types.MediaType, error) {
 	return types.MediaType(l.stream.MediaType()), nil
 }
 
 // Compressed implements v1.Layer: the file's bytes, checked against the
-// digest computed by OpenLayer so that a file changed in between fails the
+// digest computed by openLayer so that a file changed in between fails the
 // write instead of producing a layout with a wrong digest.
-func (l *FileLayer) Compressed() (io.ReadCloser, error) {
+func (l *fileLayer) Compressed() (io.ReadCloser, error) {
 	f, err := os.Open(l.path)
 	if err != nil {
 		return nil, err
@@ -100,7 +97,7 @@ func (l *FileLayer) Compressed() (io.ReadCloser, error) {
 }
 
 // Uncompressed implements v1.Layer.
-func (l *FileLayer) Uncompressed() (io.ReadCloser, error) {
+func (l *fileLayer) Uncompressed() (io.ReadCloser, error) {
 	f, err := os.Open(l.path)
 	if err != nil {
 		return nil, err

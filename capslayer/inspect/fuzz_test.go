@@ -18,7 +18,7 @@ func FuzzLayerReader(f *testing.F) {
 	for _, l := range shadowLayers(f) {
 		f.Add(l)
 	}
-	good := makeTar(f, dir("app/"), file("app/server", "ELF", netBindEP), entry{name: "app/l", typ: tar.TypeLink, link: "app/server"})
+	good := makeTar(f, dir("app/"), file("app/server", "ELF", netBindEP), entry{Name: "app/l", Type: tar.TypeLink, Link: "app/server"})
 	f.Add(good)
 	f.Add(gzipBytes(f, good))
 	f.Add(zstdBytes(f, good))

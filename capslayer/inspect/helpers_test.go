@@ -1,13 +1,9 @@
 package inspect
 
 import (
-	"archive/tar"
-	"bytes"
 	"encoding/hex"
-	"testing"
 
-	"github.com/klauspost/compress/gzip"
-	"github.com/klauspost/compress/zstd"
+	"github.com/capslayer/rules_capslayer/internal/tartest"
 )
 
 // netBindEP is cap_net_bind_service=ep as setcap writes it (revision 2),
@@ -28,71 +24,13 @@ func mustHex(s string) []byte {
 	return b
 }
 
-// entry describes one tar member for makeTar.
-type entry struct {
-	name  string
-	typ   byte
-	body  string
-	link  string
-	xattr []byte // security.capability value, nil for none
-	mode  int64
-	uid   int
-}
+// The tar fixtures are internal/tartest's; these names keep the tests short.
+type entry = tartest.Entry
 
-func file(name, body string, xattr []byte) entry {
-	return entry{name: name, typ: tar.TypeReg, body: body, xattr: xattr, mode: 0o755}
-}
-
-func dir(name string) entry { return entry{name: name, typ: tar.TypeDir, mode: 0o755} }
-
-func makeTar(t testing.TB, es ...entry) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	for _, e := range es {
-		hdr := &tar.Header{Name: e.name, Typeflag: e.typ, Mode: e.mode, Size: int64(len(e.body)), Linkname: e.link, Uid: e.uid}
-		if e.typ != tar.TypeReg {
-			hdr.Size = 0
-		}
-		if e.xattr != nil {
-			hdr.PAXRecords = map[string]string{"SCHILY.xattr.security.capability": string(e.xattr)}
-		}
-		if err := tw.WriteHeader(hdr); err != nil {
-			t.Fatal(err)
-		}
-		if hdr.Size > 0 {
-			if _, err := tw.Write([]byte(e.body)); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
-func gzipBytes(t testing.TB, b []byte) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
-	zw.Write(b)
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
-func zstdBytes(t testing.TB, b []byte) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	zw, err := zstd.NewWriter(&buf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	zw.Write(b)
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
+var (
+	file      = tartest.File
+	dir       = tartest.Dir
+	makeTar   = tartest.Tar
+	gzipBytes = tartest.Gzip
+	zstdBytes = tartest.Zstd
+)

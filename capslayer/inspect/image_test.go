@@ -92,10 +92,10 @@ func shadowLayers(t testing.TB) [][]byte {
 		file("keep/me", "k", netBindEP),
 	)
 	top := makeTar(t,
-		file("app/server", "v2 without caps", nil),           // overwritten
-		file("bin/.wh.ping", "", nil),                        // whiteout
-		file("opt/x/.wh..wh..opq", "", nil),                  // opaque dir
-		entry{name: "data", typ: tar.TypeSymlink, link: "/"}, // parent replaced by non-dir
+		file("app/server", "v2 without caps", nil),            // overwritten
+		file("bin/.wh.ping", "", nil),                         // whiteout
+		file("opt/x/.wh..wh..opq", "", nil),                   // opaque dir
+		entry{Name: "data", Type: tar.TypeSymlink, Link: "/"}, // parent replaced by non-dir
 		file("usr/bin/new", "n", netBindEP),
 	)
 	return [][]byte{base, top}

@@ -30,7 +30,7 @@ func TestLayerReaderFiles(t *testing.T) {
 		file("./app/plain", "x", nil),
 		file("/usr/bin/ping", "ELF2", netRawEPv3),
 		file("app/promote", "p", netBindP),
-		entry{name: "app/link", typ: tar.TypeLink, link: "app/server", mode: 0o755},
+		entry{Name: "app/link", Type: tar.TypeLink, Link: "app/server", Mode: 0o755},
 		file("app/broken", "b", []byte{0x01, 0x02, 0x03}),
 	)
 	files, err := LayerReader(bytes.NewReader(tb))
@@ -132,7 +132,7 @@ func TestLayerReaderHostile(t *testing.T) {
 	}{
 		{"traversal", makeTar(t, file("../../etc/passwd", "x", netBindEP)), nil, "escapes the image root"},
 		{"traversal inside", makeTar(t, file("app/../../x", "x", nil)), nil, "escapes the image root"},
-		{"hardlink traversal", makeTar(t, file("a", "x", netBindEP), entry{name: "b", typ: tar.TypeLink, link: "../a"}), nil, "escapes the image root"},
+		{"hardlink traversal", makeTar(t, file("a", "x", netBindEP), entry{Name: "b", Type: tar.TypeLink, Link: "../a"}), nil, "escapes the image root"},
 		{"truncated", good[:1000], nil, "truncated"},
 		{"truncated gzip", gzipBytes(t, good)[:60], nil, "unexpected EOF"},
 		{"not a tar", []byte(strings.Repeat("hello world\n", 100)), nil, "not a tar archive"},

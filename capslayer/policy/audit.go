@@ -173,9 +173,6 @@ type PolicySummary struct {
 	Dangerous   []string `json:"dangerous"`
 }
 
-// Failed reports whether any finding is an error.
-func (r *Result) Failed() bool { return !r.Passed }
-
 // Counts returns the number of findings per level.
 func (r *Result) Counts() (errors, warnings, notes int) {
 	for _, f := range r.Findings {

@@ -1,7 +1,8 @@
-// Package imagetest builds small layer tars and images for the tests of
-// capslayer's image and compatibility packages, the way
-// go-containerregistry's pkg/v1/random serves its own tests.
-package imagetest
+// Package tartest builds small layer tars for the tests of capslayer's
+// packages (inspect, image, the CLI) and of e2e/compat, the way
+// go-containerregistry's pkg/v1/random serves its own tests. It is the one
+// tar-fixture builder of the repository.
+package tartest
 
 import (
 	"archive/tar"
@@ -13,6 +14,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/capslayer/rules_capslayer/capslayer/caps"
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 )
@@ -21,9 +23,6 @@ import (
 // bytes `getfattr -e hex` prints after setcap on this kind of host.
 var NetBindEP = []byte{0x01, 0, 0, 0x02, 0, 0x04, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
 
-// XattrKey is the PAX record that carries security.capability.
-const XattrKey = "SCHILY.xattr.security.capability"
-
 // Entry is one tar member.
 type Entry struct {
 	Name  string
@@ -31,6 +30,7 @@ type Entry struct {
 	Body  string
 	Link  string
 	Mode  int64
+	UID   int
 	Xattr []byte // security.capability value, nil for none
 }
 
@@ -48,18 +48,18 @@ func Symlink(name, target string) Entry {
 }
 
 // Tar returns a tar of the entries, written with archive/tar (PAX records
-// for the capability values, zero times and owners).
+// for the capability values, zero times, owner UID and gid 0).
 func Tar(t testing.TB, es ...Entry) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	for _, e := range es {
-		hdr := &tar.Header{Name: e.Name, Typeflag: e.Type, Mode: e.Mode, Linkname: e.Link}
+		hdr := &tar.Header{Name: e.Name, Typeflag: e.Type, Mode: e.Mode, Linkname: e.Link, Uid: e.UID}
 		if e.Type == tar.TypeReg {
 			hdr.Size = int64(len(e.Body))
 		}
 		if e.Xattr != nil {
-			hdr.PAXRecords = map[string]string{XattrKey: string(e.Xattr)}
+			hdr.PAXRecords = map[string]string{caps.PAXRecordKey: string(e.Xattr)}
 		}
 		if err := tw.WriteHeader(hdr); err != nil {
 			t.Fatal(err)
@@ -134,7 +134,7 @@ func PAXRecords(t testing.TB, tarBytes []byte) map[string][]byte {
 		if err != nil {
 			t.Fatalf("reading tar: %v", err)
 		}
-		if v, ok := hdr.PAXRecords[XattrKey]; ok {
+		if v, ok := hdr.PAXRecords[caps.PAXRecordKey]; ok {
 			out[filepath.Clean("/"+hdr.Name)] = []byte(v)
 		}
 	}

@@ -13,8 +13,9 @@ import (
 	"time"
 
 	"github.com/capslayer/rules_capslayer/capslayer/image"
-	"github.com/capslayer/rules_capslayer/capslayer/image/imagetest"
 	"github.com/capslayer/rules_capslayer/capslayer/inspect"
+	"github.com/capslayer/rules_capslayer/e2e/internal/harness"
+	"github.com/capslayer/rules_capslayer/internal/tartest"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
@@ -24,24 +25,27 @@ import (
 	"github.com/klauspost/compress/gzip"
 )
 
+// TestMain puts the sbin directories (setcap) on PATH.
+func TestMain(m *testing.M) { os.Exit(harness.Main(m)) }
+
 // capsLayer is a layer as capslayer writes it: an uncompressed tar whose
 // /app/server carries cap_net_bind_service=ep, next to a plain file.
 func capsLayer(t *testing.T) (string, []byte) {
-	b := imagetest.Tar(t,
-		imagetest.Dir("app/"),
-		imagetest.File("app/server", "#!/bin/true\n", imagetest.NetBindEP),
-		imagetest.File("app/config", "port=80\n", nil),
+	b := tartest.Tar(t,
+		tartest.Dir("app/"),
+		tartest.File("app/server", "#!/bin/true\n", tartest.NetBindEP),
+		tartest.File("app/config", "port=80\n", nil),
 	)
-	return imagetest.WriteFile(t, "caps.tar", b), b
+	return tartest.WriteFile(t, "caps.tar", b), b
 }
 
 // wantXattr fails unless the uncompressed tar holds exactly the
 // capability value on /app/server.
 func wantXattr(t *testing.T, what string, tarBytes []byte) {
 	t.Helper()
-	got := imagetest.PAXRecords(t, tarBytes)
-	if v, ok := got["/app/server"]; !ok || !bytes.Equal(v, imagetest.NetBindEP) {
-		t.Errorf("%s: /app/server security.capability = %x (present %v), want %x", what, v, ok, imagetest.NetBindEP)
+	got := tartest.PAXRecords(t, tarBytes)
+	if v, ok := got["/app/server"]; !ok || !bytes.Equal(v, tartest.NetBindEP) {
+		t.Errorf("%s: /app/server security.capability = %x (present %v), want %x", what, v, ok, tartest.NetBindEP)
 	}
 }
 
@@ -92,7 +96,7 @@ func TestCapslayerImageKeepsLayerBytes(t *testing.T) {
 	if err := image.WriteTarball(filepath.Join(dir, "img.tar"), res.Image, tag); err != nil {
 		t.Fatal(err)
 	}
-	hexd := strings.TrimPrefix(imagetest.Digest(raw), "sha256:")
+	hexd := strings.TrimPrefix(tartest.Digest(raw), "sha256:")
 	blob, err := os.ReadFile(filepath.Join(dir, "layout", "blobs", "sha256", hexd))
 	if err != nil || !bytes.Equal(blob, raw) {
 		t.Fatalf("layout blob is not the layer file (err %v)", err)
@@ -135,8 +139,8 @@ func TestGGCRAppendLayersLayoutAndTarball(t *testing.T) {
 	}
 	d, _ := l.Digest()
 	diffID, _ := l.DiffID()
-	if diffID.String() != imagetest.Digest(raw) {
-		t.Errorf("diff ID %s, want sha256 of the file %s", diffID, imagetest.Digest(raw))
+	if diffID.String() != tartest.Digest(raw) {
+		t.Errorf("diff ID %s, want sha256 of the file %s", diffID, tartest.Digest(raw))
 	}
 	blob, err := os.ReadFile(filepath.Join(dir, "layout", "blobs", "sha256", d.Hex))
 	if err != nil {
@@ -183,7 +187,7 @@ func TestCraneAppendPathRecompresses(t *testing.T) {
 		t.Fatal(err)
 	}
 	m, _ := img.Manifest()
-	if m.Layers[0].Digest.String() == imagetest.Digest(raw) {
+	if m.Layers[0].Digest.String() == tartest.Digest(raw) {
 		t.Fatal("crane's path kept the file as the blob; docs/composing.md says it recompresses")
 	}
 	blob := readAll(t)(l.Compressed())
@@ -200,7 +204,7 @@ func TestCraneAppendPathRecompresses(t *testing.T) {
 		t.Fatal(err)
 	}
 	om, _ := res.Image.Manifest()
-	if om.Layers[0].Digest.String() != imagetest.Digest(raw) {
+	if om.Layers[0].Digest.String() != tartest.Digest(raw) {
 		t.Errorf("capslayer image changed the digest: %s", om.Layers[0].Digest)
 	}
 }
@@ -209,8 +213,8 @@ func TestCraneAppendPathRecompresses(t *testing.T) {
 // export, crane flatten) re-tars with archive/tar and keeps the PAX record.
 func TestMutateExtractKeepsXattr(t *testing.T) {
 	p, _ := capsLayer(t)
-	base := imagetest.Tar(t, imagetest.File("etc/passwd", "root:x:0:0::/:/bin/sh\n", nil))
-	res, err := image.Build(image.Options{Layers: []string{imagetest.WriteFile(t, "base.tar", base), p}, Created: time.Unix(0, 0)})
+	base := tartest.Tar(t, tartest.File("etc/passwd", "root:x:0:0::/:/bin/sh\n", nil))
+	res, err := image.Build(image.Options{Layers: []string{tartest.WriteFile(t, "base.tar", base), p}, Created: time.Unix(0, 0)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,9 +251,7 @@ out.close()
 // GNU_FORMAT (what rules_pkg uses) emits no PAX headers at all. The file
 // itself survives, so the loss is silent. PAX_FORMAT would keep it.
 func TestPkgTarDepsDropsXattr(t *testing.T) {
-	if _, err := exec.LookPath("python3"); err != nil {
-		t.Skip("python3 not installed")
-	}
+	harness.RequireTools(t, "python3", "tar")
 	p, _ := capsLayer(t)
 	dir := t.TempDir()
 	for _, tc := range []struct {
@@ -265,7 +267,7 @@ func TestPkgTarDepsDropsXattr(t *testing.T) {
 			t.Fatalf("tarfile did not read the record from our layer: %s", b)
 		}
 		merged, _ := os.ReadFile(out)
-		recs := imagetest.PAXRecords(t, merged)
+		recs := tartest.PAXRecords(t, merged)
 		_, has := recs["/app/server"]
 		if has != tc.keeps {
 			t.Errorf("%s: record present = %v, want %v", tc.format, has, tc.keeps)
@@ -292,14 +294,8 @@ func TestPkgTarDepsDropsXattr(t *testing.T) {
 // extraction with xattrs, done with GNU tar as root; getcap reads the
 // capability from the disk.
 func TestGNUTarExtractKeepsXattr(t *testing.T) {
-	for _, tool := range []string{"tar", "getcap"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not installed", tool)
-		}
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("writing security.capability needs root (CAP_SETFCAP)")
-	}
+	harness.RequireTools(t, "tar", "getcap")
+	harness.RequireRoot(t) // writing security.capability needs CAP_SETFCAP
 	p, _ := capsLayer(t)
 	root := t.TempDir()
 	if b, err := exec.Command("tar", "--xattrs", "--xattrs-include=security.capability", "-xpf", p, "-C", root).CombinedOutput(); err != nil {
@@ -323,21 +319,15 @@ func TestGNUTarExtractKeepsXattr(t *testing.T) {
 // host file that setcap marked keeps them too. (Docker BuildKit's COPY is
 // reported to drop them, moby/buildkit#2250; not testable here.)
 func TestBuildahADDAndCOPY(t *testing.T) {
-	for _, tool := range []string{"podman", "setcap"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not installed", tool)
-		}
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("needs root for setcap and rootful podman")
-	}
+	harness.RequireTools(t, "podman", "setcap")
+	harness.RequireRoot(t) // setcap and rootful podman
 	_, raw := capsLayer(t)
 	ctx := t.TempDir()
 	os.WriteFile(filepath.Join(ctx, "caps.tar"), raw, 0o644)
 	srv := filepath.Join(ctx, "server")
 	os.WriteFile(srv, []byte("#!/bin/true\n"), 0o755)
 	if b, err := exec.Command("setcap", "cap_net_bind_service=ep", srv).CombinedOutput(); err != nil {
-		t.Skipf("setcap: %v %s", err, b)
+		t.Fatalf("setcap: %v %s", err, b)
 	}
 	os.WriteFile(filepath.Join(ctx, "Containerfile"), []byte("FROM scratch\nADD caps.tar /\nCOPY server /copied/server\n"), 0o644)
 	suffix := make([]byte, 6)
@@ -350,7 +340,7 @@ func TestBuildahADDAndCOPY(t *testing.T) {
 		return cmd.CombinedOutput()
 	}
 	if b, err := podman("build", "--network=none", "-t", tag, ctx); err != nil {
-		t.Skipf("podman build does not work here: %v\n%s", err, b)
+		t.Fatalf("podman build: %v\n%s", err, b)
 	}
 	defer podman("rmi", "-f", tag)
 	out := filepath.Join(t.TempDir(), "oci")
