@@ -25,6 +25,7 @@ import (
 	"strings"
 
 	"github.com/capslayer/rules_capslayer/capslayer/caps"
+	"github.com/capslayer/rules_capslayer/capslayer/internal/abbrev"
 )
 
 const (
@@ -80,20 +81,20 @@ func Parse(s string) (Capabilities, error) {
 	var c Capabilities
 	dec := json.NewDecoder(strings.NewReader(s))
 	if err := dec.Decode(&c); err != nil {
-		return nil, fmt.Errorf("imagemeta: %s is not a JSON object of path to capability text: %v", abbrev(s), err)
+		return nil, fmt.Errorf("imagemeta: %s is not a JSON object of path to capability text: %v", abbrev.Quote(s), err)
 	}
 	if dec.More() {
-		return nil, fmt.Errorf("imagemeta: %s has data after its JSON object", abbrev(s))
+		return nil, fmt.Errorf("imagemeta: %s has data after its JSON object", abbrev.Quote(s))
 	}
 	if c == nil {
-		return nil, fmt.Errorf("imagemeta: %s is not a JSON object of path to capability text", abbrev(s))
+		return nil, fmt.Errorf("imagemeta: %s is not a JSON object of path to capability text", abbrev.Quote(s))
 	}
 	for p, v := range c {
 		if !isCleanAbs(p) {
-			return nil, fmt.Errorf("imagemeta: path %q is not absolute and clean", abbrev(p))
+			return nil, fmt.Errorf("imagemeta: path %s is not absolute and clean", abbrev.Quote(p))
 		}
 		if v == "" {
-			return nil, fmt.Errorf("imagemeta: path %q has an empty capability text", abbrev(p))
+			return nil, fmt.Errorf("imagemeta: path %s has an empty capability text", abbrev.Quote(p))
 		}
 	}
 	return c, nil
@@ -109,13 +110,4 @@ func isCleanAbs(p string) bool {
 		}
 	}
 	return true
-}
-
-// abbrev keeps error messages short for long hostile values.
-func abbrev(s string) string {
-	const max = 80
-	if len(s) <= max {
-		return s
-	}
-	return s[:max] + fmt.Sprintf("... (%d bytes)", len(s))
 }

@@ -59,7 +59,7 @@ func TestParseRefuses(t *testing.T) {
 		`{"/":"cap_kill=ep"}`:          "not absolute and clean",
 		`{"/a":""}`:                    "empty capability text",
 		`{"/a":"cap_kill=ep"} {}`:      "data after",
-		strings.Repeat(" ", 200) + `x`: "(201 bytes)",
+		strings.Repeat(" ", 300) + `x`: "(301 bytes)",
 	} {
 		_, err := Parse(in)
 		if err == nil || !strings.Contains(err.Error(), want) {
