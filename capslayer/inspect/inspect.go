@@ -6,8 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sort"
-	"strings"
+	"path"
 
 	"github.com/capslayer/rules_capslayer/capslayer/caps"
 )
@@ -122,11 +121,10 @@ func Path(p string, opts ...Option) (*Report, error) {
 		}
 		defer f.Close()
 		s := newImageScan()
-		l, err := s.layer(f, 0, o)
-		if err != nil {
+		if err := s.layer(f, 0, o); err != nil {
 			return nil, fmt.Errorf("%s: %w", p, err)
 		}
-		rep.Images = []Image{{Layers: []Layer{l}}}
+		rep.Images = []Image{{Layers: s.finish()}}
 		return rep, nil
 	}
 	srcs, skipped, err := images(p, kind, o)
@@ -156,137 +154,53 @@ func Path(p string, opts ...Option) (*Report, error) {
 // its files that carry capabilities, in archive order, with Layer 0.
 func LayerReader(r io.Reader, opts ...Option) ([]File, error) {
 	s := newImageScan()
-	l, err := s.layer(r, 0, makeOptions(opts))
-	if err != nil {
+	if err := s.layer(r, 0, makeOptions(opts)); err != nil {
 		return nil, err
 	}
-	return l.Files, nil
+	return s.finish()[0].Files, nil
 }
 
 // fileRef locates a File in an imageScan.
 type fileRef struct{ layer, file int }
 
-// pathSet is a set of file paths with, for each ancestor directory, the
-// number of member files under it, so that "everything under /x" is cheap to
-// test on the many entries for which it is empty.
-type pathSet struct {
-	files map[string]fileRef
-	dirs  map[string]int
-}
-
-func newPathSet() *pathSet {
-	return &pathSet{files: map[string]fileRef{}, dirs: map[string]int{}}
-}
-
-func ancestors(p string, fn func(string)) {
-	for p != "/" {
-		i := strings.LastIndexByte(p, '/')
-		if i == 0 {
-			p = "/"
-		} else {
-			p = p[:i]
-		}
-		fn(p)
-	}
-}
-
-func (s *pathSet) add(p string, r fileRef) {
-	s.files[p] = r
-	ancestors(p, func(a string) { s.dirs[a]++ })
-}
-
-func (s *pathSet) remove(p string) (fileRef, bool) {
-	r, ok := s.files[p]
-	if !ok {
-		return r, false
-	}
-	delete(s.files, p)
-	ancestors(p, func(a string) {
-		if s.dirs[a]--; s.dirs[a] == 0 {
-			delete(s.dirs, a)
-		}
-	})
-	return r, true
-}
-
-// under returns the members strictly below dir, sorted.
-func (s *pathSet) under(dir string) []string {
-	if s.dirs[dir] == 0 {
-		return nil
-	}
-	prefix := dir + "/"
-	if dir == "/" {
-		prefix = "/"
-	}
-	var ps []string
-	for p := range s.files {
-		if strings.HasPrefix(p, prefix) && p != dir {
-			ps = append(ps, p)
-		}
-	}
-	sort.Strings(ps)
-	return ps
-}
-
 // imageScan follows an image's layers from the bottom up.
 type imageScan struct {
 	layers []Layer
-	live   *pathSet // visible files of the layers below the current one
+	fs     *RootFS
+	refs   []fileRef // by RootFS node ID
 }
 
 func newImageScan() *imageScan {
-	return &imageScan{live: newPathSet()}
+	return &imageScan{fs: NewRootFS(hasCapRecord)}
 }
 
-func (s *imageScan) shadow(set *pathSet, p string, by int) {
-	if r, ok := set.remove(p); ok {
-		s.layers[r.layer].Files[r.file].ShadowedBy = by
+func hasCapRecord(_ string, hdr *tar.Header) bool {
+	if _, ok := hdr.PAXRecords[caps.PAXRecordKey]; ok {
+		return true
 	}
-}
-
-func (s *imageScan) shadowUnder(set *pathSet, dir string, by int) {
-	for _, p := range set.under(dir) {
-		s.shadow(set, p, by)
-	}
+	_, ok := hdr.PAXRecords[libarchiveKey]
+	return ok
 }
 
 // layer scans the next layer, whose index is idx (== len(s.layers)).
-func (s *imageScan) layer(r io.Reader, idx int, o *options) (Layer, error) {
+// ShadowedBy is set by finish.
+func (s *imageScan) layer(r io.Reader, idx int, o *options) error {
 	s.layers = append(s.layers, Layer{Index: idx})
-	cur := newPathSet() // visible files of this layer
 	fn := func(p string, hdr *tar.Header) error {
-		if kind, target := Whiteout(p); kind != NotWhiteout {
-			// Whiteouts apply to lower layers only.
-			switch kind {
-			case WhiteoutRemove:
-				s.shadow(s.live, target, idx)
-				s.shadowUnder(s.live, target, idx)
-			case WhiteoutOpaque:
-				s.shadowUnder(s.live, target, idx)
-			}
+		added, err := s.fs.Add(p, hdr, idx)
+		if err != nil {
+			return err
+		}
+		if added.ID < 0 {
 			return nil
 		}
-		isDir := hdr.Typeflag == tar.TypeDir
-		// An entry replaces whatever was at its path; a non-directory also
-		// removes everything below its path.
-		s.shadow(s.live, p, idx)
-		s.shadow(cur, p, idx)
-		if !isDir {
-			s.shadowUnder(s.live, p, idx)
-			s.shadowUnder(cur, p, idx)
-		}
 		f, ok := fileFromHeader(p, hdr)
-		if !ok && hdr.Typeflag == tar.TypeLink {
+		if !ok && added.LinkTo >= 0 {
 			// A hard link shares the inode, so its target's xattr applies.
-			target, err := CleanName(hdr.Linkname)
-			if err != nil {
-				return fmt.Errorf("hard link %q: %w", p, err)
-			}
-			if ref, found := cur.files[target]; found {
-				f = s.layers[ref.layer].Files[ref.file]
-				f.Path, f.Type, f.Link = p, "hardlink", target
-				ok = true
-			}
+			ref := s.refs[added.LinkTo]
+			f = s.layers[ref.layer].Files[ref.file]
+			f.Path, f.Type, f.Link = p, "hardlink", path.Clean("/"+hdr.Linkname)
+			ok = true
 		}
 		if !ok {
 			return nil
@@ -294,19 +208,29 @@ func (s *imageScan) layer(r io.Reader, idx int, o *options) (Layer, error) {
 		f.Layer, f.ShadowedBy = idx, -1
 		l := &s.layers[idx]
 		l.Files = append(l.Files, f)
-		cur.add(p, fileRef{idx, len(l.Files) - 1})
+		for len(s.refs) <= added.ID {
+			s.refs = append(s.refs, fileRef{-1, -1})
+		}
+		s.refs[added.ID] = fileRef{idx, len(l.Files) - 1}
 		return nil
 	}
 	st, err := Walk(r, fn, func(x *options) { *x = *o })
 	if err != nil {
-		return Layer{}, err
-	}
-	for p, ref := range cur.files {
-		s.live.add(p, ref)
+		return err
 	}
 	l := &s.layers[idx]
 	l.Digest, l.DiffID, l.MediaType = st.Digest, st.DiffID, st.MediaType()
-	return *l, nil
+	return nil
+}
+
+// finish records which files the final filesystem holds.
+func (s *imageScan) finish() []Layer {
+	for id, ref := range s.refs {
+		if ref.layer >= 0 {
+			s.layers[ref.layer].Files[ref.file].ShadowedBy = s.fs.HiddenBy(id)
+		}
+	}
+	return s.layers
 }
 
 // FileFromHeader returns the File for the entry at the clean path p (as

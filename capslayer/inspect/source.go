@@ -104,16 +104,16 @@ func scan(img v1.Image, o *options) ([]Layer, error) {
 		if err != nil {
 			return nil, fmt.Errorf("layer %d: %w", i, err)
 		}
-		l, err := s.layer(rc, i, o)
+		err = s.layer(rc, i, o)
 		rc.Close()
 		if err != nil {
 			return nil, fmt.Errorf("layer %d (%s): %w", i, d.Digest, err)
 		}
-		if l.Digest != d.Digest.String() || l.DiffID != diffIDs[i].String() {
+		if l := s.layers[i]; l.Digest != d.Digest.String() || l.DiffID != diffIDs[i].String() {
 			return nil, fmt.Errorf("layer %d: blob has digest %s and diff ID %s but the image says %s and %s: the image is corrupt or was tampered with",
-				i, l.Digest, l.DiffID, d.Digest, diffIDs[i])
+				i, s.layers[i].Digest, s.layers[i].DiffID, d.Digest, diffIDs[i])
 		}
 		s.layers[i].MediaType = string(d.MediaType)
 	}
-	return s.layers, nil
+	return s.finish(), nil
 }
