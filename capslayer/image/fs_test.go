@@ -4,8 +4,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/capslayer/rules_capslayer/internal/tartest"
 	"github.com/capslayer/rules_capslayer/capslayer/inspect"
+	"github.com/capslayer/rules_capslayer/internal/tartest"
 )
 
 // TestSymlinkedParentDirectory: a later layer writes (or whites out) under a
