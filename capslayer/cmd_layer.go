@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/capslayer/rules_capslayer/capslayer/caps"
+	"github.com/capslayer/rules_capslayer/capslayer/internal/compression"
 	"github.com/capslayer/rules_capslayer/capslayer/layer"
 )
 
@@ -112,7 +113,7 @@ func runLayer(args []string, stdout, stderr io.Writer) error {
 }
 
 // layerOptions turns the flags that shape the tar into layer options.
-func layerOptions(output, mode, owner, mtime string, mtimeSet bool, compression string) ([]layer.Option, error) {
+func layerOptions(output, mode, owner, mtime string, mtimeSet bool, compressionFlag string) ([]layer.Option, error) {
 	var opts []layer.Option
 
 	perm, err := strconv.ParseUint(mode, 8, 32)
@@ -145,14 +146,14 @@ func layerOptions(output, mode, owner, mtime string, mtimeSet bool, compression 
 		opts = append(opts, layer.WithModTime(sec))
 	}
 
-	byName, known := layer.CompressionForName(output)
+	byName, known := compression.ForName(output)
 	switch {
-	case compression == "" && !known:
+	case compressionFlag == "" && !known:
 		return nil, usagef("--output %q: cannot tell the compression from the name: end it in .tar, .tar.gz, .tgz, .tar.zst or .tzst (as rules_oci expects), or pass --compression", output)
-	case compression == "":
+	case compressionFlag == "":
 		opts = append(opts, layer.WithCompression(byName))
 	default:
-		c, err := layer.ParseCompression(compression)
+		c, err := compression.Parse(compressionFlag)
 		if err != nil {
 			return nil, usagef("--compression: %v", err)
 		}

@@ -10,6 +10,7 @@ import (
 	"os"
 
 	"github.com/capslayer/rules_capslayer/capslayer/inspect"
+	"github.com/capslayer/rules_capslayer/capslayer/internal/compression"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 )
@@ -102,7 +103,7 @@ func (l *fileLayer) Uncompressed() (io.ReadCloser, error) {
 	if err != nil {
 		return nil, err
 	}
-	rc, _, err := inspect.Decompress(f)
+	rc, _, err := compression.NewReader(f)
 	if err != nil {
 		f.Close()
 		return nil, err

@@ -11,6 +11,8 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+
+	"github.com/capslayer/rules_capslayer/capslayer/internal/compression"
 )
 
 // detect tells a layout directory, a docker save tarball and a layer apart.
@@ -32,7 +34,7 @@ func detect(p string, o *options) (string, error) {
 	defer f.Close()
 	head := make([]byte, 6)
 	n, _ := io.ReadFull(f, head)
-	if c, err := Sniff(head[:n]); err != nil || c != CompressionNone {
+	if c, err := compression.Sniff(head[:n]); err != nil || c != compression.None {
 		// Compressed: a layer (docker save tarballs are plain tars).
 		return KindLayer, nil
 	}

@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/capslayer/rules_capslayer/capslayer/internal/compression"
+	"github.com/capslayer/rules_capslayer/capslayer/internal/digest"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 )
@@ -91,10 +93,10 @@ func dockerArchiveManifest(bi *blobImage, rawCfg []byte, n int) (*v1.Manifest, e
 		if err != nil {
 			return nil, err
 		}
-		h, cnt := sha256.New(), &counter{}
-		br := bufio.NewReader(io.TeeReader(rc, io.MultiWriter(h, cnt)))
-		head, _ := br.Peek(6)
-		c, err := Sniff(head)
+		dw := digest.New()
+		br := bufio.NewReader(io.TeeReader(rc, dw))
+		head, _ := br.Peek(compression.SniffLen)
+		c, err := compression.Sniff(head)
 		if err == nil {
 			_, err = io.Copy(io.Discard, br)
 		}
@@ -103,9 +105,9 @@ func dockerArchiveManifest(bi *blobImage, rawCfg []byte, n int) (*v1.Manifest, e
 			return nil, fmt.Errorf("layer %d: %w", i, err)
 		}
 		d := v1.Descriptor{
-			MediaType: types.MediaType(Stream{Compression: c}.MediaType()),
-			Size:      cnt.n,
-			Digest:    v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(h.Sum(nil))},
+			MediaType: compression.MediaType(c),
+			Size:      dw.Size(),
+			Digest:    dw.Digest(),
 		}
 		m.Layers = append(m.Layers, d)
 	}

@@ -87,7 +87,7 @@ func TestLayerReaderCompressions(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if st.Compression != name || st.Digest != sha(b) || st.DiffID != sha(tb) || st.Size != int64(len(b)) || st.Entries != 1 {
+			if string(st.Compression) != name || st.Digest != sha(b) || st.DiffID != sha(tb) || st.Size != int64(len(b)) || st.Entries != 1 {
 				t.Errorf("stream %+v; want compression %s digest %s diffid %s size %d", st, name, sha(b), sha(tb), len(b))
 			}
 			if len(files) != 1 || !bytes.Equal(files[0].Raw, netBindEP) {

@@ -2,20 +2,20 @@ package inspect
 
 import (
 	"archive/tar"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"path"
 	"strings"
+
+	"github.com/capslayer/rules_capslayer/capslayer/internal/compression"
+	"github.com/capslayer/rules_capslayer/capslayer/internal/digest"
 )
 
 // Stream describes the bytes Walk read.
 type Stream struct {
-	// Compression is CompressionNone, CompressionGzip or CompressionZstd.
-	Compression string
+	// Compression is how the bytes read were compressed.
+	Compression compression.Compression
 	// Digest is "sha256:<hex>" of the bytes as read: the blob digest.
 	Digest string
 	// DiffID is "sha256:<hex>" of the decompressed tar.
@@ -28,13 +28,7 @@ type Stream struct {
 
 // MediaType returns the OCI layer media type for the stream's compression.
 func (s Stream) MediaType() string {
-	switch s.Compression {
-	case CompressionGzip:
-		return "application/vnd.oci.image.layer.v1.tar+gzip"
-	case CompressionZstd:
-		return "application/vnd.oci.image.layer.v1.tar+zstd"
-	}
-	return "application/vnd.oci.image.layer.v1.tar"
+	return string(compression.MediaType(s.Compression))
 }
 
 // WalkFunc is called by Walk for every entry of a layer, in archive order.
@@ -51,10 +45,9 @@ type WalkFunc func(name string, hdr *tar.Header) error
 func Walk(r io.Reader, fn WalkFunc, opts ...Option) (Stream, error) {
 	o := makeOptions(opts)
 	var st Stream
-	rawHash, tarHash := sha256.New(), sha256.New()
-	rawCount, tarCount := &counter{}, &counter{}
-	raw := io.TeeReader(r, io.MultiWriter(rawHash, rawCount))
-	dr, comp, err := Decompress(raw)
+	rawDigest, tarDigest := digest.New(), digest.New()
+	raw := io.TeeReader(r, rawDigest)
+	dr, comp, err := compression.NewReader(raw)
 	if err != nil {
 		return st, err
 	}
@@ -62,7 +55,7 @@ func Walk(r io.Reader, fn WalkFunc, opts ...Option) (Stream, error) {
 	st.Compression = comp
 	lr := &limitReader{r: dr, n: o.maxLayerSize, max: o.maxLayerSize}
 	tail := &tailBlock{}
-	tarStream := io.TeeReader(lr, io.MultiWriter(tarHash, tarCount, tail))
+	tarStream := io.TeeReader(lr, io.MultiWriter(tarDigest, tail))
 	tr := tar.NewReader(tarStream)
 	var last string
 	for {
@@ -75,7 +68,7 @@ func Walk(r io.Reader, fn WalkFunc, opts ...Option) (Stream, error) {
 				return st, err
 			}
 			if st.Entries == 0 {
-				if rawCount.n == 0 {
+				if rawDigest.Size() == 0 {
 					return st, errors.New("empty input: not a tar archive")
 				}
 				return st, fmt.Errorf("not a tar archive, or truncated (%s): %w", comp, err)
@@ -95,7 +88,7 @@ func Walk(r io.Reader, fn WalkFunc, opts ...Option) (Stream, error) {
 			return st, err
 		}
 	}
-	if tarCount.n == 0 {
+	if tarDigest.Size() == 0 {
 		return st, errors.New("empty input: not a tar archive")
 	}
 	// archive/tar ends quietly when the input stops between entries or in
@@ -112,9 +105,9 @@ func Walk(r io.Reader, fn WalkFunc, opts ...Option) (Stream, error) {
 	if _, err := io.Copy(io.Discard, raw); err != nil {
 		return st, err
 	}
-	st.Digest = digestString(rawHash)
-	st.DiffID = digestString(tarHash)
-	st.Size = rawCount.n
+	st.Digest = rawDigest.Digest().String()
+	st.DiffID = tarDigest.Digest().String()
+	st.Size = rawDigest.Size()
 	return st, nil
 }
 
@@ -178,10 +171,6 @@ func Whiteout(p string) (WhiteoutKind, string) {
 	return NotWhiteout, ""
 }
 
-func digestString(h hash.Hash) string {
-	return "sha256:" + hex.EncodeToString(h.Sum(nil))
-}
-
 // tailBlock remembers the last 512-byte block written to it.
 type tailBlock struct {
 	b [512]byte
@@ -211,13 +200,6 @@ func (t *tailBlock) zero() bool {
 		}
 	}
 	return true
-}
-
-type counter struct{ n int64 }
-
-func (c *counter) Write(p []byte) (int, error) {
-	c.n += int64(len(p))
-	return len(p), nil
 }
 
 // limitReader is io.LimitReader that fails instead of ending the stream

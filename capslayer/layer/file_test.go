@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/capslayer/rules_capslayer/capslayer/internal/compression"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 )
 
@@ -57,8 +58,8 @@ func TestWriteFileAndDescriptor(t *testing.T) {
 			if want := fmt.Sprintf("sha256:%x", sha256.Sum256(decompress(t, c, b))); d.DiffID != want {
 				t.Errorf("descriptor diff_id = %s, want %s", d.DiffID, want)
 			}
-			if d.MediaType != string(c.MediaType()) {
-				t.Errorf("descriptor mediaType = %s, want %s", d.MediaType, c.MediaType())
+			if d.MediaType != string(compression.MediaType(c)) {
+				t.Errorf("descriptor mediaType = %s, want %s", d.MediaType, compression.MediaType(c))
 			}
 			if len(d.Files) != 3 || d.Files[0].Path != "/app/server" || d.Files[0].Caps != "cap_net_bind_service=ep" ||
 				d.Files[0].Xattr != "0100000200040000000000000000000000000000" || d.Files[2].Xattr != "" || d.Files[0].Mode != "0755" {
@@ -72,7 +73,7 @@ func TestWriteFileAndDescriptor(t *testing.T) {
 			// go-containerregistry reads the layer and agrees on its
 			// digests. (validate.Layer would also do, but needs
 			// github.com/google/go-cmp listed in go.mod.)
-			l, err := tarball.LayerFromFile(out, tarball.WithMediaType(c.MediaType()))
+			l, err := tarball.LayerFromFile(out, tarball.WithMediaType(compression.MediaType(c)))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -3,11 +3,10 @@ package layer
 import (
 	"errors"
 	"fmt"
-	"strings"
 
+	"github.com/capslayer/rules_capslayer/capslayer/internal/compression"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
-	"github.com/klauspost/compress/zstd"
 )
 
 // CapabilityPAXRecord is the PAX record key that carries a file's
@@ -44,62 +43,21 @@ type File struct {
 	Caps string
 }
 
-// Compression selects how the tar stream is compressed.
-type Compression string
+// Compression selects how the tar stream is compressed: None, Gzip or
+// Zstd. It is go-containerregistry's compression.Compression; parse names,
+// map file names and media types with the functions of
+// capslayer/internal/compression, which also pins the encoder settings. The
+// compressed bytes, and so the layer digest, are reproducible only for the
+// same settings and version of github.com/klauspost/compress (see go.mod);
+// the diff_id does not depend on them.
+type Compression = compression.Compression
 
-// The supported compressions. The compressed bytes, and so the layer digest,
-// are reproducible only for the same compressor, level and library version:
-// github.com/klauspost/compress (see go.mod) at GzipLevel or ZstdLevel. The
-// diff_id does not depend on them.
+// The supported compressions.
 const (
-	None Compression = "none"
-	Gzip Compression = "gzip"
-	Zstd Compression = "zstd"
+	None = compression.None
+	Gzip = compression.Gzip
+	Zstd = compression.Zstd
 )
-
-// Pinned compression settings. Changing any of them, or the version of
-// github.com/klauspost/compress, changes the digest of compressed layers.
-const (
-	// GzipLevel is the deflate level of gzip layers (the gzip default).
-	GzipLevel = 6
-	// ZstdLevel is the level of zstd layers (zstd's default, level 3).
-	ZstdLevel = zstd.SpeedDefault
-)
-
-// ParseCompression parses "none", "gzip" or "zstd".
-func ParseCompression(s string) (Compression, error) {
-	switch c := Compression(s); c {
-	case None, Gzip, Zstd:
-		return c, nil
-	}
-	return "", fmt.Errorf("unknown compression %q: use none, gzip or zstd", s)
-}
-
-// CompressionForName infers the compression from a layer file name the way
-// rules_oci's oci_image accepts them: .tar is None, .tar.gz and .tgz are
-// Gzip, .tar.zst and .tzst are Zstd. It reports false for any other name.
-func CompressionForName(name string) (Compression, bool) {
-	switch {
-	case strings.HasSuffix(name, ".tar"):
-		return None, true
-	case strings.HasSuffix(name, ".tar.gz"), strings.HasSuffix(name, ".tgz"):
-		return Gzip, true
-	case strings.HasSuffix(name, ".tar.zst"), strings.HasSuffix(name, ".tzst"):
-		return Zstd, true
-	}
-	return "", false
-}
-
-// MediaType returns the OCI media type of a layer with this compression.
-func (c Compression) MediaType() types.MediaType {
-	switch c {
-	case Gzip:
-		return types.OCILayer
-	case Zstd:
-		return types.OCILayerZStd
-	}
-	return types.OCIUncompressedLayer
-}
 
 // Descriptor describes a written layer. Its JSON form is an OCI content
 // descriptor (mediaType, digest, size) with two extra top-level fields:
@@ -198,7 +156,7 @@ func WithModTime(sec int64) Option {
 // WithCompression selects the compression of the output (default None).
 func WithCompression(c Compression) Option {
 	return func(o *options) error {
-		if _, err := ParseCompression(string(c)); err != nil {
+		if _, err := compression.Parse(string(c)); err != nil {
 			return err
 		}
 		o.compression = c

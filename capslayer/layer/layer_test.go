@@ -463,17 +463,6 @@ func TestAllowScripts(t *testing.T) {
 	}
 }
 
-func TestCompressionForName(t *testing.T) {
-	for name, want := range map[string]Compression{
-		"l.tar": None, "l.tar.gz": Gzip, "l.tgz": Gzip, "l.tar.zst": Zstd, "l.tzst": Zstd, "l.gz": "", "l.layer": "", "tar": "",
-	} {
-		got, ok := CompressionForName(name)
-		if got != want || ok != (want != "") {
-			t.Errorf("CompressionForName(%q) = %q, %v; want %q", name, got, ok, want)
-		}
-	}
-}
-
 func TestWriteRejectsDescriptorOption(t *testing.T) {
 	_, err := Write(io.Discard, testFiles(), WithDescriptorFile("x.json"))
 	if err == nil || !strings.Contains(err.Error(), "only applies to WriteFile") {

@@ -1,7 +1,6 @@
 package layer
 
 import (
-	"hash"
 	"io"
 	"sync/atomic"
 )
@@ -58,19 +57,19 @@ func (l *loan) release() {
 // and padding, which archive/tar reuses, are safe.
 type hashSink struct {
 	w     io.Writer
-	h     hash.Hash
+	h     io.Writer
 	queue chan hashItem
 	done  chan struct{}
 	lent  []byte
 	home  chan<- []byte
 }
 
-func newHashSink(w io.Writer, h hash.Hash) *hashSink {
+func newHashSink(w io.Writer, h io.Writer) *hashSink {
 	s := &hashSink{w: w, h: h, queue: make(chan hashItem, chunks+16), done: make(chan struct{})}
 	go func() {
 		defer close(s.done)
 		for it := range s.queue {
-			s.h.Write(it.p) // hash.Hash.Write never fails
+			s.h.Write(it.p) // a digest.Writer never fails
 			if it.loan != nil {
 				it.loan.release()
 			}
@@ -114,18 +113,6 @@ func (s *hashSink) Write(p []byte) (int, error) {
 func (s *hashSink) finish() {
 	close(s.queue)
 	<-s.done
-}
-
-// tee writes everything to w and to h, on the caller's goroutine. It hashes
-// the compressed stream, whose buffers belong to the compressor.
-type tee struct {
-	w io.Writer
-	h hash.Hash
-}
-
-func (t tee) Write(p []byte) (int, error) {
-	t.h.Write(p)
-	return t.w.Write(p)
 }
 
 // copier copies file contents with read-ahead: a helper goroutine reads the

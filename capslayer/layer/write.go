@@ -2,18 +2,15 @@ package layer
 
 import (
 	"archive/tar"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"os"
 	"time"
 
-	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/klauspost/compress/gzip"
-	"github.com/klauspost/compress/zstd"
+	"github.com/capslayer/rules_capslayer/capslayer/internal/compression"
+	"github.com/capslayer/rules_capslayer/capslayer/internal/digest"
 )
 
 // Write writes a layer holding files to w and describes it. Nothing is
@@ -37,38 +34,18 @@ func write(w io.Writer, files []File, o *options) (*Result, error) {
 		return nil, err
 	}
 
-	// The stream: tar -> hashSink (diff_id) -> [compressor -> tee (digest)]
-	// -> out. See pipeline.go.
-	out := &countingWriter{w: w}
-	digest := sha256.New()
-	var (
-		next      io.Writer = out
-		closeComp           = func() error { return nil }
-	)
-	switch o.compression {
-	case Gzip:
-		// The gzip header holds no name, no mtime and OS 255 (unknown):
-		// 1f 8b 08 00 00000000 00 ff.
-		zw, err := gzip.NewWriterLevel(tee{out, digest}, GzipLevel)
-		if err != nil {
-			return nil, err
-		}
-		// klauspost/compress writes uint32(ModTime.Unix()) even for the
-		// zero time.Time, which is not 0; the epoch is.
-		zw.ModTime = time.Unix(0, 0)
-		next, closeComp = zw, zw.Close
-	case Zstd:
-		// One encoder goroutine: the output must not depend on the host's
-		// GOMAXPROCS, and memory stays bounded.
-		zw, err := zstd.NewWriter(tee{out, digest}, zstd.WithEncoderLevel(ZstdLevel), zstd.WithEncoderConcurrency(1))
-		if err != nil {
-			return nil, err
-		}
-		next, closeComp = zw, zw.Close
+	// The stream: tar -> hashSink (diff_id) -> [compressor -> digest] ->
+	// w. See pipeline.go. An uncompressed layer's digest is its diff_id.
+	// The compressed stream is hashed on the caller's goroutine (its buffers
+	// belong to the compressor); the tar stream on the hashSink's.
+	blob := digest.New()
+	diffID, next := blob, w
+	zw, err := compression.NewWriter(io.MultiWriter(blob, w), o.compression)
+	if err != nil {
+		return nil, err
 	}
-	diffID := digest // an uncompressed layer's digest is its diff_id
 	if o.compression != None {
-		diffID = sha256.New()
+		diffID, next = digest.New(), zw
 	}
 	sink := newHashSink(next, diffID)
 	finished := false
@@ -107,15 +84,15 @@ func write(w io.Writer, files []File, o *options) (*Result, error) {
 	}
 	sink.finish() // the diff_id is complete
 	finished = true
-	if err := closeComp(); err != nil {
+	if err := zw.Close(); err != nil {
 		return nil, fmt.Errorf("finish %s stream: %w", o.compression, err)
 	}
 	return &Result{
 		Descriptor: Descriptor{
-			MediaType: o.compression.MediaType(),
-			Digest:    sha256Hash(digest),
-			Size:      out.n,
-			DiffID:    sha256Hash(diffID),
+			MediaType: compression.MediaType(o.compression),
+			Digest:    blob.Digest(),
+			Size:      blob.Size(),
+			DiffID:    diffID.Digest(),
 			Files:     infos,
 		},
 		Warnings: warnings,
@@ -176,20 +153,4 @@ func writeFile(tw *tar.Writer, c *copier, e entry, o *options, mtime time.Time) 
 		GID:   o.gid,
 		Size:  e.size,
 	}, nil
-}
-
-func sha256Hash(h hash.Hash) v1.Hash {
-	return v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(h.Sum(nil))}
-}
-
-// countingWriter counts the bytes written through it.
-type countingWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countingWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
 }
