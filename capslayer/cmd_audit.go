@@ -4,12 +4,11 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/capslayer/rules_capslayer/capslayer/caps"
 	"github.com/capslayer/rules_capslayer/capslayer/inspect"
+	"github.com/capslayer/rules_capslayer/capslayer/internal/atomicfile"
 	"github.com/capslayer/rules_capslayer/capslayer/policy"
 )
 
@@ -66,7 +65,7 @@ func runAudit(args []string, stdout, stderr io.Writer) error {
 		return usagef("%v", err)
 	}
 	if *sarifOut != "" {
-		if err := policyCheckOutput("--sarif", *sarifOut); err != nil {
+		if err := atomicfile.Check("--sarif", *sarifOut, "capslayer.sarif"); err != nil {
 			return usagef("%v", err)
 		}
 	}
@@ -81,7 +80,7 @@ func runAudit(args []string, stdout, stderr io.Writer) error {
 		if err := res.WriteSARIF(&buf, version); err != nil {
 			return err
 		}
-		if err := policyWriteFile(*sarifOut, buf.Bytes()); err != nil {
+		if err := atomicfile.WriteFile(*sarifOut, buf.Bytes()); err != nil {
 			return err
 		}
 	}
@@ -125,42 +124,4 @@ func policyFailSummary(res *policy.Result) string {
 		parts = append(parts[:max], fmt.Sprintf("and %d more", len(parts)-max))
 	}
 	return strings.Join(parts, "; ")
-}
-
-// policyCheckOutput rejects an output path that cannot be written: a
-// directory, or a file in a directory that does not exist.
-func policyCheckOutput(flagName, path string) error {
-	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
-		return fmt.Errorf("%s %s is a directory: give a file name, e.g. %s", flagName, path, filepath.Join(path, "capslayer.sarif"))
-	}
-	dir := filepath.Dir(path)
-	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
-		return fmt.Errorf("%s %s: directory %s does not exist: create it first", flagName, path, dir)
-	}
-	return nil
-}
-
-// policyWriteFile writes data to path atomically: a temporary file beside
-// it is renamed over it, so a failed write leaves nothing at path.
-func policyWriteFile(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Chmod(0o644)
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
 }

@@ -4,12 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 
 	"github.com/capslayer/rules_capslayer/capslayer/caps"
 	"github.com/capslayer/rules_capslayer/capslayer/internal/compression"
+	"github.com/capslayer/rules_capslayer/capslayer/internal/sourcedate"
 	"github.com/capslayer/rules_capslayer/capslayer/layer"
 )
 
@@ -131,11 +131,11 @@ func layerOptions(output, mode, owner, mtime string, mtimeSet bool, compressionF
 	opts = append(opts, layer.WithOwner(int(uid), int(gid)))
 
 	if !mtimeSet {
-		if sde, ok := os.LookupEnv("SOURCE_DATE_EPOCH"); ok && sde != "" {
-			sec, err := strconv.ParseInt(sde, 10, 64)
-			if err != nil || sec < 0 {
-				return nil, usagef("SOURCE_DATE_EPOCH=%q: want a non-negative integer number of seconds since the epoch; fix or unset it, or pass --mtime", sde)
-			}
+		sec, ok, err := sourcedate.FromEnv()
+		if err != nil {
+			return nil, usagef("%v, or pass --mtime", err)
+		}
+		if ok {
 			opts = append(opts, layer.WithModTime(sec))
 		}
 	} else {

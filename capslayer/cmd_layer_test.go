@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/capslayer/rules_capslayer/capslayer/internal/atomicfile"
 )
 
 const layerTestdata = "layer/testdata"
@@ -260,7 +262,7 @@ func TestLayerAllowScript(t *testing.T) {
 }
 
 // TestLayerHelperProcess is capslayer itself when run by
-// TestLayerHostIndependent; otherwise it does nothing.
+// TestLayerHostIndependent or the kill tests; otherwise it does nothing.
 func TestLayerHelperProcess(t *testing.T) {
 	if os.Getenv("CAPSLAYER_TEST_HELPER") != "1" {
 		t.Skip("only runs as a subprocess of TestLayerHostIndependent")
@@ -272,6 +274,7 @@ func TestLayerHelperProcess(t *testing.T) {
 			break
 		}
 	}
+	atomicfile.HandleSignals() // as main does
 	os.Exit(run(args, os.Stdout, os.Stderr))
 }
 

@@ -20,6 +20,7 @@ import (
 	"strings"
 
 	"github.com/capslayer/rules_capslayer/capslayer/internal/abbrev"
+	"github.com/capslayer/rules_capslayer/capslayer/internal/atomicfile"
 )
 
 // command is one subcommand of capslayer.
@@ -156,5 +157,6 @@ func shorten(msg string, args []string) string {
 }
 
 func main() {
+	atomicfile.HandleSignals() // a killed run leaves no temporary output
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }

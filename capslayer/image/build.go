@@ -3,12 +3,12 @@ package image
 import (
 	"archive/tar"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/capslayer/rules_capslayer/capslayer/inspect"
+	"github.com/capslayer/rules_capslayer/capslayer/internal/sourcedate"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
@@ -78,15 +78,11 @@ type Result struct {
 // CreatedFromEnv returns the created time to use when none is given:
 // $SOURCE_DATE_EPOCH if set, else the Unix epoch.
 func CreatedFromEnv() (time.Time, error) {
-	s, ok := os.LookupEnv("SOURCE_DATE_EPOCH")
-	if !ok || s == "" {
-		return time.Unix(0, 0).UTC(), nil
+	sec, _, err := sourcedate.FromEnv()
+	if err != nil {
+		return time.Time{}, err
 	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n < 0 {
-		return time.Time{}, fmt.Errorf("SOURCE_DATE_EPOCH=%q is not a number of seconds since 1970-01-01", s)
-	}
-	return time.Unix(n, 0).UTC(), nil
+	return time.Unix(sec, 0).UTC(), nil
 }
 
 // ParseCreated parses a --created value: seconds since the epoch or an

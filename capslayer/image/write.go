@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/capslayer/rules_capslayer/capslayer/inspect"
+	"github.com/capslayer/rules_capslayer/capslayer/internal/atomicfile"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
@@ -109,77 +110,45 @@ func checkReplaceable(dir string) (exists bool, err error) {
 	return true, nil
 }
 
-func writeLayoutDir(dir string, fill func(layout.Path) error) (err error) {
+func writeLayoutDir(dir string, fill func(layout.Path) error) error {
 	dir = filepath.Clean(dir)
-	exists, err := checkReplaceable(dir)
-	if err != nil {
+	if _, err := checkReplaceable(dir); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
 		return err
 	}
-	tmp, err := os.MkdirTemp(filepath.Dir(dir), "."+filepath.Base(dir)+".tmp-")
+	out, err := atomicfile.CreateDir(dir)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if err != nil {
-			os.RemoveAll(tmp)
-		}
-	}()
-	// MkdirTemp makes 0700; a layout is meant to be read by others
-	// (runtimes, Bazel's sandbox), and the mode must not depend on umask.
-	if err := os.Chmod(tmp, 0o755); err != nil {
-		return err
-	}
-	lp, err := layout.Write(tmp, empty.Index)
+	defer out.Discard()
+	lp, err := layout.Write(out.Path, empty.Index)
 	if err != nil {
 		return fmt.Errorf("writing layout: %w", err)
 	}
 	if err := fill(lp); err != nil {
 		return fmt.Errorf("writing layout: %w", err)
 	}
-	if !exists {
-		return os.Rename(tmp, dir)
-	}
-	old := tmp + ".old"
-	if err := os.Rename(dir, old); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, dir); err != nil {
-		os.Rename(old, dir)
-		return err
-	}
-	return os.RemoveAll(old)
+	return out.Commit()
 }
 
 // WriteTarball writes img as a docker-archive tarball (manifest.json, config,
 // layers), loadable with `docker load` and `podman load`, through a
 // temporary file renamed into place.
-func WriteTarball(path string, img v1.Image, tag name.Tag) (err error) {
+func WriteTarball(path string, img v1.Image, tag name.Tag) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-")
+	f, err := atomicfile.Create(path)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
+	defer f.Discard()
 	if err := tarball.Write(tag, img, f); err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
-	if err := f.Chmod(0o644); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
+	return f.Commit()
 }
 
 // Index builds a multi-platform image index from images, each given with

@@ -25,14 +25,15 @@ func Write(w io.Writer, files []File, opts ...Option) (*Result, error) {
 	if o.descriptorPath != "" {
 		return nil, errors.New("layer.Write: WithDescriptorFile only applies to WriteFile")
 	}
-	return write(w, files, o)
-}
-
-func write(w io.Writer, files []File, o *options) (*Result, error) {
 	entries, warnings, err := plan(files, o)
 	if err != nil {
 		return nil, err
 	}
+	return write(w, entries, warnings, o)
+}
+
+// write writes the planned entries to w.
+func write(w io.Writer, entries []entry, warnings []string, o *options) (*Result, error) {
 
 	// The stream: tar -> hashSink (diff_id) -> [compressor -> digest] ->
 	// w. See pipeline.go. An uncompressed layer's digest is its diff_id.
@@ -58,7 +59,7 @@ func write(w io.Writer, files []File, o *options) (*Result, error) {
 	tw := tar.NewWriter(sink)
 	mtime := time.Unix(o.mtime, 0)
 	c := newCopier(sink)
-	infos := make([]FileInfo, 0, len(files))
+	infos := make([]FileInfo, 0, len(entries))
 	for _, e := range entries {
 		if e.dir {
 			hdr := &tar.Header{
