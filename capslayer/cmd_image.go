@@ -200,6 +200,8 @@ func imageBuildError(err error) error {
 		hint = "pick one with --platform, or use a --base built for the platform you want"
 	case errors.Is(err, image.ErrBaseRefNotFound):
 		hint = "give --base-ref one of these names or a manifest digest"
+	case errors.Is(err, image.ErrReservedLabel):
+		hint = "remove that --label"
 	case errors.Is(err, image.ErrNoBaseImage):
 		hint = "give --base an OCI image layout or docker save tarball that holds an image"
 	default:

@@ -1,12 +1,12 @@
 package image
 
 import (
-	"archive/tar"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/capslayer/rules_capslayer/capslayer/imagemeta"
 	"github.com/capslayer/rules_capslayer/capslayer/inspect"
 	"github.com/capslayer/rules_capslayer/capslayer/internal/sourcedate"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -155,11 +155,10 @@ func Build(o Options) (*Result, error) {
 	}
 	cfg := &v1.ConfigFile{RootFS: v1.RootFS{Type: "layers"}}
 	var baseLayers []v1.Layer
-	fs := newRootFS()
-	nLayer := 0
+	var src inspect.Source
 	if o.Base != "" {
-		src, err := pickBase(o.Base, o.BaseRef, want)
-		if err != nil {
+		var err error
+		if src, err = pickBase(o.Base, o.BaseRef, want); err != nil {
 			return nil, err
 		}
 		res.Base = src.Name + "@" + src.Digest
@@ -171,12 +170,6 @@ func Build(o Options) (*Result, error) {
 		if baseLayers, err = src.Image.Layers(); err != nil {
 			return nil, fmt.Errorf("base %s: %w", o.Base, err)
 		}
-		for i, l := range baseLayers {
-			if err := replayBaseLayer(fs, l, i, res); err != nil {
-				return nil, fmt.Errorf("base %s: layer %d: %w", o.Base, i, err)
-			}
-		}
-		nLayer = len(baseLayers)
 		res.Platform = v1.Platform{OS: cfg.OS, Architecture: cfg.Architecture, Variant: cfg.Variant}
 	} else {
 		p := defaultPlatform
@@ -186,7 +179,18 @@ func Build(o Options) (*Result, error) {
 		cfg.OS, cfg.Architecture, cfg.Variant = p.OS, p.Architecture, p.Variant
 		res.Platform = p
 	}
+	// The config first: the entrypoint check needs it while the layers are
+	// replayed.
+	if err := applyConfig(cfg, o); err != nil {
+		return nil, err
+	}
 
+	rp := newReplay()
+	for i, l := range baseLayers {
+		if err := replayBaseLayer(rp.layer(i), l); err != nil {
+			return nil, fmt.Errorf("base %s: layer %d: %w", o.Base, i, err)
+		}
+	}
 	var adds []mutate.Addendum
 	if len(baseLayers) > 0 {
 		hist := cfg.History
@@ -215,46 +219,40 @@ func Build(o Options) (*Result, error) {
 			if err != nil {
 				return nil, err
 			}
-			adds = append(adds, mutate.Addendum{Layer: l, History: h, MediaType: ociLayerType(mt)})
+			adds = append(adds, mutate.Addendum{Layer: l, History: h, MediaType: ociLayerType(mt), Annotations: rp.annotations(li)})
 			li++
 		}
 	}
-	for _, p := range o.Layers {
-		idx := nLayer
-		l, err := openLayer(p, func(name string, hdr *tar.Header) error {
-			fs.apply(name, hdr, idx)
-			return nil
-		})
+	for i, p := range o.Layers {
+		idx := len(baseLayers) + i
+		l, err := openLayer(p, rp.layer(idx))
 		if err != nil {
 			return nil, err
 		}
-		for _, f := range l.Files {
-			f.Layer, f.ShadowedBy = idx, -1
-			res.Files = append(res.Files, f)
-		}
 		adds = append(adds, mutate.Addendum{Layer: l, History: v1.History{
 			Created:   v1.Time{Time: o.Created},
-			CreatedBy: "capslayer image --layer " + describePaths(l.Paths),
-			Comment:   describeCaps(l.Files),
-		}})
-		nLayer++
+			CreatedBy: "capslayer image --layer " + l.paths.String(),
+			Comment:   describeCaps(rp.layers[idx]),
+		}, Annotations: rp.annotations(idx)})
 	}
+	res.Files = rp.files()
+	if cfg.Config.Labels == nil {
+		cfg.Config.Labels = map[string]string{}
+	}
+	cfg.Config.Labels[imagemeta.LabelCapabilities] = rp.label()
 
-	if err := applyConfig(cfg, o); err != nil {
-		return nil, err
-	}
 	if !o.NoEntrypointCheck && (o.Entrypoint != nil || o.Cmd != nil) {
 		argv := append(append([]string{}, cfg.Config.Entrypoint...), cfg.Config.Cmd...)
 		if len(argv) == 0 || argv[0] == "" {
 			return nil, ErrEmptyEntrypoint
 		}
-		exe, err := fs.findExecutable(argv[0], cfg.Config.WorkingDir, cfg.Config.Env)
+		exe, err := rp.fs.findExecutable(argv[0], cfg.Config.WorkingDir, cfg.Config.Env)
 		if err != nil {
 			return nil, err
 		}
 		res.Executable = exe
 	}
-	res.Warnings = append(res.Warnings, shadowWarnings(fs, res.Files, len(baseLayers))...)
+	res.Warnings = append(res.Warnings, rp.shadowWarnings(len(baseLayers))...)
 
 	// The config's layer list and history are rebuilt by mutate.Append.
 	cfg.RootFS = v1.RootFS{Type: "layers"}
@@ -332,22 +330,15 @@ func orNone(s string) string {
 	return s
 }
 
-// replayBaseLayer reads a base layer as stored, checking its digest, into
-// the filesystem and the capability file list.
-func replayBaseLayer(fs *rootFS, l v1.Layer, idx int, res *Result) error {
+// replayBaseLayer reads a base layer as stored, checking its digest, and
+// calls fn for each entry.
+func replayBaseLayer(fn inspect.WalkFunc, l v1.Layer) error {
 	rc, err := l.Compressed()
 	if err != nil {
 		return err
 	}
 	defer rc.Close()
-	st, err := inspect.Walk(rc, func(name string, hdr *tar.Header) error {
-		fs.apply(name, hdr, idx)
-		if f, ok := inspect.FileFromHeader(name, hdr); ok {
-			f.Layer, f.ShadowedBy = idx, -1
-			res.Files = append(res.Files, f)
-		}
-		return nil
-	})
+	st, err := inspect.Walk(rc, fn)
 	if err != nil {
 		return err
 	}
@@ -363,37 +354,6 @@ func replayBaseLayer(fs *rootFS, l v1.Layer, idx int, res *Result) error {
 		return fmt.Errorf("blob has digest %s and diff ID %s, but the base says %s and %s: the base is corrupt or was tampered with", st.Digest, st.DiffID, d, diffID)
 	}
 	return nil
-}
-
-// shadowWarnings names the capability files of the added layers (from
-// index first on) that the final filesystem does not hold: a later layer
-// overwrote or removed them.
-func shadowWarnings(fs *rootFS, files []inspect.File, first int) []string {
-	var ws []string
-	for _, f := range files {
-		if f.Layer < first {
-			continue
-		}
-		n, _, _ := fs.resolve(f.Path, false)
-		if n == nil || n.layer != f.Layer {
-			ws = append(ws, fmt.Sprintf("the file capabilities of %s (layer %d) are hidden by a later layer", f.Path, f.Layer))
-		}
-	}
-	return ws
-}
-
-// describePaths summarises a layer by its paths for history's created_by,
-// which must not depend on where the layer file was on the build host.
-func describePaths(ps []string) string {
-	const max = 3
-	if len(ps) == 0 {
-		return "(no files)"
-	}
-	s := strings.Join(ps[:min(len(ps), max)], " ")
-	if len(ps) > max {
-		s += fmt.Sprintf(" (+%d more)", len(ps)-max)
-	}
-	return s
 }
 
 func describeCaps(fs []inspect.File) string {
@@ -454,6 +414,9 @@ func applyConfig(cfg *v1.ConfigFile, o Options) error {
 		for k, v := range o.Labels {
 			if k == "" {
 				return fmt.Errorf("label with an empty key")
+			}
+			if k == imagemeta.LabelCapabilities {
+				return fmt.Errorf("label %s: %w", k, ErrReservedLabel)
 			}
 			c.Labels[k] = v
 		}

@@ -17,6 +17,9 @@ var (
 	// ErrBaseAmbiguous: the base holds several images and neither
 	// Options.Platform nor Options.BaseRef picks one.
 	ErrBaseAmbiguous = errors.New("the base holds several images")
+	// ErrReservedLabel: Options.Labels sets a label capslayer writes itself
+	// (imagemeta.LabelCapabilities), which would forge the metadata.
+	ErrReservedLabel = errors.New("the label is written by capslayer image from the layers and cannot be set")
 	// ErrEmptyEntrypoint: the entrypoint and command are both empty, so
 	// there is nothing to check.
 	ErrEmptyEntrypoint = errors.New("the image has an empty entrypoint and command")

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/capslayer/rules_capslayer/capslayer/imagemeta"
 	"github.com/capslayer/rules_capslayer/capslayer/inspect"
 	"github.com/capslayer/rules_capslayer/internal/tartest"
 )
@@ -156,6 +157,9 @@ func FuzzBuild(f *testing.F) {
 			}
 			if d := m.Layers[len(m.Layers)-1].Digest.String(); d != sha(layer) {
 				t.Fatalf("added layer is %s, want the file's %s", d, sha(layer))
+			}
+			if _, err := imagemeta.Parse(cfg.Config.Labels[imagemeta.LabelCapabilities]); err != nil {
+				t.Fatalf("built image has a bad capabilities label: %v", err)
 			}
 			if res.Executable == "" {
 				t.Fatalf("entrypoint %v accepted without a resolved path", ep)

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/capslayer/rules_capslayer/capslayer/caps"
+	"github.com/capslayer/rules_capslayer/capslayer/imagemeta"
 	"github.com/capslayer/rules_capslayer/capslayer/inspect"
 	"github.com/capslayer/rules_capslayer/internal/tartest"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -136,12 +138,12 @@ func TestReproducible(t *testing.T) {
 	p := tartest.WriteFile(t, "l.tar", raw)
 	res := build(t, Options{Layers: []string{p}, Entrypoint: []string{"/app/server"}, User: ptr("1000")})
 	cfg, _ := res.Image.RawConfigFile()
-	want := `{"architecture":"amd64","created":"1970-01-01T00:00:00Z","history":[{"created":"1970-01-01T00:00:00Z","created_by":"capslayer image --layer /app/server","comment":"file capabilities: /app/server cap_net_bind_service=ep"}],"os":"linux","rootfs":{"type":"layers","diff_ids":["` + tartest.Digest(raw) + `"]},"config":{"Entrypoint":["/app/server"],"User":"1000"}}`
+	want := `{"architecture":"amd64","created":"1970-01-01T00:00:00Z","history":[{"created":"1970-01-01T00:00:00Z","created_by":"capslayer image --layer /app/server","comment":"file capabilities: /app/server cap_net_bind_service=ep"}],"os":"linux","rootfs":{"type":"layers","diff_ids":["` + tartest.Digest(raw) + `"]},"config":{"Entrypoint":["/app/server"],"Labels":{"io.capslayer.capabilities":"{\"/app/server\":\"cap_net_bind_service=ep\"}"},"User":"1000"}}`
 	if string(cfg) != want {
 		t.Errorf("config\n got %s\nwant %s", cfg, want)
 	}
 	m, _ := res.Image.RawManifest()
-	wantM := `{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","size":` + itoa(len(cfg)) + `,"digest":"` + tartest.Digest(cfg) + `"},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","size":` + itoa(len(raw)) + `,"digest":"` + tartest.Digest(raw) + `"}]}`
+	wantM := `{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","size":` + itoa(len(cfg)) + `,"digest":"` + tartest.Digest(cfg) + `"},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","size":` + itoa(len(raw)) + `,"digest":"` + tartest.Digest(raw) + `","annotations":{"io.capslayer.capabilities":"{\"/app/server\":\"cap_net_bind_service=ep\"}"}}]}`
 	if string(m) != wantM {
 		t.Errorf("manifest\n got %s\nwant %s", m, wantM)
 	}
@@ -630,4 +632,88 @@ func TestBuildErrorsAreTyped(t *testing.T) {
 	if !errors.As(err, &ee) || ee.Argv0 != "/app/nope" || ee.Reason != "/app/nope exists in no layer of the image" {
 		t.Errorf("got %#v", err)
 	}
+}
+
+// Issue 16 §1: the config label lists the capability files of the final
+// filesystem by their resolved path; each layer's descriptor lists its own.
+func TestCapabilitiesMetadata(t *testing.T) {
+	base, _ := baseLayout(t, "linux/amd64") // /usr/bin/ping cap_net_bind_service=ep
+	netRaw := mustEncode(t, "cap_net_raw=p")
+	v3 := mustEncodeV3(t, "cap_chown=ep", 100000)
+	l1 := tartest.WriteFile(t, "l1.tar", tartest.Tar(t,
+		tartest.Dir("opt/"), tartest.Dir("opt/app/"),
+		tartest.Symlink("app", "opt/app"),
+		tartest.File("app/server", "s", tartest.NetBindEP), // lands at /opt/app/server
+		tartest.Entry{Name: "app/server-link", Type: tar.TypeLink, Link: "app/server", Mode: 0o755},
+		tartest.File("tools/raw", "r", netRaw),
+		tartest.File("tools/gone", "g", v3),
+		tartest.File("tools/bad", "b", []byte{1, 2, 3}),
+	))
+	l2 := tartest.WriteFile(t, "l2.tar", tartest.Tar(t,
+		tartest.File("tools/.wh.gone", "", nil),
+		tartest.File("usr/bin/ping", "replaced, no caps", nil),
+	))
+	res := build(t, Options{Base: base, Layers: []string{l1, l2}, Entrypoint: []string{"/app/server"}})
+	cfg, _ := res.Image.ConfigFile()
+	want := `{"/opt/app/server":"cap_net_bind_service=ep","/opt/app/server-link":"cap_net_bind_service=ep","/tools/bad":"invalid:010203","/tools/raw":"cap_net_raw=p"}`
+	if got := cfg.Config.Labels[imagemeta.LabelCapabilities]; got != want {
+		t.Errorf("label\n got %s\nwant %s", got, want)
+	}
+	if cfg.Config.Labels["base"] != "yes" {
+		t.Errorf("the base's labels were lost: %v", cfg.Config.Labels)
+	}
+	m, _ := res.Image.Manifest()
+	wantAnn := []string{
+		`{"/usr/bin/ping":"cap_net_bind_service=ep"}`,
+		`{"/app/server":"cap_net_bind_service=ep","/app/server-link":"cap_net_bind_service=ep","/tools/bad":"invalid:010203","/tools/gone":"cap_chown=ep [rootid=100000]","/tools/raw":"cap_net_raw=p"}`,
+		"", // no capability files: no annotation
+	}
+	for i, w := range wantAnn {
+		got, ok := m.Layers[i].Annotations[imagemeta.AnnotationCapabilities]
+		if got != w || ok != (w != "") || (w == "" && m.Layers[i].Annotations != nil) {
+			t.Errorf("layer %d annotation %q (present %v), want %q", i, got, ok, w)
+		}
+	}
+	// The reading side parses what the writer wrote.
+	if c, err := imagemeta.Parse(cfg.Config.Labels[imagemeta.LabelCapabilities]); err != nil || len(c) != 4 {
+		t.Errorf("Parse: %v %v", c, err)
+	}
+}
+
+// An image without capability files says so: "{}", which a verifier can
+// hold the layers to.
+func TestCapabilitiesMetadataEmpty(t *testing.T) {
+	p := tartest.WriteFile(t, "l.tar", tartest.Tar(t, tartest.File("bin/sh", "sh", nil)))
+	res := build(t, Options{Layers: []string{p}, Entrypoint: []string{"/bin/sh"}})
+	cfg, _ := res.Image.ConfigFile()
+	m, _ := res.Image.Manifest()
+	if got := cfg.Config.Labels[imagemeta.LabelCapabilities]; got != "{}" || m.Layers[0].Annotations != nil {
+		t.Errorf("label %q, annotations %v", got, m.Layers[0].Annotations)
+	}
+}
+
+func TestCapabilitiesLabelCannotBeSet(t *testing.T) {
+	p := tartest.WriteFile(t, "l.tar", capsLayer(t))
+	_, err := Build(Options{Layers: []string{p}, Entrypoint: []string{"/app/server"}, Labels: map[string]string{imagemeta.LabelCapabilities: "{}"}})
+	if !errors.Is(err, ErrReservedLabel) || !strings.Contains(err.Error(), "label io.capslayer.capabilities: the label is written by capslayer image") {
+		t.Errorf("got %v", err)
+	}
+}
+
+func mustEncode(t *testing.T, text string) []byte {
+	t.Helper()
+	fc, err := caps.Parse(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fc.EncodeV2()
+}
+
+func mustEncodeV3(t *testing.T, text string, rootID uint32) []byte {
+	t.Helper()
+	fc, err := caps.Parse(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fc.EncodeV3(rootID)
 }

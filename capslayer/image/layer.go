@@ -8,6 +8,7 @@ import (
 	"hash"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/capslayer/rules_capslayer/capslayer/inspect"
 	"github.com/capslayer/rules_capslayer/capslayer/internal/compression"
@@ -21,10 +22,38 @@ type fileLayer struct {
 	stream inspect.Stream
 	digest v1.Hash
 	diffID v1.Hash
-	// Files are the capability files of the layer, as inspect reports them.
-	Files []inspect.File
-	// Paths are the non-directory entries of the layer, in archive order.
-	Paths []string
+	// paths summarises the non-directory entries of the layer.
+	paths pathSummary
+}
+
+// pathSummary keeps the first few non-directory paths of a layer and their
+// count: what history's created_by shows, in memory that does not grow with
+// the layer.
+type pathSummary struct {
+	first []string
+	n     int
+}
+
+const summaryPaths = 3
+
+func (s *pathSummary) add(p string) {
+	if len(s.first) < summaryPaths {
+		s.first = append(s.first, p)
+	}
+	s.n++
+}
+
+// String names the layer by its paths for history's created_by, which must
+// not depend on where the layer file was on the build host.
+func (s pathSummary) String() string {
+	if s.n == 0 {
+		return "(no files)"
+	}
+	out := strings.Join(s.first, " ")
+	if s.n > len(s.first) {
+		out += fmt.Sprintf(" (+%d more)", s.n-len(s.first))
+	}
+	return out
 }
 
 var _ v1.Layer = (*fileLayer)(nil)
@@ -47,11 +76,8 @@ func openLayer(path string, fn inspect.WalkFunc) (*fileLayer, error) {
 	st, err := inspect.Walk(f, func(name string, hdr *tar.Header) error {
 		if hdr.Typeflag != tar.TypeDir {
 			if k, _ := inspect.Whiteout(name); k == inspect.NotWhiteout {
-				l.Paths = append(l.Paths, name)
+				l.paths.add(name)
 			}
-		}
-		if cf, ok := inspect.FileFromHeader(name, hdr); ok {
-			l.Files = append(l.Files, cf)
 		}
 		if fn != nil {
 			return fn(name, hdr)
