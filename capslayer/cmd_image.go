@@ -9,6 +9,7 @@ import (
 
 	"github.com/capslayer/rules_capslayer/capslayer/image"
 	"github.com/capslayer/rules_capslayer/capslayer/inspect"
+	"github.com/capslayer/rules_capslayer/capslayer/internal/atomicfile"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
@@ -32,7 +33,8 @@ sha256 of the file. Base layers are kept byte for byte as well.
 The output is reproducible: the config's created time is --created, else
 $SOURCE_DATE_EPOCH, else 1970-01-01T00:00:00Z; history entries name the
 files of each layer, never host paths; the same inputs give the same
-manifest digest, which is printed on stdout.
+manifest digest, which is printed on stdout (or, with --digest-file, written
+to a file: what a build system records without a shell to redirect stdout).
 
 The entrypoint (or the first --cmd word when there is no entrypoint) must
 exist as an executable file in the final filesystem, following the layers,
@@ -104,6 +106,7 @@ func runImage(args []string, stdout, stderr io.Writer) error {
 	output := fs.String("output", "", "OCI image layout `dir`ectory to write")
 	tarballOut := fs.String("tarball", "", "also write a docker load / podman load tarball to `file` (needs --tag)")
 	tag := fs.String("tag", "", "image `name`, NAME:TAG: the tarball's repo tag, and the layout's ref.name annotation (its TAG part; default latest)")
+	digestFile := fs.String("digest-file", "", "write the manifest digest (sha256:..., and a newline) to `file` instead of stdout, atomically, after the other outputs")
 	fs.BoolVar(&o.NoEntrypointCheck, "no-entrypoint-check", false, "do not check that the entrypoint exists in the image")
 	if err := fs.parse(args); err != nil {
 		return err
@@ -116,6 +119,9 @@ func runImage(args []string, stdout, stderr io.Writer) error {
 	}
 	if *tarballOut != "" && *tag == "" {
 		return usagef("--tarball needs --tag NAME:TAG: docker load and podman load name the image after it")
+	}
+	if err := checkDigestFile(*digestFile); err != nil {
+		return err
 	}
 	if o.Base == "" && len(layers.values) == 0 {
 		return usagef("give at least one --layer (or a --base)")
@@ -180,8 +186,32 @@ func runImage(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(stdout, d)
+	return printDigest(stdout, d, *digestFile)
+}
+
+// checkDigestFile refuses a --digest-file that cannot be written before any
+// work is done.
+func checkDigestFile(path string) error {
+	if path == "" {
+		return nil
+	}
+	if err := atomicfile.Check("--digest-file", path, "image.digest"); err != nil {
+		return usagef("%v", err)
+	}
 	return nil
+}
+
+// printDigest prints the manifest digest on stdout or, with --digest-file,
+// writes it to that file atomically: "sha256:<hex>\n", the content of
+// caps_image's <name>.digest, so the rule needs no shell to redirect stdout
+// (and Bazel shows no output for a successful action).
+func printDigest(stdout io.Writer, d v1.Hash, digestFile string) error {
+	line := d.String() + "\n"
+	if digestFile != "" {
+		return atomicfile.WriteFile(digestFile, []byte(line))
+	}
+	_, err := io.WriteString(stdout, line)
+	return err
 }
 
 // imageBuildError adds to an image.Build error the flags that fix it. The
@@ -214,7 +244,11 @@ func runImageIndex(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("image", imageUsage, imageHelp, stderr)
 	output := fs.String("output", "", "OCI image layout `dir`ectory to write the index to")
 	tag := fs.String("tag", "", "index `name`, NAME:TAG; the layout's ref.name annotation is its TAG part (default latest)")
+	digestFile := fs.String("digest-file", "", "write the index digest (sha256:..., and a newline) to `file` instead of stdout, atomically, after the layout")
 	if err := fs.parse(args); err != nil {
+		return err
+	}
+	if err := checkDigestFile(*digestFile); err != nil {
 		return err
 	}
 	if *output == "" {
@@ -256,6 +290,5 @@ func runImageIndex(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(stdout, d)
-	return nil
+	return printDigest(stdout, d, *digestFile)
 }

@@ -179,3 +179,54 @@ func TestImageIndexCLI(t *testing.T) {
 		t.Errorf("duplicate platforms: exit %d %s", code, stderr)
 	}
 }
+
+// Issue 14 item 6: --digest-file writes what stdout says, atomically, so
+// caps_image needs no shell; a path that cannot be written is refused
+// before any work.
+func TestImageCLIDigestFile(t *testing.T) {
+	l := capsLayerCLI(t)
+	dir := t.TempDir()
+	df := filepath.Join(dir, "image.digest")
+	d := imageCLI(t, l, filepath.Join(dir, "out2"))
+	code, stdout, stderr := runCLI(t, "image", "--layer", l, "--entrypoint", "/app/server", "--user", "1000", "--platform", "linux/amd64", "--output", filepath.Join(dir, "out"), "--digest-file", df)
+	if code != 0 || stdout != "" || stderr != "" {
+		t.Errorf("with --digest-file: exit %d, stdout %q (want none), stderr %q", code, stdout, stderr)
+	}
+	os.RemoveAll(filepath.Join(dir, "out2"))
+	b, err := os.ReadFile(df)
+	if err != nil || string(b) != d+"\n" {
+		t.Fatalf("digest file %q (%v), want %q as without --digest-file", b, err, d)
+	}
+	if fi, _ := os.Stat(df); fi.Mode().Perm() != 0o644 {
+		t.Errorf("digest file mode %v", fi.Mode())
+	}
+	ents, _ := os.ReadDir(dir)
+	if len(ents) != 2 {
+		t.Errorf("leftovers beside the outputs: %v", ents)
+	}
+	// image index too; its layout is written twice, to compare.
+	idf := filepath.Join(dir, "index.digest")
+	code, stdout, stderr = runCLI(t, "image", "index", "--output", filepath.Join(dir, "multi"), "--digest-file", idf, filepath.Join(dir, "out"))
+	_, want, _ := runCLI(t, "image", "index", "--output", filepath.Join(dir, "multi"), filepath.Join(dir, "out"))
+	if b, _ := os.ReadFile(idf); code != 0 || stdout != "" || string(b) != want {
+		t.Errorf("image index: exit %d %s; digest file %q, stdout %q, want %q", code, stderr, b, stdout, want)
+	}
+	for _, tc := range []struct{ path, want string }{
+		{dir, "--digest-file \"" + dir + "\" is a directory"},
+		{filepath.Join(dir, "no", "such", "d"), "does not exist: create it first"},
+	} {
+		out := filepath.Join(dir, "never")
+		code, stdout, stderr := runCLI(t, "image", "--layer", l, "--entrypoint", "/app/server", "--output", out, "--digest-file", tc.path)
+		if code != 2 || stdout != "" || !strings.Contains(stderr, tc.want) {
+			t.Errorf("%s: exit %d stdout %q stderr %q, want 2 and %q", tc.path, code, stdout, stderr, tc.want)
+		}
+		if _, err := os.Stat(out); !os.IsNotExist(err) {
+			t.Errorf("%s: the layout was written anyway", tc.path)
+		}
+	}
+	// A failed build leaves the previous digest file alone.
+	code, _, _ = runCLI(t, "image", "--layer", l, "--entrypoint", "/app/nope", "--output", filepath.Join(dir, "out"), "--digest-file", df)
+	if b, _ := os.ReadFile(df); code != 2 || string(b) != d+"\n" {
+		t.Errorf("failed build: exit %d, digest file %q", code, b)
+	}
+}

@@ -145,14 +145,15 @@ def _caps_image_impl(ctx):
     args.add("--output", layout.path)
     args.add("--tarball", tarball)
     args.add("--tag", tag)
+    args.add("--digest-file", digest)
 
     capslayer = ctx.toolchains[TOOLCHAIN_TYPE].capslayer_info
 
-    # capslayer prints the manifest digest on stdout; the shell only sends it
-    # to the digest file.
-    ctx.actions.run_shell(
-        command = 'out="$1"; shift; "$@" >"$out"',
-        arguments = [ctx.actions.args().add(digest).add(capslayer.binary), args],
+    # No shell: capslayer writes the digest file itself, so the action runs
+    # on executors without /bin/sh.
+    ctx.actions.run(
+        executable = capslayer.binary,
+        arguments = [args],
         tools = [capslayer.files_to_run],
         inputs = layers + ([base] if base else []),
         outputs = [layout, tarball, digest],

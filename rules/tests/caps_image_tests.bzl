@@ -88,14 +88,15 @@ def _image_action(env):
     return actions[0]
 
 def _capslayer_argv(action):
-    """The argv of capslayer in a run_shell action: after the digest file path.
+    """The argv of capslayer in an action, and the file its stdout goes to.
 
-    The action runs `sh -c 'out="$1"; shift; "$@" >"$out"' '' OUT CAPSLAYER ARGS...`.
+    A run action runs `CAPSLAYER ARGS...` (stdout: None); a run_shell action
+    runs `sh -c 'out="$1"; shift; "$@" >"$out"' '' OUT CAPSLAYER ARGS...`.
     """
     argv = action.argv
     for i, arg in enumerate(argv):
-        if arg.endswith("/capslayer") and i > 0:
-            return argv[i - 1], argv[i + 1:]
+        if arg.endswith("/capslayer"):
+            return (argv[i - 1] if i > 0 else None), argv[i + 1:]
     return None, argv
 
 def _simple_image_test_impl(ctx):
@@ -123,8 +124,9 @@ def _simple_image_test_impl(ctx):
     asserts.equals(env, ["image_layer.tar"], _basenames(info.layers))
 
     action = _image_action(env)
-    digest_path, argv = _capslayer_argv(action)
-    asserts.equals(env, info.digest.path, digest_path, "stdout goes to the digest file")
+    stdout, argv = _capslayer_argv(action)
+    asserts.equals(env, None, stdout, "no shell: capslayer writes the digest file")
+    asserts.true(env, action.argv[0].endswith("/capslayer"), "the action runs capslayer itself")
     asserts.equals(env, [
         "image",
         "--layer",
@@ -141,6 +143,8 @@ def _simple_image_test_impl(ctx):
         info.tarball.path,
         "--tag",
         "capslayer/server:latest",
+        "--digest-file",
+        info.digest.path,
     ], argv)
     asserts.equals(
         env,
@@ -219,6 +223,8 @@ def _full_image_test_impl(ctx):
         info.tarball.path,
         "--tag",
         "bazel/rules/tests:full_image",
+        "--digest-file",
+        info.layout.path[:-len("full_image")] + "full_image.digest",
     ], argv)
     return analysistest.end(env)
 
