@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/capslayer/rules_capslayer/capslayer/internal/atomicfile"
+	"github.com/capslayer/rules_capslayer/internal/testenv"
 )
 
 const layerTestdata = "layer/testdata"
@@ -227,6 +228,12 @@ func TestLayerErrors(t *testing.T) {
 		{"positional", append(ok, "--output", "OUT.tar", "extra"), "", `unexpected argument "extra"`},
 		{"bad file flag", append(ok, "--output", "OUT.tar", "--file", "nodest"), "", `--file "nodest"`},
 		{"descriptor is output", append(ok, "--output", "OUT.tar", "--descriptor", "OUT.tar"), "", "is the layer output too"},
+		{"path of 4096 bytes", []string{"--output", "OUT.tar", "--file", strings.Repeat("/"+strings.Repeat("d", 255), 16) + "=" + bin}, "", "is 4096 bytes long"},
+		{"name of 256 bytes", []string{"--output", "OUT.tar", "--file", "/app/" + strings.Repeat("n", 256) + "=" + bin}, "", "has a name of 256 bytes"},
+		{"whiteout name with caps", []string{"--output", "OUT.tar", "--binary", bin, "--path", "/app/.wh.server", "--caps", "cap_chown=p"}, "", `whiteout name ".wh.server"`},
+		{"opaque whiteout without caps", []string{"--output", "OUT.tar", "--file", "/app/.wh..wh..opq=" + bin}, "", `whiteout name ".wh..wh..opq"`},
+		{"newline in path", []string{"--output", "OUT.tar", "--binary", bin, "--path", "/app/a\nb", "--caps", "cap_chown=p"}, "", `"/app/a\nb" contains the non-printable character U+000A`},
+		{"escape in path", []string{"--output", "OUT.tar", "--file", "/app/\x1b[31mred=" + bin}, "", `"/app/\x1b[31mred" contains the non-printable character U+001B`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Setenv("SOURCE_DATE_EPOCH", tc.env)
@@ -282,9 +289,7 @@ func TestLayerHelperProcess(t *testing.T) {
 // different umask, time zone and locale, from sources with different
 // mtimes, permissions and owners, and expects identical outputs.
 func TestLayerHostIndependent(t *testing.T) {
-	if _, err := exec.LookPath("sh"); err != nil {
-		t.Skip("needs sh to set the umask")
-	}
+	testenv.RequireTools(t, "sh") // to set the umask
 	type host struct {
 		umask, tz, lang string
 		mtime           time.Time
@@ -347,14 +352,8 @@ func TestLayerHostIndependent(t *testing.T) {
 // tar and runs the binary as an unprivileged user: the kernel must grant it
 // the capability, so it can listen on port 80.
 func TestLayerHelloExample(t *testing.T) {
-	for _, tool := range []string{"go", "tar", "setpriv"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not installed", tool)
-		}
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("extracting file capabilities and switching users need root")
-	}
+	testenv.RequireTools(t, "go", "tar", "setpriv")
+	testenv.RequireRoot(t, "extracting file capabilities and switching users")
 	if _, err := os.Stat("../examples/hello/main.go"); err != nil || os.Getenv("TEST_SRCDIR") != "" {
 		// Under Bazel there is no go.mod to build from; the Bazel-built
 		// example layer is checked by //e2e/bazel:cli_parity_test instead.

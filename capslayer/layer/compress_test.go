@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"testing"
 
+	"github.com/capslayer/rules_capslayer/internal/testenv"
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 )
@@ -62,7 +63,7 @@ func TestCompressedRoundTrip(t *testing.T) {
 				t.Errorf("MediaType = %s, want %s", res.MediaType, tc.mediaType)
 			}
 			if _, err := exec.LookPath(tc.tool[0]); err != nil {
-				t.Skipf("%s not installed", tc.tool[0])
+				testenv.SkipOrFail(t, "%s not installed", tc.tool[0])
 			}
 			cmd := exec.Command(tc.tool[0], tc.tool[1:]...)
 			cmd.Stdin = bytes.NewReader(b)

@@ -9,7 +9,10 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"unicode"
 	"unicode/utf8"
+
+	"github.com/capslayer/rules_capslayer/capslayer/internal/abbrev"
 )
 
 // entry is one tar entry: a parent directory or a file.
@@ -20,17 +23,59 @@ type entry struct {
 	size int64 // content size seen when the source was checked
 }
 
+// Limits of a destination path, in bytes: what Linux (PATH_MAX 4096 with
+// the terminating NUL, NAME_MAX 255), GNU tar and capslayer's own readers
+// accept.
+const (
+	MaxPathLen      = 4095 // whole absolute path, leading "/" included
+	MaxComponentLen = 255  // one name between slashes
+)
+
+// ErrPath is matched (errors.Is) by every error of CheckPath, a *PathError.
+var ErrPath = errors.New("invalid destination path")
+
+// PathError is a destination path that a layer cannot hold.
+type PathError struct {
+	Path string
+	Err  error // what is wrong and how to fix it
+}
+
+func (e *PathError) Error() string        { return e.Err.Error() }
+func (e *PathError) Unwrap() error        { return e.Err }
+func (e *PathError) Is(target error) bool { return target == ErrPath }
+
 // CheckPath reports whether p can be the path of a file in a layer: it must
 // be absolute, clean (no "..", "." or "//"), not "/" and without a trailing
-// slash. The error names the bad value and suggests a fix.
+// slash; at most MaxPathLen bytes with components of at most
+// MaxComponentLen; valid UTF-8 of printable characters only (no newline,
+// tab, escape or other control or format character, which would break the
+// tables inspect and audit print); and no component may be a whiteout name
+// (".wh." prefix), which runtimes treat as a deletion marker rather than a
+// file. The error, a *PathError matching ErrPath, names the bad value and suggests a fix.
 func CheckPath(p string) error {
+	if err := checkPath(p); err != nil {
+		return &PathError{Path: p, Err: err}
+	}
+	return nil
+}
+
+func checkPath(p string) error {
 	switch {
 	case p == "":
 		return errors.New(`destination path is empty: give the absolute path of the file in the image, e.g. /app/server`)
+	case len(p) > MaxPathLen:
+		return fmt.Errorf("destination %s is %d bytes long: Linux, GNU tar and capslayer's readers take paths of at most %d bytes", abbrev.Quote(p), len(p), MaxPathLen)
 	case strings.IndexByte(p, 0) >= 0:
 		return fmt.Errorf("destination %q contains a NUL byte", p)
 	case !utf8.ValidString(p):
 		return fmt.Errorf("destination %q is not valid UTF-8", p)
+	}
+	for i, r := range p {
+		if !unicode.IsPrint(r) {
+			return fmt.Errorf("destination %q contains the non-printable character %U at byte %d: file names in layers must be printable (newlines, tabs and escape sequences break the tables of inspect and audit); rename the file", p, r, i)
+		}
+	}
+	switch {
 	case p == "/":
 		return errors.New(`destination "/" is the root directory: give the path of the file in the image, e.g. /app/server`)
 	case !strings.HasPrefix(p, "/"):
@@ -39,6 +84,14 @@ func CheckPath(p string) error {
 		return fmt.Errorf("destination %q ends with \"/\": give the full path of the file, including its name, e.g. %q", p, path.Join(p, "server"))
 	case path.Clean(p) != p:
 		return fmt.Errorf("destination %q is not clean (it has \"..\", \".\" or \"//\" in it): use %q", p, path.Clean(p))
+	}
+	for _, c := range strings.Split(p[1:], "/") {
+		if len(c) > MaxComponentLen {
+			return fmt.Errorf("destination %s has a name of %d bytes (%s): Linux, GNU tar and capslayer's readers take names of at most %d bytes between slashes", abbrev.Quote(p), len(c), abbrev.Quote(c), MaxComponentLen)
+		}
+		if strings.HasPrefix(c, ".wh.") {
+			return fmt.Errorf("destination %q has the whiteout name %q: in a layer a name starting with \".wh.\" deletes a file of the layers below (\".wh..wh..opq\" empties a directory) instead of being a file, so runtimes would never create it; rename it", p, c)
+		}
 	}
 	return nil
 }

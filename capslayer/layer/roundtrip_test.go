@@ -8,22 +8,18 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/capslayer/rules_capslayer/internal/testenv"
 )
 
 // TestGNUTarExtract extracts a layer with GNU tar, as root, and reads the
 // capabilities back from the files with getcap and getfattr: the kernel must
 // hold exactly the bytes the layer carries.
 func TestGNUTarExtract(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("extracting security.capability needs root (CAP_SETFCAP)")
-	}
-	for _, tool := range []string{"tar", "getcap", "getfattr"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not installed", tool)
-		}
-	}
+	testenv.RequireRoot(t, "extracting security.capability needs CAP_SETFCAP")
+	testenv.RequireTools(t, "tar", "getcap", "getfattr")
 	if out, _ := exec.Command("tar", "--version").Output(); !bytes.Contains(out, []byte("GNU tar")) {
-		t.Skip("tar is not GNU tar")
+		testenv.SkipOrFail(t, "tar is not GNU tar")
 	}
 	dir := t.TempDir()
 	out := filepath.Join(dir, "layer.tar")

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/capslayer/rules_capslayer/internal/testenv"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
@@ -88,9 +89,7 @@ func TestWriterReaderRoundTrip(t *testing.T) {
 			if tc.tool == nil {
 				return
 			}
-			if _, err := exec.LookPath(tc.tool[0]); err != nil {
-				t.Fatalf("%s is not installed (it is in .ci/run's apt line): %v", tc.tool[0], err)
-			}
+			testenv.RequireTools(t, tc.tool[0])
 			cmd := exec.Command(tc.tool[0], tc.tool[1:]...)
 			cmd.Stdin = bytes.NewReader(blob)
 			out, err := cmd.Output()

@@ -1,36 +1,22 @@
 package harness
 
 import (
-	"fmt"
 	"os"
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/capslayer/rules_capslayer/internal/testenv"
 )
 
 // StrictEnv is the environment variable that turns missing prerequisites into
-// test failures instead of skips. CI=true does the same: in CI every tool is
-// installed and every test must run.
-const StrictEnv = "CAPSLAYER_E2E_STRICT"
-
-// strict reports whether missing prerequisites must fail the test.
-func strict() bool {
-	for _, k := range []string{StrictEnv, "CI"} {
-		if v := os.Getenv(k); v != "" && v != "0" && v != "false" {
-			return true
-		}
-	}
-	return false
-}
+// test failures instead of skips; CI=true does the same (see internal/testenv).
+const StrictEnv = testenv.StrictEnv
 
 // skipOrFail skips the test with the reason, or fails it in strict mode.
 func skipOrFail(t testing.TB, format string, args ...any) {
 	t.Helper()
-	msg := fmt.Sprintf(format, args...)
-	if strict() {
-		t.Fatalf("%s (CI or %s is set, so a missing prerequisite is an error)", msg, StrictEnv)
-	}
-	t.Skip(msg)
+	testenv.SkipOrFail(t, format, args...)
 }
 
 // RequireRoot skips the test unless it runs as root with the capabilities the
