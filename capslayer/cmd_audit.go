@@ -74,6 +74,9 @@ func runAudit(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if err := checkSomethingRead(pos[0], rep); err != nil {
+		return err
+	}
 	res := policy.Audit(rep, p)
 	if *sarifOut != "" {
 		var buf bytes.Buffer
@@ -96,6 +99,20 @@ func runAudit(args []string, stdout, stderr io.Writer) error {
 		errs, _, _ := res.Counts()
 		n := map[bool]string{true: "violation", false: "violations"}[errs == 1]
 		return &checkFailedError{msg: fmt.Sprintf("%s: %d policy %s (%s)", pos[0], errs, n, policyFailSummary(res))}
+	}
+	return nil
+}
+
+// checkSomethingRead is the guard at the verdict: audit never says PASS
+// about an input of which it read no image or no layer (issue 15: an empty
+// index.json passed with "0 files").
+func checkSomethingRead(path string, rep *inspect.Report) error {
+	layers := 0
+	for _, im := range rep.Images {
+		layers += len(im.Layers)
+	}
+	if len(rep.Images) == 0 || layers == 0 {
+		return fmt.Errorf("%s: %d images and %d layers read, so nothing was audited: refusing to give a verdict (give a layer tar, an OCI layout or a docker save tarball that holds an image with layers)", path, len(rep.Images), layers)
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/capslayer/rules_capslayer/capslayer/inspect"
+	"github.com/capslayer/rules_capslayer/capslayer/internal/printable"
 )
 
 const inspectUsage = "[--json] PATH"
@@ -60,7 +61,7 @@ func printReport(w io.Writer, rep *inspect.Report) error {
 			fmt.Fprintln(tw)
 		}
 		if rep.Kind != inspect.KindLayer {
-			fmt.Fprintf(tw, "image %s  %s  %s  (%d layers)\n", im.Name, im.Digest, orDash(im.Platform), len(im.Layers))
+			fmt.Fprintf(tw, "image %s  %s  %s  (%d layers)\n", printable.String(im.Name), im.Digest, orDash(im.Platform), len(im.Layers))
 		}
 		files := im.Files()
 		if len(files) == 0 {
@@ -73,7 +74,7 @@ func printReport(w io.Writer, rep *inspect.Report) error {
 		}
 	}
 	for _, s := range rep.Skipped {
-		fmt.Fprintf(tw, "skipped %s: not an image\n", s)
+		fmt.Fprintf(tw, "skipped %s: not an image\n", printable.String(s))
 	}
 	return tw.Flush()
 }
@@ -85,14 +86,17 @@ func orDash(s string) string {
 	return s
 }
 
+// displayPath is the PATH cell: control characters in names are escaped
+// so that a name cannot break the table (issue 15).
 func displayPath(f inspect.File) string {
+	p := printable.String(f.Path)
 	if f.Type == "hardlink" {
-		return f.Path + " => " + f.Link
+		return p + " => " + printable.String(f.Link)
 	}
 	if f.Type != "file" {
-		return f.Path + " (" + f.Type + ")"
+		return p + " (" + f.Type + ")"
 	}
-	return f.Path
+	return p
 }
 
 func capsText(f inspect.File) string {

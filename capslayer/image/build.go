@@ -1,6 +1,7 @@
 package image
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -273,6 +274,9 @@ func Build(o Options) (*Result, error) {
 // pickBase finds the one base image that fits ref and the platform.
 func pickBase(base, ref string, want *v1.Platform) (inspect.Source, error) {
 	_, srcs, err := inspect.Images(base)
+	if errors.Is(err, inspect.ErrNoImage) {
+		srcs, err = nil, nil // the reader refuses it too; say it in image's words
+	}
 	if err != nil {
 		return inspect.Source{}, fmt.Errorf("base %s: %w", base, err)
 	}

@@ -4,11 +4,13 @@
 package inspect
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"regexp"
+	"syscall"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
@@ -36,18 +38,162 @@ func readLimited(r io.Reader, max int64, what string) ([]byte, error) {
 	return b, nil
 }
 
-// opener opens a file of a layout by its slash-separated relative name.
-type opener func(name string) (io.ReadCloser, error)
+// ErrNotRegular is wrapped by the errors returned when a file that must be a
+// regular file (an input, index.json, a blob) is a FIFO, a device, a socket
+// or a directory: it is refused without being opened for reading, which
+// could hang (a FIFO) or never end (/dev/zero).
+var ErrNotRegular = errors.New("not a regular file")
 
+// OpenRegular opens the regular file at p for reading (following
+// symlinks), refusing anything else before opening it. what names the file
+// in errors.
+func OpenRegular(p, what string) (*os.File, error) {
+	f, _, err := openRegular(p, what)
+	return f, err
+}
+
+func openRegular(p, what string) (*os.File, os.FileInfo, error) {
+	fi, err := os.Stat(p)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := checkRegular(fi, what); err != nil {
+		return nil, nil, err
+	}
+	// O_NONBLOCK: if p is swapped for a FIFO after the Stat, opening it
+	// must not wait for a writer; the file is checked again once open.
+	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	fi2, err := f.Stat()
+	if err == nil && !os.SameFile(fi, fi2) {
+		err = fmt.Errorf("%s changed while it was opened", what)
+	}
+	if err == nil {
+		err = checkRegular(fi2, what)
+	}
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	return f, fi2, nil
+}
+
+func checkRegular(fi os.FileInfo, what string) error {
+	m := fi.Mode()
+	if m.IsRegular() {
+		return nil
+	}
+	kind := "not a regular file"
+	switch {
+	case m.IsDir():
+		kind = "a directory"
+	case m&os.ModeNamedPipe != 0:
+		kind = "a named pipe (FIFO)"
+	case m&os.ModeCharDevice != 0:
+		kind = "a character device"
+	case m&os.ModeDevice != 0:
+		kind = "a block device"
+	case m&os.ModeSocket != 0:
+		kind = "a socket"
+	}
+	return fmt.Errorf("%s is %s, %w: refusing to read it", what, kind, ErrNotRegular)
+}
+
+// opener opens a file of a layout by its slash-separated relative name.
+// size is the size its descriptor gives, or -1 (index.json): the file must
+// have exactly that size, checked before reading and while reading.
+type opener func(name string, size int64) (io.ReadCloser, error)
+
+// dirOpener opens the files of a layout directory. A symlinked file is
+// followed wherever it points: Bazel's sandboxes and runfiles and rules_oci's
+// tree artifacts make layout files symlinks that resolve outside the
+// layout, so refusing them would refuse every layout a Bazel rule gets. The
+// target must still be a regular file of exactly the descriptor's size
+// (checked before a byte is read), nothing past that size is read, and
+// its digest must match: a symlink can only make capslayer read a file
+// whose content the layout's author already knew byte for byte.
 func dirOpener(dir string) opener {
-	return func(name string) (io.ReadCloser, error) {
-		return os.Open(filepath.Join(dir, filepath.FromSlash(name)))
+	return func(name string, size int64) (io.ReadCloser, error) {
+		p := filepath.Join(dir, filepath.FromSlash(name))
+		f, fi, err := openRegular(p, name)
+		if err != nil {
+			return nil, err
+		}
+		if err := checkSize(name, fi.Size(), size); err != nil {
+			f.Close()
+			return nil, err
+		}
+		return readCloser{exactly(f, fi.Size(), name), f}, nil
 	}
 }
 
+// checkSize compares the size of a file (have) with its descriptor's
+// (want, -1 for none: then at most maxJSONSize).
+func checkSize(what string, have, want int64) error {
+	if want < 0 {
+		if have > maxJSONSize {
+			return fmt.Errorf("%w: %s is larger than %d bytes", ErrLimit, what, maxJSONSize)
+		}
+		return nil
+	}
+	if have != want {
+		return fmt.Errorf("%s is %d bytes but its descriptor says %d: the layout is corrupt or was tampered with", what, have, want)
+	}
+	return nil
+}
+
+type readCloser struct {
+	io.Reader
+	io.Closer
+}
+
+// exactly returns a reader of exactly n bytes of r: reading fails if r ends
+// sooner or holds more, so a blob that grows or shrinks while it is read
+// is never taken for its descriptor's.
+func exactly(r io.Reader, n int64, what string) io.Reader {
+	return &exactReader{r: r, left: n, size: n, what: what}
+}
+
+type exactReader struct {
+	r          io.Reader
+	left, size int64
+	what       string
+}
+
+func (e *exactReader) Read(p []byte) (int, error) {
+	if e.left <= 0 {
+		var b [1]byte
+		if n, _ := io.ReadFull(e.r, b[:]); n > 0 {
+			return 0, fmt.Errorf("%s holds more than the %d bytes its descriptor says", e.what, e.size)
+		}
+		return 0, io.EOF
+	}
+	if int64(len(p)) > e.left {
+		p = p[:e.left]
+	}
+	n, err := e.r.Read(p)
+	e.left -= int64(n)
+	if err == io.EOF && e.left > 0 {
+		return n, fmt.Errorf("%s ends after %d bytes but its descriptor says %d", e.what, e.size-e.left, e.size)
+	}
+	if err == io.EOF {
+		err = nil
+	}
+	return n, err
+}
+
 func (a *archive) opener() opener {
-	return func(name string) (io.ReadCloser, error) {
-		rc, _, err := a.open(name)
-		return rc, err
+	return func(name string, size int64) (io.ReadCloser, error) {
+		rc, have, err := a.open(name)
+		if err != nil {
+			return nil, err
+		}
+		if err := checkSize(name, have, size); err != nil {
+			rc.Close()
+			return nil, err
+		}
+		return rc, nil
 	}
 }

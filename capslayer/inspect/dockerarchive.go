@@ -4,6 +4,7 @@ package inspect
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -34,10 +35,16 @@ func readDockerArchive(p string, o *options) ([]Source, error) {
 	}
 	var dms []dockerManifest
 	if err := json.Unmarshal(b, &dms); err != nil {
-		return nil, fmt.Errorf("%s: manifest.json: %w", p, err)
+		return nil, fmt.Errorf("%s has a manifest.json at its root, so it is read as a docker save tarball, but that file is not a docker save manifest (a JSON array of {\"Config\", \"RepoTags\", \"Layers\"}): %w", p, err)
+	}
+	if len(dms) == 0 {
+		return nil, fmt.Errorf("%w: %s: its manifest.json lists no image (%s)", ErrNoImage, p, bytes.TrimSpace(b[:min(len(b), 16)]))
 	}
 	var srcs []Source
-	for _, dm := range dms {
+	for i, dm := range dms {
+		if dm.Config == "" {
+			return nil, fmt.Errorf("%s: manifest.json entry %d names no Config: not a docker save manifest", p, i)
+		}
 		if len(srcs) >= o.maxImages {
 			return nil, fmt.Errorf("%w: more than %d images", ErrLimit, o.maxImages)
 		}
@@ -66,9 +73,6 @@ func readDockerArchive(p string, o *options) ([]Source, error) {
 		for _, n := range names {
 			srcs = append(srcs, bi.source(n, id, bi.platform()))
 		}
-	}
-	if len(srcs) == 0 {
-		return nil, fmt.Errorf("%s: manifest.json lists no images", p)
 	}
 	return srcs, nil
 }

@@ -306,8 +306,10 @@ func TestHostileLayouts(t *testing.T) {
 		dir := t.TempDir()
 		fake := v1.Descriptor{MediaType: types.OCIImageIndex, Size: 1, Digest: v1.Hash{Algorithm: "sha256", Hex: strings.Repeat("ab", 32)}}
 		b, _ := json.Marshal(v1.IndexManifest{SchemaVersion: 2, Manifests: []v1.Descriptor{fake}})
-		fake.Size = int64(len(b))
-		b, _ = json.Marshal(v1.IndexManifest{SchemaVersion: 2, Manifests: []v1.Descriptor{fake}})
+		for int64(len(b)) != fake.Size { // the size field changes the size
+			fake.Size = int64(len(b))
+			b, _ = json.Marshal(v1.IndexManifest{SchemaVersion: 2, Manifests: []v1.Descriptor{fake}})
+		}
 		os.MkdirAll(filepath.Join(dir, "blobs", "sha256"), 0o755)
 		os.WriteFile(filepath.Join(dir, "blobs", "sha256", fake.Digest.Hex), b, 0o644)
 		writeIndexJSON(t, dir, fake)
@@ -353,8 +355,25 @@ func TestHostileLayouts(t *testing.T) {
 		mb, _ := json.Marshal(v1.Manifest{SchemaVersion: 2, MediaType: types.OCIManifestSchema1, Config: cd, Layers: []v1.Descriptor{}})
 		md := writeBlob(t, dir, types.OCIManifestSchema1, mb)
 		writeIndexJSON(t, dir, md)
-		rep, err := Path(dir)
-		if err != nil || len(rep.Images) != 0 || len(rep.Skipped) != 1 || !strings.Contains(rep.Skipped[0], "in-toto") {
+		// Only an artifact: no image to read is an error, not an empty
+		// report (issue 15).
+		if _, err := Path(dir); !errors.Is(err, ErrNoImage) || !strings.Contains(err.Error(), "only artifacts") {
+			t.Fatalf("artifact only: got %v", err)
+		}
+		img := writeLayout(t, map[string]v1.Image{"app:1": testImage(t, "linux/amd64", makeTar(t, file("x", "x", nil)))})
+		idx, err := os.ReadFile(filepath.Join(img, "index.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var im v1.IndexManifest
+		json.Unmarshal(idx, &im)
+		for _, name := range []string{"blobs/sha256/" + cd.Digest.Hex, "blobs/sha256/" + md.Digest.Hex} {
+			b, _ := os.ReadFile(filepath.Join(dir, name))
+			os.WriteFile(filepath.Join(img, name), b, 0o644)
+		}
+		writeIndexJSON(t, img, append(im.Manifests, md)...)
+		rep, err := Path(img)
+		if err != nil || len(rep.Images) != 1 || len(rep.Skipped) != 1 || !strings.Contains(rep.Skipped[0], "in-toto") {
 			t.Fatalf("got %v %+v", err, rep)
 		}
 	})

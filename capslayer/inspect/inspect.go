@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io"
-	"os"
 	"path"
 
 	"github.com/capslayer/rules_capslayer/capslayer/caps"
@@ -115,7 +114,7 @@ func Path(p string, opts ...Option) (*Report, error) {
 	}
 	rep := &Report{Source: p, Kind: kind}
 	if kind == KindLayer {
-		f, err := os.Open(p)
+		f, err := OpenRegular(p, p)
 		if err != nil {
 			return nil, err
 		}

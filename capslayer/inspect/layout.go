@@ -32,9 +32,9 @@ type layoutWalker struct {
 }
 
 func readLayout(dir string, open opener, o *options) ([]Source, []string, error) {
-	f, err := open("index.json")
+	f, err := open("index.json", -1)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("%s: %w", dir, err)
 	}
 	b, err := readLimited(f, maxJSONSize, "index.json")
 	f.Close()
@@ -57,7 +57,10 @@ func (w *layoutWalker) blob(d v1.Descriptor) ([]byte, error) {
 	if err := checkDigest(d.Digest); err != nil {
 		return nil, err
 	}
-	f, err := w.open("blobs/" + d.Digest.Algorithm + "/" + d.Digest.Hex)
+	if d.Size > maxJSONSize {
+		return nil, fmt.Errorf("%w: blob %s is %d bytes, more than the %d allowed for a manifest, index or config", ErrLimit, d.Digest, d.Size, maxJSONSize)
+	}
+	f, err := w.open("blobs/"+d.Digest.Algorithm+"/"+d.Digest.Hex, d.Size)
 	if err != nil {
 		return nil, fmt.Errorf("blob %s: %w", d.Digest, err)
 	}
@@ -119,6 +122,9 @@ func (w *layoutWalker) index(im *v1.IndexManifest, name string, depth int) error
 					return err
 				}
 			}
+			if err := checkBlobKind(d, b, true); err != nil {
+				return err
+			}
 			child, err := v1.ParseIndexManifest(bytes.NewReader(b))
 			if err != nil {
 				return fmt.Errorf("image index %s: %w", d.Digest, err)
@@ -140,6 +146,31 @@ func (w *layoutWalker) index(im *v1.IndexManifest, name string, depth int) error
 	return nil
 }
 
+// checkBlobKind refuses a blob whose content contradicts its descriptor's
+// media type: an entry typed as an index that holds an image manifest
+// would otherwise parse as an index of no images, and the layout would be
+// read as holding nothing.
+func checkBlobKind(d v1.Descriptor, b []byte, wantIndex bool) error {
+	var probe struct {
+		MediaType types.MediaType  `json:"mediaType"`
+		Config    *json.RawMessage `json:"config"`
+		Manifests *json.RawMessage `json:"manifests"`
+	}
+	if err := json.Unmarshal(b, &probe); err != nil {
+		return fmt.Errorf("blob %s is not JSON: %w", d.Digest, err)
+	}
+	isIndex := probe.MediaType.IsIndex() || (probe.MediaType == "" && probe.Manifests != nil && probe.Config == nil)
+	isImage := probe.MediaType.IsImage() || (probe.MediaType == "" && probe.Config != nil && probe.Manifests == nil)
+	if (wantIndex && isImage) || (!wantIndex && isIndex) {
+		got := string(probe.MediaType)
+		if got == "" {
+			got = map[bool]string{true: "an image index", false: "an image manifest"}[isIndex]
+		}
+		return fmt.Errorf("descriptor %s says %s but the blob is %s: the layout is corrupt", d.Digest, d.MediaType, got)
+	}
+	return nil
+}
+
 func (w *layoutWalker) image(d v1.Descriptor, name string, b []byte) error {
 	if len(w.srcs) >= w.o.maxImages {
 		return fmt.Errorf("%w: more than %d images", ErrLimit, w.o.maxImages)
@@ -149,6 +180,9 @@ func (w *layoutWalker) image(d v1.Descriptor, name string, b []byte) error {
 		if b, err = w.blob(d); err != nil {
 			return err
 		}
+	}
+	if err := checkBlobKind(d, b, false); err != nil {
+		return err
 	}
 	m, err := v1.ParseManifest(bytes.NewReader(b))
 	if err != nil {
@@ -165,8 +199,8 @@ func (w *layoutWalker) image(d v1.Descriptor, name string, b []byte) error {
 	}
 	open := w.open
 	bi, err := newBlobImage(d.MediaType, b, m, rawCfg, func(i int) (io.ReadCloser, error) {
-		h := m.Layers[i].Digest
-		return open("blobs/" + h.Algorithm + "/" + h.Hex)
+		d := m.Layers[i]
+		return open("blobs/"+d.Digest.Algorithm+"/"+d.Digest.Hex, d.Size)
 	}, w.o)
 	if err != nil {
 		return fmt.Errorf("manifest %s: %w", d.Digest, err)

@@ -5,7 +5,9 @@
 package inspect
 
 import (
+	"errors"
 	"fmt"
+	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
@@ -48,19 +50,38 @@ func Images(p string, opts ...Option) (string, []Source, error) {
 	return kind, srcs, err
 }
 
+// ErrNoImage is wrapped by the errors returned for an input that holds no
+// image to read: an index.json that lists no image manifest (or only
+// artifacts), a docker save manifest.json that lists none. Such an input
+// is an error, never an empty (and so passing) report.
+var ErrNoImage = errors.New("no image")
+
 func images(p, kind string, o *options) ([]Source, []string, error) {
+	var srcs []Source
+	var skipped []string
+	var err error
 	switch kind {
 	case KindOCILayout:
-		return readLayout(p, dirOpener(p), o)
+		srcs, skipped, err = readLayout(p, dirOpener(p), o)
 	case KindOCIArchive:
-		a, err := indexArchive(p, o)
-		if err != nil {
-			return nil, nil, err
+		var a *archive
+		if a, err = indexArchive(p, o); err == nil {
+			srcs, skipped, err = readLayout(p, a.opener(), o)
 		}
-		return readLayout(p, a.opener(), o)
+	default:
+		srcs, err = readDockerArchive(p, o)
 	}
-	srcs, err := readDockerArchive(p, o)
-	return srcs, nil, err
+	if err == nil && len(srcs) == 0 {
+		what := "its index.json lists no image manifest"
+		if len(skipped) > 0 {
+			what = "its index.json lists only artifacts that are not images: " + strings.Join(skipped, ", ")
+		}
+		err = fmt.Errorf("%w: %s holds no image to read: %s", ErrNoImage, p, what)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return srcs, skipped, nil
 }
 
 // Scan reads the layers of src.Image bottom-up within the limits of opts,
@@ -100,11 +121,16 @@ func scan(img v1.Image, o *options) ([]Layer, error) {
 		if err != nil {
 			return nil, fmt.Errorf("layer %d: %w", i, err)
 		}
+		if d.Size < 0 {
+			return nil, fmt.Errorf("layer %d: negative size %d in its descriptor", i, d.Size)
+		}
 		rc, err := bl.Compressed()
 		if err != nil {
 			return nil, fmt.Errorf("layer %d: %w", i, err)
 		}
-		err = s.layer(rc, i, o)
+		// Whatever the source, no more and no fewer bytes than the
+		// descriptor says are read.
+		err = s.layer(exactly(rc, d.Size, "blob "+d.Digest.String()), i, o)
 		rc.Close()
 		if err != nil {
 			return nil, fmt.Errorf("layer %d (%s): %w", i, d.Digest, err)

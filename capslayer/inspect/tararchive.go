@@ -11,7 +11,6 @@ import (
 	"archive/tar"
 	"fmt"
 	"io"
-	"os"
 	"path"
 )
 
@@ -29,16 +28,35 @@ type archive struct {
 
 // indexArchive records where each member of a (plain) tarball starts.
 func indexArchive(p string, o *options) (*archive, error) {
-	f, err := os.Open(p)
+	f, err := OpenRegular(p, p)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
 	a := &archive{path: p, members: map[string]archiveMember{}}
 	tr := tar.NewReader(f)
+	end := tarEnd{known: true}
 	for {
 		hdr, err := tr.Next()
 		if err == io.EOF {
+			// The same end-of-archive checks as for a layer (see Walk).
+			off, err := f.Seek(0, io.SeekCurrent)
+			if err != nil {
+				return nil, err
+			}
+			tail := &tailBlock{}
+			if off >= 512 {
+				if _, err := f.ReadAt(tail.b[:], off-512); err != nil {
+					return nil, err
+				}
+				tail.n = 512
+			}
+			if err := end.check(off, tail); err != nil {
+				return nil, fmt.Errorf("%s: %w", p, err)
+			}
+			if err := zerosOnly(f, off); err != nil {
+				return nil, fmt.Errorf("%s: %w", p, err)
+			}
 			return a, nil
 		}
 		if err != nil {
@@ -57,6 +75,7 @@ func indexArchive(p string, o *options) (*archive, error) {
 		if err != nil {
 			return nil, err
 		}
+		end.entry(off, hdr)
 		a.members[name] = archiveMember{off: off, size: hdr.Size, typ: hdr.Typeflag, link: hdr.Linkname}
 	}
 }
@@ -78,7 +97,7 @@ func (a *archive) open(name string) (io.ReadCloser, int64, error) {
 		}
 		switch m.typ {
 		case tar.TypeReg, tar.TypeRegA:
-			f, err := os.Open(a.path)
+			f, err := OpenRegular(a.path, a.path)
 			if err != nil {
 				return nil, 0, err
 			}

@@ -58,6 +58,7 @@ func Walk(r io.Reader, fn WalkFunc, opts ...Option) (Stream, error) {
 	tarStream := io.TeeReader(lr, io.MultiWriter(tarDigest, tail))
 	tr := tar.NewReader(tarStream)
 	var last string
+	end := tarEnd{known: true}
 	for {
 		hdr, err := tr.Next()
 		if err == io.EOF {
@@ -75,6 +76,7 @@ func Walk(r io.Reader, fn WalkFunc, opts ...Option) (Stream, error) {
 			}
 			return st, fmt.Errorf("corrupt or truncated tar after entry %d (%q): %w", st.Entries, last, err)
 		}
+		end.entry(tarDigest.Size(), hdr)
 		st.Entries++
 		if st.Entries > o.maxEntries {
 			return st, fmt.Errorf("%w: more than %d entries in one layer", ErrLimit, o.maxEntries)
@@ -91,16 +93,20 @@ func Walk(r io.Reader, fn WalkFunc, opts ...Option) (Stream, error) {
 	if tarDigest.Size() == 0 {
 		return st, errors.New("empty input: not a tar archive")
 	}
-	// archive/tar ends quietly when the input stops between entries or in
-	// padding; every tar writer ends with zero blocks, so their absence
-	// means the archive was cut short.
-	if !tail.zero() {
-		return st, fmt.Errorf("truncated tar: the end-of-archive marker is missing after entry %d (%q)", st.Entries, last)
+	// archive/tar ends quietly when the input stops between entries, in
+	// padding, or after one of the two zero blocks that end an archive;
+	// every tar writer writes both, so a missing one means the archive was
+	// cut short.
+	if err := end.check(tarDigest.Size(), tail); err != nil {
+		return st, fmt.Errorf("%w after entry %d (%q)", err, st.Entries, last)
 	}
 	// Read to the end: padding after the end-of-archive blocks is part of
 	// the blob and its diff ID, and gzip checks its CRC only at the end.
-	if _, err := io.Copy(io.Discard, tarStream); err != nil {
-		return st, fmt.Errorf("reading past the end of the tar: %w", err)
+	// That padding must be zeros: entries after the end-of-archive marker
+	// (cat a.tar b.tar) are skipped by runtimes and Go but listed by GNU tar
+	// -i, so an archive holding them could hide a file from one reader.
+	if err := zerosOnly(tarStream, tarDigest.Size()); err != nil {
+		return st, err
 	}
 	if _, err := io.Copy(io.Discard, raw); err != nil {
 		return st, err
@@ -169,6 +175,68 @@ func Whiteout(p string) (WhiteoutKind, string) {
 		return WhiteoutRemove, path.Join(dir, target)
 	}
 	return NotWhiteout, ""
+}
+
+// tarEnd checks that a tar archive ends with its two zero blocks.
+type tarEnd struct {
+	dataEnd int64 // where the last entry's data (and padding) ends
+	known   bool  // dataEnd is exact (the last entry is not a sparse file)
+}
+
+// entry records the entry whose header archive/tar just returned, when
+// the reader has consumed off bytes (so its data starts at off).
+func (e *tarEnd) entry(off int64, hdr *tar.Header) {
+	size := hdr.Size
+	switch hdr.Typeflag {
+	case tar.TypeLink, tar.TypeSymlink, tar.TypeChar, tar.TypeBlock, tar.TypeDir, tar.TypeFifo:
+		size = 0 // archive/tar reads no data for these, whatever the size field says
+	}
+	e.dataEnd = off + (size+511)&^511
+	// A sparse file stores less data than its size; where it ends is not
+	// known here.
+	_, pax := hdr.PAXRecords["GNU.sparse.major"]
+	_, pax0 := hdr.PAXRecords["GNU.sparse.numblocks"]
+	e.known = hdr.Typeflag != tar.TypeGNUSparse && !pax && !pax0
+}
+
+// check is called once archive/tar has returned io.EOF after consuming
+// off bytes, the last of which went through tail.
+func (e *tarEnd) check(off int64, tail *tailBlock) error {
+	if e.known {
+		switch off - e.dataEnd {
+		case 1024:
+			return nil
+		case 512:
+			return errors.New("truncated tar: the last of the two zero blocks that end an archive is missing")
+		case 0:
+			return errors.New("truncated tar: the end-of-archive marker (two zero blocks) is missing")
+		}
+	}
+	if !tail.zero() {
+		return errors.New("truncated tar: the end-of-archive marker is missing")
+	}
+	return nil
+}
+
+// zerosOnly reads r to its end and fails on the first byte that is not
+// zero; off is the offset of r's first byte, for the message.
+func zerosOnly(r io.Reader, off int64) error {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := r.Read(buf)
+		for i, c := range buf[:n] {
+			if c != 0 {
+				return fmt.Errorf("data after the end-of-archive marker, at byte %d: a second archive appended to the first (cat a.tar b.tar)? GNU tar -i would list entries that other readers skip; refusing the archive", off+int64(i))
+			}
+		}
+		off += int64(n)
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("reading past the end of the tar: %w", err)
+		}
+	}
 }
 
 // tailBlock remembers the last 512-byte block written to it.

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/capslayer/rules_capslayer/capslayer/internal/printable"
 )
 
 // WriteText writes res as a table of every file with capabilities followed
@@ -34,13 +36,13 @@ func (res *Result) WriteText(w io.Writer) error {
 		fmt.Fprint(tw, "LAYER\tPATH\tCAPABILITIES\tRESULT\n")
 		for _, f := range res.Files {
 			if withImage {
-				fmt.Fprintf(tw, "%s\t%s\t", dash(f.Image), dash(f.Platform))
+				fmt.Fprintf(tw, "%s\t%s\t", dash(printable.String(f.Image)), dash(f.Platform))
 			}
 			c := f.Caps
 			if f.Invalid != "" {
 				c = "invalid: " + f.Hex
 			}
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", f.Layer, f.Path, c, fileStatusText(f))
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", f.Layer, printable.String(f.Path), c, fileStatusText(f))
 		}
 		if err := tw.Flush(); err != nil {
 			return err
@@ -49,9 +51,9 @@ func (res *Result) WriteText(w io.Writer) error {
 	if len(res.Findings) > 0 {
 		fmt.Fprintf(ew, "\nfindings:\n")
 		for _, fd := range res.Findings {
-			fmt.Fprintf(ew, "  %s [%s] %s\n", strings.ToUpper(string(fd.Level)), fd.Rule, fd.Message)
+			fmt.Fprintf(ew, "  %s [%s] %s\n", strings.ToUpper(string(fd.Level)), fd.Rule, printable.String(fd.Message))
 			if fd.Fix != "" {
-				fmt.Fprintf(ew, "      fix: %s\n", fd.Fix)
+				fmt.Fprintf(ew, "      fix: %s\n", printable.String(fd.Fix))
 			}
 		}
 	}

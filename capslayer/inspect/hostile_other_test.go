@@ -1,0 +1,5 @@
+//go:build !unix
+
+package inspect
+
+func hostileUnix() []hostile { return nil }
