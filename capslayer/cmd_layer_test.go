@@ -287,7 +287,9 @@ func TestLayerHelperProcess(t *testing.T) {
 
 // TestLayerHostIndependent runs capslayer as separate processes under a
 // different umask, time zone and locale, from sources with different
-// mtimes, permissions and owners, and expects identical outputs.
+// mtimes, permissions and owners, and expects identical outputs. The test
+// binary re-runs itself, through $CAPSLAYER_TEST_EXEC when set (an emulator
+// such as qemu-aarch64-static, as for go test -exec).
 func TestLayerHostIndependent(t *testing.T) {
 	testenv.RequireTools(t, "sh") // to set the umask
 	type host struct {
@@ -319,7 +321,7 @@ func TestLayerHostIndependent(t *testing.T) {
 		}
 		out := filepath.Join(dir, "layer.tar.gz")
 		desc := filepath.Join(dir, "layer.json")
-		cmd := exec.Command("sh", "-c", `umask "$0"; exec "$@"`, h.umask,
+		cmd := exec.Command("sh", "-c", `umask "$0"; exec $CAPSLAYER_TEST_EXEC "$@"`, h.umask,
 			os.Args[0], "-test.run=^TestLayerHelperProcess$", "--",
 			"layer", "--output", out, "--descriptor", desc,
 			"--binary", srcs["server"], "--path", "/app/server", "--caps", "cap_net_bind_service=ep",

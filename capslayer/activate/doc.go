@@ -43,4 +43,10 @@
 // syscall.AllThreadsSyscall (Go 1.16+), with cgo it uses libpsx's signal
 // based mechanism. The tests of this package check, as root, that after Raise
 // every thread in /proc/self/task reports the same sets, in both builds.
+//
+// # Other systems
+//
+// The package is Linux-only, the one package of capslayer that touches the
+// running process. It compiles everywhere, but outside Linux it holds only
+// ErrUnsupported.
 package activate

@@ -4,15 +4,12 @@ import (
 	"math/bits"
 	"strconv"
 	"strings"
-
-	"kernel.org/pub/linux/libs/security/libcap/cap"
 )
 
-// NamedCount is the number of capabilities that have a name: 0
-// (cap_chown) to 40 (cap_checkpoint_restore). It is libcap's
-// cap.NamedCount, fixed at build time; unlike setcap we never ask the
-// running kernel, so "all" means the same on every machine.
-const NamedCount = cap.NamedCount
+// The capability names come from libcap's cap package, which builds only on
+// Linux: names.go is generated from it so that this package builds
+// everywhere, and TestNamesAreLibcaps (Linux) proves the two agree.
+//go:generate go run ./internal/gennames names.go
 
 // MaxBits is the number of capability bits a file can carry (two 32-bit
 // words in vfs_cap_data revision 2 and 3).
@@ -96,18 +93,17 @@ func (f FileCaps) All() Mask {
 // c in decimal when it has no name.
 func Name(c int) string {
 	if c >= 0 && c < NamedCount {
-		return cap.Value(c).String()
+		return names[c]
 	}
 	return strconv.Itoa(c)
 }
 
 // byName maps the lowercase canonical name (with its "cap_" prefix) to
-// the capability number. It is built from libcap's table so that a
-// libcap upgrade brings new names without edits here.
+// the capability number.
 var byName = func() map[string]int {
 	m := make(map[string]int, NamedCount)
-	for c := 0; c < NamedCount; c++ {
-		m[cap.Value(c).String()] = c
+	for c, n := range names {
+		m[n] = c
 	}
 	return m
 }()

@@ -4,8 +4,6 @@ import (
 	"reflect"
 	"strings"
 	"testing"
-
-	"kernel.org/pub/linux/libs/security/libcap/cap"
 )
 
 func TestMask(t *testing.T) {
@@ -38,7 +36,7 @@ func TestMask(t *testing.T) {
 func TestNameLookup(t *testing.T) {
 	for c := 0; c < NamedCount; c++ {
 		name := Name(c)
-		if name != cap.Value(c).String() || !strings.HasPrefix(name, "cap_") || strings.ToLower(name) != name {
+		if !strings.HasPrefix(name, "cap_") || strings.ToLower(name) != name {
 			t.Errorf("Name(%d) = %q", c, name)
 		}
 		bare := strings.TrimPrefix(name, "cap_")

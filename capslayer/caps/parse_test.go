@@ -5,8 +5,6 @@ import (
 	"errors"
 	"strings"
 	"testing"
-
-	"kernel.org/pub/linux/libs/security/libcap/cap"
 )
 
 // TestParseForms checks every input form Parse documents, with the
@@ -210,48 +208,6 @@ func TestAllReplacesList(t *testing.T) {
 		f, err := Parse(in)
 		if err != nil || f.String() != want {
 			t.Errorf("Parse(%q) = %q, %v; want %q", in, f.String(), err, want)
-		}
-	}
-}
-
-// TestDifferencesFromGoFromText pins where libcap/cap's Go FromText
-// parses differently from the C cap_from_text that setcap uses, which is
-// why this package has its own parser. If one of these starts to agree,
-// FromText may have been fixed upstream.
-func TestDifferencesFromGoFromText(t *testing.T) {
-	for _, tc := range []struct {
-		in, why string
-	}{
-		{"cap_chown=p cap_kill=p", "every '=' resets the whole set in FromText; in C it clears only the listed capabilities"},
-		{"CAP_CHOWN=p", "names are case-sensitive in FromText"},
-		{"0x0c=p", "numbers are decimal only in FromText; C reads them with strtoul base 0"},
-		{"012=p", "FromText reads 012 as decimal 12 (cap_net_admin); C as octal 10 (cap_net_bind_service)"},
-		{"", "FromText rejects empty text; setcap accepts it"},
-	} {
-		ours, err := ParseSetcap(tc.in)
-		if err != nil {
-			t.Errorf("ParseSetcap(%q): %v", tc.in, err)
-			continue
-		}
-		set, err := cap.FromText(tc.in)
-		if err != nil {
-			continue // differs: FromText rejects what setcap accepts
-		}
-		var theirs FileCaps
-		for c := 0; c < NamedCount; c++ {
-			v := cap.Value(c)
-			if on, _ := set.GetFlag(cap.Permitted, v); on {
-				theirs.Permitted |= 1 << c
-			}
-			if on, _ := set.GetFlag(cap.Inheritable, v); on {
-				theirs.Inheritable |= 1 << c
-			}
-			if on, _ := set.GetFlag(cap.Effective, v); on {
-				theirs.Effective = true
-			}
-		}
-		if theirs == ours {
-			t.Errorf("cap.FromText(%q) now agrees with setcap (%v); the difference %q is gone", tc.in, ours, tc.why)
 		}
 	}
 }
