@@ -7,8 +7,10 @@
 //	server [-addr :80] [-selftest]
 //
 // It answers every request with "hello from rules_oci\n". With -selftest it
-// binds, fetches its own page over loopback, prints "bound <addr>" and the
-// body, and exits 0; a failed bind exits 1 with the error.
+// binds, fetches its own page over loopback, prints "bound <addr>", the body
+// and its CapEff and CapAmb lines of /proc/self/status (where the capability
+// came from: a file capability clears the ambient set at exec), and exits 0;
+// a failed bind exits 1 with the error.
 package main
 
 import (
@@ -18,6 +20,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 )
 
 const greeting = "hello from rules_oci\n"
@@ -57,4 +60,14 @@ func main() {
 		os.Exit(1)
 	}
 	fmt.Printf("bound %s\n%s", *addr, body)
+	status, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "server: %v\n", err)
+		os.Exit(1)
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if strings.HasPrefix(line, "CapEff:") || strings.HasPrefix(line, "CapAmb:") {
+			fmt.Println(strings.Join(strings.Fields(line), " "))
+		}
+	}
 }

@@ -4,8 +4,10 @@
 #
 # Online, nothing here is needed: MODULE.bazel resolves rules_oci, tar.bzl,
 # rules_pkg and bazel_features from the BCR, and their toolchains download
-# their binaries. Offline, this script writes .offline/ (git-ignored, listed
-# in .bazelignore) with
+# their binaries. Offline, this script writes .offline/bazelrc (git-ignored)
+# and, inside the offline chroot, a state folder (/var/cache/rules_capslayer/
+# rules_oci_example/<workspace hash>; out of the source tree, so that
+# buildifier and gazelle never see third-party files) with
 #   modules/   rules_oci 2.3.2, tar.bzl 0.7.0, rules_pkg 1.2.0 and
 #              bazel_features 1.50.0, extracted unchanged from their source
 #              archives (sha256-pinned below); a `gawk` module that runs
@@ -16,8 +18,8 @@
 #              rules_oci 2.3.2 pins), Debian's jq, zstd and bsdtar
 #              (libarchive-tools); and bazel_features' view of the Bazel
 #              version (step 5);
-#   bazelrc    the --override_module / --override_repository lines, which
-#              .bazelrc try-imports. Delete .offline/ to build online again.
+# .offline/bazelrc has the --override_module / --override_repository lines;
+# .bazelrc try-imports it. Delete .offline/ to build online again.
 # bazel_lib is Debian's bazel-lib package as it is: its coreutils and zstd
 # toolchains already run the chroot's rust-coreutils and zstd.
 #
@@ -25,8 +27,8 @@
 #   THIRD_PARTY_DIR (or $CAPSLAYER_THIRD_PARTY) holds the four archives;
 #   default: the first of ../shared/third_party and ../../shared/third_party
 #   beside the repository root that exists.
-# The archives are checked and unpacked on the host; the rest runs in the
-# offline chroot (through tools/bazel), which has Go, jq, zstd, bsdtar and
+# The archives are checked on the host and copied to .offline/archives; the
+# rest runs in the offline chroot (through tools/bazel), which has Go, jq, zstd, bsdtar and
 # Debian's Bazel modules. Measured here: 45 s the first time (Go builds of
 # regctl and crane), 3 s afterwards.
 set -euo pipefail
@@ -63,20 +65,17 @@ host_phase() {
   fi
   [[ -n $third_party && -d $third_party ]] ||
     die "no directory with the archives rules_oci-2.3.2.tar.gz, tar.bzl-0.7.0.tar.gz, bazel_features-1.50.0.tar.gz and rules_pkg-1.2.0.tar.gz: pass it as the first argument or in CAPSLAYER_THIRD_PARTY (online, with the Bazel Central Registry, this script is not needed)"
-  mkdir -p "$out/modules"
+  mkdir -p "$out/archives"
   for entry in "${ARCHIVES[@]}"; do
     read -r name version archive sum <<<"$entry"
-    dest=$out/modules/$name
-    if [[ -f $dest/.sha256 && $(<"$dest/.sha256") == "$sum" ]]; then
+    dest=$out/archives/$archive
+    if [[ -f $dest && $(sha256sum <"$dest" | cut -d' ' -f1) == "$sum" ]]; then
       continue
     fi
     [[ -f $third_party/$archive ]] || die "$third_party/$archive ($name $version) is missing"
     got=$(sha256sum <"$third_party/$archive" | cut -d' ' -f1)
     [[ $got == "$sum" ]] || die "$third_party/$archive has sha256 $got, want $sum ($name $version)"
-    rm -rf "$dest.tmp" "$dest"
-    mkdir -p "$dest.tmp"
-    tar -xzf "$third_party/$archive" -C "$dest.tmp" --strip-components=1 --no-same-owner
-    printf '%s\n' "$sum" >"$dest.tmp/.sha256"
+    cp "$third_party/$archive" "$dest.tmp"
     mv "$dest.tmp" "$dest"
   done
 }
@@ -97,7 +96,7 @@ readonly DEBIAN_ASPECT_BAZEL_LIB=/usr/share/bazel/tools/aspect_bazel_lib
 
 # repo_dir NAME prints the directory of a fresh stand-in repository.
 repo_dir() {
-  local d=$out/repos/$1
+  local d=$state/repos/$1
   rm -rf "$d"
   mkdir -p "$d"
   : >"$d/REPO.bazel"
@@ -105,7 +104,8 @@ repo_dir() {
 }
 
 chroot_phase() {
-  local entry tool pkg stamp plat d
+  local entry tool pkg stamp plat d name version archive sum
+  state=/var/cache/rules_capslayer/rules_oci_example/$(printf '%s' "$here" | sha256sum | cut -c1-12)
   for d in "$DEBIAN_BAZEL_LIB" "$DEBIAN_ASPECT_BAZEL_LIB" /usr/bin/jq /usr/bin/zstd /usr/bin/bsdtar /usr/bin/gawk; do
     [[ -e $d ]] || die "$d is missing from the offline environment (tools/offline/packages.txt: bazel-lib, bazel-aspect-bazel-lib, jq, zstd, libarchive-tools, gawk)"
   done
@@ -114,29 +114,41 @@ chroot_phase() {
     aarch64) plat=linux_arm64 ;;
     *) die "unsupported machine $(uname -m) (linux amd64 and arm64 only)" ;;
   esac
-  mkdir -p "$out/repos" "$out/bin"
+  mkdir -p "$state/modules" "$state/repos" "$state/bin"
+
+  # 0. The rule sets, unchanged (once per archive).
+  for entry in "${ARCHIVES[@]}"; do
+    read -r name version archive sum <<<"$entry"
+    d=$state/modules/$name
+    [[ -f $d/.sha256 && $(<"$d/.sha256") == "$sum" ]] && continue
+    rm -rf "$d.tmp" "$d"
+    mkdir -p "$d.tmp"
+    tar -xzf "$out/archives/$archive" -C "$d.tmp" --strip-components=1 --no-same-owner
+    printf '%s\n' "$sum" >"$d.tmp/.sha256"
+    mv "$d.tmp" "$d"
+  done
 
   # 1. regctl and crane from the Go module proxy: static and trimmed, so a
   # version gives the same binary on every host (go's checksum database
   # verifies the sources). Built once per version.
   for entry in "${GO_TOOLS[@]}"; do
     read -r tool pkg <<<"$entry"
-    stamp=$out/bin/$tool.version
-    if [[ -x $out/bin/$tool && -f $stamp && $(<"$stamp") == "$pkg" ]]; then
+    stamp=$state/bin/$tool.version
+    if [[ -x $state/bin/$tool && -f $stamp && $(<"$stamp") == "$pkg" ]]; then
       continue
     fi
     echo "offline/setup.sh: go install $pkg" >&2
-    local gopath
-    gopath=$(mktemp -d)
-    GOPATH=$gopath GOMODCACHE=$gopath/mod GOCACHE=$gopath/cache GOBIN=$out/bin \
+    # The Go caches outlive the state folder: another worktree's setup, or a
+    # rerun after `rm -rf`, downloads and compiles nothing again.
+    local gopath=${state%/*}/go
+    GOPATH=$gopath GOMODCACHE=$gopath/mod GOCACHE=$gopath/cache GOBIN=$state/bin \
       CGO_ENABLED=0 GOFLAGS="-trimpath -modcacherw" GOTOOLCHAIN=local \
       go install -ldflags='-s -w -buildid=' "$pkg"
-    rm -rf "$gopath"
     printf '%s\n' "$pkg" >"$stamp"
   done
 
   # 2. gawk: tar.bzl's `tar` runs `@gawk` on its mtree.
-  d=$out/modules/gawk
+  d=$state/modules/gawk
   rm -rf "$d"
   mkdir -p "$d"
   printf '# Offline stand-in for the BCR module gawk (offline/setup.sh).\nmodule(name = "gawk", version = "5.3.2.bcr.1")\n' >"$d/MODULE.bazel"
@@ -148,13 +160,13 @@ chroot_phase() {
   # Loads use canonical names, which do not depend on the repository mapping
   # an overridden repository gets.
   d=$(repo_dir regctl)
-  cp "$out/bin/regctl" "$d/regctl"
+  cp "$state/bin/regctl" "$d/regctl"
   cat >"$d/BUILD.bazel" <<'B'
 load("@@rules_oci~//oci:toolchain.bzl", "regctl_toolchain")
 regctl_toolchain(name = "regctl_toolchain", regctl = "regctl", visibility = ["//visibility:public"])
 B
   d=$(repo_dir crane)
-  cp "$out/bin/crane" "$d/crane"
+  cp "$state/bin/crane" "$d/crane"
   cat >"$d/BUILD.bazel" <<'B'
 load("@@rules_oci~//oci:toolchain.bzl", "crane_toolchain")
 crane_toolchain(name = "crane_toolchain", crane = "crane", version = "v0.18.0", visibility = ["//visibility:public"])
@@ -185,7 +197,7 @@ B
   # package). rules_oci's oci_image macro calls it once, to write
   # <name>.json.sha256 (`jq --raw-output '.manifests[0].digest'` of the
   # index). The copy gets a jq rule that runs the jq toolchain the same way.
-  d=$out/modules/aspect_bazel_lib
+  d=$state/modules/aspect_bazel_lib
   rm -rf "$d"
   cp -a "$DEBIAN_ASPECT_BAZEL_LIB" "$d"
   chmod -R u+w "$d"
@@ -262,7 +274,7 @@ B
   printf "version = '%s'\n" "$bazel_version" >"$d/version.bzl"
   d=$(repo_dir bazel_features_globals)
   printf 'exports_files(["globals.bzl"])\n' >"$d/BUILD.bazel"
-  python3 - "$out/modules/bazel_features/private/globals.bzl" "$bazel_version" >"$d/globals.bzl" <<'PY'
+  python3 - "$state/modules/bazel_features/private/globals.bzl" "$bazel_version" >"$d/globals.bzl" <<'PY'
 # Evaluates bazel_features' GLOBALS table ({name: (introduced_in, removed_in)})
 # for one Bazel version, as its private/globals_repo.bzl does.
 import ast, re, sys
@@ -285,7 +297,7 @@ PY
   # 6. The flags. A later --override_module wins over an earlier one, so
   # these also replace the chroot's Debian bazel_features 1.11.0 (tar.bzl
   # needs >= 1.34) and rules_pkg 0.9.1.
-  local m=$out/modules r=$out/repos
+  local m=$state/modules r=$state/repos
   cat >"$out/bazelrc.tmp" <<RC
 # Written by offline/setup.sh; try-imported by .bazelrc. Delete .offline/ to
 # build online.
