@@ -39,14 +39,15 @@ var commands map[string]command
 
 func init() {
 	commands = map[string]command{
-		"encode":       {"print the security.capability xattr value for a capability text, as hex", runEncode},
-		"decode":       {"print the canonical text (as getcap prints it) of a security.capability value given as hex", runDecode},
-		"layer":        {"write a deterministic OCI layer tar whose files carry file capabilities", runLayer},
-		"inspect":      {"list the files that carry capabilities in a layer tar, OCI layout or docker save tarball", runInspect},
-		"image":        {"assemble a reproducible OCI image (layout and optional docker/podman tarball) from layers", runImage},
-		"audit":        {"check every file capability in an image or layer against a policy", runAudit},
-		"requirements": {"print the docker/podman flags and Kubernetes securityContext an image or layer needs", runRequirements},
-		"version":      {"print the version of capslayer", runVersion},
+		"encode":           {"print the security.capability xattr value for a capability text, as hex", runEncode},
+		"decode":           {"print the canonical text (as getcap prints it) of a security.capability value given as hex", runDecode},
+		"layer":            {"write a deterministic OCI layer tar whose files carry file capabilities", runLayer},
+		"inspect":          {"list the files that carry capabilities in a layer tar, OCI layout or docker save tarball", runInspect},
+		"image":            {"assemble a reproducible OCI image (layout and optional docker/podman tarball) from layers", runImage},
+		"audit":            {"check every file capability in an image or layer against a policy", runAudit},
+		"requirements":     {"print the docker/podman flags and Kubernetes securityContext an image or layer needs", runRequirements},
+		"admission-policy": {"write a Kubernetes ValidatingAdmissionPolicy that admits an image only with the capabilities its files carry", runAdmissionPolicy},
+		"version":          {"print the version of capslayer", runVersion},
 	}
 }
 
