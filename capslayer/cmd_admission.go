@@ -8,12 +8,11 @@ import (
 
 	"github.com/capslayer/rules_capslayer/capslayer/admission"
 	"github.com/capslayer/rules_capslayer/capslayer/inspect"
+	"github.com/capslayer/rules_capslayer/capslayer/internal/atomicfile"
 	"github.com/capslayer/rules_capslayer/capslayer/policy"
 )
 
-const admissionUsage = `[flags] IMAGE...
-
-Writes a Kubernetes ValidatingAdmissionPolicy and its binding
+const admissionHelp = `Writes a Kubernetes ValidatingAdmissionPolicy and its binding
 (admissionregistration.k8s.io/v1, Kubernetes 1.30 or later) that admit a
 container of one of these images, pinned by digest (image: NAME@sha256:...),
 only with securityContext.capabilities drop: [ALL] and add: exactly the
@@ -32,29 +31,29 @@ Examples:
 
 // runAdmissionPolicy implements "capslayer admission-policy".
 func runAdmissionPolicy(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("admission-policy", admissionUsage, stderr)
+	fs := newFlagSet("admission-policy", "[flags] IMAGE...", admissionHelp, stderr)
 	output := fs.String("output", "", "write the YAML to `file` instead of standard output")
 	name := fs.String("name", admission.DefaultName, "`name` of the policy and of its binding")
-	var others stringsFlag
+	var others stringList
 	fs.Var(&others, "others-may-add", "`capabilities` containers of other images may add, comma separated (repeatable; ALL: any, and privileged)")
 	allowEscalation := fs.Bool("allow-privilege-escalation", false, "do not require allowPrivilegeEscalation: false (for runtimes where no_new_privs drops file capabilities, e.g. Docker engine through cri-dockerd)")
-	var namespaces stringsFlag
+	var namespaces stringList
 	fs.Var(&namespaces, "namespace", "bind the policy in `namespace` only (repeatable; default: every namespace except "+strings.Join(admission.DefaultExcludedNamespaces, ", ")+")")
 	warn := fs.Bool("warn", false, "warn and audit instead of denying (validationActions [Warn, Audit]), to try the policy on a running cluster")
-	pos, err := policyParseArgs(fs, args)
-	if err != nil {
+	if err := fs.parse(args); err != nil {
 		return err
 	}
+	pos := fs.Args()
 	if len(pos) == 0 {
 		return usagef("admission-policy takes one or more IMAGEs (OCI layout directories), got none (see 'capslayer admission-policy --help')")
 	}
 	if *output != "" {
-		if err := policyCheckOutput("--output", *output); err != nil {
+		if err := atomicfile.Check("--output", *output, "policy.yaml"); err != nil {
 			return usagef("%v", err)
 		}
 	}
-	opts := admission.Options{Name: *name, AllowPrivilegeEscalation: *allowEscalation, Warn: *warn, Namespaces: namespaces}
-	for _, o := range others {
+	opts := admission.Options{Name: *name, AllowPrivilegeEscalation: *allowEscalation, Warn: *warn, Namespaces: namespaces.values}
+	for _, o := range others.values {
 		for _, c := range strings.Split(o, ",") {
 			if c = strings.TrimSpace(c); c != "" {
 				opts.OthersMayAdd = append(opts.OthersMayAdd, c)
@@ -84,7 +83,7 @@ func runAdmissionPolicy(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if *output != "" {
-		return policyWriteFile(*output, y)
+		return atomicfile.WriteFile(*output, y)
 	}
 	_, err = stdout.Write(y)
 	return err

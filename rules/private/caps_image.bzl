@@ -59,6 +59,10 @@ Outputs:
   requirements` prints for the image: the capabilities the runtime must grant,
   the `docker run` / `podman run` flags and the Kubernetes `securityContext`.
   Built only when asked for.
+* `<name>.admission.yaml` (output group `admission`): a Kubernetes
+  ValidatingAdmissionPolicy and its binding that admit containers of this
+  image (pinned by digest) only with the capabilities its files carry
+  (`capslayer admission-policy`, docs/admission.md). Built only when asked for.
 * `CapsImageInfo` for rules that build on the image.
 
 `base` is an OCI image layout directory (another `caps_image`, rules_oci's
@@ -188,9 +192,23 @@ def _caps_image_impl(ctx):
             env = {},
         )
 
+    admission = ctx.actions.declare_file(ctx.label.name + ".admission.yaml")
+    ctx.actions.run(
+        executable = capslayer.binary,
+        arguments = [ctx.actions.args().add("admission-policy").add("--output", admission).add(layout.path)],
+        tools = [capslayer.files_to_run],
+        inputs = [layout],
+        outputs = [admission],
+        mnemonic = "CapsAdmissionPolicy",
+        progress_message = "Writing the admission policy of %{label}",
+        toolchain = TOOLCHAIN_TYPE,
+        env = {},
+    )
+
     return [
         DefaultInfo(files = depset([layout])),
         OutputGroupInfo(
+            admission = depset([admission]),
             tarball = depset([tarball]),
             digest = depset([digest]),
             requirements = depset([requirements]),

@@ -114,6 +114,7 @@ def _simple_image_test_impl(ctx):
     asserts.equals(env, [name + ".digest"], _basenames(groups.digest.to_list()))
     asserts.equals(env, [name + ".requirements.txt"], _basenames(groups.requirements.to_list()))
     asserts.equals(env, [name + ".run_flags.txt"], _basenames(groups.run_flags.to_list()))
+    asserts.equals(env, [name + ".admission.yaml"], _basenames(groups.admission.to_list()))
 
     info = target[CapsImageInfo]
     asserts.equals(env, default[0], info.layout)
