@@ -14,7 +14,8 @@ const decodeUsage = "VALUE"
 
 const decodeHelp = `Prints the capability text of a security.capability value exactly as getcap
 prints it, e.g. "cap_net_bind_service=ep". A revision 3 value is followed by
-" [rootid=N]", as 'getcap -n' prints it.
+" [rootid=N]" exactly as 'getcap -n' (libcap 2.66) prints it: N as a signed
+32-bit number, and nothing for root ID 0 (the kernel stores that as revision 2).
 
 VALUE is hex, with or without 0x, or a whole line of 'getfattr -e hex' or
 'getfattr -e base64' output ("security.capability=0x01000002..." or

@@ -206,7 +206,7 @@ func layerFile(dest, src, text, what string, rootid uint32) (layer.File, error) 
 	f := layer.File{Path: dest, Source: src, Capability: fc.EncodeV2(), Caps: fc.String()}
 	if rootid != 0 {
 		f.Capability = fc.EncodeV3(rootid)
-		f.Caps = fmt.Sprintf("%s [rootid=%d]", fc.String(), rootid) // as getcap -n prints it
+		f.Caps = caps.Xattr{Revision: 3, Caps: fc, RootID: rootid}.String() // as getcap -n prints it
 	}
 	return f, nil
 }

@@ -96,11 +96,14 @@ func (x Xattr) Encode() ([]byte, error) {
 	return nil, fmt.Errorf("caps: unknown vfs_cap_data revision %d (want 1, 2 or 3)", x.Revision)
 }
 
-// String returns the canonical text of x as `getcap -n` prints it: the
-// capability text, followed by " [rootid=N]" for revision 3 values.
+// String returns the canonical text of x exactly as `getcap -n` (libcap
+// 2.66) prints it: the capability text, followed by " [rootid=N]" for
+// revision 3 values with a root ID other than 0. Like getcap, it prints the
+// root ID as a signed 32-bit number ([rootid=-2147483648] for 2^31), and
+// nothing for root ID 0, which the kernel stores as revision 2.
 func (x Xattr) String() string {
-	if x.Revision == 3 {
-		return fmt.Sprintf("%s [rootid=%d]", x.Caps, x.RootID)
+	if x.Revision == 3 && x.RootID != 0 {
+		return fmt.Sprintf("%s [rootid=%d]", x.Caps, int32(x.RootID))
 	}
 	return x.Caps.String()
 }

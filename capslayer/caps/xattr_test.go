@@ -47,7 +47,7 @@ func TestDecode(t *testing.T) {
 		{"0100000200040000000000000000000000000000", Xattr{Caps: FileCaps{Permitted: MaskOf(10), Effective: true}, Revision: 2}, "cap_net_bind_service=ep"},
 		{"0100000200000000000000000000000000000000", Xattr{Caps: FileCaps{Effective: true}, Revision: 2}, "="},
 		{"0100000301000000000000000000000000000000e8030000", Xattr{Caps: FileCaps{Permitted: MaskOf(0), Effective: true}, Revision: 3, RootID: 1000}, "cap_chown=ep [rootid=1000]"},
-		{"000000030000000000000000000000800000000000000000", Xattr{Caps: FileCaps{Permitted: MaskOf(63)}, Revision: 3}, "= 63+p [rootid=0]"},
+		{"000000030000000000000000000000800000000000000000", Xattr{Caps: FileCaps{Permitted: MaskOf(63)}, Revision: 3}, "= 63+p"},
 		// Revision 1 (12 bytes), which only old kernels wrote.
 		{"010000010100000002000000", Xattr{Caps: FileCaps{Permitted: MaskOf(0), Inheritable: MaskOf(1), Effective: true}, Revision: 1}, "cap_dac_override=ei cap_chown+ep"},
 	} {
