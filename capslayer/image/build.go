@@ -3,6 +3,7 @@ package image
 import (
 	"errors"
 	"fmt"
+	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -186,12 +187,51 @@ func Build(o Options) (*Result, error) {
 		return nil, err
 	}
 
-	rp := newReplay()
-	for i, l := range baseLayers {
-		if err := replayBaseLayer(rp.layer(i), l); err != nil {
-			return nil, fmt.Errorf("base %s: layer %d: %w", o.Base, i, err)
+	// The entrypoint check needs, of all the entries, only those that can
+	// be the program: the model watches their base names. A candidate
+	// that a symlink sends to another base name needs a second read.
+	var argv0 string
+	var candidates []string
+	names := map[string]bool{}
+	check := !o.NoEntrypointCheck && (o.Entrypoint != nil || o.Cmd != nil)
+	if check {
+		argv := append(append([]string{}, cfg.Config.Entrypoint...), cfg.Config.Cmd...)
+		if len(argv) == 0 || argv[0] == "" {
+			return nil, ErrEmptyEntrypoint
+		}
+		argv0 = argv[0]
+		candidates = entrypointCandidates(argv0, cfg.Config.WorkingDir, cfg.Config.Env)
+		for _, c := range candidates {
+			names[path.Base(c)] = true
 		}
 	}
+	var rp *replay
+	for pass := 1; ; pass++ {
+		var err error
+		if rp, err = readLayers(o, baseLayers, names); err != nil {
+			return nil, err
+		}
+		if !check {
+			break
+		}
+		exe, more, err := findExecutable(rp.sc.Lookup, argv0, candidates, names)
+		if err != nil {
+			return nil, err
+		}
+		if len(more) == 0 {
+			res.Executable = exe
+			break
+		}
+		if pass == 2 {
+			// The symlinks are the same in every read, so the second
+			// read resolves the candidates to the same paths.
+			return nil, fmt.Errorf("entrypoint %s: internal error: its paths resolve to new names %q on a second read", argv0, more)
+		}
+		for _, b := range more {
+			names[b] = true
+		}
+	}
+
 	var adds []mutate.Addendum
 	if len(baseLayers) > 0 {
 		hist := cfg.History
@@ -224,16 +264,12 @@ func Build(o Options) (*Result, error) {
 			li++
 		}
 	}
-	for i, p := range o.Layers {
+	for i, l := range rp.added {
 		idx := len(baseLayers) + i
-		l, err := openLayer(p, rp.layer(idx))
-		if err != nil {
-			return nil, err
-		}
 		adds = append(adds, mutate.Addendum{Layer: l, History: v1.History{
 			Created:   v1.Time{Time: o.Created},
 			CreatedBy: "capslayer image --layer " + l.paths.String(),
-			Comment:   describeCaps(rp.layers[idx]),
+			Comment:   describeCaps(rp.layers[idx].Files),
 		}, Annotations: rp.annotations(idx)})
 	}
 	res.Files = rp.files()
@@ -241,18 +277,6 @@ func Build(o Options) (*Result, error) {
 		cfg.Config.Labels = map[string]string{}
 	}
 	cfg.Config.Labels[imagemeta.LabelCapabilities] = rp.label()
-
-	if !o.NoEntrypointCheck && (o.Entrypoint != nil || o.Cmd != nil) {
-		argv := append(append([]string{}, cfg.Config.Entrypoint...), cfg.Config.Cmd...)
-		if len(argv) == 0 || argv[0] == "" {
-			return nil, ErrEmptyEntrypoint
-		}
-		exe, err := rp.fs.findExecutable(argv[0], cfg.Config.WorkingDir, cfg.Config.Env)
-		if err != nil {
-			return nil, err
-		}
-		res.Executable = exe
-	}
 	res.Warnings = append(res.Warnings, rp.shadowWarnings(len(baseLayers))...)
 
 	// The config's layer list and history are rebuilt by mutate.Append.

@@ -5,60 +5,83 @@ import (
 	"fmt"
 	"path"
 	"strings"
+
+	"github.com/capslayer/rules_capslayer/capslayer/inspect"
 )
 
 // defaultPath is the PATH runtimes use when the image sets none.
 const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-// findExecutable resolves argv0 the way a runtime does before exec: an
-// absolute path as is, a relative path with a slash from workdir, a bare name
-// through PATH. It returns the resolved path, or an error saying why the
-// program cannot run: an *EntrypointError, or an error of the filesystem
-// model (a symlink loop).
-func (fs *rootFS) findExecutable(argv0, workdir string, env []string) (string, error) {
-	var candidates []string
+// entrypointCandidates returns the paths a runtime tries for argv0 before
+// exec: an absolute path as is, a relative path with a slash from workdir,
+// a bare name in each directory of PATH.
+func entrypointCandidates(argv0, workdir string, env []string) []string {
 	switch {
 	case strings.HasPrefix(argv0, "/"):
-		candidates = []string{argv0}
+		return []string{path.Clean(argv0)}
 	case strings.Contains(argv0, "/"):
 		if workdir == "" {
 			workdir = "/"
 		}
-		candidates = []string{path.Join(workdir, argv0)}
-	default:
-		pathEnv := defaultPath
-		for _, e := range env {
-			if v, ok := strings.CutPrefix(e, "PATH="); ok {
-				pathEnv = v
-			}
-		}
-		for _, d := range strings.Split(pathEnv, ":") {
-			if d == "" {
-				d = "."
-			}
-			if !strings.HasPrefix(d, "/") {
-				d = path.Join(workdir, d)
-			}
-			candidates = append(candidates, path.Join(d, argv0))
+		return []string{path.Join(workdir, argv0)}
+	}
+	pathEnv := defaultPath
+	for _, e := range env {
+		if v, ok := strings.CutPrefix(e, "PATH="); ok {
+			pathEnv = v
 		}
 	}
+	var candidates []string
+	for _, d := range strings.Split(pathEnv, ":") {
+		if d == "" {
+			d = "."
+		}
+		if !strings.HasPrefix(d, "/") {
+			d = path.Join("/", workdir, d)
+		}
+		candidates = append(candidates, path.Join(d, argv0))
+	}
+	return candidates
+}
+
+// lookupFunc answers what the final filesystem holds at a path, as
+// inspect.RootFS.Lookup.
+type lookupFunc func(p string, follow bool) (inspect.Node, string, bool, error)
+
+// findExecutable checks the candidates (from entrypointCandidates) in
+// order, following symlinks, the way a runtime does before exec. It returns
+// the resolved path of the first executable regular file, or an error
+// saying why the program cannot run: an *EntrypointError, or an error of
+// the filesystem model (a symlink loop).
+//
+// The model knows the entries whose base name is in names (and symlinks).
+// When a candidate resolves, through a symlink, to a path whose base name
+// is not in names, the model cannot tell what is there: findExecutable then
+// returns that base name in more, for another replay that watches it too.
+func findExecutable(lookup lookupFunc, argv0 string, candidates []string, names map[string]bool) (exe string, more []string, err error) {
 	var why string
 	kind := ErrEntrypointNotFound
 	for _, c := range candidates {
-		n, rp, err := fs.resolve(c, true)
+		n, rp, found, err := lookup(c, true)
 		if err != nil {
-			return "", err
+			return "", nil, err
 		}
 		switch {
-		case n == nil:
+		case !found:
+			if b := path.Base(rp); !names[b] {
+				more = append(more, b)
+			}
 			continue
-		case n.typ != tar.TypeReg:
+		case n.Type != tar.TypeReg:
 			why, kind = fmt.Sprintf("%s is not a regular file", c), ErrEntrypointNotExecutable
-		case n.mode&0o111 == 0:
-			why, kind = fmt.Sprintf("%s is not executable (mode %04o)", c, n.mode), ErrEntrypointNotExecutable
+		case n.Mode&0o111 == 0:
+			why, kind = fmt.Sprintf("%s is not executable (mode %04o)", c, n.Mode), ErrEntrypointNotExecutable
 		default:
-			return rp, nil
+			return rp, nil, nil
 		}
+	}
+	if len(more) > 0 {
+		return "", more, nil
 	}
 	switch {
 	case why != "":
@@ -67,7 +90,7 @@ func (fs *rootFS) findExecutable(argv0, workdir string, env []string) (string, e
 	default:
 		why = fmt.Sprintf("%q is in no directory of PATH in the image (%s)", argv0, strings.Join(dirsOf(candidates), ":"))
 	}
-	return "", &EntrypointError{Argv0: argv0, Reason: why, Kind: kind}
+	return "", nil, &EntrypointError{Argv0: argv0, Reason: why, Kind: kind}
 }
 
 func dirsOf(ps []string) []string {

@@ -717,3 +717,45 @@ func mustEncodeV3(t *testing.T, text string, rootID uint32) []byte {
 	}
 	return fc.EncodeV3(rootID)
 }
+
+// The model keeps only entries whose base name can be the entrypoint: one
+// that a symlink sends to another base name (python3 -> python3.11, written
+// before the symlink, in a lower layer) needs, and gets, a second read.
+func TestEntrypointThroughRenamingSymlink(t *testing.T) {
+	lower := tartest.WriteFile(t, "lower.tar", tartest.Tar(t,
+		tartest.Dir("usr/"), tartest.Dir("usr/bin/"),
+		tartest.File("usr/bin/python3.11", "py", nil),
+		tartest.Entry{Name: "usr/bin/data", Type: tar.TypeReg, Mode: 0o644, Body: "d"},
+		tartest.Dir("opt/"), tartest.Dir("opt/srv/"),
+	))
+	upper := tartest.WriteFile(t, "upper.tar", tartest.Tar(t,
+		tartest.Symlink("usr/bin/python3", "python3.11"),
+		tartest.Symlink("usr/bin/notes", "data"),
+		tartest.Symlink("usr/bin/dangling", "nowhere"),
+		tartest.Symlink("app", "opt/srv"),
+		tartest.Symlink("opt/srv/run", "../../usr/bin/python3"),
+	))
+	for _, tc := range []struct {
+		argv0, want string
+	}{
+		{"python3", "/usr/bin/python3.11"},
+		{"/usr/bin/python3", "/usr/bin/python3.11"},
+		{"/app/run", "/usr/bin/python3.11"},
+		{"notes", "error: /usr/bin/notes is not executable (mode 0644)"},
+		{"/usr/bin/dangling", "error: /usr/bin/dangling exists in no layer of the image"},
+	} {
+		res, err := Build(Options{Layers: []string{lower, upper}, Entrypoint: []string{tc.argv0}, Created: epoch})
+		got := ""
+		if err != nil {
+			got = "error: " + err.Error()
+		} else {
+			got = res.Executable
+		}
+		if got != tc.want && !strings.HasSuffix(got, strings.TrimPrefix(tc.want, "error: ")) {
+			t.Errorf("%s: got %q, want %q", tc.argv0, got, tc.want)
+		}
+		if strings.HasPrefix(tc.want, "error") != (err != nil) {
+			t.Errorf("%s: error %v, want %q", tc.argv0, err, tc.want)
+		}
+	}
+}

@@ -3,87 +3,69 @@ package image
 import (
 	"archive/tar"
 	"fmt"
+	"path"
 
 	"github.com/capslayer/rules_capslayer/capslayer/imagemeta"
 	"github.com/capslayer/rules_capslayer/capslayer/inspect"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
-// replay follows the entries of an image's layers, bottom layer first, into
-// the filesystem model, and collects the capability files of each layer. It
-// keeps nothing per entry besides what the model keeps: the capability
-// files, and the paths of the current layer's capability files (for hard
-// links to them).
+// replay reads every layer of the image, bottom first, into the one
+// filesystem model (inspect.Scanner over inspect.RootFS), which collects the
+// capability files of each layer as inspect reports them. The model keeps
+// only the capability files, symlinks, the directories above them, and the
+// entries whose base name is in names (the candidates for the entrypoint):
+// memory does not grow with the number of entries.
 type replay struct {
-	fs *rootFS
-	// layers holds the capability files of each layer, by layer index, in
-	// archive order.
-	layers [][]inspect.File
-	// cur maps the paths of the current layer's capability files to their
-	// index in layers[idx]: a hard link to one carries its capabilities
-	// (the kernel keeps xattrs per inode).
-	cur map[string]int
+	sc     *inspect.Scanner
+	layers []inspect.Layer // set by read
+	// added are the --layer files, opened (digests computed) while read.
+	added []*fileLayer
 }
 
-func newReplay() *replay { return &replay{fs: newRootFS()} }
-
-// layer returns the inspect.WalkFunc that replays layer number idx; call it
-// for each layer in order.
-func (r *replay) layer(idx int) inspect.WalkFunc {
-	for len(r.layers) <= idx {
-		r.layers = append(r.layers, nil)
+// readLayers replays the base layers (checking their digests) and the layer
+// files of o.
+func readLayers(o Options, base []v1.Layer, names map[string]bool) (*replay, error) {
+	var watch func(string, *tar.Header) bool
+	if len(names) > 0 {
+		// An entry lands at its name's base name, whatever the symlinks of
+		// its parent directories: watching base names is exact.
+		watch = func(p string, _ *tar.Header) bool { return names[path.Base(p)] }
 	}
-	r.cur = map[string]int{}
-	return func(name string, hdr *tar.Header) error {
-		r.fs.apply(name, hdr, idx)
-		f, ok := inspect.FileFromHeader(name, hdr)
-		if !ok && hdr.Typeflag == tar.TypeLink {
-			if t, err := inspect.CleanName(hdr.Linkname); err == nil {
-				if i, found := r.cur[t]; found {
-					f = r.layers[idx][i]
-					f.Path, f.Type, f.Link = name, "hardlink", t
-					ok = true
-				}
-			}
+	r := &replay{sc: inspect.NewScanner(watch)}
+	for i, l := range base {
+		if err := replayBaseLayer(r.sc.Layer(), l); err != nil {
+			return nil, fmt.Errorf("base %s: layer %d: %w", o.Base, i, err)
 		}
-		if !ok {
-			delete(r.cur, name)
-			return nil
-		}
-		f.Layer, f.ShadowedBy = idx, -1
-		r.layers[idx] = append(r.layers[idx], f)
-		r.cur[name] = len(r.layers[idx]) - 1
-		return nil
 	}
+	for _, p := range o.Layers {
+		l, err := openLayer(p, r.sc.Layer())
+		if err != nil {
+			return nil, err
+		}
+		r.added = append(r.added, l)
+	}
+	r.layers = r.sc.Finish()
+	return r, nil
 }
 
 // files returns the capability files of all layers, bottom layer first.
 func (r *replay) files() []inspect.File {
 	var fs []inspect.File
 	for _, l := range r.layers {
-		fs = append(fs, l...)
+		fs = append(fs, l.Files...)
 	}
 	return fs
 }
 
-// finalPath returns the path of f in the final filesystem (its parent
-// symlinks resolved), or "" when a later layer (or a later entry of its
-// own layer) overwrote or removed it.
-func (r *replay) finalPath(f inspect.File) string {
-	n, rp, err := r.fs.resolve(f.Path, false)
-	if err != nil || n == nil || n.layer != f.Layer || n.typ != tar.TypeReg {
-		return ""
-	}
-	return rp
-}
-
 // label returns the imagemeta.LabelCapabilities value: the capability
-// files of the final filesystem.
+// files of the final filesystem, by their path there.
 func (r *replay) label() string {
 	c := imagemeta.Capabilities{}
 	for _, l := range r.layers {
-		for _, f := range l {
-			if p := r.finalPath(f); p != "" {
-				c[p] = imagemeta.Text(f.Raw)
+		for _, f := range l.Files {
+			if f.Visible() {
+				c[f.FinalPath] = imagemeta.Text(f.Raw)
 			}
 		}
 	}
@@ -94,11 +76,12 @@ func (r *replay) label() string {
 // imagemeta.AnnotationCapabilities of its capability files, or nil for a
 // layer without any.
 func (r *replay) annotations(idx int) map[string]string {
-	if len(r.layers[idx]) == 0 {
+	files := r.layers[idx].Files
+	if len(files) == 0 {
 		return nil
 	}
 	c := imagemeta.Capabilities{}
-	for _, f := range r.layers[idx] {
+	for _, f := range files {
 		c[f.Path] = imagemeta.Text(f.Raw) // a later entry at the same path wins, as in the tar
 	}
 	return map[string]string{imagemeta.AnnotationCapabilities: c.Encode()}
@@ -110,9 +93,9 @@ func (r *replay) annotations(idx int) map[string]string {
 func (r *replay) shadowWarnings(first int) []string {
 	var ws []string
 	for _, l := range r.layers[first:] {
-		for _, f := range l {
-			if r.finalPath(f) == "" {
-				ws = append(ws, fmt.Sprintf("the file capabilities of %s (layer %d) are hidden by a later layer", f.Path, f.Layer))
+		for _, f := range l.Files {
+			if !f.Visible() {
+				ws = append(ws, fmt.Sprintf("the file capabilities of %s (layer %d) are hidden by a later layer", f.FinalPath, f.Layer))
 			}
 		}
 	}

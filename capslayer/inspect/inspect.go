@@ -37,6 +37,11 @@ type File struct {
 	Type string
 	// Link is the target of a hardlink or symlink.
 	Link string
+	// FinalPath is Path with the symlinks of its parent directories
+	// resolved as they were when its layer was unpacked: where the file is
+	// in the final filesystem, if it is visible (/lib/x under /lib ->
+	// usr/lib is /usr/lib/x).
+	FinalPath string
 	// Layer is the index of the layer in the image, 0 = bottom (base).
 	Layer int
 	// ShadowedBy is -1 if the file is visible in the final filesystem, else
@@ -173,6 +178,14 @@ func newImageScan() *imageScan {
 	return &imageScan{fs: NewRootFS(hasCapRecord)}
 }
 
+// newImageScanWatching also keeps the entries watch picks in the model (see
+// NewRootFS), so that Lookup answers for them.
+func newImageScanWatching(watch func(p string, hdr *tar.Header) bool) *imageScan {
+	return &imageScan{fs: NewRootFS(func(p string, hdr *tar.Header) bool {
+		return hasCapRecord(p, hdr) || watch(p, hdr)
+	})}
+}
+
 func hasCapRecord(_ string, hdr *tar.Header) bool {
 	if _, ok := hdr.PAXRecords[caps.PAXRecordKey]; ok {
 		return true
@@ -184,8 +197,20 @@ func hasCapRecord(_ string, hdr *tar.Header) bool {
 // layer scans the next layer, whose index is idx (== len(s.layers)).
 // ShadowedBy is set by finish.
 func (s *imageScan) layer(r io.Reader, idx int, o *options) error {
+	st, err := Walk(r, s.entries(idx), func(x *options) { *x = *o })
+	if err != nil {
+		return err
+	}
+	l := &s.layers[idx]
+	l.Digest, l.DiffID, l.MediaType = st.Digest, st.DiffID, st.MediaType()
+	return nil
+}
+
+// entries starts layer idx (== len(s.layers)) and returns the WalkFunc that
+// replays its entries.
+func (s *imageScan) entries(idx int) WalkFunc {
 	s.layers = append(s.layers, Layer{Index: idx})
-	fn := func(p string, hdr *tar.Header) error {
+	return func(p string, hdr *tar.Header) error {
 		added, err := s.fs.Add(p, hdr, idx)
 		if err != nil {
 			return err
@@ -204,7 +229,7 @@ func (s *imageScan) layer(r io.Reader, idx int, o *options) error {
 		if !ok {
 			return nil
 		}
-		f.Layer, f.ShadowedBy = idx, -1
+		f.Layer, f.ShadowedBy, f.FinalPath = idx, -1, added.Path
 		l := &s.layers[idx]
 		l.Files = append(l.Files, f)
 		for len(s.refs) <= added.ID {
@@ -213,13 +238,6 @@ func (s *imageScan) layer(r io.Reader, idx int, o *options) error {
 		s.refs[added.ID] = fileRef{idx, len(l.Files) - 1}
 		return nil
 	}
-	st, err := Walk(r, fn, func(x *options) { *x = *o })
-	if err != nil {
-		return err
-	}
-	l := &s.layers[idx]
-	l.Digest, l.DiffID, l.MediaType = st.Digest, st.DiffID, st.MediaType()
-	return nil
 }
 
 // finish records which files the final filesystem holds.

@@ -38,6 +38,9 @@ type Added struct {
 	ID int
 	// LinkTo is, for a hard link to a watched node, that node's ID; else -1.
 	LinkTo int
+	// Path is, for a watched entry, where it landed: p with the symlinks
+	// of its parent directories resolved as they were when it was added.
+	Path string
 }
 
 type fsNode struct {
@@ -222,7 +225,7 @@ func (fs *RootFS) Add(p string, hdr *tar.Header, layer int) (Added, error) {
 	if watched {
 		n.ID = len(fs.hidden)
 		fs.hidden = append(fs.hidden, -1)
-		res.ID = n.ID
+		res.ID, res.Path = n.ID, path.Join(dirPath, base)
 	}
 	fs.mkdirAll(dirPath, layer).kids[base] = n
 	return res, nil
