@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -138,4 +139,39 @@ func PAXRecords(t testing.TB, tarBytes []byte) map[string][]byte {
 			out[filepath.Clean("/"+hdr.Name)] = []byte(v)
 		}
 	}
+}
+
+// ManyFiles writes to w a gzip layer of n empty regular files (mode 0644)
+// spread over directories of 1000, after /app/server (mode 0755, carrying
+// NetBindEP): the shape of a large image, for memory measurements. A
+// million entries take about 7.5 MB.
+func ManyFiles(w io.Writer, n int) error {
+	zw := gzip.NewWriter(w)
+	tw := tar.NewWriter(zw)
+	hdrs := []*tar.Header{
+		{Name: "app/", Typeflag: tar.TypeDir, Mode: 0o755},
+		{Name: "app/server", Typeflag: tar.TypeReg, Mode: 0o755, Size: 1, PAXRecords: map[string]string{caps.PAXRecordKey: string(NetBindEP)}},
+	}
+	for _, h := range hdrs {
+		if err := tw.WriteHeader(h); err != nil {
+			return err
+		}
+	}
+	if _, err := tw.Write([]byte("x")); err != nil {
+		return err
+	}
+	for i := 0; i < n; i++ {
+		if i%1000 == 0 {
+			if err := tw.WriteHeader(&tar.Header{Name: fmt.Sprintf("data/d%04d/", i/1000), Typeflag: tar.TypeDir, Mode: 0o755}); err != nil {
+				return err
+			}
+		}
+		if err := tw.WriteHeader(&tar.Header{Name: fmt.Sprintf("data/d%04d/file-%07d", i/1000, i), Typeflag: tar.TypeReg, Mode: 0o644}); err != nil {
+			return err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return err
+	}
+	return zw.Close()
 }
