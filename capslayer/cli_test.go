@@ -98,3 +98,38 @@ func TestUsage(t *testing.T) {
 		}
 	}
 }
+
+// Regressions: "layer --mode 07777" with capabilities and "--mtime
+// 9223372036854775807" were accepted without a word.
+func TestLayer_mode_07777_and_mtime_9223372036854775807(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "l.tar")
+	base := []string{"layer", "--binary", layerTestdata + "/src/server", "--path", "/app/server", "--caps", "cap_net_bind_service=ep", "--output", out}
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"--mode", "07777"}, 2, "--mode: /app/server: layer: capabilities on a setuid, setgid or world-writable file: mode 7777 sets setuid, setgid, world-writable; use a mode without them, e.g. 0755 (or pass --allow-unsafe-mode to store them anyway)"},
+		{[]string{"--mode", "07777", "--allow-unsafe-mode"}, 0, ""},
+		{[]string{"--mtime", "9223372036854775807"}, 2, "--mtime or SOURCE_DATE_EPOCH: layer: modification time out of range: 9223372036854775807 is after 8589934591 (2242-03-16)"},
+		{[]string{"--mtime", "8589934591"}, 0, ""},
+	} {
+		code, _, stderr := runCLI(t, append(base, tc.args...)...)
+		if code != tc.code || !strings.Contains(stderr, tc.want) {
+			t.Errorf("%q: exit %d, stderr %q; want %d and %q", tc.args, code, stderr, tc.code, tc.want)
+		}
+	}
+}
+
+// Regression: audit said nothing about a setuid or world-writable file
+// that carries capabilities (a layer written with --mode 07777).
+func TestAudit_mode_07777(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "l.tar")
+	if code, _, stderr := runCLI(t, "layer", "--binary", layerTestdata+"/src/server", "--path", "/app/server", "--caps", "cap_net_bind_service=ep", "--output", out, "--mode", "07777", "--allow-unsafe-mode"); code != 0 {
+		t.Fatal(stderr)
+	}
+	code, stdout, stderr := runCLI(t, "audit", out, "--profile", "docker-default")
+	if want := "/app/server NET_BIND_SERVICE [unsafe-mode]"; code != 1 || !strings.Contains(stderr, want) || !strings.Contains(stdout, "mode 7777: it is setuid, setgid, world-writable") {
+		t.Errorf("exit %d, stdout %q, stderr %q; want 1, %q", code, stdout, stderr, want)
+	}
+}

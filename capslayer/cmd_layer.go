@@ -41,6 +41,7 @@ func runLayer(args []string, stdout, stderr io.Writer) error {
 		mtime       = fs.String("mtime", "", "modification time of every entry, in `seconds` since the epoch (default $SOURCE_DATE_EPOCH, else 0)")
 		compression = fs.String("compression", "", "`compression`: none, gzip or zstd (default: from the --output extension)")
 		descriptor  = fs.String("descriptor", "", "also write the layer's OCI descriptor with diff_id and file list as JSON to `file`")
+		allowUnsafe = fs.Bool("allow-unsafe-mode", false, "allow capabilities on files whose --mode is setuid, setgid or world-writable")
 		allowScript = fs.Bool("allow-script", false, "allow capabilities on a file starting with #! (the kernel ignores them there; a warning is printed)")
 		printDigest = fs.Bool("print-digest", false, "print the layer digest (sha256:...) on stdout")
 		files       stringList
@@ -92,14 +93,19 @@ func runLayer(args []string, stdout, stderr io.Writer) error {
 		lfiles = append(lfiles, f)
 	}
 
-	opts = append(opts, layer.WithAllowScripts(*allowScript))
+	opts = append(opts, layer.WithAllowScripts(*allowScript), layer.WithAllowUnsafeMode(*allowUnsafe))
 	if *descriptor != "" {
 		opts = append(opts, layer.WithDescriptorFile(*descriptor))
 	}
 	res, err := layer.WriteFile(*output, lfiles, opts...)
 	if err != nil {
-		if errors.Is(err, layer.ErrScript) {
+		switch {
+		case errors.Is(err, layer.ErrScript):
 			return fmt.Errorf("%w (pass --allow-script to store them anyway)", err)
+		case errors.Is(err, layer.ErrUnsafeMode):
+			return usagef("--mode: %v (or pass --allow-unsafe-mode to store them anyway)", err)
+		case errors.Is(err, layer.ErrModTime):
+			return usagef("--mtime or SOURCE_DATE_EPOCH: %v", err)
 		}
 		return err
 	}

@@ -100,6 +100,22 @@ var ErrScript = errors.New("layer: file capabilities on a script have no effect"
 // being written.
 var ErrChanged = errors.New("layer: source file changed while being read")
 
+// ErrUnsafeMode reports capabilities on a file whose mode is setuid,
+// setgid or world-writable (WithMode): set-ID adds a second privilege to the
+// capabilities, and anyone may replace a world-writable file's contents
+// while its capabilities stay. WithAllowUnsafeMode stores it anyway.
+var ErrUnsafeMode = errors.New("layer: capabilities on a setuid, setgid or world-writable file")
+
+// ErrModTime reports a modification time after MaxModTime.
+var ErrModTime = errors.New("layer: modification time out of range")
+
+// MaxModTime is the latest modification time a layer takes, in seconds since
+// the epoch: 8^11-1 (2242-03-16T12:56:31Z), the largest that fits the
+// 11-digit octal mtime field of a ustar header. Later times need a PAX or
+// GNU base-256 header, which some readers (Python's tarfile for
+// 9223372036854775807) fail to extract.
+const MaxModTime = 1<<33 - 1
+
 // Option configures Write and WriteFile.
 type Option func(*options) error
 
@@ -109,6 +125,7 @@ type options struct {
 	mtime          int64
 	compression    Compression
 	allowScripts   bool
+	allowUnsafe    bool
 	descriptorPath string
 }
 
@@ -148,6 +165,9 @@ func WithModTime(sec int64) Option {
 		if sec < 0 {
 			return fmt.Errorf("mtime %d is negative: give seconds since 1970-01-01T00:00:00Z, e.g. 0", sec)
 		}
+		if sec > MaxModTime {
+			return fmt.Errorf("%w: %d is after %d (2242-03-16), the latest time a plain tar header holds", ErrModTime, sec, int64(MaxModTime))
+		}
 		o.mtime = sec
 		return nil
 	}
@@ -170,6 +190,15 @@ func WithCompression(c Compression) Option {
 func WithAllowScripts(allow bool) Option {
 	return func(o *options) error {
 		o.allowScripts = allow
+		return nil
+	}
+}
+
+// WithAllowUnsafeMode lets files with capabilities have a setuid, setgid
+// or world-writable mode (see ErrUnsafeMode).
+func WithAllowUnsafeMode(allow bool) Option {
+	return func(o *options) error {
+		o.allowUnsafe = allow
 		return nil
 	}
 }

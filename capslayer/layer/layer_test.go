@@ -355,7 +355,7 @@ func TestLongAndUnicodePaths(t *testing.T) {
 		{Path: long, Source: src, Capability: capServer},
 		{Path: "/opt/ünïcødé/bin", Source: src},
 	}
-	b, _ := writeBytes(t, files, WithOwner(3000000, 3000000), WithModTime(9999999999))
+	b, _ := writeBytes(t, files, WithOwner(3000000, 3000000), WithModTime(MaxModTime))
 	hdrs := readEntries(t, b)
 	got := map[string]*tar.Header{}
 	for _, h := range hdrs {
@@ -366,8 +366,8 @@ func TestLongAndUnicodePaths(t *testing.T) {
 		if h == nil {
 			t.Fatalf("no entry %q in %v", f.Path[1:], hdrs)
 		}
-		if h.Uid != 3000000 || h.ModTime.Unix() != 9999999999 {
-			t.Errorf("%s: uid %d mtime %d, want 3000000 and 9999999999", h.Name, h.Uid, h.ModTime.Unix())
+		if h.Uid != 3000000 || h.ModTime.Unix() != MaxModTime {
+			t.Errorf("%s: uid %d mtime %d, want 3000000 and %d", h.Name, h.Uid, h.ModTime.Unix(), int64(MaxModTime))
 		}
 	}
 	if h := got[long[1:]]; h.PAXRecords[CapabilityPAXRecord] != string(capServer) {

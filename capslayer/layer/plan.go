@@ -12,6 +12,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/capslayer/rules_capslayer/capslayer/caps"
 	"github.com/capslayer/rules_capslayer/capslayer/internal/abbrev"
 )
 
@@ -153,6 +154,9 @@ func plan(files []File, o *options) ([]entry, []string, error) {
 	}
 	for i := range files {
 		f := &files[i]
+		if bits := caps.UnsafeMode(o.mode); f.Capability != nil && bits != "" && !o.allowUnsafe {
+			return nil, nil, fmt.Errorf("%s: %w: mode %04o sets %s; use a mode without them, e.g. 0755", f.Path, ErrUnsafeMode, o.mode, bits)
+		}
 		size, warn, err := checkSource(f, o.allowScripts)
 		if err != nil {
 			return nil, nil, err

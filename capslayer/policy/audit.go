@@ -29,6 +29,7 @@ const (
 	RuleInvalid    = "invalid-capability"
 	RuleNamespaced = "namespaced-capability"
 	RuleShadowed   = "shadowed-capability"
+	RuleUnsafeMode = "unsafe-mode"
 )
 
 // Rule describes one audit rule.
@@ -61,6 +62,9 @@ var rules = []Rule{
 	{RuleNamespaced, "NamespacedCapability", LevelWarning,
 		"A file's capabilities are a revision 3 (namespaced) value with a non-zero root uid.",
 		"Linux applies a revision 3 value only inside a user namespace whose root is that host uid and ignores it silently everywhere else (moby#41723). Fix: write a revision 2 value (capslayer layer without --rootid)."},
+	{RuleUnsafeMode, "UnsafeMode", LevelError,
+		"A file with capabilities is setuid, setgid or world-writable.",
+		"Set-user-ID and set-group-ID add a second privilege to the capabilities, and anyone who can write a world-writable file can replace the program while its capabilities stay. Fix: give the file a mode without these bits (capslayer layer --mode 0755)."},
 	{RuleShadowed, "ShadowedCapability", LevelNote,
 		"A file with capabilities was replaced or deleted by a later layer.",
 		"The file does not reach the container's filesystem, so its capabilities are reported for information and not checked. They still ship in the image's base layer."},
@@ -393,6 +397,12 @@ func auditFile(img inspect.Image, f inspect.File, p Policy, allowed caps.Mask, u
 		if r, ok := justified[c]; ok {
 			fr.Justified = append(fr.Justified, AppliedJustification{Cap: DockerName(c), Reason: r})
 		}
+	}
+
+	if bits := caps.UnsafeMode(f.Mode); bits != "" && all != 0 {
+		findings = append(findings, mk(RuleUnsafeMode, nonEmpty(fr.Capabilities),
+			fmt.Sprintf("%s has capabilities and mode %04o: it is %s", where, f.Mode, bits),
+			fmt.Sprintf("give %s a mode without the setuid, setgid and world-writable bits, e.g. 0755 (capslayer layer --mode 0755)", f.Path)))
 	}
 
 	if f.Xattr.Revision == 3 && f.Xattr.RootID != 0 {
