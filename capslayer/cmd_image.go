@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/capslayer/rules_capslayer/capslayer/image"
@@ -108,6 +109,7 @@ func runImage(args []string, stdout, stderr io.Writer) error {
 	tag := fs.String("tag", "", "image `name`, NAME:TAG: the tarball's repo tag, and the layout's ref.name annotation (its TAG part; default latest)")
 	digestFile := fs.String("digest-file", "", "write the manifest digest (sha256:..., and a newline) to `file` instead of stdout, atomically, after the other outputs")
 	fs.BoolVar(&o.NoEntrypointCheck, "no-entrypoint-check", false, "do not check that the entrypoint exists in the image")
+	hintStyle := fs.String("hint-style", "cli", "say how to fix an error in the words of `style`: cli (flags) or bazel (caps_image's attributes; the rule passes it)")
 	if err := fs.parse(args); err != nil {
 		return err
 	}
@@ -122,6 +124,9 @@ func runImage(args []string, stdout, stderr io.Writer) error {
 	}
 	if err := checkDigestFile(*digestFile); err != nil {
 		return err
+	}
+	if !slices.Contains(hintStyles, *hintStyle) {
+		return usagef("--hint-style %q: want one of %s", *hintStyle, strings.Join(hintStyles, ", "))
 	}
 	if o.Base == "" && len(layers.values) == 0 {
 		return usagef("give at least one --layer (or a --base)")
@@ -169,7 +174,7 @@ func runImage(args []string, stdout, stderr io.Writer) error {
 
 	res, err := image.Build(o)
 	if err != nil {
-		return imageBuildError(err)
+		return imageBuildError(err, *hintStyle)
 	}
 	for _, w := range res.Warnings {
 		fmt.Fprintf(stderr, "capslayer image: warning: %s\n", w)
@@ -214,30 +219,54 @@ func printDigest(stdout io.Writer, d v1.Hash, digestFile string) error {
 	return err
 }
 
-// imageBuildError adds to an image.Build error the flags that fix it. The
-// Bazel rule caps_image says the same with its attributes (entrypoint,
-// check_entrypoint, architecture, base_ref).
-func imageBuildError(err error) error {
-	var hint string
-	switch {
-	case errors.Is(err, image.ErrEntrypointNotFound), errors.Is(err, image.ErrEntrypointNotExecutable):
-		hint = "check --entrypoint (or --cmd) and the --layer paths, or pass --no-entrypoint-check"
-	case errors.Is(err, image.ErrEmptyEntrypoint):
-		hint = "give --entrypoint, or pass --no-entrypoint-check"
-	case errors.Is(err, image.ErrBaseAmbiguous):
-		hint = "choose one with --platform or --base-ref"
-	case errors.Is(err, image.ErrBasePlatformNotFound):
-		hint = "pick one with --platform, or use a --base built for the platform you want"
-	case errors.Is(err, image.ErrBaseRefNotFound):
-		hint = "give --base-ref one of these names or a manifest digest"
-	case errors.Is(err, image.ErrReservedLabel):
-		hint = "remove that --label"
-	case errors.Is(err, image.ErrNoBaseImage):
-		hint = "give --base an OCI image layout or docker save tarball that holds an image"
-	default:
-		return err
+// imageHints says, for each typed error of image.Build, what fixes it: in
+// the CLI's flags, and in the attributes of the Bazel rule caps_image, which
+// passes --hint-style bazel.
+var imageHints = []struct {
+	errs       []error
+	cli, bazel string
+}{
+	{[]error{image.ErrEntrypointNotFound, image.ErrEntrypointNotExecutable},
+		"check --entrypoint (or --cmd) and the --layer paths, or pass --no-entrypoint-check",
+		"check 'entrypoint' (or 'cmd') and 'layers', or set check_entrypoint = False"},
+	{[]error{image.ErrEmptyEntrypoint},
+		"give --entrypoint, or pass --no-entrypoint-check",
+		"set 'entrypoint', or set check_entrypoint = False"},
+	{[]error{image.ErrBaseAmbiguous},
+		"choose one with --platform or --base-ref",
+		"choose one with 'architecture' (and 'os', 'variant') or 'base_ref'"},
+	{[]error{image.ErrBasePlatformNotFound},
+		"pick one with --platform, or use a --base built for the platform you want",
+		"pick one with 'architecture' (and 'os', 'variant'), or use a 'base' built for the platform you want"},
+	{[]error{image.ErrBaseRefNotFound},
+		"give --base-ref one of these names or a manifest digest",
+		"set 'base_ref' to one of these names or a manifest digest"},
+	{[]error{image.ErrReservedLabel},
+		"remove that --label",
+		"remove that key from 'labels'"},
+	{[]error{image.ErrNoBaseImage},
+		"give --base an OCI image layout or docker save tarball that holds an image",
+		"give 'base' an OCI image layout or docker save tarball that holds an image"},
+}
+
+// hintStyles are the values of --hint-style.
+var hintStyles = []string{"cli", "bazel"}
+
+// imageBuildError adds to an image.Build error what fixes it, in the words
+// of style ("cli" or "bazel").
+func imageBuildError(err error, style string) error {
+	for _, h := range imageHints {
+		for _, e := range h.errs {
+			if errors.Is(err, e) {
+				hint := h.cli
+				if style == "bazel" {
+					hint = h.bazel
+				}
+				return fmt.Errorf("%w; %s", err, hint)
+			}
+		}
 	}
-	return fmt.Errorf("%w; %s", err, hint)
+	return err
 }
 
 func runImageIndex(args []string, stdout, stderr io.Writer) error {

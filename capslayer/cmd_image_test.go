@@ -230,3 +230,33 @@ func TestImageCLIDigestFile(t *testing.T) {
 		t.Errorf("failed build: exit %d, digest file %q", code, b)
 	}
 }
+
+// Issue 14 item 7: the library's typed errors get the fix in the caller's
+// words: flags for the CLI, caps_image's attributes with --hint-style bazel.
+func TestImageCLIHintStyle(t *testing.T) {
+	l := capsLayerCLI(t)
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		style, want string
+	}{
+		{"cli", "entrypoint /app/nope: /app/nope exists in no layer of the image; check --entrypoint (or --cmd) and the --layer paths, or pass --no-entrypoint-check\n"},
+		{"bazel", "entrypoint /app/nope: /app/nope exists in no layer of the image; check 'entrypoint' (or 'cmd') and 'layers', or set check_entrypoint = False\n"},
+	} {
+		code, _, stderr := runCLI(t, "image", "--layer", l, "--entrypoint", "/app/nope", "--output", filepath.Join(dir, "o"), "--hint-style", tc.style)
+		if code != 2 || stderr != "capslayer image: "+tc.want {
+			t.Errorf("%s: exit %d, stderr %q, want %q", tc.style, code, stderr, tc.want)
+		}
+	}
+	code, _, stderr := runCLI(t, "image", "--layer", l, "--output", filepath.Join(dir, "o"), "--hint-style", "make")
+	if code != 2 || !strings.Contains(stderr, `--hint-style "make": want one of cli, bazel`) {
+		t.Errorf("exit %d, stderr %q", code, stderr)
+	}
+	// Every typed error has a hint in both styles.
+	for _, h := range imageHints {
+		for _, style := range hintStyles {
+			if got := imageBuildError(h.errs[0], style); got.Error() == h.errs[0].Error() || (style == "bazel" && strings.Contains(got.Error(), "--")) {
+				t.Errorf("%v in %s words: %v", h.errs[0], style, got)
+			}
+		}
+	}
+}

@@ -151,6 +151,10 @@ def _caps_image_impl(ctx):
     args.add("--tag", tag)
     args.add("--digest-file", digest)
 
+    # Errors say how to fix them with this rule's attributes
+    # (check_entrypoint = False, base_ref...), not the CLI's flags.
+    args.add("--hint-style", "bazel")
+
     capslayer = ctx.toolchains[TOOLCHAIN_TYPE].capslayer_info
 
     # No shell: capslayer writes the digest file itself, so the action runs

@@ -146,6 +146,8 @@ def _simple_image_test_impl(ctx):
         "capslayer/server:latest",
         "--digest-file",
         info.digest.path,
+        "--hint-style",
+        "bazel",
     ], argv)
     asserts.equals(
         env,
@@ -226,6 +228,8 @@ def _full_image_test_impl(ctx):
         "bazel/rules/tests:full_image",
         "--digest-file",
         info.layout.path[:-len("full_image")] + "full_image.digest",
+        "--hint-style",
+        "bazel",
     ], argv)
     return analysistest.end(env)
 
