@@ -14,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/capslayer/rules_capslayer/internal/testenv"
 )
 
 var (
@@ -41,16 +43,16 @@ func newSetcapRunner(t *testing.T) *setcapRunner {
 		t.Skip("runs setcap hundreds of times; skipped with -short")
 	}
 	if os.Geteuid() != 0 {
-		skipUnlessCI(t, "setcap needs root (CAP_SETFCAP) to write security.capability")
+		testenv.SkipOrFail(t, "setcap needs root (CAP_SETFCAP) to write security.capability")
 	}
 	for _, tool := range []string{"setcap", "getcap"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			skipUnlessCI(t, "%s not installed (Debian: apt-get install libcap2-bin)", tool)
+			testenv.SkipOrFail(t, "%s not installed (Debian: apt-get install libcap2-bin)", tool)
 		}
 	}
 	r := &setcapRunner{t: t, dir: t.TempDir()}
 	if _, _, ok, msg := r.run("cap_chown=p", 0); !ok {
-		skipUnlessCI(t, "setcap does not work in %s (file system without security xattrs?): %s", r.dir, msg)
+		testenv.SkipOrFail(t, "setcap does not work in %s (file system without security xattrs?): %s", r.dir, msg)
 	}
 	if _, _, ok, _ := r.run("cap_chown=ep cap_kill=e", 0); !ok {
 		r.strictEffective = true
@@ -97,16 +99,6 @@ func (r *setcapRunner) run(text string, rootID uint32) (value []byte, getcap str
 		r.t.Fatalf("getcap printed %q, want it to start with %q", got, file+" ")
 	}
 	return buf[:n], strings.TrimPrefix(got, file+" "), true, ""
-}
-
-// skipUnlessCI skips a test that the environment cannot run, and fails it
-// in CI (CI=true), where the environment is set up to run every test.
-func skipUnlessCI(t *testing.T, format string, args ...any) {
-	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("CI=true: "+format, args...)
-	}
-	t.Skipf(format, args...)
 }
 
 // randomName returns a random spelling of a capability list entry:

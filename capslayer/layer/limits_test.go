@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
+
+	"github.com/capslayer/rules_capslayer/internal/testenv"
 )
 
 // Regression: --mtime 9223372036854775807 was accepted, and Python's
@@ -25,13 +27,7 @@ func TestModTime_9223372036854775807(t *testing.T) {
 	if _, err := WriteFile(out, []File{{Path: "/app/x", Source: src, Capability: capServer}}, WithModTime(MaxModTime)); err != nil {
 		t.Fatal(err)
 	}
-	python, err := exec.LookPath("python3")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("CI=true: python3 is needed")
-		}
-		t.Skip("python3 not installed")
-	}
+	python := testenv.RequireTools(t, "python3")[0]
 	x := filepath.Join(dir, "x")
 	script := `import sys, tarfile, os
 with tarfile.open(sys.argv[1]) as t:
