@@ -27,7 +27,7 @@ func FuzzLayerReader(f *testing.F) {
 	f.Add(makeTar(f, file("a", "x", []byte{1, 2, 3})))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		files, err := LayerReader(bytes.NewReader(b), WithMaxLayerSize(64<<20), WithMaxEntries(1<<14))
+		files, err := LayerReader(bytes.NewReader(b), WithMaxLayerSize(1<<20), WithMaxEntries(1<<14))
 		if err != nil {
 			return
 		}

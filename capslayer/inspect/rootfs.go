@@ -14,6 +14,13 @@ import (
 // maxLinks bounds symlink resolution, as the kernel's MAXSYMLINKS.
 const maxLinks = 40
 
+// DefaultMaxSymlinks is how many symlinks RootFS stores at once (the
+// symlinks of all layers of an image, minus those removed). Each costs about
+// 250 bytes: 65,536 keep the model within 16 MiB. Real images hold far fewer
+// (a Debian or Fedora base holds 3,000 to 20,000); a layer of a million
+// symlinks, which would take 250 MB, is an error instead.
+const DefaultMaxSymlinks = 1 << 16
+
 // Node is what RootFS knows of one path of the final filesystem.
 type Node struct {
 	// Type is the tar type flag: tar.TypeDir, tar.TypeSymlink, tar.TypeReg
@@ -67,9 +74,13 @@ type fsNode struct {
 // Directories it does not store are taken to exist, as runtimes create
 // missing parents.
 type RootFS struct {
-	root   *fsNode
-	watch  func(p string, hdr *tar.Header) bool
-	hidden []int // by node ID: the layer that removed the node, or -1
+	root     *fsNode
+	watch    func(p string, hdr *tar.Header) bool
+	hidden   []int // by node ID: the layer that removed the node, or -1
+	symlinks int   // stored now
+	// MaxSymlinks bounds the symlinks stored at once (DefaultMaxSymlinks
+	// from NewRootFS); Add fails with ErrLimit past it.
+	MaxSymlinks int
 }
 
 // NewRootFS returns an empty filesystem. watch picks the entries to
@@ -77,7 +88,7 @@ type RootFS struct {
 // for any path, at the cost of memory per entry). Hard links to a watched
 // node are watched too.
 func NewRootFS(watch func(p string, hdr *tar.Header) bool) *RootFS {
-	return &RootFS{root: &fsNode{Node: Node{Type: tar.TypeDir, Mode: 0o755, Layer: -1, ID: -1}, kids: map[string]*fsNode{}}, watch: watch}
+	return &RootFS{root: &fsNode{Node: Node{Type: tar.TypeDir, Mode: 0o755, Layer: -1, ID: -1}, kids: map[string]*fsNode{}}, watch: watch, MaxSymlinks: DefaultMaxSymlinks}
 }
 
 // HiddenBy returns the layer that overwrote or removed the watched node id
@@ -222,6 +233,12 @@ func (fs *RootFS) Add(p string, hdr *tar.Header, layer int) (Added, error) {
 	if !watched && n.Type != tar.TypeSymlink {
 		return res, nil
 	}
+	if n.Type == tar.TypeSymlink {
+		if fs.symlinks >= fs.MaxSymlinks {
+			return res, fmt.Errorf("%w: more than %d symlinks in the image's filesystem (at %s)", ErrLimit, fs.MaxSymlinks, p)
+		}
+		fs.symlinks++
+	}
 	if watched {
 		n.ID = len(fs.hidden)
 		fs.hidden = append(fs.hidden, -1)
@@ -263,6 +280,9 @@ func (fs *RootFS) remove(dir *fsNode, name string, by int) {
 func (fs *RootFS) hide(n *fsNode, by int) {
 	if n.ID >= 0 {
 		fs.hidden[n.ID] = by
+	}
+	if n.Type == tar.TypeSymlink {
+		fs.symlinks--
 	}
 	for _, k := range n.kids {
 		fs.hide(k, by)

@@ -2,6 +2,7 @@ package inspect
 
 import (
 	"archive/tar"
+	"strings"
 	"testing"
 )
 
@@ -119,5 +120,30 @@ func TestRootFSLookup(t *testing.T) {
 	// An entry below a symlink loop cannot be unpacked: an error.
 	if _, err := fs.Add("/loop/y", &tar.Header{Typeflag: tar.TypeReg}, 1); err == nil {
 		t.Error("Add below a symlink loop succeeded")
+	}
+}
+
+// A layer of a million symlinks took 250 MB: the stored symlinks are
+// bounded, and a symlink replaced or removed no longer counts.
+func TestRootFSSymlinkLimit(t *testing.T) {
+	fs := NewRootFS(nil)
+	fs.MaxSymlinks = 3
+	add := func(p string, typ byte, layer int) error {
+		_, err := fs.Add(p, &tar.Header{Typeflag: typ, Linkname: "x"}, layer)
+		return err
+	}
+	for _, p := range []string{"/a", "/b", "/c"} {
+		if err := add(p, tar.TypeSymlink, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := add("/d", tar.TypeSymlink, 0); err == nil || !strings.Contains(err.Error(), "more than 3 symlinks") {
+		t.Fatalf("got %v", err)
+	}
+	if err := add("/.wh.a", tar.TypeReg, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := add("/d", tar.TypeSymlink, 1); err != nil {
+		t.Fatalf("after a whiteout: %v", err)
 	}
 }
