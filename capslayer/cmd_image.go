@@ -7,10 +7,12 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/capslayer/rules_capslayer/capslayer/image"
 	"github.com/capslayer/rules_capslayer/capslayer/inspect"
 	"github.com/capslayer/rules_capslayer/capslayer/internal/atomicfile"
+	"github.com/capslayer/rules_capslayer/capslayer/internal/sourcedate"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
@@ -163,8 +165,12 @@ func runImage(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return usagef("--created: %v", err)
 		}
-	} else if o.Created, err = image.CreatedFromEnv(); err != nil {
-		return err
+	} else {
+		sec, _, err := sourcedate.FromEnv() // unset: 0, the epoch
+		if err != nil {
+			return err
+		}
+		o.Created = time.Unix(sec, 0).UTC()
 	}
 	if o.Platform != "" {
 		if _, err := image.ParsePlatform(o.Platform); err != nil {

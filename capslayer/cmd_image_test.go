@@ -87,6 +87,11 @@ func TestImageCLIReproducible(t *testing.T) {
 	if rep.Images[0].Name != "latest" || rep.Images[0].Digest != d3 || len(rep.Images[0].Files()) != 1 {
 		t.Errorf("report %+v", rep.Images[0])
 	}
+	t.Setenv("SOURCE_DATE_EPOCH", "yesterday")
+	code, _, stderr := runCLI(t, "image", "--layer", l, "--entrypoint", "/app/server", "--output", filepath.Join(dir, "e"))
+	if code != 2 || !strings.Contains(stderr, `SOURCE_DATE_EPOCH="yesterday"`) {
+		t.Errorf("bad SOURCE_DATE_EPOCH: exit %d, %s", code, stderr)
+	}
 }
 
 func TestImageCLIErrors(t *testing.T) {

@@ -10,7 +10,6 @@ import (
 
 	"github.com/capslayer/rules_capslayer/capslayer/imagemeta"
 	"github.com/capslayer/rules_capslayer/capslayer/inspect"
-	"github.com/capslayer/rules_capslayer/capslayer/internal/sourcedate"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
@@ -51,8 +50,7 @@ type Options struct {
 	// ExposedPorts are "80", "80/tcp", "53/udp" or "9/sctp".
 	ExposedPorts []string
 	// Created is the config's created time (and that of the new history
-	// entries). Use CreatedFromEnv for the epoch / SOURCE_DATE_EPOCH
-	// default.
+	// entries); callers default it to SOURCE_DATE_EPOCH or the epoch.
 	Created time.Time
 	// NoEntrypointCheck skips checking that the entrypoint (or Cmd[0])
 	// exists in the final filesystem as an executable file.
@@ -75,16 +73,6 @@ type Result struct {
 	// Warnings are problems that do not stop the build, e.g. a capability
 	// file hidden by a later layer.
 	Warnings []string
-}
-
-// CreatedFromEnv returns the created time to use when none is given:
-// $SOURCE_DATE_EPOCH if set, else the Unix epoch.
-func CreatedFromEnv() (time.Time, error) {
-	sec, _, err := sourcedate.FromEnv()
-	if err != nil {
-		return time.Time{}, err
-	}
-	return time.Unix(sec, 0).UTC(), nil
 }
 
 // ParseCreated parses a --created value: seconds since the epoch or an
