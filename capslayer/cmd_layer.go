@@ -14,7 +14,8 @@ import (
 )
 
 const layerUsage = `--binary SRC --path DEST --caps TEXT --output OUT [flags]
-       capslayer layer --file DEST=SRC[:CAPS] [--file ...] --output OUT [flags]`
+       capslayer layer --file DEST=SRC[:CAPS] [--file ...] --output OUT [flags]
+       capslayer layer --from-tar IN --set PATH=CAPS [--set ...] --output OUT [flags]`
 
 const layerHelp = `Writes a reproducible OCI layer tar holding the file SRC at the absolute path
 DEST in the image, with the file capabilities TEXT (setcap syntax such as
@@ -23,6 +24,13 @@ Each --file adds one more file: DEST=SRC without capabilities, or
 DEST=SRC:CAPS with them. DEST ends at the first '='; CAPS starts after the
 last ':', so a SRC containing ':' must be followed by ':' (no capabilities)
 or ':CAPS'.
+
+With --from-tar, the layer is the tar IN (plain, gzip or zstd; from pkg_tar,
+tar.bzl, GNU tar, a Debian package...) with the capabilities CAPS set on its
+regular file PATH for each --set; every other entry and byte is copied
+unchanged, and the entries keep their mode, owner and mtime. A PATH that is
+missing, not a regular file (a directory, symlink or hard link: the error
+names what it points to), in the tar twice or named twice is an error.
 
 The compression follows OUT's extension (.tar, .tar.gz/.tgz, .tar.zst/.tzst)
 unless --compression is given; the two must agree. The mtime of every entry is
@@ -44,10 +52,13 @@ func runLayer(args []string, stdout, stderr io.Writer) error {
 		allowUnsafe = fs.Bool("allow-unsafe-mode", false, "allow capabilities on files whose --mode is setuid, setgid or world-writable")
 		allowScript = fs.Bool("allow-script", false, "allow capabilities on a file starting with #! (the kernel ignores them there; a warning is printed)")
 		printDigest = fs.Bool("print-digest", false, "print the layer digest (sha256:...) on stdout")
+		fromTar     = fs.String("from-tar", "", "existing layer `tar` (plain, gzip or zstd) to copy, setting capabilities on the files named by --set")
 		files       stringList
+		sets        stringList
 		rootid      rootIDFlag
 	)
 	fs.Var(&files, "file", "one more file, `DEST=SRC[:CAPS]`; repeatable")
+	fs.Var(&sets, "set", "with --from-tar: give the regular file PATH of the tar the capabilities CAPS, `PATH=CAPS`; repeatable")
 	fs.Var(&rootid, "rootid", rootIDUsage)
 	if err := fs.parse(args); err != nil {
 		return err
@@ -59,6 +70,38 @@ func runLayer(args []string, stdout, stderr io.Writer) error {
 
 	if *output == "" {
 		return usagef("--output is required: name the layer file to write, e.g. --output layer.tar")
+	}
+	if set("from-tar") || set("set") {
+		for _, name := range []string{"binary", "path", "caps", "file", "mode", "owner", "mtime"} {
+			if set(name) {
+				return usagef("--%s does not go with --from-tar: the tar's entries keep their own files, modes, owners and mtimes", name)
+			}
+		}
+		if !set("from-tar") || len(sets.values) == 0 {
+			return usagef("--from-tar IN and --set PATH=CAPS go together: give the tar and at least one file of it, e.g. --from-tar in.tar --set /bin/ping=cap_net_raw=p")
+		}
+		copt, err := compressionOption(*output, *compression)
+		if err != nil {
+			return err
+		}
+		var scs []layer.SetCap
+		for _, v := range sets.values {
+			p, text, ok := strings.Cut(v, "=")
+			if !ok || p == "" || text == "" {
+				return usagef("--set %q: want PATH=CAPS, e.g. --set /bin/ping=cap_net_raw=p", v)
+			}
+			raw, canon, err := encodeCaps(text, fmt.Sprintf("--set %q", v), uint32(rootid))
+			if err != nil {
+				return err
+			}
+			scs = append(scs, layer.SetCap{Path: p, Capability: raw, Caps: canon})
+		}
+		opts := []layer.Option{copt, layer.WithAllowScripts(*allowScript)}
+		if *descriptor != "" {
+			opts = append(opts, layer.WithDescriptorFile(*descriptor))
+		}
+		res, err := layer.RewriteFile(*output, *fromTar, scs, opts...)
+		return reportLayer(res, err, *printDigest, stdout, stderr)
 	}
 	opts, err := layerOptions(*output, *mode, *owner, *mtime, set("mtime"), *compression)
 	if err != nil {
@@ -98,6 +141,11 @@ func runLayer(args []string, stdout, stderr io.Writer) error {
 		opts = append(opts, layer.WithDescriptorFile(*descriptor))
 	}
 	res, err := layer.WriteFile(*output, lfiles, opts...)
+	return reportLayer(res, err, *printDigest, stdout, stderr)
+}
+
+// reportLayer translates the result of writing a layer for the user.
+func reportLayer(res *layer.Result, err error, printDigest bool, stdout, stderr io.Writer) error {
 	if err != nil {
 		switch {
 		case errors.Is(err, layer.ErrScript):
@@ -112,7 +160,7 @@ func runLayer(args []string, stdout, stderr io.Writer) error {
 	for _, w := range res.Warnings {
 		fmt.Fprintf(stderr, "capslayer layer: warning: %s\n", w)
 	}
-	if *printDigest {
+	if printDigest {
 		fmt.Fprintln(stdout, res.Digest)
 	}
 	return nil
@@ -152,23 +200,31 @@ func layerOptions(output, mode, owner, mtime string, mtimeSet bool, compressionF
 		opts = append(opts, layer.WithModTime(sec))
 	}
 
+	copt, err := compressionOption(output, compressionFlag)
+	if err != nil {
+		return nil, err
+	}
+	return append(opts, copt), nil
+}
+
+// compressionOption reads the compression from --compression and the
+// --output name, which must agree.
+func compressionOption(output, compressionFlag string) (layer.Option, error) {
 	byName, known := compression.ForName(output)
 	switch {
 	case compressionFlag == "" && !known:
 		return nil, usagef("--output %q: cannot tell the compression from the name: end it in .tar, .tar.gz, .tgz, .tar.zst or .tzst (as rules_oci expects), or pass --compression", output)
 	case compressionFlag == "":
-		opts = append(opts, layer.WithCompression(byName))
-	default:
-		c, err := compression.Parse(compressionFlag)
-		if err != nil {
-			return nil, usagef("--compression: %v", err)
-		}
-		if known && c != byName {
-			return nil, usagef("--compression %s does not match --output %q, which names %s layer: change one of them", c, output, describeCompression(byName))
-		}
-		opts = append(opts, layer.WithCompression(c))
+		return layer.WithCompression(byName), nil
 	}
-	return opts, nil
+	c, err := compression.Parse(compressionFlag)
+	if err != nil {
+		return nil, usagef("--compression: %v", err)
+	}
+	if known && c != byName {
+		return nil, usagef("--compression %s does not match --output %q, which names %s layer: change one of them", c, output, describeCompression(byName))
+	}
+	return layer.WithCompression(c), nil
 }
 
 func describeCompression(c layer.Compression) string {
@@ -201,18 +257,26 @@ func parseFileFlag(v string, rootid uint32) (layer.File, error) {
 // layerFile parses capability text and encodes it for the layer: revision 2
 // (portable), or revision 3 when --rootid was given.
 func layerFile(dest, src, text, what string, rootid uint32) (layer.File, error) {
+	raw, canon, err := encodeCaps(text, what, rootid)
+	if err != nil {
+		return layer.File{}, err
+	}
+	return layer.File{Path: dest, Source: src, Capability: raw, Caps: canon}, nil
+}
+
+// encodeCaps parses capability text into the raw security.capability
+// value and its canonical text, as getcap (-n) prints it.
+func encodeCaps(text, what string, rootid uint32) ([]byte, string, error) {
 	fc, err := caps.Parse(text)
 	if err != nil {
 		hint := ""
 		if strings.HasPrefix(what, "--file") && strings.Contains(text, "/") {
 			hint = " (the capabilities start after the last ':'; if the source path contains ':', end it with ':' or ':CAPS')"
 		}
-		return layer.File{}, usagef("%s: %v%s", what, err, hint)
+		return nil, "", usagef("%s: %v%s", what, err, hint)
 	}
-	f := layer.File{Path: dest, Source: src, Capability: fc.EncodeV2(), Caps: fc.String()}
 	if rootid != 0 {
-		f.Capability = fc.EncodeV3(rootid)
-		f.Caps = caps.Xattr{Revision: 3, Caps: fc, RootID: rootid}.String() // as getcap -n prints it
+		return fc.EncodeV3(rootid), caps.Xattr{Revision: 3, Caps: fc, RootID: rootid}.String(), nil // as getcap -n prints it
 	}
-	return f, nil
+	return fc.EncodeV2(), fc.String(), nil
 }

@@ -393,3 +393,48 @@ func TestLayerHelloExample(t *testing.T) {
 		t.Errorf("hello did not run as 65534:\n%s", got)
 	}
 }
+
+// TestLayerFromTar runs layer --from-tar on a GNU tar: the capability is
+// set, the descriptor lists it, and a missing path or a mixed flag is a
+// usage or input error with nothing written.
+func TestLayerFromTar(t *testing.T) {
+	testenv.RequireTools(t, "tar")
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "src/bin"), 0o755)
+	os.WriteFile(filepath.Join(dir, "src/bin/ping"), []byte("\x7fELF"), 0o755)
+	in := filepath.Join(dir, "in.tar")
+	if b, err := exec.Command("tar", "--format=gnu", "-cf", in, "-C", filepath.Join(dir, "src"), ".").CombinedOutput(); err != nil {
+		t.Fatalf("tar: %v\n%s", err, b)
+	}
+	out, desc := filepath.Join(dir, "out.tar.zst"), filepath.Join(dir, "out.json")
+	code, stdout, stderr := runCLI(t, "layer", "--from-tar", in, "--set", "/bin/ping=cap_net_raw=p", "--output", out, "--descriptor", desc, "--print-digest")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	d, _ := os.ReadFile(desc)
+	if !strings.Contains(string(d), `"caps": "cap_net_raw=p"`) || !strings.Contains(string(d), strings.TrimSpace(stdout)) || !strings.Contains(string(d), "tar+zstd") {
+		t.Errorf("descriptor %s, digest %s", d, stdout)
+	}
+	code, _, stderr = runCLI(t, "inspect", out)
+	if code != 0 {
+		t.Errorf("inspect: exit %d: %s", code, stderr)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--from-tar", in, "--set", "/bin/nope=cap_net_raw=p", "--output", filepath.Join(dir, "x.tar")}, "/bin/nope: is not in the tar"},
+		{[]string{"--from-tar", in, "--set", "/bin=cap_net_raw=p", "--output", filepath.Join(dir, "x.tar")}, "/bin: is a directory in the tar"},
+		{[]string{"--from-tar", in, "--set", "/bin/ping", "--output", filepath.Join(dir, "x.tar")}, `--set "/bin/ping": want PATH=CAPS`},
+		{[]string{"--from-tar", in, "--output", filepath.Join(dir, "x.tar")}, "--from-tar IN and --set PATH=CAPS go together"},
+		{[]string{"--from-tar", in, "--set", "/bin/ping=cap_net_raw=p", "--mode", "0700", "--output", filepath.Join(dir, "x.tar")}, "--mode does not go with --from-tar"},
+	} {
+		code, _, stderr := runCLI(t, append([]string{"layer"}, tc.args...)...)
+		if code == 0 || !strings.Contains(stderr, tc.want) {
+			t.Errorf("layer %q: exit %d, %s; want %q", tc.args, code, stderr, tc.want)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "x.tar")); err == nil {
+		t.Error("a failed run wrote x.tar")
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
 	"path/filepath"
 
 	"github.com/capslayer/rules_capslayer/capslayer/internal/atomicfile"
@@ -23,23 +24,38 @@ func WriteFile(path string, files []File, opts ...Option) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := atomicfile.Check("output", path, "layer.tar"); err != nil {
+	if err := checkOutputs(path, o); err != nil {
 		return nil, err
-	}
-	if o.descriptorPath != "" {
-		if err := atomicfile.Check("descriptor", o.descriptorPath, "layer.json"); err != nil {
-			return nil, err
-		}
-		if filepath.Clean(o.descriptorPath) == filepath.Clean(path) {
-			return nil, fmt.Errorf("descriptor %q is the layer output too: give it another name, e.g. %q", o.descriptorPath, path+".json")
-		}
 	}
 	// Validate before locking or creating anything.
 	entries, warnings, err := plan(files, o)
 	if err != nil {
 		return nil, err
 	}
+	return writeAtomic(path, o, func(w io.Writer) (*Result, error) {
+		return write(w, entries, warnings, o)
+	})
+}
 
+// checkOutputs checks the layer and descriptor paths before any work.
+func checkOutputs(path string, o *options) error {
+	if err := atomicfile.Check("output", path, "layer.tar"); err != nil {
+		return err
+	}
+	if o.descriptorPath != "" {
+		if err := atomicfile.Check("descriptor", o.descriptorPath, "layer.json"); err != nil {
+			return err
+		}
+		if filepath.Clean(o.descriptorPath) == filepath.Clean(path) {
+			return fmt.Errorf("descriptor %q is the layer output too: give it another name, e.g. %q", o.descriptorPath, path+".json")
+		}
+	}
+	return nil
+}
+
+// writeAtomic runs write on the temporary layer file and commits the layer
+// and its descriptor (WithDescriptorFile) together, or neither.
+func writeAtomic(path string, o *options, write func(io.Writer) (*Result, error)) (*Result, error) {
 	var lf, df *atomicfile.File
 	var commit func() error
 	if o.descriptorPath == "" {
@@ -58,7 +74,7 @@ func WriteFile(path string, files []File, opts ...Option) (*Result, error) {
 		lf, df, commit = p.First, p.Second, p.Commit
 	}
 	bw := bufio.NewWriterSize(lf, 64<<10) // gathers tar headers; large chunks bypass it
-	res, err := write(bw, entries, warnings, o)
+	res, err := write(bw)
 	if err != nil {
 		return nil, err
 	}

@@ -1,10 +1,15 @@
 package layer
 
 import (
+	"archive/tar"
+	"bytes"
+	"io"
 	"path"
 	"strings"
 	"testing"
 	"unicode"
+
+	"github.com/capslayer/rules_capslayer/capslayer/internal/compression"
 )
 
 // FuzzCheckPath checks that every destination CheckPath accepts is one the
@@ -31,6 +36,43 @@ func FuzzCheckPath(f *testing.F) {
 		}
 		if name := p[1:]; "/"+name != p || strings.HasPrefix(name, "/") || strings.HasPrefix(name, "./") || name == ".." || strings.HasPrefix(name, "../") {
 			t.Fatalf("tar name %q of %q is not relative", name, p)
+		}
+	})
+}
+
+// FuzzRewrite feeds arbitrary bytes to Rewrite: it must not panic, and
+// whatever it accepts must be a tar whose /bin/ping carries the new
+// capability, with as many entries as the input.
+func FuzzRewrite(f *testing.F) {
+	in, _, _ := fixture(&testing.T{})
+	f.Add(in)
+	f.Add(in[:2048])
+	f.Add(append(in[:len(in):len(in)], 0)) // padding not in whole blocks
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var out bytes.Buffer
+		if _, err := Rewrite(&out, bytes.NewReader(b), []SetCap{{Path: "/bin/ping", Capability: netRawP}}); err != nil {
+			return
+		}
+		count := func(b []byte) (n int, caps string) {
+			tr := tar.NewReader(bytes.NewReader(b))
+			for {
+				h, err := tr.Next()
+				if err != nil {
+					return n, caps
+				}
+				n++
+				if path.Clean("/"+h.Name) == "/bin/ping" {
+					caps = h.PAXRecords[CapabilityPAXRecord]
+				}
+			}
+		}
+		plain, _, _ := compression.NewReader(bytes.NewReader(b))
+		tb, _ := io.ReadAll(plain)
+		nIn, _ := count(tb)
+		nOut, caps := count(out.Bytes())
+		if nIn != nOut || caps != string(netRawP) || (out.Len()-len(tb))%512 != 0 {
+			t.Fatalf("accepted input of %d entries gave %d entries, /bin/ping capability %x, %d bytes", nIn, nOut, caps, out.Len())
 		}
 	})
 }

@@ -39,16 +39,11 @@ func write(w io.Writer, entries []entry, warnings []string, o *options) (*Result
 	// w. See pipeline.go. An uncompressed layer's digest is its diff_id.
 	// The compressed stream is hashed on the caller's goroutine (its buffers
 	// belong to the compressor); the tar stream on the hashSink's.
-	blob := digest.New()
-	diffID, next := blob, w
-	zw, err := compression.NewWriter(io.MultiWriter(blob, w), o.compression)
+	out, err := newBlobWriter(w, o.compression)
 	if err != nil {
 		return nil, err
 	}
-	if o.compression != None {
-		diffID, next = digest.New(), zw
-	}
-	sink := newHashSink(next, diffID)
+	sink := newHashSink(out.next, out.diffID)
 	finished := false
 	defer func() {
 		if !finished {
@@ -85,18 +80,49 @@ func write(w io.Writer, entries []entry, warnings []string, o *options) (*Result
 	}
 	sink.finish() // the diff_id is complete
 	finished = true
-	if err := zw.Close(); err != nil {
-		return nil, fmt.Errorf("finish %s stream: %w", o.compression, err)
+	d, err := out.finish(infos)
+	if err != nil {
+		return nil, err
 	}
-	return &Result{
-		Descriptor: Descriptor{
-			MediaType: compression.MediaType(o.compression),
-			Digest:    blob.Digest(),
-			Size:      blob.Size(),
-			DiffID:    diffID.Digest(),
-			Files:     infos,
-		},
-		Warnings: warnings,
+	return &Result{Descriptor: d, Warnings: warnings}, nil
+}
+
+// blobWriter is the output end of a layer: the tar stream goes to next,
+// which compresses it (unless uncompressed) and writes it to w, computing
+// the layer's digest, size and diff_id on the way. The caller hashes the
+// tar stream into diffID (write does it on the hashSink's goroutine); for
+// an uncompressed layer diffID is the blob's digest itself.
+type blobWriter struct {
+	next         io.Writer
+	diffID, blob *digest.Writer
+	zw           io.WriteCloser
+	c            Compression
+}
+
+func newBlobWriter(w io.Writer, c Compression) (*blobWriter, error) {
+	b := &blobWriter{blob: digest.New(), c: c}
+	zw, err := compression.NewWriter(io.MultiWriter(b.blob, w), c)
+	if err != nil {
+		return nil, err
+	}
+	b.zw, b.diffID, b.next = zw, b.blob, w
+	if c != None {
+		b.diffID, b.next = digest.New(), zw
+	}
+	return b, nil
+}
+
+// finish ends the compressed stream and describes the layer.
+func (b *blobWriter) finish(files []FileInfo) (Descriptor, error) {
+	if err := b.zw.Close(); err != nil {
+		return Descriptor{}, fmt.Errorf("finish %s stream: %w", b.c, err)
+	}
+	return Descriptor{
+		MediaType: compression.MediaType(b.c),
+		Digest:    b.blob.Digest(),
+		Size:      b.blob.Size(),
+		DiffID:    b.diffID.Digest(),
+		Files:     files,
 	}, nil
 }
 

@@ -1,0 +1,431 @@
+package layer
+
+import (
+	"archive/tar"
+	"bytes"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"slices"
+	"strings"
+
+	"github.com/capslayer/rules_capslayer/capslayer/internal/compression"
+	"github.com/capslayer/rules_capslayer/capslayer/inspect"
+)
+
+// SetCap names a regular file of an existing tar and the capabilities to
+// give it (see Rewrite).
+type SetCap struct {
+	// Path is the file's absolute, clean path in the image ("/bin/ping").
+	// Entry names in the tar may be stored with or without "./" or "/".
+	Path string
+	// Capability is the raw security.capability value, as in File.
+	Capability []byte
+	// Caps is the canonical text of Capability, recorded in the descriptor.
+	Caps string
+}
+
+// ErrRewrite is matched (errors.Is) by every error of Rewrite about the
+// input tar and the named files: a *RewriteError.
+var ErrRewrite = errors.New("cannot set capabilities in the tar")
+
+// RewriteError is a named file that Rewrite cannot give capabilities to.
+type RewriteError struct {
+	Path    string // the file named in SetCap
+	Problem string // what it is in the tar and how to fix the request
+}
+
+func (e *RewriteError) Error() string        { return e.Path + ": " + e.Problem }
+func (e *RewriteError) Is(target error) bool { return target == ErrRewrite }
+
+// Rewrite copies the layer tar read from in (plain, gzip or zstd) to w,
+// compressed as WithCompression says, giving each named regular file its
+// security.capability (set, or replaced if it had one; a LIBARCHIVE.xattr
+// copy of an old value is dropped). Every other byte of the tar is copied
+// unchanged: the other entries with their headers, PAX records (xattrs
+// included), hard links, symlinks, whiteouts, long names and the padding
+// after the end-of-archive marker. A named entry keeps its name, mode,
+// owner, times and other PAX records, re-encoded as one PAX entry by
+// archive/tar. The output depends only on the input and sets.
+//
+// It fails, wrapping ErrRewrite, when a named path is missing from the tar,
+// is not a regular file (a directory, a symlink, a hard link to another
+// entry, which the error names, a device or a sparse file), appears twice
+// in the tar, or is named twice. Only WithCompression, WithDescriptorFile
+// (RewriteFile) and WithAllowScripts apply. w may hold a partial layer
+// after an error; RewriteFile writes nothing then.
+func Rewrite(w io.Writer, in io.Reader, sets []SetCap, opts ...Option) (*Result, error) {
+	o, err := rewriteOptions(opts)
+	if err != nil {
+		return nil, err
+	}
+	if o.descriptorPath != "" {
+		return nil, errors.New("layer.Rewrite: WithDescriptorFile only applies to RewriteFile")
+	}
+	byPath, err := checkSets(sets)
+	if err != nil {
+		return nil, err
+	}
+	return rewrite(w, in, byPath, o)
+}
+
+// RewriteFile is Rewrite from the file in to the file out, atomically as
+// WriteFile: on any error, out (and the descriptor) are left as they were.
+func RewriteFile(out, in string, sets []SetCap, opts ...Option) (*Result, error) {
+	o, err := rewriteOptions(opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkOutputs(out, o); err != nil {
+		return nil, err
+	}
+	byPath, err := checkSets(sets)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(in)
+	if err != nil {
+		return nil, fmt.Errorf("input tar: %w", err)
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil {
+		return nil, fmt.Errorf("input tar: %w", err)
+	} else if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("input tar %q is not a regular file (%s): give a tar file", in, fi.Mode().Type())
+	}
+	if same, _ := sameFile(in, out); same {
+		return nil, fmt.Errorf("input tar %q is also the output: write to another file", in)
+	}
+	return writeAtomic(out, o, func(w io.Writer) (*Result, error) {
+		return rewrite(w, f, byPath, o)
+	})
+}
+
+func sameFile(a, b string) (bool, error) {
+	fa, err := os.Stat(a)
+	if err != nil {
+		return false, err
+	}
+	fb, err := os.Stat(b)
+	if err != nil {
+		return false, err
+	}
+	return os.SameFile(fa, fb), nil
+}
+
+func rewriteOptions(opts []Option) (*options, error) {
+	o, err := makeOptions(opts)
+	if err != nil {
+		return nil, err
+	}
+	if o.mode != DefaultMode || o.uid != 0 || o.gid != 0 || o.mtime != 0 {
+		return nil, errors.New("layer.Rewrite keeps the mode, owner and mtime of the tar's entries: WithMode, WithOwner and WithModTime do not apply")
+	}
+	return o, nil
+}
+
+// checkSets validates the requested paths and values.
+func checkSets(sets []SetCap) (map[string]*SetCap, error) {
+	if len(sets) == 0 {
+		return nil, errors.New("no file named: give at least one path and its capabilities")
+	}
+	byPath := make(map[string]*SetCap, len(sets))
+	for i := range sets {
+		s := &sets[i]
+		if err := CheckPath(s.Path); err != nil {
+			return nil, err
+		}
+		if _, dup := byPath[s.Path]; dup {
+			return nil, &RewriteError{Path: s.Path, Problem: "is named twice: give each file one set of capabilities"}
+		}
+		if len(s.Capability) == 0 {
+			return nil, &RewriteError{Path: s.Path, Problem: "no capability value given"}
+		}
+		if err := checkCapability(&File{Path: s.Path, Capability: s.Capability}); err != nil {
+			return nil, err
+		}
+		byPath[s.Path] = s
+	}
+	return byPath, nil
+}
+
+// recorder passes on what the tar reader reads from the decompressed input:
+// to sink if set (entry data), else into held until the caller decides
+// whether to copy it (an entry not named) or replace it (a named entry's
+// header). pos counts every byte read.
+type recorder struct {
+	r    io.Reader
+	sink io.Writer
+	held bytes.Buffer
+	pos  int64
+}
+
+func (rc *recorder) Read(p []byte) (int, error) {
+	n, err := rc.r.Read(p)
+	rc.pos += int64(n)
+	if rc.sink == nil {
+		rc.held.Write(p[:n])
+	} else if _, werr := rc.sink.Write(p[:n]); werr != nil {
+		return n, werr
+	}
+	return n, err
+}
+
+// flush copies the held bytes to w.
+func (rc *recorder) flush(w io.Writer) error {
+	_, err := rc.held.WriteTo(w)
+	return err
+}
+
+// The raw copy relies on archive/tar reading exactly the blocks of each
+// header and exactly the bytes of each entry's data from its reader (it
+// neither reads ahead nor buffers), which lets the bytes of every entry not
+// named be copied as they were, not re-encoded. archive/tar alone would
+// rewrite every header (GNU long names, field encodings, record order).
+func rewrite(w io.Writer, in io.Reader, sets map[string]*SetCap, o *options) (*Result, error) {
+	dr, _, err := compression.NewReader(in)
+	if err != nil {
+		return nil, fmt.Errorf("input tar: %w", err)
+	}
+	defer dr.Close()
+	out, err := newBlobWriter(w, o.compression)
+	if err != nil {
+		return nil, err
+	}
+	tarOut := io.MultiWriter(out.diffID, out.next)
+	rec := &recorder{r: dr}
+	tr := tar.NewReader(rec)
+	type seenEntry struct {
+		index int
+		kind  string
+	}
+	seen := map[string]seenEntry{}
+	var infos []FileInfo
+	var warnings []string
+	var dataEnd int64 // input offset where the previous entry's data ended
+	prevNamed := false
+	for index := 1; ; index++ {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("input tar: entry %d: %w", index, err)
+		}
+		name, err := inspect.CleanName(hdr.Name)
+		if err != nil {
+			return nil, fmt.Errorf("input tar: entry %d: %w", index, err)
+		}
+		if hdr.Typeflag == tar.TypeLink {
+			target, _ := inspect.CleanName(hdr.Linkname)
+			if s, ok := sets[target]; ok {
+				warnings = append(warnings, fmt.Sprintf("%s is also in the image as %s, a hard link to it, which gets the same capabilities", s.Path, name))
+			}
+		}
+		s, named := sets[name]
+		if named {
+			if prev, dup := seen[name]; dup {
+				return nil, &RewriteError{Path: name, Problem: fmt.Sprintf("appears twice in the tar (entries %d and %d, a %s and a %s): the later one wins when extracted; fix the tar first", prev.index, index, prev.kind, entryKind(hdr))}
+			}
+			if err := checkNamedEntry(name, hdr); err != nil {
+				return nil, err
+			}
+		}
+		seen[name] = seenEntry{index, entryKind(hdr)}
+		// The held bytes are the previous entry's padding, then this
+		// entry's header blocks. A named entry's padding was written
+		// with its new header by setCapability.
+		padding := rec.held.Next(int((-dataEnd) & 511))
+		if !prevNamed {
+			if _, err := tarOut.Write(padding); err != nil {
+				return nil, err
+			}
+		}
+		prevNamed = named
+		if !named {
+			if err := rec.flush(tarOut); err != nil {
+				return nil, err
+			}
+			rec.sink = tarOut // the data, as it was
+			_, err := io.Copy(io.Discard, tr)
+			rec.sink = nil
+			if err != nil {
+				return nil, fmt.Errorf("input tar: %s: %w", name, err)
+			}
+			dataEnd = rec.pos
+			continue
+		}
+		rec.held.Reset() // the header, replaced by setCapability's
+		rec.sink = io.Discard // the original data, copied by setCapability
+		info, warn, err := setCapability(tarOut, tr, hdr, s, o)
+		rec.sink = nil
+		if err != nil {
+			return nil, err
+		}
+		if warn != "" {
+			warnings = append(warnings, warn)
+		}
+		dataEnd = rec.pos
+		infos = append(infos, info)
+	}
+	// The end-of-archive marker, and whatever padding follows it.
+	padding := rec.held.Next(int((-dataEnd) & 511))
+	if !prevNamed {
+		if _, err := tarOut.Write(padding); err != nil {
+			return nil, err
+		}
+	}
+	if rec.held.Len() < 1024 || !isZero(rec.held.Bytes()[rec.held.Len()-1024:]) {
+		return nil, errors.New("input tar: truncated: the end-of-archive marker (two zero blocks) is missing")
+	}
+	if err := rec.flush(tarOut); err != nil {
+		return nil, err
+	}
+	// Only zero padding may follow (GNU tar fills its last 10 KiB record);
+	// entries there are hidden from most readers, and capslayer's refuse them.
+	if _, err := io.Copy(zeroWriter{tarOut}, dr); err != nil {
+		return nil, fmt.Errorf("input tar: after the end-of-archive marker: %w", err)
+	}
+	var missing []string
+	for p := range sets {
+		if _, ok := seen[p]; !ok {
+			missing = append(missing, p)
+		}
+	}
+	if len(missing) > 0 {
+		slices.Sort(missing)
+		return nil, &RewriteError{Path: missing[0], Problem: fmt.Sprintf("is not in the tar (%d entries; missing: %s): check the path, as `tar -tvf` lists it", len(seen), strings.Join(missing, ", "))}
+	}
+	d, err := out.finish(infos)
+	if err != nil {
+		return nil, err
+	}
+	return &Result{Descriptor: d, Warnings: warnings}, nil
+}
+
+// zeroWriter passes on zero bytes and fails on anything else.
+type zeroWriter struct{ w io.Writer }
+
+func (z zeroWriter) Write(p []byte) (int, error) {
+	if !isZero(p) {
+		return 0, errors.New("data follows the end-of-archive marker (two tars concatenated?): capslayer's readers refuse it; fix the tar first")
+	}
+	return z.w.Write(p)
+}
+
+func isZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// entryKind names the type of a tar entry for messages.
+func entryKind(hdr *tar.Header) string {
+	switch hdr.Typeflag {
+	case tar.TypeReg, tar.TypeRegA:
+		return "regular file"
+	case tar.TypeDir:
+		return "directory"
+	case tar.TypeSymlink:
+		return "symlink"
+	case tar.TypeLink:
+		return "hard link"
+	case tar.TypeChar:
+		return "character device"
+	case tar.TypeBlock:
+		return "block device"
+	case tar.TypeFifo:
+		return "named pipe"
+	case tar.TypeGNUSparse:
+		return "sparse file"
+	}
+	return fmt.Sprintf("entry of type %q", hdr.Typeflag)
+}
+
+// checkNamedEntry refuses a named entry that is not a plain regular file.
+func checkNamedEntry(name string, hdr *tar.Header) error {
+	fail := func(format string, args ...any) error {
+		return &RewriteError{Path: name, Problem: fmt.Sprintf(format, args...)}
+	}
+	switch hdr.Typeflag {
+	case tar.TypeReg, tar.TypeRegA:
+		for k := range hdr.PAXRecords {
+			if strings.HasPrefix(k, "GNU.sparse.") {
+				return fail("is a sparse file, which capslayer does not rewrite: store it without --sparse")
+			}
+		}
+		return nil
+	case tar.TypeDir:
+		return fail("is a directory in the tar: name a regular file (capabilities on directories have no effect)")
+	case tar.TypeSymlink:
+		target := hdr.Linkname
+		if !path.IsAbs(target) {
+			target = path.Join(path.Dir(name), target)
+		}
+		return fail("is a symlink to %q in the tar: name the file it points to, %s", hdr.Linkname, target)
+	case tar.TypeLink:
+		target, _ := inspect.CleanName(hdr.Linkname)
+		return fail("is a hard link to %s, an earlier entry of the tar: name %s instead (hard links share its capabilities)", target, target)
+	}
+	return fail("is a %s in the tar, not a regular file", entryKind(hdr))
+}
+
+// setCapability writes hdr with the capability of s, and copies the
+// entry's data from tr.
+func setCapability(w io.Writer, tr *tar.Reader, hdr *tar.Header, s *SetCap, o *options) (FileInfo, string, error) {
+	h := *hdr
+	h.PAXRecords = make(map[string]string, len(hdr.PAXRecords)+1)
+	for k, v := range hdr.PAXRecords {
+		if k != "LIBARCHIVE.xattr.security.capability" {
+			h.PAXRecords[k] = v
+		}
+	}
+	h.PAXRecords[CapabilityPAXRecord] = string(s.Capability)
+	h.Xattrs = nil //nolint:staticcheck // superseded by PAXRecords
+	h.Format = tar.FormatPAX
+	if h.Typeflag == tar.TypeRegA {
+		h.Typeflag = tar.TypeReg
+	}
+	var warn string
+	head := make([]byte, 2)
+	n, err := io.ReadFull(tr, head)
+	if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
+		return FileInfo{}, "", fmt.Errorf("input tar: %s: %w", s.Path, err)
+	}
+	head = head[:n]
+	if string(head) == "#!" {
+		if !o.allowScripts {
+			return FileInfo{}, "", fmt.Errorf("%s: the file in the tar is a script (it starts with \"#!\"): the kernel runs its interpreter, not the script, so give the capabilities to a compiled binary (or to the interpreter) instead (%w)", s.Path, ErrScript)
+		}
+		warn = fmt.Sprintf("%s starts with \"#!\": the kernel ignores file capabilities on scripts, so it will run without them", s.Path)
+	}
+	tw := tar.NewWriter(w)
+	if err := tw.WriteHeader(&h); err != nil {
+		return FileInfo{}, "", fmt.Errorf("%s: encode the new header: %w", s.Path, err)
+	}
+	if _, err := tw.Write(head); err != nil {
+		return FileInfo{}, "", err
+	}
+	if _, err := io.Copy(tw, tr); err != nil {
+		return FileInfo{}, "", fmt.Errorf("input tar: %s: %w", s.Path, err)
+	}
+	if err := tw.Flush(); err != nil { // pads the data; no end marker
+		return FileInfo{}, "", fmt.Errorf("%s: %w", s.Path, err)
+	}
+	return FileInfo{
+		Path:  s.Path,
+		Caps:  s.Caps,
+		Xattr: hex.EncodeToString(s.Capability),
+		Mode:  fmt.Sprintf("%04o", h.Mode&0o7777),
+		UID:   h.Uid,
+		GID:   h.Gid,
+		Size:  h.Size,
+	}, warn, nil
+}
+
