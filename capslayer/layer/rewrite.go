@@ -12,8 +12,8 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/capslayer/rules_capslayer/capslayer/internal/compression"
 	"github.com/capslayer/rules_capslayer/capslayer/inspect"
+	"github.com/capslayer/rules_capslayer/capslayer/internal/compression"
 )
 
 // SetCap names a regular file of an existing tar and the capabilities to
@@ -258,7 +258,7 @@ func rewrite(w io.Writer, in io.Reader, sets map[string]*SetCap, o *options) (*R
 			dataEnd = rec.pos
 			continue
 		}
-		rec.held.Reset() // the header, replaced by setCapability's
+		rec.held.Reset()      // the header, replaced by setCapability's
 		rec.sink = io.Discard // the original data, copied by setCapability
 		info, warn, err := setCapability(tarOut, tr, hdr, s, o)
 		rec.sink = nil
@@ -428,4 +428,3 @@ func setCapability(w io.Writer, tr *tar.Reader, hdr *tar.Header, s *SetCap, o *o
 		Size:  h.Size,
 	}, warn, nil
 }
-

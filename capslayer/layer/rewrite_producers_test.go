@@ -29,7 +29,7 @@ func TestRewriteProducers(t *testing.T) {
 		"gnu-tar-gnu":   {"tar", "--format=gnu", "--sort=name", "-cf", "OUT", "-C", src, "."},
 		"gnu-tar-posix": {"tar", "--format=posix", "--xattrs", "--sort=name", "-czf", "OUT", "-C", src, "."},
 		"bsdtar":        {"bsdtar", "--format=pax", "-cf", "OUT", "-C", src, "."},
-		"bsdtar-mtree": {"sh", "-c", `cd "$1" && printf '#mtree\n./bin type=dir mode=0755\n./bin/ping type=file mode=0755 uid=0 gid=0 contents=bin/ping\n./bin/ping6 type=link link=ping\n' > ../spec && bsdtar --format=gnutar -cf "$2" @../spec`, "sh", src, "OUT"},
+		"bsdtar-mtree":  {"sh", "-c", `cd "$1" && printf '#mtree\n./bin type=dir mode=0755\n./bin/ping type=file mode=0755 uid=0 gid=0 contents=bin/ping\n./bin/ping6 type=link link=ping\n' > ../spec && bsdtar --format=gnutar -cf "$2" @../spec`, "sh", src, "OUT"},
 		"python-tarfile": {"python3", "-c", `import sys, tarfile
 with tarfile.open(sys.argv[2], "w", format=tarfile.PAX_FORMAT) as t: t.add(sys.argv[1], arcname=".")`, src, "OUT"},
 	}
