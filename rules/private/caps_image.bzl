@@ -22,6 +22,12 @@ config, and checks that the entrypoint is an executable file of the final
 filesystem. The image is bit-for-bit reproducible: same inputs, same manifest
 digest, on any machine.
 
+The image says which of its files carry capabilities without being unpacked:
+the config label `io.capslayer.capabilities` maps each such file of the final
+filesystem to its capability text (`{"/app/server":"cap_net_bind_service=ep"}`),
+and the manifest descriptor of each layer holding some has the annotation of
+the same name for that layer's files (docs/image.md).
+
 ```starlark
 load("@rules_capslayer//rules:defs.bzl", "caps_image", "caps_layer")
 
