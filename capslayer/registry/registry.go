@@ -1,0 +1,225 @@
+// Package registry reads images from container registries and pushes OCI
+// image layouts to them, with go-containerregistry's remote package, for
+// capslayer's inspect, audit, requirements, admission-policy and push.
+//
+// Images are read through the v1.Image interface that inspect.Scan takes:
+// a layer is streamed from the registry into the tar reader (never written
+// to disk, never held in memory whole), and go-containerregistry checks its
+// digest while it streams.
+//
+// Transport security: every request goes over TLS unless Options.Insecure
+// is set, which is refused for any registry that is not on a loopback
+// address (localhost, 127.0.0.0/8, ::1). go-containerregistry itself falls
+// back to plain HTTP for loopback and private (RFC 1918) addresses when TLS
+// fails; the transport of this package refuses that downgrade instead.
+// Credentials come from the docker config keychain (authn.DefaultKeychain:
+// $DOCKER_CONFIG/config.json or ~/.docker/config.json, as `docker login`
+// writes them, and their credential helpers).
+package registry
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+)
+
+// Options say how to reach registries.
+type Options struct {
+	// Insecure allows plain HTTP (and TLS without certificate checks is
+	// never allowed). Only for registries on a loopback address.
+	Insecure bool
+	// CAFile is a PEM file of CA certificates trusted besides the system's
+	// (SSL_CERT_FILE and SSL_CERT_DIR replace the system's, as in every Go
+	// program).
+	CAFile string
+	// Keychain gives credentials; nil means authn.DefaultKeychain.
+	Keychain authn.Keychain
+	// Transport is the base transport; nil means a clone of
+	// http.DefaultTransport. Tests set it.
+	Transport http.RoundTripper
+	// Context bounds every request; nil means context.Background().
+	Context context.Context
+}
+
+// Errors; the returned errors wrap them and say which registry and
+// repository, and what to do.
+var (
+	// ErrInsecure: Options.Insecure for a registry that is not on a
+	// loopback address.
+	ErrInsecure = errors.New("registry: --insecure is only for registries on a loopback address")
+	// ErrPlainHTTP: a request over plain HTTP without Options.Insecure.
+	ErrPlainHTTP = errors.New("registry: refusing plain HTTP")
+	// ErrUnauthorized: the registry refused the credentials, or asked for
+	// some and none were found.
+	ErrUnauthorized = errors.New("registry: unauthorized")
+	// ErrNotFound: no such repository, tag or manifest.
+	ErrNotFound = errors.New("registry: not found")
+	// ErrReference: not a registry reference.
+	ErrReference = errors.New("registry: not an image reference")
+)
+
+// IsReference reports whether arg names an image in a registry rather than
+// a local file: it does not exist on disk and its first component is a
+// registry host (it holds a '.' or a ':' or is "localhost"), as in
+// "example.com/app:1", "127.0.0.1:5000/app@sha256:...". A reference
+// without a host ("ubuntu:24.04") is taken for a local path, so that a
+// mistyped path never turns into a request to Docker Hub.
+func IsReference(arg string) bool {
+	if _, err := os.Lstat(arg); err == nil {
+		return false
+	}
+	host, rest, ok := strings.Cut(arg, "/")
+	if !ok || rest == "" {
+		return false
+	}
+	if host != "localhost" && !strings.ContainsAny(host, ".:") && !strings.HasPrefix(host, "localhost:") {
+		return false
+	}
+	_, err := name.ParseReference(arg, name.StrictValidation)
+	if err != nil {
+		// "host/repo" without a tag is valid too (":latest" is implied).
+		_, err = name.ParseReference(arg)
+	}
+	return err == nil
+}
+
+// ParseReference parses a registry reference (HOST/REPO, HOST/REPO:TAG,
+// HOST/REPO@sha256:...); with o.Insecure the host must be a loopback
+// address.
+func ParseReference(s string, o Options) (name.Reference, error) {
+	var nopts []name.Option
+	if o.Insecure {
+		nopts = append(nopts, name.Insecure)
+	}
+	ref, err := name.ParseReference(s, nopts...)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %q: %v", ErrReference, s, err)
+	}
+	if o.Insecure && !isLoopback(ref.Context().RegistryStr()) {
+		return nil, fmt.Errorf("%w: %s is not (localhost, 127.0.0.0/8, ::1); a remote registry must use TLS: give its CA with --ca-file instead", ErrInsecure, ref.Context().RegistryStr())
+	}
+	return ref, nil
+}
+
+// isLoopback reports whether host[:port] is a loopback name or address.
+func isLoopback(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	host = strings.Trim(host, "[]")
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// remoteOptions are the options of every remote call.
+func (o Options) remoteOptions() ([]remote.Option, error) {
+	base := o.Transport
+	if base == nil {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		if o.CAFile != "" {
+			pool, err := caPool(o.CAFile)
+			if err != nil {
+				return nil, err
+			}
+			t.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+		}
+		base = t
+	} else if o.CAFile != "" {
+		if _, err := caPool(o.CAFile); err != nil {
+			return nil, err
+		}
+	}
+	kc := o.Keychain
+	if kc == nil {
+		kc = authn.DefaultKeychain
+	}
+	ctx := o.Context
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	return []remote.Option{
+		remote.WithTransport(&guard{base: base, insecure: o.Insecure}),
+		remote.WithAuthFromKeychain(kc),
+		remote.WithContext(ctx),
+		remote.WithUserAgent("capslayer"),
+	}, nil
+}
+
+// caPool returns the system pool plus the certificates of file.
+func caPool(file string) (*x509.CertPool, error) {
+	pem, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("--ca-file: %w", err)
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil || pool == nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("--ca-file %s holds no PEM certificate", file)
+	}
+	return pool, nil
+}
+
+// guard refuses plain-HTTP requests unless insecure is set.
+type guard struct {
+	base     http.RoundTripper
+	insecure bool
+}
+
+func (g *guard) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.URL.Scheme != "https" && !g.insecure {
+		return nil, fmt.Errorf("%w to %s: the registry must use TLS (for a plain-HTTP registry on this machine, add --insecure)", ErrPlainHTTP, r.URL.Host)
+	}
+	return g.base.RoundTrip(r)
+}
+
+// explain turns go-containerregistry's errors into this package's, with
+// what to do.
+func explain(err error, ref name.Reference, what string) error {
+	if err == nil {
+		return nil
+	}
+	var te *transport.Error
+	reg := ref.Context().RegistryStr()
+	if errors.As(err, &te) {
+		switch te.StatusCode {
+		case http.StatusUnauthorized, http.StatusForbidden:
+			return fmt.Errorf("%w: %s %s: registry %s refused the credentials (HTTP %d): log in with `docker login %s` (capslayer reads $DOCKER_CONFIG/config.json or ~/.docker/config.json): %v",
+				ErrUnauthorized, what, ref, reg, te.StatusCode, reg, err)
+		case http.StatusNotFound:
+			return fmt.Errorf("%w: %s %s: registry %s has no such repository, tag or manifest: %v", ErrNotFound, what, ref, reg, err)
+		}
+		for _, d := range te.Errors {
+			switch d.Code {
+			case transport.UnauthorizedErrorCode, transport.DeniedErrorCode:
+				return fmt.Errorf("%w: %s %s: registry %s: %v", ErrUnauthorized, what, ref, reg, err)
+			case transport.NameUnknownErrorCode, transport.ManifestUnknownErrorCode, transport.BlobUnknownErrorCode:
+				return fmt.Errorf("%w: %s %s: registry %s: %v", ErrNotFound, what, ref, reg, err)
+			}
+		}
+	}
+	var ue x509.UnknownAuthorityError
+	if errors.As(err, &ue) {
+		return fmt.Errorf("%s %s: the TLS certificate of %s is signed by an unknown authority: give its CA with --ca-file FILE (or SSL_CERT_FILE): %w", what, ref, reg, err)
+	}
+	if errors.Is(err, ErrPlainHTTP) {
+		return fmt.Errorf("%s %s: %s does not answer over TLS, and plain HTTP is refused (only a registry on this machine may use it, with --insecure): %w", what, ref, reg, err)
+	}
+	return fmt.Errorf("%s %s: %w", what, ref, err)
+}
