@@ -10,6 +10,7 @@ import (
 	"github.com/capslayer/rules_capslayer/capslayer/inspect"
 	"github.com/capslayer/rules_capslayer/capslayer/internal/atomicfile"
 	"github.com/capslayer/rules_capslayer/capslayer/policy"
+	"github.com/capslayer/rules_capslayer/capslayer/registry"
 )
 
 const admissionHelp = `Writes a Kubernetes ValidatingAdmissionPolicy and its binding
@@ -22,8 +23,9 @@ references by tag only) may add no capability. Install the output with
 kubectl apply -f. See docs/admission.md.
 
 IMAGE is an OCI image layout directory or oci-archive (what caps_image
-writes); every image of a multi-platform layout is covered, by its manifest
-digest. A docker save tarball has no manifest digest and is refused.
+writes) or a registry reference; every image of a multi-platform layout or
+manifest list is covered, by its manifest digest. A docker save tarball has
+no manifest digest and is refused.
 
 Examples:
   capslayer admission-policy bazel-bin/examples/server/server_image > policy.yaml
@@ -39,6 +41,7 @@ func runAdmissionPolicy(args []string, stdout, stderr io.Writer) error {
 	allowEscalation := fs.Bool("allow-privilege-escalation", false, "do not require allowPrivilegeEscalation: false (for runtimes where no_new_privs drops file capabilities, e.g. Docker engine through cri-dockerd)")
 	var namespaces stringList
 	fs.Var(&namespaces, "namespace", "bind the policy in `namespace` only (repeatable; default: every namespace except "+strings.Join(admission.DefaultExcludedNamespaces, ", ")+")")
+	sf := addSourceFlags(fs)
 	warn := fs.Bool("warn", false, "warn and audit instead of denying (validationActions [Warn, Audit]), to try the policy on a running cluster")
 	if err := fs.parse(args); err != nil {
 		return err
@@ -63,7 +66,7 @@ func runAdmissionPolicy(args []string, stdout, stderr io.Writer) error {
 
 	var images []admission.Image
 	for _, src := range pos {
-		imgs, err := admissionImages(src)
+		imgs, err := admissionImages(sf, src, stderr)
 		if err != nil {
 			return err
 		}
@@ -91,13 +94,14 @@ func runAdmissionPolicy(args []string, stdout, stderr io.Writer) error {
 
 // admissionImages reads the images of src and the capabilities each must
 // be granted: the capabilities `capslayer requirements` lists.
-func admissionImages(src string) ([]admission.Image, error) {
-	rep, err := inspect.Path(src)
+func admissionImages(sf *sourceFlags, src string, stderr io.Writer) ([]admission.Image, error) {
+	in, err := sf.load(src, stderr, "admission-policy")
 	if err != nil {
 		return nil, err
 	}
+	rep := in.report
 	switch rep.Kind {
-	case inspect.KindOCILayout, inspect.KindOCIArchive:
+	case inspect.KindOCILayout, inspect.KindOCIArchive, registry.KindRegistry:
 	case inspect.KindDockerArchive:
 		return nil, fmt.Errorf("%s is a docker save tarball: it holds no manifest, so the digest a registry will serve the image under is unknown; give the OCI layout (caps_image's default output) instead", src)
 	default:

@@ -20,7 +20,7 @@ IMAGE is a layer tar (plain, gzip or zstd), an OCI image layout directory or a d
 // layer or image against a policy. It exits 1 (checkFailedError) when a
 // rule of level error is broken.
 func runAudit(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("audit", "[flags] IMAGE", auditHelp, stderr)
+	fs := newFlagSet("audit", "[flags] IMAGE", auditHelp+"\n\n"+imageArgHelp, stderr)
 	profile := fs.String("profile", "", "allowlist `profile`: "+strings.Join(policy.ProfileNames(), ", ")+" (none allows nothing: combine it with --allow)")
 	allow := listFlag[caps.Mask]{parse: policy.ParseCapList}
 	fs.Var(&allow, "allow", "`capabilities` allowed in addition to the profile, comma separated: NET_RAW,CHOWN (repeatable; ALL allows every capability)")
@@ -30,6 +30,7 @@ func runAudit(args []string, stdout, stderr io.Writer) error {
 	policyFile := fs.String("policy", "", "JSON policy `file` (profile, allow, max_caps, justifications; see docs/policy.md); flags add to it and override it")
 	jsonOut := fs.Bool("json", false, "print the result as JSON instead of a table")
 	sarifOut := fs.String("sarif", "", "also write the result as a SARIF 2.1.0 log to `file`, for code-scanning UIs")
+	sf := addSourceFlags(fs)
 	if err := fs.parse(args); err != nil {
 		return err
 	}
@@ -70,10 +71,11 @@ func runAudit(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 
-	rep, err := inspect.Path(pos[0])
+	in, err := sf.load(pos[0], stderr, "audit")
 	if err != nil {
 		return err
 	}
+	rep := in.report
 	if err := checkSomethingRead(pos[0], rep); err != nil {
 		return err
 	}

@@ -33,17 +33,26 @@ Examples:
   capslayer inspect --json bazel-bin/app/image`
 
 func runInspect(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("inspect", inspectUsage, inspectHelp, stderr)
+	fs := newFlagSet("inspect", inspectUsage, inspectHelp+"\n\n"+imageArgHelp, stderr)
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
+	config := fs.Bool("config", false, "print the image config as stored (JSON, as crane config does), one per image; the io.capslayer.capabilities label lists the file capabilities")
+	sf := addSourceFlags(fs)
 	if err := fs.parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
-		return usagef("inspect takes one PATH (a layer tar, an OCI layout directory or a docker save tarball), got %d arguments", fs.NArg())
+		return usagef("inspect takes one PATH (a layer tar, an OCI layout directory or a docker save tarball) or registry reference, got %d arguments", fs.NArg())
 	}
-	rep, err := inspect.Path(fs.Arg(0))
+	if *config && *asJSON {
+		return usagef("--config and --json do not go together: the config is JSON already")
+	}
+	in, err := sf.load(fs.Arg(0), stderr, "inspect")
 	if err != nil {
 		return err
+	}
+	rep := in.report
+	if *config {
+		return printConfigs(stdout, fs.Arg(0), in)
 	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
@@ -51,6 +60,29 @@ func runInspect(args []string, stdout, stderr io.Writer) error {
 		return enc.Encode(jsonReport(rep))
 	}
 	return printReport(stdout, rep)
+}
+
+// printConfigs prints the raw config of every image, each followed by a
+// newline.
+func printConfigs(w io.Writer, arg string, in *loaded) error {
+	if len(in.sources) == 0 {
+		return fmt.Errorf("%s is a single layer: it has no image config", arg)
+	}
+	seen := map[string]bool{}
+	for _, src := range in.sources {
+		if seen[src.Digest] {
+			continue
+		}
+		seen[src.Digest] = true
+		b, err := src.Image.RawConfigFile()
+		if err != nil {
+			return fmt.Errorf("%s: image %s: %w", arg, src.Name, err)
+		}
+		if _, err := w.Write(append(b, '\n')); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // printReport prints one table per image.

@@ -5,13 +5,8 @@ import (
 	"io"
 	"strings"
 
-	"github.com/capslayer/rules_capslayer/capslayer/inspect"
 	"github.com/capslayer/rules_capslayer/capslayer/policy"
 )
-
-// maxConfigSize bounds the image config read for its user; configs are a
-// few kilobytes.
-const maxConfigSize = 4 << 20
 
 const requirementsHelp = `Prints the docker/podman flags and Kubernetes securityContext an image or layer needs.
 
@@ -20,7 +15,7 @@ PATH is a layer tar (plain, gzip or zstd), an OCI image layout directory or a do
 // runRequirements implements "capslayer requirements": what a runtime must
 // grant for the file capabilities of a layer or image to work.
 func runRequirements(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("requirements", "[flags] PATH", requirementsHelp, stderr)
+	fs := newFlagSet("requirements", "[flags] PATH", requirementsHelp+"\n\n"+imageArgHelp, stderr)
 	user := fs.String("user", "", "`user` the container runs as (uid[:gid] or name); default: the image config's user")
 	imageRef := fs.String("image", "", "image `reference` to put in the docker and podman lines (default: the image's tag, else IMAGE)")
 	var paths stringList
@@ -28,6 +23,7 @@ func runRequirements(args []string, stdout, stderr io.Writer) error {
 	platform := fs.String("platform", "", "only the image for `platform` (os/arch[/variant]) of a multi-platform layout")
 	jsonOut := fs.Bool("json", false, "print the requirements as JSON")
 	only := fs.String("only", "", "print only one `item`: docker, podman (the run line), flags (the run flags), kubernetes (the securityContext YAML) or capabilities (comma separated)")
+	sf := addSourceFlags(fs)
 	if err := fs.parse(args); err != nil {
 		return err
 	}
@@ -49,16 +45,11 @@ func runRequirements(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	src := pos[0]
-	rep, err := inspect.Path(src)
+	in, err := sf.load(src, stderr, "requirements")
 	if err != nil {
 		return err
 	}
-	configs := map[string]imageConfig{}
-	if rep.Kind != inspect.KindLayer {
-		if configs, err = readConfigs(src); err != nil {
-			return err
-		}
-	}
+	rep := in.report
 
 	rr := &policy.RequirementsReport{Source: rep.Source, Kind: rep.Kind}
 	var platforms []string
@@ -68,12 +59,12 @@ func runRequirements(args []string, stdout, stderr io.Writer) error {
 			continue
 		}
 		opts := policy.RequirementsOptions{Paths: paths.values, ImageRef: *imageRef}
-		cfg, hasConfig := configs[img.Digest]
+		cfg, hasConfig := in.configs[img.Digest]
 		switch {
 		case fs.isSet("user"):
 			opts.User, opts.UserKnown, opts.UserSource = *user, true, "--user"
 		case hasConfig:
-			opts.User, opts.UserKnown, opts.UserSource = cfg.user, true, "image config"
+			opts.User, opts.UserKnown, opts.UserSource = cfg.Config.User, true, "image config"
 		}
 		if opts.ImageRef == "" && runnableRef(img.Name) {
 			opts.ImageRef = img.Name
@@ -130,33 +121,4 @@ func runnableRef(name string) bool {
 		return false
 	}
 	return strings.ContainsAny(name, ":/")
-}
-
-// imageConfig is what requirements needs from an image config.
-type imageConfig struct {
-	user string
-}
-
-// readConfigs returns the config of every image of a layout or docker
-// archive, by manifest digest (image ID for a docker archive).
-func readConfigs(src string) (map[string]imageConfig, error) {
-	_, srcs, err := inspect.Images(src)
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]imageConfig{}
-	for _, s := range srcs {
-		if _, ok := out[s.Digest]; ok {
-			continue
-		}
-		if m, err := s.Image.Manifest(); err == nil && m.Config.Size > maxConfigSize {
-			return nil, fmt.Errorf("%s: image %s: config is %d bytes, more than %d", src, s.Name, m.Config.Size, maxConfigSize)
-		}
-		cf, err := s.Image.ConfigFile()
-		if err != nil {
-			return nil, fmt.Errorf("%s: image %s: reading the config: %w", src, s.Name, err)
-		}
-		out[s.Digest] = imageConfig{user: cf.Config.User}
-	}
-	return out, nil
 }

@@ -46,6 +46,7 @@ func init() {
 		"image":            {"assemble a reproducible OCI image (layout and optional docker/podman tarball) from layers", runImage},
 		"audit":            {"check every file capability in an image or layer against a policy", runAudit},
 		"requirements":     {"print the docker/podman flags and Kubernetes securityContext an image or layer needs", runRequirements},
+		"push":             {"push an OCI image layout to a registry, byte for byte", runPush},
 		"admission-policy": {"write a Kubernetes ValidatingAdmissionPolicy that admits an image only with the capabilities its files carry", runAdmissionPolicy},
 		"version":          {"print the version of capslayer", runVersion},
 	}
