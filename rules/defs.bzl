@@ -104,6 +104,7 @@ load(
     _CapsLayerInfo = "CapsLayerInfo",
     _CapslayerToolchainInfo = "CapslayerToolchainInfo",
 )
+load("//rules/private:push.bzl", _caps_image_push = "caps_image_push")
 load(
     "//rules/private:toolchain.bzl",
     _TOOLCHAIN_TYPE = "TOOLCHAIN_TYPE",
@@ -114,6 +115,7 @@ load(
 caps_layer = _caps_layer
 caps_image = _caps_image
 caps_image_rule = _caps_image_rule
+caps_image_push = _caps_image_push
 caps_policy_test = _caps_policy_test
 capslayer_toolchain = _capslayer_toolchain
 

@@ -49,12 +49,6 @@ type File struct {
 	// .wh..wh..opq of a parent dir, or a parent replaced by a non-dir). A
 	// file written twice in the same layer is shadowed by that layer.
 	ShadowedBy int
-	// FinalPath is, for a regular file (or hard link) of the final
-	// filesystem, its path there with symlinked parent directories
-	// resolved, as a runtime unpacks it: the key of the file in the
-	// io.capslayer.capabilities label (package imagemeta). Empty for the
-	// others.
-	FinalPath string
 }
 
 // Visible reports whether the file is present in the final filesystem.
@@ -250,15 +244,7 @@ func (s *imageScan) entries(idx int) WalkFunc {
 func (s *imageScan) finish() []Layer {
 	for id, ref := range s.refs {
 		if ref.layer >= 0 {
-			f := &s.layers[ref.layer].Files[ref.file]
-			f.ShadowedBy = s.fs.HiddenBy(id)
-			if f.ShadowedBy < 0 && (f.Type == "file" || f.Type == "hardlink") {
-				// As capslayer image writes the label: the node at the
-				// path, parents resolved, must be this layer's file.
-				if n, rp, found, err := s.fs.Lookup(f.Path, false); err == nil && found && n.Layer == f.Layer && n.Type == tar.TypeReg {
-					f.FinalPath = rp
-				}
-			}
+			s.layers[ref.layer].Files[ref.file].ShadowedBy = s.fs.HiddenBy(id)
 		}
 	}
 	return s.layers

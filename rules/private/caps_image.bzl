@@ -1,6 +1,7 @@
 """Implementation of caps_image. Private: load it from //rules:defs.bzl."""
 
 load(":providers.bzl", "CapsImageInfo", "CapsLayerInfo")
+load(":push.bzl", "caps_image_push")
 load(":toolchain.bzl", "TOOLCHAIN_TYPE")
 load(":util.bzl", "check", "label_text", "rlocation", "shell_quote")
 load(
@@ -357,7 +358,7 @@ the path of a compatible CLI) forces the tool.""",
 )
 
 def caps_image(name, **kwargs):
-    """Declares a `caps_image_rule` target `name` and a runnable `<name>_load`.
+    """Declares a `caps_image_rule` target `name`, a runnable `<name>_load` and `<name>_push`.
 
     ```starlark
     caps_image(
@@ -381,8 +382,11 @@ def caps_image(name, **kwargs):
 
     `CAPSLAYER_LOAD_TOOL=docker bazel run :server_image_load` picks docker.
 
+    `bazel run :server_image_push -- --repository registry.example.com/server:v1`
+    pushes the image (see [caps_image_push](#caps_image_push)).
+
     Args:
-      name: the name of the image target; the load target is `<name>_load`.
+      name: the name of the image target; the load and push targets are `<name>_load` and `<name>_push`.
       **kwargs: the attributes of [caps_image_rule](#caps_image_rule) (`layers`, `base`,
         `entrypoint`, `user`, `tag`...), plus the common ones (`visibility`,
         `tags`, `testonly`...), which the load target gets too.
@@ -391,6 +395,11 @@ def caps_image(name, **kwargs):
     common = {k: kwargs[k] for k in ["visibility", "tags", "testonly", "target_compatible_with"] if k in kwargs}
     caps_image_load(
         name = name + "_load",
+        image = ":" + name,
+        **common
+    )
+    caps_image_push(
+        name = name + "_push",
         image = ":" + name,
         **common
     )
