@@ -216,7 +216,7 @@ func TestLayout(t *testing.T) {
 		w := want[i]
 		got := row{h.Name, h.Typeflag, h.Mode, h.Uid, h.Gid, h.PAXRecords[CapabilityPAXRecord]}
 		if got != w {
-			t.Errorf("entry %d = %+q, want %+q", i, got, w)
+			t.Errorf("entry %d = %+v, want %+v", i, got, w)
 		}
 		if h.Uname != "" || h.Gname != "" {
 			t.Errorf("%s: uname/gname = %q/%q, want empty", h.Name, h.Uname, h.Gname)
