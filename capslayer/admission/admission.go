@@ -168,7 +168,7 @@ func kubeNames(in []string) ([]string, error) {
 		if !ok {
 			return nil, fmt.Errorf("%w: %q", ErrCapability, n)
 		}
-		out = append(out, strings.ToUpper(strings.TrimPrefix(caps.Name(c), "cap_")))
+		out = append(out, caps.DockerName(c))
 	}
 	return uniqueSorted(out), nil
 }

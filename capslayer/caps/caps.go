@@ -98,6 +98,23 @@ func Name(c int) string {
 	return strconv.Itoa(c)
 }
 
+// DockerName returns the name Docker, podman and Kubernetes use for
+// capability c: upper case without the CAP_ prefix, e.g.
+// "NET_BIND_SERVICE" for 10, or c in decimal when it has no name.
+func DockerName(c int) string {
+	return strings.ToUpper(strings.TrimPrefix(Name(c), "cap_"))
+}
+
+// DockerNames returns the Docker names (see DockerName) of the
+// capabilities in m, in ascending number order; nil for the empty set.
+func (m Mask) DockerNames() []string {
+	var names []string
+	for _, c := range m.List() {
+		names = append(names, DockerName(c))
+	}
+	return names
+}
+
 // byName maps the lowercase canonical name (with its "cap_" prefix) to
 // the capability number.
 var byName = func() map[string]int {

@@ -104,3 +104,17 @@ func TestString(t *testing.T) {
 		}
 	}
 }
+
+func TestDockerName(t *testing.T) {
+	for c, want := range map[int]string{0: "CHOWN", 10: "NET_BIND_SERVICE", 40: "CHECKPOINT_RESTORE", 41: "41", 63: "63"} {
+		if got := DockerName(c); got != want {
+			t.Errorf("DockerName(%d) = %q, want %q", c, got, want)
+		}
+	}
+	if got, want := MaskOf(10, 0, 63).DockerNames(), []string{"CHOWN", "NET_BIND_SERVICE", "63"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("DockerNames() = %q, want %q", got, want)
+	}
+	if got := Mask(0).DockerNames(); got != nil {
+		t.Errorf("Mask(0).DockerNames() = %q, want nil", got)
+	}
+}

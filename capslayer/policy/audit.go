@@ -204,9 +204,9 @@ func Audit(rep *inspect.Report, p Policy) *Result {
 		Policy: PolicySummary{
 			Description: p.Describe(),
 			Profile:     p.Profile,
-			Allowed:     nonNil(DockerNames(allowed)),
+			Allowed:     nonNil(allowed.DockerNames()),
 			MaxCaps:     p.MaxCaps,
-			Dangerous:   DockerNames(DangerousMask()),
+			Dangerous:   DangerousMask().DockerNames(),
 		},
 		Files:    []FileResult{},
 		Findings: []Finding{},
@@ -215,7 +215,7 @@ func Audit(rep *inspect.Report, p Policy) *Result {
 		res.Policy.Profile = ProfileNone
 	}
 	if p.Allow != 0 {
-		res.Policy.Allow = DockerNames(p.Allow)
+		res.Policy.Allow = p.Allow.DockerNames()
 	}
 	used := make([]bool, len(p.Justifications))
 	for _, img := range rep.Images {
@@ -306,7 +306,7 @@ func auditFile(img inspect.Image, f inspect.File, p Policy, allowed caps.Mask, u
 	}
 	if f.Invalid == "" {
 		fr.Caps = fc.String()
-		fr.Capabilities = nonNil(DockerNames(fc.All()))
+		fr.Capabilities = nonNil(fc.All().DockerNames())
 	}
 	base := Finding{Image: img.Name, Platform: img.Platform, Layer: f.Layer, LayerDigest: fr.LayerDigest, Path: f.Path}
 	mk := func(rule string, capsConcerned []string, msg, fix string) Finding {
@@ -329,7 +329,7 @@ func auditFile(img inspect.Image, f inspect.File, p Policy, allowed caps.Mask, u
 		msg := fmt.Sprintf("%s had %s, but layer %d replaced or deleted it: it is not in the container's filesystem, so it is not checked", where, what, f.ShadowedBy)
 		if f.Invalid == "" {
 			if bad := fc.All() &^ allowed; bad != 0 {
-				msg += fmt.Sprintf(" (the policy would not allow %s)", strings.Join(DockerNames(bad), ", "))
+				msg += fmt.Sprintf(" (the policy would not allow %s)", strings.Join(bad.DockerNames(), ", "))
 			}
 		}
 		return fr, []Finding{mk(RuleShadowed, nonEmpty(fr.Capabilities), msg, "")}
@@ -347,7 +347,7 @@ func auditFile(img inspect.Image, f inspect.File, p Policy, allowed caps.Mask, u
 
 	// Allowlist: one finding per file, naming every capability not allowed.
 	if bad := all &^ allowed; bad != 0 {
-		names := DockerNames(bad)
+		names := bad.DockerNames()
 		list := strings.Join(names, ",")
 		fix := fmt.Sprintf("drop %s from %s, or allow %s with --allow %s", list, f.Path, pronoun(len(names)), list)
 		if prof := broaderProfile(p, bad); prof != "" {
@@ -375,7 +375,7 @@ func auditFile(img inspect.Image, f inspect.File, p Policy, allowed caps.Mask, u
 			continue
 		}
 		d, _ := DangerOf(c)
-		name := DockerName(c)
+		name := caps.DockerName(c)
 		findings = append(findings, mk(RuleDangerous, []string{name},
 			fmt.Sprintf("%s has CAP_%s, a dangerous capability (%s), without a written justification", where, name, d.Reason),
 			fmt.Sprintf("drop %s from %s, or justify it: --justify '%s:%s=why the program needs it'", name, f.Path, f.Path, name)))
@@ -384,7 +384,7 @@ func auditFile(img inspect.Image, f inspect.File, p Policy, allowed caps.Mask, u
 		var missing []string
 		for _, c := range all.List() {
 			if need(c) {
-				missing = append(missing, DockerName(c))
+				missing = append(missing, caps.DockerName(c))
 			}
 		}
 		if len(missing) > 0 {
@@ -395,7 +395,7 @@ func auditFile(img inspect.Image, f inspect.File, p Policy, allowed caps.Mask, u
 	}
 	for _, c := range all.List() {
 		if r, ok := justified[c]; ok {
-			fr.Justified = append(fr.Justified, AppliedJustification{Cap: DockerName(c), Reason: r})
+			fr.Justified = append(fr.Justified, AppliedJustification{Cap: caps.DockerName(c), Reason: r})
 		}
 	}
 

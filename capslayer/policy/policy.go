@@ -107,7 +107,7 @@ func describeMask(m caps.Mask) string {
 	case ^caps.Mask(0):
 		return "ALL"
 	}
-	return strings.Join(DockerNames(m), ",")
+	return strings.Join(m.DockerNames(), ",")
 }
 
 // Justification is a written reason for a capability, for one file or for
@@ -126,14 +126,14 @@ type Justification struct {
 // String returns the justification in the form --justify takes.
 func (j Justification) String() string {
 	if j.Path == "" {
-		return DockerName(j.Cap) + "=" + j.Reason
+		return caps.DockerName(j.Cap) + "=" + j.Reason
 	}
-	return j.Path + ":" + DockerName(j.Cap) + "=" + j.Reason
+	return j.Path + ":" + caps.DockerName(j.Cap) + "=" + j.Reason
 }
 
 func (j Justification) validate() error {
 	if strings.TrimSpace(j.Reason) == "" {
-		return fmt.Errorf("justification for %s%s is empty: write why the program needs it", j.pathPrefix(), DockerName(j.Cap))
+		return fmt.Errorf("justification for %s%s is empty: write why the program needs it", j.pathPrefix(), caps.DockerName(j.Cap))
 	}
 	if j.Path != "" {
 		if !strings.HasPrefix(j.Path, "/") {

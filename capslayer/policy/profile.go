@@ -115,22 +115,11 @@ func mustMask(names ...string) caps.Mask {
 	return m
 }
 
-// DockerName returns the name Docker, podman and Kubernetes use for a
-// capability: upper case without the CAP_ prefix ("NET_BIND_SERVICE").
-// Capabilities without a name are returned as their number.
-func DockerName(c int) string {
-	return strings.ToUpper(strings.TrimPrefix(caps.Name(c), "cap_"))
-}
-
-// DockerNames returns the Docker names of the capabilities in m, in
-// capability number order.
-func DockerNames(m caps.Mask) []string {
-	var names []string
-	for _, c := range m.List() {
-		names = append(names, DockerName(c))
-	}
-	return names
-}
+// DockerNames returns caps.Mask.DockerNames of m.
+//
+// Deprecated: use m.DockerNames(); this stays only until the requirements
+// code moved out of this package calls caps directly.
+func DockerNames(m caps.Mask) []string { return m.DockerNames() }
 
 // ParseCapList parses a comma (or space) separated list of capability names
 // as --allow takes them: Docker names (NET_RAW), libcap names (cap_net_raw)
@@ -177,5 +166,5 @@ func closestCap(name string) string {
 	if !ok {
 		return ""
 	}
-	return DockerName(c)
+	return caps.DockerName(c)
 }

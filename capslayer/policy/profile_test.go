@@ -40,10 +40,10 @@ func TestProfileMasks(t *testing.T) {
 	docker, _ := LookupProfile(ProfileDockerDefault)
 	baseline, _ := LookupProfile(ProfileBaseline)
 	if docker.Allowed&^baseline.Allowed != mustMask("NET_RAW") {
-		t.Errorf("docker-default minus pss-baseline = %v, want NET_RAW only", DockerNames(docker.Allowed&^baseline.Allowed))
+		t.Errorf("docker-default minus pss-baseline = %v, want NET_RAW only", (docker.Allowed &^ baseline.Allowed).DockerNames())
 	}
 	want := "AUDIT_WRITE CHOWN DAC_OVERRIDE FOWNER FSETID KILL MKNOD NET_BIND_SERVICE SETFCAP SETGID SETPCAP SETUID SYS_CHROOT"
-	got := DockerNames(baseline.Allowed)
+	got := baseline.Allowed.DockerNames()
 	if sortedJoin(got) != want {
 		t.Errorf("pss-baseline = %s, want %s", sortedJoin(got), want)
 	}
@@ -75,7 +75,7 @@ func TestLookupProfileErrors(t *testing.T) {
 
 func TestDangerous(t *testing.T) {
 	want := "CHOWN DAC_OVERRIDE DAC_READ_SEARCH FOWNER SETGID SETUID SETPCAP NET_ADMIN NET_RAW SYS_MODULE SYS_RAWIO SYS_PTRACE SYS_ADMIN SYS_BOOT MKNOD SETFCAP BPF"
-	if got := strings.Join(DockerNames(DangerousMask()), " "); got != want {
+	if got := strings.Join(DangerousMask().DockerNames(), " "); got != want {
 		t.Errorf("DangerousMask() = %s\nwant %s", got, want)
 	}
 	list := Dangerous()
@@ -84,14 +84,14 @@ func TestDangerous(t *testing.T) {
 	}
 	for i, d := range list {
 		if i > 0 && list[i-1].Cap >= d.Cap {
-			t.Errorf("Dangerous() not in capability order at %s", DockerName(d.Cap))
+			t.Errorf("Dangerous() not in capability order at %s", caps.DockerName(d.Cap))
 		}
 		if d.Reason == "" || len(d.Sources) == 0 {
-			t.Errorf("%s lacks a reason or source", DockerName(d.Cap))
+			t.Errorf("%s lacks a reason or source", caps.DockerName(d.Cap))
 		}
 		for _, s := range d.Sources {
 			if DangerSources[s] == "" {
-				t.Errorf("%s cites unknown source %q", DockerName(d.Cap), s)
+				t.Errorf("%s cites unknown source %q", caps.DockerName(d.Cap), s)
 			}
 		}
 	}
@@ -126,14 +126,6 @@ func TestParseCapList(t *testing.T) {
 			t.Errorf("ParseCapList(%q): %v", tc.in, err)
 		case got != tc.want:
 			t.Errorf("ParseCapList(%q) = %#x, want %#x", tc.in, uint64(got), uint64(tc.want))
-		}
-	}
-}
-
-func TestDockerName(t *testing.T) {
-	for c, want := range map[int]string{0: "CHOWN", 10: "NET_BIND_SERVICE", 40: "CHECKPOINT_RESTORE", 63: "63"} {
-		if got := DockerName(c); got != want {
-			t.Errorf("DockerName(%d) = %q, want %q", c, got, want)
 		}
 	}
 }
