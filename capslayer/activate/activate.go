@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/capslayer/rules_capslayer/capslayer/caps"
 	"kernel.org/pub/linux/libs/security/libcap/cap"
 )
 
@@ -23,7 +24,7 @@ type Error struct {
 	// Missing are the wanted capabilities that are not permitted.
 	Missing []cap.Value
 	// Held is what the process holds, in libcap's canonical text
-	// ("cap_bpf=p"; "=" for nothing).
+	// (caps.ProcessCaps.String: "cap_bpf=p"; "=" for nothing).
 	Held string
 	// Causes are the likely reasons, most specific first (see
 	// [Report.Explain]).
@@ -72,7 +73,7 @@ func (e *Error) Unwrap() error { return e.Err }
 // "cap_bpf,cap_net_bind_service=ep".
 func wantedText(vs []cap.Value) string {
 	m := maskOf(vs)
-	return canonical(0, m, m)
+	return caps.ProcessCaps{Effective: m, Permitted: m}.String()
 }
 
 // Check reports whether [Raise] could make values effective: it returns nil
@@ -104,7 +105,7 @@ func check(values []cap.Value) (*cap.Set, error) {
 	return nil, &Error{
 		Wanted:  values,
 		Missing: missing,
-		Held:    cur.String(),
+		Held:    setCaps(cur).String(),
 		Causes:  r.Explain(values...),
 		Err:     ErrNotPermitted,
 	}
@@ -126,7 +127,7 @@ func Raise(values ...cap.Value) error {
 		return err
 	}
 	fail := func(op string, err error) error {
-		return &Error{Wanted: values, Held: cap.GetProc().String(), Err: fmt.Errorf("%s: %w", op, err)}
+		return &Error{Wanted: values, Held: setCaps(cap.GetProc()).String(), Err: fmt.Errorf("%s: %w", op, err)}
 	}
 
 	target := cap.NewSet()
@@ -154,7 +155,7 @@ func Raise(values ...cap.Value) error {
 	}
 	got := cap.GetProc()
 	if diff, err := got.Cf(target); err != nil || diff != 0 {
-		return fail("verify", fmt.Errorf("process holds %q after capset, want %q", got.String(), target.String()))
+		return fail("verify", fmt.Errorf("process holds %q after capset, want %q", setCaps(got).String(), setCaps(target).String()))
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/capslayer/rules_capslayer/capslayer/caps"
 	"kernel.org/pub/linux/libs/security/libcap/cap"
 )
 
@@ -37,7 +38,7 @@ func (r Report) Explain(wanted ...cap.Value) []Cause {
 		switch {
 		case r.KernelCaps > 0 && int(v) >= r.KernelCaps:
 			unknown = append(unknown, v)
-		case !r.Bounding.Has(v):
+		case !r.Bounding.Has(int(v)):
 			unbounded = append(unbounded, v)
 		default:
 			bounded = append(bounded, v)
@@ -102,7 +103,7 @@ func (r Report) Explain(wanted ...cap.Value) []Cause {
 			var rest []cap.Value
 			if len(causes) == global {
 				for _, v := range bounded {
-					if !explained.Has(v) {
+					if !explained.Has(int(v)) {
 						rest = append(rest, v)
 					}
 				}
@@ -111,7 +112,7 @@ func (r Report) Explain(wanted ...cap.Value) []Cause {
 				add(Cause{
 					Message: fmt.Sprintf("%s %s in the binary's file capabilities (%s) and in the bounding set, and no_new_privs "+
 						"is off, yet the process does not hold %s: something dropped %s after exec, or a security module "+
-						"(AppArmor, SELinux) withheld %s", names(rest), isAre(rest), r.File, itThem(rest),
+						"(AppArmor, SELinux) withheld %s", names(rest), isAre(rest), r.fileText(), itThem(rest),
 						itThem(rest), itThem(rest)),
 					Fix: "call activate.Raise first thing in main, before other code changes capabilities, and check the container's security profile",
 				})
@@ -130,31 +131,31 @@ func (r Report) Explain(wanted ...cap.Value) []Cause {
 // explainFile adds the cause, if any, found in the binary's own xattr for
 // capabilities that are in the bounding set but were not granted, and returns
 // the capabilities it explains.
-func (r Report) explainFile(vs []cap.Value, add func(Cause)) Mask {
+func (r Report) explainFile(vs []cap.Value, add func(Cause)) caps.Mask {
 	exe := r.exeName()
 	userns := "rebuild the layer with namespace-independent (v2) file capabilities, as capslayer writes them; " +
 		"v3 is written when an image is built or unpacked inside a user namespace " +
 		"(rootless podman or buildah, docker with userns-remap)"
-	switch f := r.File; {
-	case errors.Is(f.Err, syscall.EOPNOTSUPP):
+	switch f, ferr := r.File, r.FileErr; {
+	case errors.Is(ferr, syscall.EOPNOTSUPP):
 		add(Cause{
 			Message: fmt.Sprintf("the file system holding %s does not support the security.capability extended attribute (%v), "+
-				"so file capabilities cannot apply", exe, f.Err),
+				"so file capabilities cannot apply", exe, ferr),
 			Fix: "run the binary from the image's root file system on a storage driver that keeps xattrs " +
 				"(overlay2 on ext4 or xfs), not from a volume without xattr support",
 		})
-	case errors.Is(f.Err, syscall.EOVERFLOW):
+	case errors.Is(ferr, syscall.EOVERFLOW):
 		add(Cause{
 			Message: fmt.Sprintf("%s carries file capabilities written for another user namespace "+
 				"(a v3 security.capability whose rootid does not map into this one); the kernel ignores them", exe),
 			Fix: userns,
 		})
-	case f.Err != nil:
+	case ferr != nil:
 		add(Cause{
-			Message: fmt.Sprintf("the file capabilities of %s could not be read: %v", exe, f.Err),
+			Message: fmt.Sprintf("the file capabilities of %s could not be read: %v", exe, ferr),
 			Fix:     fmt.Sprintf("check them inside the container with: getcap %s", exe),
 		})
-	case !f.Present():
+	case f == nil:
 		add(Cause{
 			Message: fmt.Sprintf("%s carries no file capabilities (no security.capability extended attribute), "+
 				"so exec granted nothing", exe),
@@ -173,9 +174,9 @@ func (r Report) explainFile(vs []cap.Value, add func(Cause)) Mask {
 	default:
 		var absent, inhOnly []cap.Value
 		for _, v := range vs {
-			if !f.Permitted.Has(v) {
+			if !f.Caps.Permitted.Has(int(v)) {
 				absent = append(absent, v)
-				if f.Inheritable.Has(v) {
+				if f.Caps.Inheritable.Has(int(v)) {
 					inhOnly = append(inhOnly, v)
 				}
 			}
@@ -191,7 +192,7 @@ func (r Report) explainFile(vs []cap.Value, add func(Cause)) Mask {
 		add(Cause{
 			Message: msg,
 			Fix: fmt.Sprintf("add %s to the permitted set where the image sets the file capabilities (for example %q), or do not ask for %s",
-				itThem(absent), joinValues((f.Permitted|maskOf(absent)).Values(), ",")+"=p", itThem(absent)),
+				itThem(absent), caps.FileCaps{Permitted: f.Caps.Permitted | maskOf(absent)}, itThem(absent)),
 		})
 		return maskOf(absent)
 	}
@@ -221,7 +222,7 @@ func (r Report) missing(wanted []cap.Value) []cap.Value {
 	var out []cap.Value
 	seen := map[cap.Value]bool{}
 	for _, v := range wanted {
-		if !seen[v] && !r.Permitted.Has(v) {
+		if !seen[v] && !r.Permitted.Has(int(v)) {
 			out = append(out, v)
 		}
 		seen[v] = true
@@ -240,7 +241,7 @@ func (r Report) exeName() string {
 func grantFix(vs []cap.Value) string {
 	var quoted []string
 	for _, v := range vs {
-		quoted = append(quoted, fmt.Sprintf("%q", runtimeName(v)))
+		quoted = append(quoted, fmt.Sprintf("%q", caps.DockerName(int(v))))
 	}
 	return fmt.Sprintf("grant %s to the container: docker run / podman run %s; Kubernetes: securityContext.capabilities.add: [%s] "+
 		"(next to drop: [\"ALL\"])", itThem(vs), capAddFlags(vs), strings.Join(quoted, ", "))
@@ -250,21 +251,15 @@ func grantFix(vs []cap.Value) string {
 func capAddFlags(vs []cap.Value) string {
 	var flags []string
 	for _, v := range vs {
-		flags = append(flags, "--cap-add "+runtimeName(v))
+		flags = append(flags, "--cap-add "+caps.DockerName(int(v)))
 	}
 	return strings.Join(flags, " ")
-}
-
-// runtimeName is the capability name as docker, podman and Kubernetes spell
-// it: cap_net_bind_service is NET_BIND_SERVICE.
-func runtimeName(v cap.Value) string {
-	return strings.ToUpper(strings.TrimPrefix(v.String(), "cap_"))
 }
 
 func joinValues(vs []cap.Value, sep string) string {
 	s := make([]string, len(vs))
 	for i, v := range vs {
-		s[i] = v.String()
+		s[i] = caps.Name(int(v))
 	}
 	return strings.Join(s, sep)
 }

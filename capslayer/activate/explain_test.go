@@ -3,14 +3,15 @@
 package activate
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
+	"reflect"
 	"strings"
 	"syscall"
 	"testing"
 
+	"github.com/capslayer/rules_capslayer/capslayer/caps"
 	"kernel.org/pub/linux/libs/security/libcap/cap"
 )
 
@@ -78,7 +79,7 @@ func (f fake) system() system {
 		},
 		readlink: func(string) (string, error) { return exe, nil },
 		getxattr: func(path, attr string) ([]byte, error) {
-			if path != procSelfExe || attr != xattrCaps {
+			if path != procSelfExe || attr != caps.XattrName {
 				return nil, fmt.Errorf("unexpected getxattr(%q, %q)", path, attr)
 			}
 			if f.xattrErr != nil {
@@ -96,28 +97,12 @@ func (f fake) system() system {
 
 // v2 returns a revision 2 security.capability value.
 func v2(effective bool, permitted, inheritable uint64) []byte {
-	return vfsCap(vfsCapRevision2, effective, permitted, inheritable, 0)
+	return caps.FileCaps{Permitted: caps.Mask(permitted), Inheritable: caps.Mask(inheritable), Effective: effective}.EncodeV2()
 }
 
 // v3 returns a revision 3 security.capability value.
 func v3(effective bool, permitted, inheritable uint64, rootid uint32) []byte {
-	return vfsCap(vfsCapRevision3, effective, permitted, inheritable, rootid)
-}
-
-func vfsCap(rev uint32, effective bool, permitted, inheritable uint64, rootid uint32) []byte {
-	magic := rev
-	if effective {
-		magic |= vfsCapFlagsEffective
-	}
-	b := binary.LittleEndian.AppendUint32(nil, magic)
-	b = binary.LittleEndian.AppendUint32(b, uint32(permitted))
-	b = binary.LittleEndian.AppendUint32(b, uint32(inheritable))
-	b = binary.LittleEndian.AppendUint32(b, uint32(permitted>>32))
-	b = binary.LittleEndian.AppendUint32(b, uint32(inheritable>>32))
-	if rev == vfsCapRevision3 {
-		b = binary.LittleEndian.AppendUint32(b, rootid)
-	}
-	return b
+	return caps.FileCaps{Permitted: caps.Mask(permitted), Inheritable: caps.Mask(inheritable), Effective: effective}.EncodeV3(rootid)
 }
 
 // TestErrorSeed pins the whole message for the situation in ko's
@@ -318,11 +303,11 @@ func TestDiagnoseFake(t *testing.T) {
 	r := diagnose(f.system())
 	want := Report{
 		Executable: "/app/server", UID: 1000, EUID: 1000,
-		Permitted: netBind, Effective: netBind, Bounding: Mask(f.bnd), NoNewPrivs: true,
-		File:          FileCaps{Revision: 2, Permitted: netBind},
+		Permitted: netBind, Effective: netBind, Bounding: caps.Mask(f.bnd), NoNewPrivs: true,
+		File:          &caps.Xattr{Revision: 2, Caps: caps.FileCaps{Permitted: netBind}},
 		UserNamespace: "0     100000      65536", UnprivilegedPortStart: 1024, KernelCaps: kernelCaps,
 	}
-	if fmt.Sprintf("%#v", r) != fmt.Sprintf("%#v", want) {
+	if !reflect.DeepEqual(r, want) {
 		t.Fatalf("diagnose() =\n%#v\nwant\n%#v", r, want)
 	}
 	wantText := `executable:         /app/server
@@ -384,7 +369,10 @@ func TestRootNote(t *testing.T) {
 	}
 }
 
-func TestDecodeFileCaps(t *testing.T) {
+// TestFileCaps checks what the report says about the binary's xattr: the
+// text caps.Decode and caps.Xattr.String give, getcap -n's, or why it could
+// not be read.
+func TestFileCaps(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		in   []byte
@@ -392,34 +380,41 @@ func TestDecodeFileCaps(t *testing.T) {
 	}{
 		// words {0x02000001, 0x400, 0, 0, 0}: what setcap writes for
 		// cap_net_bind_service+ep.
-		{"v2 ep", v2(true, netBind, 0), "cap_net_bind_service=ep"},
-		{"v2 p", v2(false, netBind, 0), "cap_net_bind_service=p"},
-		{"v2 high word", v2(false, bpf|perfmon, 0), "cap_perfmon,cap_bpf=p"},
-		{"v2 eip", v2(true, netBind, netBind), "cap_net_bind_service=eip"},
-		{"v3", v3(true, netBind, 0, 1000), "cap_net_bind_service=ep [rootid=1000]"},
-		{"v1", []byte{1, 0, 0, 1, 0, 4, 0, 0, 0, 0, 0, 0}, "cap_net_bind_service=ep"},
-		{"empty v2", v2(false, 0, 0), "="},
-		{"short", []byte{0, 0, 0}, "unreadable: security.capability is 3 bytes, too short for a vfs_cap_data header"},
-		{"bad size", append(v2(false, netBind, 0), 0), "unreadable: security.capability revision 2 is 21 bytes, want 20"},
-		{"bad revision", []byte{0, 0, 0, 4, 0, 0, 0, 0}, "unreadable: security.capability has unknown revision 0x04000000"},
+		{"v2 ep", v2(true, netBind, 0), "cap_net_bind_service=ep (security.capability v2)"},
+		{"v2 p", v2(false, netBind, 0), "cap_net_bind_service=p (security.capability v2)"},
+		{"v2 high word", v2(false, bpf|perfmon, 0), "cap_perfmon,cap_bpf=p (security.capability v2)"},
+		{"v2 eip", v2(true, netBind, netBind), "cap_net_bind_service=eip (security.capability v2)"},
+		{"v3", v3(true, netBind, 0, 1000), "cap_net_bind_service=ep [rootid=1000] (security.capability v3)"},
+		{"v1", []byte{1, 0, 0, 1, 0, 4, 0, 0, 0, 0, 0, 0}, "cap_net_bind_service=ep (security.capability v1)"},
+		{"empty v2", v2(false, 0, 0), "= (security.capability v2)"},
+		{"none", nil, "none"},
+		{"short", []byte{0, 0, 0}, "unreadable: caps: security.capability value is 3 bytes, too short for a vfs_cap_data header (4 bytes); valid values are 12, 20 or 24 bytes"},
+		{"bad size", append(v2(false, netBind, 0), 0), "unreadable: caps: security.capability value of revision 2 must be 20 bytes, got 21"},
+		{"bad revision", []byte{0, 0, 0, 4, 0, 0, 0, 0}, "unreadable: caps: security.capability value has unknown revision byte 0x04"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := decodeFileCaps(tc.in).String(); got != tc.want {
-				t.Errorf("decodeFileCaps(%x).String() = %q, want %q", tc.in, got, tc.want)
+			r := diagnose(fake{xattr: tc.in}.system())
+			line := "file capabilities:  " + tc.want
+			if s := r.String(); !strings.Contains(s, line) {
+				t.Errorf("String() =\n%s\nwant the line %q", s, line)
 			}
 		})
 	}
 }
 
-func TestMask(t *testing.T) {
-	m := Mask(netBind | bpf)
-	if got, want := m.String(), "cap_net_bind_service,cap_bpf"; got != want {
-		t.Errorf("Mask(%#x).String() = %q, want %q", uint64(m), got, want)
-	}
-	if got := Mask(0).String(); got != "none" {
-		t.Errorf("Mask(0).String() = %q, want %q", got, "none")
-	}
-	if !m.Has(cap.BPF) || m.Has(cap.CHOWN) || m.Has(cap.Value(70)) {
-		t.Errorf("Mask(%#x).Has is wrong for cap_bpf, cap_chown or 70", uint64(m))
+func TestBoundingText(t *testing.T) {
+	for _, tc := range []struct {
+		bnd  uint64
+		want string
+	}{
+		{1<<kernelCaps - 1, "all"},
+		{(1<<kernelCaps - 1) &^ (1 << 24), "all except cap_sys_resource"},
+		{netBind | bpf, "cap_net_bind_service,cap_bpf"},
+		{0, "none"},
+	} {
+		r := diagnose(fake{bnd: tc.bnd}.system())
+		if got := r.describeBounding(); got != tc.want {
+			t.Errorf("bounding %016x: %q, want %q", tc.bnd, got, tc.want)
+		}
 	}
 }

@@ -5,7 +5,6 @@ package activate
 import (
 	"bufio"
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/bits"
@@ -14,145 +13,34 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/capslayer/rules_capslayer/capslayer/caps"
 	"kernel.org/pub/linux/libs/security/libcap/cap"
 )
 
-// Mask is a set of capabilities in the layout of /proc/<pid>/status: bit n is
-// the capability whose number is n.
-type Mask uint64
-
-// Has reports whether v is in m.
-func (m Mask) Has(v cap.Value) bool {
-	return v < 64 && m&(1<<uint(v)) != 0
-}
-
-// Values returns the capabilities in m in numeric order.
-func (m Mask) Values() []cap.Value {
-	var vs []cap.Value
-	for v := cap.Value(0); v < 64; v++ {
-		if m.Has(v) {
-			vs = append(vs, v)
-		}
-	}
-	return vs
-}
-
-// String returns the capability names in m, comma separated in numeric order
-// ("cap_chown,cap_net_bind_service"), or "none" when m is empty.
-func (m Mask) String() string {
-	if m == 0 {
-		return "none"
-	}
-	return joinValues(m.Values(), ",")
-}
-
-func maskOf(vs []cap.Value) Mask {
-	var m Mask
+// maskOf returns the set of vs; values above 63 are left out.
+func maskOf(vs []cap.Value) caps.Mask {
+	var m caps.Mask
 	for _, v := range vs {
-		if v < 64 {
-			m |= 1 << uint(v)
-		}
+		m |= caps.MaskOf(int(v))
 	}
 	return m
 }
 
-// FileCaps is the security.capability extended attribute of the running
-// binary, as this process sees it (the kernel translates a v3 rootid into
-// this process's user namespace, and returns v2 when it maps to uid 0).
-type FileCaps struct {
-	// Revision is the vfs_cap_data revision: 1, 2 or 3. It is 0 when the
-	// file has no capabilities or they could not be read (see Err).
-	Revision int
-	// Effective is the effective bit: "=ep" rather than "=p".
-	Effective bool
-	// Permitted and Inheritable are the file's permitted and inheritable
-	// sets.
-	Permitted, Inheritable Mask
-	// RootID is the owner of v3 (namespaced) capabilities, as a uid of this
-	// process's user namespace.
-	RootID uint32
-	// Err says why the attribute could not be read or decoded. It is nil
-	// when the file simply has no capabilities.
-	Err error
-}
-
-// Present reports whether the binary carries file capabilities.
-func (f FileCaps) Present() bool { return f.Revision != 0 }
-
-// String returns the capabilities in the canonical text that getcap -n prints
-// ("cap_net_bind_service=ep", with " [rootid=N]" for v3), "none" when the file
-// has none, or the reason they could not be read.
-func (f FileCaps) String() string {
-	switch {
-	case f.Err != nil:
-		return "unreadable: " + f.Err.Error()
-	case !f.Present():
-		return "none"
+// setCaps returns the sets of s; values the host's libcap cannot
+// represent are left out rather than failing the whole diagnosis.
+func setCaps(s *cap.Set) caps.ProcessCaps {
+	var p caps.ProcessCaps
+	for _, fl := range []struct {
+		f cap.Flag
+		m *caps.Mask
+	}{{cap.Effective, &p.Effective}, {cap.Permitted, &p.Permitted}, {cap.Inheritable, &p.Inheritable}} {
+		for v := cap.Value(0); v < caps.MaxBits; v++ {
+			if on, err := s.GetFlag(fl.f, v); err == nil && on {
+				*fl.m |= caps.MaskOf(int(v))
+			}
+		}
 	}
-	s := canonical(f.Inheritable, f.Permitted, f.effectiveMask())
-	if f.Revision == 3 {
-		s += fmt.Sprintf(" [rootid=%d]", f.RootID)
-	}
-	return s
-}
-
-// effectiveMask is what getcap shows as "e": with the effective bit, all of
-// permitted and inheritable.
-func (f FileCaps) effectiveMask() Mask {
-	if f.Effective {
-		return f.Permitted | f.Inheritable
-	}
-	return 0
-}
-
-// Sizes and magic numbers of struct vfs_cap_data / vfs_ns_cap_data
-// (include/uapi/linux/capability.h).
-const (
-	vfsCapRevisionMask   = 0xff000000
-	vfsCapFlagsEffective = 0x000001
-	vfsCapRevision1      = 0x01000000
-	vfsCapRevision2      = 0x02000000
-	vfsCapRevision3      = 0x03000000
-	vfsCapSize1          = 12
-	vfsCapSize2          = 20
-	vfsCapSize3          = 24
-)
-
-// decodeFileCaps decodes a security.capability value. It is written by hand
-// rather than with cap.GetFile because the diagnosis needs the raw revision
-// and rootid (cap exposes the rootid only when the kernel itself speaks v3)
-// and must work on bytes a test injects.
-func decodeFileCaps(b []byte) FileCaps {
-	if len(b) < 4 {
-		return FileCaps{Err: fmt.Errorf("security.capability is %d bytes, too short for a vfs_cap_data header", len(b))}
-	}
-	magic := binary.LittleEndian.Uint32(b)
-	var f FileCaps
-	var size int
-	switch magic & vfsCapRevisionMask {
-	case vfsCapRevision1:
-		f.Revision, size = 1, vfsCapSize1
-	case vfsCapRevision2:
-		f.Revision, size = 2, vfsCapSize2
-	case vfsCapRevision3:
-		f.Revision, size = 3, vfsCapSize3
-	default:
-		return FileCaps{Err: fmt.Errorf("security.capability has unknown revision %#08x", magic&vfsCapRevisionMask)}
-	}
-	if len(b) != size {
-		return FileCaps{Err: fmt.Errorf("security.capability revision %d is %d bytes, want %d", f.Revision, len(b), size)}
-	}
-	f.Effective = magic&vfsCapFlagsEffective != 0
-	f.Permitted = Mask(binary.LittleEndian.Uint32(b[4:]))
-	f.Inheritable = Mask(binary.LittleEndian.Uint32(b[8:]))
-	if f.Revision >= 2 {
-		f.Permitted |= Mask(binary.LittleEndian.Uint32(b[12:])) << 32
-		f.Inheritable |= Mask(binary.LittleEndian.Uint32(b[16:])) << 32
-	}
-	if f.Revision == 3 {
-		f.RootID = binary.LittleEndian.Uint32(b[20:])
-	}
-	return f
+	return p
 }
 
 // Report is what a process can see about its own privileges: the facts the
@@ -166,14 +54,21 @@ type Report struct {
 	// Inheritable, Permitted, Effective, Bounding and Ambient are the
 	// capability sets of the process (CapInh ... CapAmb in
 	// /proc/self/status).
-	Inheritable, Permitted, Effective, Bounding, Ambient Mask
+	Inheritable, Permitted, Effective, Bounding, Ambient caps.Mask
 	// NoNewPrivs is the no_new_privs flag: file capabilities and
 	// set-user-ID bits grant nothing beyond what the parent held on exec.
 	NoNewPrivs bool
 	// TracerPID is the process tracing this one (a debugger, strace), or 0.
 	TracerPID int
-	// File is the security.capability xattr of Executable.
-	File FileCaps
+	// File is the security.capability xattr of Executable, as this
+	// process sees it: the kernel translates a v3 root ID into this
+	// process's user namespace, and returns v2 when it maps to uid 0. It
+	// is nil when the file has no capabilities or they could not be read
+	// (see FileErr).
+	File *caps.Xattr
+	// FileErr says why the xattr could not be read or decoded. It is nil
+	// when it was read, or the file simply has no capabilities.
+	FileErr error
 	// NoSuid reports that Executable is on a file system mounted nosuid,
 	// where the kernel ignores file capabilities.
 	NoSuid bool
@@ -192,9 +87,23 @@ type Report struct {
 }
 
 // Held returns the process's capabilities in libcap's canonical text, as
-// getpcaps prints them: "cap_net_bind_service=p", or "=" when it holds none.
+// getpcaps prints them (caps.ProcessCaps.String): "cap_net_bind_service=p",
+// or "=" when it holds none.
 func (r Report) Held() string {
-	return canonical(r.Inheritable, r.Permitted, r.Effective)
+	return caps.ProcessCaps{Effective: r.Effective, Permitted: r.Permitted, Inheritable: r.Inheritable}.String()
+}
+
+// fileText is the binary's file capabilities as getcap -n prints them
+// (caps.Xattr.String), "none" when it has none, or why they could not be
+// read.
+func (r Report) fileText() string {
+	switch {
+	case r.FileErr != nil:
+		return "unreadable: " + r.FileErr.Error()
+	case r.File == nil:
+		return "none"
+	}
+	return r.File.String()
 }
 
 // String formats the report as aligned "name: value" lines, ending with
@@ -208,8 +117,8 @@ func (r Report) String() string {
 	line("bounding set", r.describeBounding())
 	line("ambient set", r.Ambient.String())
 	line("no_new_privs", boolDigit(r.NoNewPrivs))
-	file := r.File.String()
-	if r.File.Present() {
+	file := r.fileText()
+	if r.File != nil {
 		file += fmt.Sprintf(" (security.capability v%d)", r.File.Revision)
 	}
 	line("file capabilities", file)
@@ -238,11 +147,11 @@ func (r Report) String() string {
 }
 
 func (r Report) describeBounding() string {
-	all := Mask(0)
-	if r.KernelCaps > 0 && r.KernelCaps <= 64 {
-		all = Mask(1)<<uint(r.KernelCaps) - 1
-		if r.KernelCaps == 64 {
-			all = ^Mask(0)
+	all := caps.Mask(0)
+	if r.KernelCaps > 0 && r.KernelCaps <= caps.MaxBits {
+		all = caps.Mask(1)<<uint(r.KernelCaps) - 1
+		if r.KernelCaps == caps.MaxBits {
+			all = ^caps.Mask(0)
 		}
 	}
 	switch {
@@ -259,22 +168,6 @@ func boolDigit(b bool) string {
 		return "1"
 	}
 	return "0"
-}
-
-// canonical returns libcap's canonical text for a process or file set.
-func canonical(inh, prm, eff Mask) string {
-	s := cap.NewSet()
-	for _, fl := range []struct {
-		f cap.Flag
-		m Mask
-	}{{cap.Inheritable, inh}, {cap.Permitted, prm}, {cap.Effective, eff}} {
-		// Values the host's libcap cannot represent are left out
-		// rather than failing the whole diagnosis.
-		for _, v := range fl.m.Values() {
-			_ = s.SetFlag(fl.f, true, v)
-		}
-	}
-	return s.String()
 }
 
 // system is how the diagnosis reads the process's view of the kernel; tests
@@ -322,7 +215,6 @@ const (
 	procStatus    = "/proc/self/status"
 	procUIDMap    = "/proc/self/uid_map"
 	procPortStart = "/proc/sys/net/ipv4/ip_unprivileged_port_start"
-	xattrCaps     = "security.capability"
 )
 
 // Diagnose reports what the process can see about its own privileges. It
@@ -352,12 +244,14 @@ func diagnose(sys system) Report {
 
 	// The xattr and mount flags are read through the magic link, so that
 	// they are those of the file the kernel actually executed.
-	if b, err := sys.getxattr(procSelfExe, xattrCaps); err != nil {
+	if b, err := sys.getxattr(procSelfExe, caps.XattrName); err != nil {
 		if !errors.Is(err, syscall.ENODATA) {
-			r.File.Err = fmt.Errorf("getxattr %s: %w", xattrCaps, err)
+			r.FileErr = fmt.Errorf("getxattr %s: %w", caps.XattrName, err)
 		}
+	} else if x, err := caps.Decode(b); err != nil {
+		r.FileErr = err
 	} else {
-		r.File = decodeFileCaps(b)
+		r.File = &x
 	}
 	if ns, err := sys.nosuid(procSelfExe); err != nil {
 		problem("statfs "+procSelfExe, err)
@@ -388,7 +282,7 @@ func initialUIDMap(m []byte) bool {
 
 // parseStatus fills the fields that come from /proc/<pid>/status.
 func (r *Report) parseStatus(status []byte) error {
-	masks := map[string]*Mask{
+	masks := map[string]*caps.Mask{
 		"CapInh": &r.Inheritable,
 		"CapPrm": &r.Permitted,
 		"CapEff": &r.Effective,
@@ -409,7 +303,7 @@ func (r *Report) parseStatus(status []byte) error {
 			if err != nil {
 				return fmt.Errorf("%s: %w", key, err)
 			}
-			*masks[key] = Mask(n)
+			*masks[key] = caps.Mask(n)
 			seen++
 		case "Uid":
 			f := strings.Fields(val)

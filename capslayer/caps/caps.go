@@ -61,8 +61,13 @@ func (m Mask) Names() []string {
 }
 
 // String returns the names of m joined by commas, e.g.
-// "cap_chown,cap_kill", or "" for the empty set.
+// "cap_chown,cap_kill", or "none" for the empty set. A list of
+// capabilities has no flags; FileCaps and ProcessCaps print sets with
+// their flags ("=" when empty).
 func (m Mask) String() string {
+	if m == 0 {
+		return "none"
+	}
 	return strings.Join(m.Names(), ",")
 }
 
@@ -87,6 +92,37 @@ func (f FileCaps) IsEmpty() bool {
 // All returns the capabilities f mentions, Permitted | Inheritable.
 func (f FileCaps) All() Mask {
 	return f.Permitted | f.Inheritable
+}
+
+// ProcessCaps is the capability sets of a process (or thread) as
+// capget(2) and the CapEff, CapPrm and CapInh lines of /proc/<pid>/status
+// report them. Unlike a file's, a process's effective set is a set of its
+// own.
+type ProcessCaps struct {
+	Effective, Permitted, Inheritable Mask
+}
+
+// String returns the canonical text of p, what getpcaps and capsh (libcap
+// 2.66) print, in the same form as FileCaps.String: e.g.
+// "cap_net_bind_service=ep", "cap_bpf=p", "=ep" (every named capability),
+// or "=" when p holds nothing.
+func (p ProcessCaps) String() string {
+	return capText(p.state)
+}
+
+// state returns the libcap flag state of capability c in p.
+func (p ProcessCaps) state(c int) int {
+	s := 0
+	if p.Effective.Has(c) {
+		s |= stEff
+	}
+	if p.Permitted.Has(c) {
+		s |= stPer
+	}
+	if p.Inheritable.Has(c) {
+		s |= stInh
+	}
+	return s
 }
 
 // Name returns the canonical name of capability c, e.g. "cap_chown", or
@@ -188,6 +224,13 @@ func flagText(b *strings.Builder, s int) {
 // The text is parsed back to f by Parse and ParseSetcap, except that the
 // effective bit of an empty set is lost, as it is in getcap.
 func (f FileCaps) String() string {
+	return capText(f.state)
+}
+
+// capText is libcap's cap_to_text for the set whose capability c has the
+// flags state(c) (stEff|stPer|stInh): the text of both FileCaps and
+// ProcessCaps.
+func capText(state func(c int) int) string {
 	// This is libcap's cap_to_text re-implemented, because the Go
 	// package's (*cap.Set).String formats differently from the C
 	// library that getcap uses, and asks the running kernel how many
@@ -200,7 +243,7 @@ func (f FileCaps) String() string {
 	// first. Unnamed capabilities follow, each group with "+flags".
 	var histo [8]int
 	for c := 0; c < NamedCount; c++ {
-		histo[f.state(c)]++
+		histo[state(c)]++
 	}
 	m := 7
 	for t := 6; t >= 0; t-- {
@@ -222,7 +265,7 @@ func (f FileCaps) String() string {
 		b.WriteByte(' ')
 		first := true
 		for c := 0; c < NamedCount; c++ {
-			if f.state(c) == t {
+			if state(c) == t {
 				if !first {
 					b.WriteByte(',')
 				}
@@ -247,7 +290,7 @@ func (f FileCaps) String() string {
 	for t := 7; t >= 1; t-- {
 		first := true
 		for c := NamedCount; c < MaxBits; c++ {
-			if f.state(c) != t {
+			if state(c) != t {
 				continue
 			}
 			if first {
@@ -264,7 +307,7 @@ func (f FileCaps) String() string {
 		}
 	}
 	s := b.String()
-	if m == 0 && f.All()&AllNamed != 0 {
+	if m == 0 && histo[0] != NamedCount {
 		// The first group was written with '='; drop the "= " before it.
 		s = s[2:]
 	}

@@ -118,3 +118,31 @@ func TestDockerName(t *testing.T) {
 		t.Errorf("Mask(0).DockerNames() = %q, want nil", got)
 	}
 }
+
+func TestProcessCapsString(t *testing.T) {
+	for _, tc := range []struct {
+		p    ProcessCaps
+		want string
+	}{
+		{ProcessCaps{}, "="},
+		{ProcessCaps{Effective: 1 << 10, Permitted: 1 << 10}, "cap_net_bind_service=ep"},
+		{ProcessCaps{Permitted: 1 << 39}, "cap_bpf=p"},
+		{ProcessCaps{Effective: 1 << 3}, "cap_fowner=e"},
+		{ProcessCaps{Effective: AllNamed, Permitted: AllNamed}, "=ep"},
+		{ProcessCaps{Effective: AllNamed &^ (1 << 24), Permitted: AllNamed}, "=ep cap_sys_resource-e"},
+		{ProcessCaps{Permitted: 1 << 63}, "= 63+p"},
+	} {
+		if got := tc.p.String(); got != tc.want {
+			t.Errorf("%+v.String() = %q, want %q", tc.p, got, tc.want)
+		}
+	}
+	// A file's text is the text of the process sets getcap loads from it:
+	// the effective bit stands for every permitted or inheritable one.
+	f := FileCaps{Permitted: 1<<0 | 1<<5, Inheritable: 1 << 5, Effective: true}
+	if got, want := f.String(), (ProcessCaps{Effective: f.All(), Permitted: f.Permitted, Inheritable: f.Inheritable}).String(); got != want {
+		t.Errorf("FileCaps %q, ProcessCaps %q", got, want)
+	}
+	if got := Mask(0).String(); got != "none" {
+		t.Errorf("Mask(0).String() = %q, want none", got)
+	}
+}

@@ -5,6 +5,8 @@ package caps
 import (
 	"testing"
 
+	"github.com/capslayer/rules_capslayer/internal/testenv"
+
 	"kernel.org/pub/linux/libs/security/libcap/cap"
 )
 
@@ -63,6 +65,48 @@ func TestDifferencesFromGoFromText(t *testing.T) {
 		}
 		if theirs == ours {
 			t.Errorf("cap.FromText(%q) now agrees with setcap (%v); the difference %q is gone", tc.in, ours, tc.why)
+		}
+	}
+}
+
+// TestProcessCapsTextIsLibcaps compares ProcessCaps.String with libcap's
+// (*cap.Set).String, which follows the C cap_to_text that getpcaps uses,
+// for sets of named capabilities in every flag combination. The Go
+// package counts the capabilities the running kernel names; the texts can
+// only agree where that is NamedCount.
+func TestProcessCapsTextIsLibcaps(t *testing.T) {
+	if int(cap.MaxBits()) != NamedCount {
+		testenv.SkipOrFail(t, "the running kernel names %d capabilities, not %d: (*cap.Set).String differs by design", cap.MaxBits(), NamedCount)
+	}
+	sets := []ProcessCaps{
+		{},
+		{Effective: 1 << 10, Permitted: 1 << 10},
+		{Permitted: 1<<39 | 1<<38 | 1<<12},
+		{Effective: AllNamed, Permitted: AllNamed},
+		{Permitted: AllNamed &^ (1 << 24), Inheritable: 1 << 5},
+		{Effective: 1 << 0, Permitted: 1<<0 | 1<<7, Inheritable: 1<<7 | 1<<40},
+		{Effective: 1 << 3},
+		{Effective: 0xa80425fb, Permitted: 0xa80425fb},
+	}
+	for i := uint64(1); i < 40; i++ {
+		// Pseudo-random sets, reproducible: a multiplicative hash.
+		x := i * 0x9e3779b97f4a7c15
+		sets = append(sets, ProcessCaps{Effective: Mask(x) & AllNamed, Permitted: Mask(x>>7) & AllNamed, Inheritable: Mask(x>>13) & AllNamed})
+	}
+	for _, p := range sets {
+		s := cap.NewSet()
+		for _, fl := range []struct {
+			f cap.Flag
+			m Mask
+		}{{cap.Effective, p.Effective}, {cap.Permitted, p.Permitted}, {cap.Inheritable, p.Inheritable}} {
+			for _, c := range fl.m.List() {
+				if err := s.SetFlag(fl.f, true, cap.Value(c)); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if got, want := p.String(), s.String(); got != want {
+			t.Errorf("%+v.String() = %q, libcap says %q", p, got, want)
 		}
 	}
 }

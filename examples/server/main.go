@@ -173,7 +173,7 @@ func explainBind(w io.Writer, err error, raised bool) {
 		return
 	}
 	r := activate.Diagnose()
-	if !raised && r.Permitted.Has(cap.NET_BIND_SERVICE) && !r.Effective.Has(cap.NET_BIND_SERVICE) {
+	if nbs := int(cap.NET_BIND_SERVICE); !raised && r.Permitted.Has(nbs) && !r.Effective.Has(nbs) {
 		fmt.Fprintln(w, "server: cap_net_bind_service is permitted but not effective (file capabilities =p): start the server with -raise")
 		return
 	}
