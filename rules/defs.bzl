@@ -86,6 +86,10 @@ See `examples/server` and `examples/policy`.
 * rules_pkg: build the other files with `pkg_tar` and give both tars to the
   image. Do not put the layer in `pkg_tar(deps = ...)`: pkg_tar rewrites the
   entries without their PAX records and drops the capabilities.
+* Files already in a tar (a `pkg_tar`, tar.bzl's `tar`, a Debian package's
+  data tar): `caps_layer(tars = [":pkg"], file_caps = {"/bin/ping":
+  "cap_net_raw=p"})` copies the tar with the capabilities set on those files.
+  See `examples/rewrite`.
 * Own rules: read `CapsLayerInfo`, or run `capslayer` through the toolchain
   (`CAPSLAYER_TOOLCHAIN_TYPE`); genrules get `$(CAPSLAYER_BIN)` with
   `toolchains = ["@rules_capslayer//rules:resolved_toolchain"]`.

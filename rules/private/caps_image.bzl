@@ -6,6 +6,7 @@ load(":toolchain.bzl", "TOOLCHAIN_TYPE")
 load(":util.bzl", "check", "label_text", "rlocation", "shell_quote")
 load(
     ":validate.bzl",
+    "LAYER_EXTENSIONS",
     "check_key_values",
     "check_platform",
     "check_port",
@@ -81,10 +82,6 @@ another platform than the one asked for is refused.
 `SOURCE_DATE_EPOCH` is not read: the config's created time is `created`, by
 default 1970-01-01T00:00:00Z.
 """
-
-# The extensions rules_oci's oci_image(tars) accepts; the CLI sniffs the
-# compression from the bytes, not from the name.
-_LAYER_EXTENSIONS = [".tar", ".tar.gz", ".tgz", ".tar.zst", ".tzst"]
 
 def _layer_files(target):
     """The layer tars a `layers` target stands for, in order."""
@@ -243,7 +240,7 @@ caps_image_rule = rule(
             doc = "Layer tars to add on top of `base`, bottom first: `caps_layer` targets, `pkg_tar`, " +
                   "or any `.tar`, `.tar.gz`/`.tgz`, `.tar.zst`/`.tzst` file. Each is added byte for byte; " +
                   "a later layer hides the files of earlier ones at the same path.",
-            allow_files = _LAYER_EXTENSIONS,
+            allow_files = LAYER_EXTENSIONS,
         ),
         "base": attr.label(
             doc = "The base image: a target giving an OCI image layout directory (another `caps_image`, " +

@@ -7,6 +7,7 @@ load(":util.bzl", "check")
 load(
     ":validate.bzl",
     "COMPRESSIONS",
+    "LAYER_EXTENSIONS",
     "check_caps",
     "check_files_dest",
     "check_int",
@@ -14,6 +15,8 @@ load(
     "check_mode",
     "check_owner",
     "check_path",
+    "check_tar_count",
+    "check_tar_rewrite",
 )
 
 _DOC = """Writes an OCI layer tar in which files carry Linux file capabilities.
@@ -61,6 +64,30 @@ caps_layer(
 )
 ```
 
+Files that are already in a tar (a `pkg_tar` output, tar.bzl's `tar`, a
+Debian package's `data.tar` unpacked by rules_distroless, a layer of a base
+image) get capabilities with `tars` and `file_caps`, as a package's postinst
+would have run `setcap`:
+
+```starlark
+caps_layer(
+    name = "ping_layer",
+    tars = [":iputils_data"],          # one tar: plain, gzip or zstd
+    file_caps = {"/bin/ping": "cap_net_raw=p"},
+)
+```
+
+The layer is that tar with `security.capability` set (or replaced) on each
+named regular file; every other entry and byte is copied unchanged (headers,
+PAX records and xattrs, hard links, symlinks, whiteouts, long names), and the
+entries keep their own modes, owners and mtimes, so `binary`, `path`, `caps`,
+`files`, `mode`, `owner` and `mtime` do not go with `tars`. A named path that
+is missing from the tar, is a directory, a symlink or a hard link (the error
+names its target), or is in the tar twice fails the build. `tars` takes one
+tar: concatenating several into one layer would change what their whiteouts
+hide and which of two entries at a path wins, so give the others to the image
+as layers of their own (or merge them first with `pkg_tar(deps = ...)`).
+
 Outputs:
 
 * `<name>.tar`, `<name>.tar.gz` or `<name>.tar.zst` (after `compression`): the
@@ -96,65 +123,49 @@ def _single_file(ctx, target, attr):
         ))
     return files[0]
 
+def _tar_rewrite(ctx):
+    """Checks the attributes of a layer made from `tars`.
+
+    Returns:
+      The `capslayer layer` arguments so far, the inputs, and the `caps` and
+      `files` of CapsLayerInfo.
+    """
+    attr = ctx.attr
+    conflicting = [name for name, is_set in [
+        ("binary", attr.binary),
+        ("path", attr.path),
+        ("caps", attr.caps),
+        ("files", attr.files),
+        ("mode", attr.mode != "0755"),
+        ("owner", attr.owner != "0:0"),
+        ("mtime", attr.mtime != 0),
+    ] if is_set]
+    check(ctx, check_tar_rewrite(conflicting, attr.file_caps))
+    for path, caps in attr.file_caps.items():
+        check(ctx, check_caps("file_caps[\"%s\"]" % path, caps))
+    tars = [f for target in attr.tars for f in target[DefaultInfo].files.to_list()]
+    check(ctx, check_tar_count(tars))
+
+    args = ctx.actions.args()
+    args.add("layer")
+    args.add("--from-tar", tars[0])
+    for path in sorted(attr.file_caps.keys()):
+        args.add("--set", "%s=%s" % (path, attr.file_caps[path]))
+    return args, tars, dict(attr.file_caps), {}
+
 def _caps_layer_impl(ctx):
     attr = ctx.attr
 
     # Validate every attribute before declaring anything.
-    check(ctx, check_mode(attr.mode))
-    check(ctx, check_owner(attr.owner))
-    check(ctx, check_int("mtime", attr.mtime, 2147483647))
     check(ctx, check_int("rootid", attr.rootid, 4294967294))
-
-    binary = attr.binary[0] if attr.binary else None
-    if binary:
-        check(ctx, check_path("path", attr.path))
-        check(ctx, check_caps("caps", attr.caps))
-    elif attr.path or attr.caps:
-        fail("%s: 'path' and 'caps' describe 'binary', which is not set; set 'binary' or put the file in 'files'" % ctx.label)
-    if not binary and not attr.files:
-        fail("%s: the layer would be empty; set 'binary' (with 'path' and 'caps') or 'files'" % ctx.label)
-
-    # attr.files maps Target -> destination; keep attribute order.
-    extra = [(target, dest) for target, dest in attr.files.items()]
-    for _, dest in extra:
-        check(ctx, check_files_dest(dest))
-    for dest, caps in attr.file_caps.items():
-        check(ctx, check_caps("file_caps[\"%s\"]" % dest, caps))
-    check(ctx, check_layout(attr.path if binary else "", [d for _, d in extra], attr.file_caps))
+    if attr.tars:
+        args, inputs, caps_by_path, files_by_path = _tar_rewrite(ctx)
+    else:
+        args, inputs, caps_by_path, files_by_path = _new_layer(ctx)
 
     compression = COMPRESSIONS[attr.compression]
     layer = ctx.actions.declare_file(ctx.label.name + compression.extension)
     descriptor = ctx.actions.declare_file(ctx.label.name + ".descriptor.json")
-
-    args = ctx.actions.args()
-    args.add("layer")
-    inputs = []
-    caps_by_path = {}
-    files_by_path = {}
-    if binary:
-        src = _single_file(ctx, binary, "binary")
-        inputs.append(src)
-        args.add("--binary", src)
-        args.add("--path", attr.path)
-        args.add("--caps", attr.caps)
-        caps_by_path[attr.path] = attr.caps
-        files_by_path[attr.path] = src
-    for target, dest in extra:
-        src = _single_file(ctx, target, "files")
-        inputs.append(src)
-        caps = attr.file_caps.get(dest, "")
-
-        # --file DEST=SRC[:CAPS]: CAPS starts after the last ':', so a source
-        # path containing ':' needs the ':' even without capabilities.
-        spec = "%s=%s" % (dest, src.path)
-        if caps or ":" in src.path:
-            spec += ":" + caps
-        args.add("--file", spec)
-        caps_by_path[dest] = caps
-        files_by_path[dest] = src
-    args.add("--mode", attr.mode)
-    args.add("--owner", attr.owner)
-    args.add("--mtime", str(attr.mtime))
     if attr.rootid:
         args.add("--rootid", str(attr.rootid))
     args.add("--compression", attr.compression)
@@ -192,6 +203,66 @@ def _caps_layer_impl(ctx):
         ),
     ]
 
+def _new_layer(ctx):
+    """Checks the attributes of a layer of new files (`binary`, `files`).
+
+    Returns:
+      The `capslayer layer` arguments so far, the inputs, and the `caps` and
+      `files` of CapsLayerInfo.
+    """
+    attr = ctx.attr
+    check(ctx, check_mode(attr.mode))
+    check(ctx, check_owner(attr.owner))
+    check(ctx, check_int("mtime", attr.mtime, 2147483647))
+
+    binary = attr.binary[0] if attr.binary else None
+    if binary:
+        check(ctx, check_path("path", attr.path))
+        check(ctx, check_caps("caps", attr.caps))
+    elif attr.path or attr.caps:
+        fail("%s: 'path' and 'caps' describe 'binary', which is not set; set 'binary' or put the file in 'files'" % ctx.label)
+    if not binary and not attr.files:
+        fail("%s: the layer would be empty; set 'binary' (with 'path' and 'caps'), 'files', or 'tars' (with 'file_caps')" % ctx.label)
+
+    # attr.files maps Target -> destination; keep attribute order.
+    extra = [(target, dest) for target, dest in attr.files.items()]
+    for _, dest in extra:
+        check(ctx, check_files_dest(dest))
+    for dest, caps in attr.file_caps.items():
+        check(ctx, check_caps("file_caps[\"%s\"]" % dest, caps))
+    check(ctx, check_layout(attr.path if binary else "", [d for _, d in extra], attr.file_caps))
+
+    args = ctx.actions.args()
+    args.add("layer")
+    inputs = []
+    caps_by_path = {}
+    files_by_path = {}
+    if binary:
+        src = _single_file(ctx, binary, "binary")
+        inputs.append(src)
+        args.add("--binary", src)
+        args.add("--path", attr.path)
+        args.add("--caps", attr.caps)
+        caps_by_path[attr.path] = attr.caps
+        files_by_path[attr.path] = src
+    for target, dest in extra:
+        src = _single_file(ctx, target, "files")
+        inputs.append(src)
+        caps = attr.file_caps.get(dest, "")
+
+        # --file DEST=SRC[:CAPS]: CAPS starts after the last ':', so a source
+        # path containing ':' needs the ':' even without capabilities.
+        spec = "%s=%s" % (dest, src.path)
+        if caps or ":" in src.path:
+            spec += ":" + caps
+        args.add("--file", spec)
+        caps_by_path[dest] = caps
+        files_by_path[dest] = src
+    args.add("--mode", attr.mode)
+    args.add("--owner", attr.owner)
+    args.add("--mtime", str(attr.mtime))
+    return args, inputs, caps_by_path, files_by_path
+
 caps_layer = rule(
     implementation = _caps_layer_impl,
     doc = _DOC,
@@ -221,7 +292,19 @@ caps_layer = rule(
         ),
         "file_caps": attr.string_dict(
             doc = "Capabilities of the files in `files`, by destination: " +
-                  "`{\"/usr/bin/tcpdump\": \"cap_net_raw=ep\"}`. Every key must be a destination in `files`.",
+                  "`{\"/usr/bin/tcpdump\": \"cap_net_raw=ep\"}`. Every key must be a destination in `files`. " +
+                  "With `tars`, the capabilities of files of the tar, by absolute path in the image " +
+                  "(`{\"/bin/ping\": \"cap_net_raw=p\"}`): each must be a regular file of the tar.",
+        ),
+        "tars": attr.label_list(
+            doc = "One existing layer tar (`.tar`, `.tar.gz`/`.tgz`, `.tar.zst`/`.tzst`; the compression is " +
+                  "read from its bytes) to copy with capabilities set on the files `file_caps` names: a " +
+                  "`pkg_tar`, tar.bzl's `tar`, a Debian package's data tar. Every other entry is copied unchanged " +
+                  "and entries keep their modes, owners and mtimes, so `binary`, `path`, `caps`, `files`, `mode`, " +
+                  "`owner` and `mtime` do not go with it. Exactly one tar: give others to the image as layers of " +
+                  "their own. Built for `platform` when it is set.",
+            allow_files = LAYER_EXTENSIONS,
+            cfg = platform_transition,
         ),
         "mode": attr.string(
             doc = "Mode of every file, as 3 or 4 octal digits. The kernel honours file capabilities " +
@@ -253,7 +336,7 @@ caps_layer = rule(
             values = sorted(COMPRESSIONS.keys()),
         ),
         "platform": attr.label(
-            doc = "Build `binary` and `files` for this platform instead of the target platform, e.g. " +
+            doc = "Build `binary`, `files` and `tars` for this platform instead of the target platform, e.g. " +
                   "`@rules_go//go/toolchain:linux_arm64` to get an arm64 layer from a host build. " +
                   "The `capslayer` tool itself always runs on the execution platform.",
         ),

@@ -16,8 +16,10 @@ time.""",
         "media_type": "string: the OCI media type of the layer, e.g. `application/vnd.oci.image.layer.v1.tar+gzip`.",
         "caps": "dict of string to string: the destination path of every file in the layer (absolute, e.g. " +
                 "`/app/server`) to the capability text given for it (`\"\"` for a file without capabilities). " +
-                "The text is the one written in BUILD; the canonical form is in the descriptor.",
-        "files": "dict of string to File: the destination path of every file in the layer to the file put there.",
+                "The text is the one written in BUILD; the canonical form is in the descriptor. For a layer made " +
+                "from `tars`, only the files `file_caps` names.",
+        "files": "dict of string to File: the destination path of every file in the layer to the file put there; " +
+                 "empty for a layer made from `tars`.",
         "platform": "Label or None: the `platform` the files were built for, when `caps_layer` transitioned them.",
     },
 )

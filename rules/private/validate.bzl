@@ -13,6 +13,11 @@ COMPRESSIONS = {
     "zstd": struct(extension = ".tar.zst", media_type = "application/vnd.oci.image.layer.v1.tar+zstd"),
 }
 
+# The layer file extensions rules_oci's oci_image(tars) accepts, for attributes
+# that take layer tars; the CLI sniffs the compression from the bytes, not from
+# the name.
+LAYER_EXTENSIONS = [".tar", ".tar.gz", ".tgz", ".tar.zst", ".tzst"]
+
 _OCTAL = "01234567"
 _DIGITS = "0123456789"
 
@@ -155,6 +160,51 @@ def check_layout(path, file_paths, file_caps):
                 ", ".join(["\"%s\"" % k for k in known]) or "none given",
             )
     return None
+
+def check_tar_rewrite(conflicting, file_caps):
+    """Checks the attributes of a caps_layer that sets capabilities in `tars`.
+
+    Args:
+      conflicting: the names of the attributes set that do not go with
+        `tars`, in attribute order: any of `binary`, `path`, `caps`, `files`,
+        and `mode`, `owner`, `mtime` when not at their defaults.
+      file_caps: the `file_caps` dict: path in the tar to capability text.
+
+    Returns:
+      None, or the problem and its fix.
+    """
+    for attr in conflicting:
+        if attr == "caps":
+            return "'caps' is for 'binary', which does not go with 'tars'; give the capabilities of the tar's files by path in 'file_caps', e.g. file_caps = {\"/bin/ping\": \"cap_net_raw=p\"}"
+        if attr in ("mode", "owner", "mtime"):
+            return "'%s' does not go with 'tars': the tar's entries keep their own modes, owners and mtimes" % attr
+        return "'%s' does not go with 'tars': the layer is the tar with capabilities set on the files 'file_caps' names; put other files in a caps_layer of their own" % attr
+    if not file_caps:
+        return "'tars' needs 'file_caps' to name the files of the tar to give capabilities, e.g. file_caps = {\"/bin/ping\": \"cap_net_raw=p\"}"
+    for path in sorted(file_caps.keys()):
+        problem = check_path("file_caps", path)
+        if problem:
+            return problem
+        if "=" in path:
+            # capslayer's --set PATH=CAPS ends PATH at the first '='.
+            return "'file_caps' path \"%s\" contains \"=\", which capslayer --set cannot carry" % path
+    return None
+
+def check_tar_count(files):
+    """Checks that `tars` gives exactly one tar.
+
+    Args:
+      files: the Files the `tars` targets give, in order.
+
+    Returns:
+      None, or the problem and its fix.
+    """
+    if len(files) == 1:
+        return None
+    return "'tars' gives %d files (%s); caps_layer sets capabilities in one tar: give the other tars to the image as layers of their own (oci_image(tars = ...), caps_image(layers = ...)), or merge them first with pkg_tar(deps = ...)" % (
+        len(files),
+        ", ".join([f.short_path for f in files[:5]]) + (", ..." if len(files) > 5 else "") if files else "none",
+    )
 
 # Checks of caps_image attributes.
 

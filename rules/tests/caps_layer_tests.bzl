@@ -189,6 +189,52 @@ _prebuilt_toolchain_test = analysistest.make(
 )
 
 # ---------------------------------------------------------------------------
+# `tars` + `file_caps`: capabilities on files of an existing tar.
+
+def _tar_rewrite_test_impl(ctx):
+    env = analysistest.begin(ctx)
+    target = analysistest.target_under_test(env)
+    name = target.label.name
+    info = target[CapsLayerInfo]
+
+    asserts.equals(env, [name + ".tar.gz"], _basenames(target[DefaultInfo].files.to_list()), "default outputs")
+    asserts.equals(env, [name + ".descriptor.json"], _basenames(target[OutputGroupInfo].descriptor.to_list()))
+    asserts.equals(env, "gzip", info.compression)
+    asserts.equals(env, "application/vnd.oci.image.layer.v1.tar+gzip", info.media_type)
+    asserts.equals(env, {"/bin/ping": "cap_net_raw=p", "/bin/arping": "cap_net_raw,cap_net_admin=ep"}, info.caps)
+    asserts.equals(env, {}, info.files, "a layer from tars has no files of its own")
+
+    actions = analysistest.target_actions(env)
+    asserts.equals(env, ["CapsLayer"], [a.mnemonic for a in actions], "one CapsLayer action")
+    action = actions[0]
+    tar = [f for f in action.inputs.to_list() if f.short_path == _TESTDATA + "base.tar"]
+    asserts.equals(env, 1, len(tar), "the tar is an input")
+
+    # --set in path order, whatever the order in BUILD; no --mode, --owner,
+    # --mtime: the entries keep theirs.
+    asserts.equals(env, [
+        "layer",
+        "--from-tar",
+        tar[0].path if tar else "",
+        "--set",
+        "/bin/arping=cap_net_raw,cap_net_admin=ep",
+        "--set",
+        "/bin/ping=cap_net_raw=p",
+        "--rootid",
+        "100000",
+        "--compression",
+        "gzip",
+        "--output",
+        info.layer.path,
+        "--descriptor",
+        info.descriptor.path,
+    ], _argv_after_executable(action))
+    asserts.equals(env, {}, action.env, "action env")
+    return analysistest.end(env)
+
+_tar_rewrite_test = analysistest.make(_tar_rewrite_test_impl)
+
+# ---------------------------------------------------------------------------
 # fail() texts. Each target is tagged manual so //... does not build it.
 
 def _failure_test_impl(ctx):
@@ -268,11 +314,68 @@ _FAILURES = {
     ),
     "empty_layer": (
         {"binary": None, "path": "", "caps": ""},
-        "the layer would be empty; set 'binary' (with 'path' and 'caps') or 'files'",
+        "the layer would be empty; set 'binary' (with 'path' and 'caps'), 'files', or 'tars' (with 'file_caps')",
     ),
     "binary_two_files": (
         {"binary": ":two_files"},
         "'binary' target @@//rules/tests:two_files gives 2 files (rules/tests/testdata/server.bin, rules/tests/testdata/tcpdump.bin); caps_layer needs one file per destination: use a rule that outputs one executable, or a filegroup with one file",
+    ),
+}
+
+# name -> (caps_layer kwargs on top of a valid `tars` layer, expected message).
+# :extra.tar and :two_tars (extra.tar, more.tar.gz) are caps_image_tests'.
+_TAR_FAILURES = {
+    "tars_with_binary": (
+        {"binary": ":testdata/server.bin"},
+        "'binary' does not go with 'tars': the layer is the tar with capabilities set on the files 'file_caps' names; put other files in a caps_layer of their own",
+    ),
+    "tars_with_path": (
+        {"path": "/app/server"},
+        "'path' does not go with 'tars': the layer is the tar with capabilities set on the files 'file_caps' names; put other files in a caps_layer of their own",
+    ),
+    "tars_with_caps": (
+        {"caps": "cap_net_raw=p"},
+        "'caps' is for 'binary', which does not go with 'tars'; give the capabilities of the tar's files by path in 'file_caps', e.g. file_caps = {\"/bin/ping\": \"cap_net_raw=p\"}",
+    ),
+    "tars_with_files": (
+        {"files": {":testdata/tcpdump.bin": "/usr/bin/tcpdump"}},
+        "'files' does not go with 'tars': the layer is the tar with capabilities set on the files 'file_caps' names; put other files in a caps_layer of their own",
+    ),
+    "tars_with_mode": (
+        {"mode": "0555"},
+        "'mode' does not go with 'tars': the tar's entries keep their own modes, owners and mtimes",
+    ),
+    "tars_with_owner": (
+        {"owner": "65532:65532"},
+        "'owner' does not go with 'tars': the tar's entries keep their own modes, owners and mtimes",
+    ),
+    "tars_with_mtime": (
+        {"mtime": 1700000000},
+        "'mtime' does not go with 'tars': the tar's entries keep their own modes, owners and mtimes",
+    ),
+    "tars_without_file_caps": (
+        {"file_caps": {}},
+        "'tars' needs 'file_caps' to name the files of the tar to give capabilities, e.g. file_caps = {\"/bin/ping\": \"cap_net_raw=p\"}",
+    ),
+    "tars_relative_path": (
+        {"file_caps": {"bin/ping": "cap_net_raw=p"}},
+        "'file_caps' must be absolute, got \"bin/ping\"; write \"/bin/ping\"",
+    ),
+    "tars_path_with_equals": (
+        {"file_caps": {"/bin/a=b": "cap_net_raw=p"}},
+        "'file_caps' path \"/bin/a=b\" contains \"=\", which capslayer --set cannot carry",
+    ),
+    "tars_empty_caps": (
+        {"file_caps": {"/bin/ping": " "}},
+        "'file_caps[\"/bin/ping\"]' is empty; give capabilities as setcap does, e.g. \"cap_net_bind_service=ep\"",
+    ),
+    "tars_two_tars": (
+        {"tars": [":testdata/base.tar", ":extra.tar"]},
+        "'tars' gives 2 files (rules/tests/testdata/base.tar, rules/tests/extra.tar); caps_layer sets capabilities in one tar: give the other tars to the image as layers of their own (oci_image(tars = ...), caps_image(layers = ...)), or merge them first with pkg_tar(deps = ...)",
+    ),
+    "tars_filegroup_of_two": (
+        {"tars": [":two_tars"]},
+        "'tars' gives 2 files (rules/tests/extra.tar, rules/tests/more.tar.gz); caps_layer sets capabilities in one tar: give the other tars to the image as layers of their own (oci_image(tars = ...), caps_image(layers = ...)), or merge them first with pkg_tar(deps = ...)",
     ),
 }
 
@@ -362,6 +465,34 @@ def caps_layer_test_suite(name):
             attrs.pop(k)
         if case == "path_without_binary":
             attrs["caps"] = ""
+        caps_layer(name = case, tags = ["manual"], **attrs)
+        _failure_test(
+            name = case + "_test",
+            target_under_test = ":" + case,
+            want = "rules/tests:%s: %s" % (case, want),
+        )
+        tests.append(":" + case + "_test")
+
+    caps_layer(
+        name = "tar_rewrite",
+        tars = [":testdata/base.tar"],
+        file_caps = {
+            "/bin/ping": "cap_net_raw=p",
+            "/bin/arping": "cap_net_raw,cap_net_admin=ep",
+        },
+        rootid = 100000,
+        compression = "gzip",
+        tags = ["manual"],
+    )
+    _tar_rewrite_test(name = "tar_rewrite_test", target_under_test = ":tar_rewrite")
+    tests.append(":tar_rewrite_test")
+
+    for case, (kwargs, want) in _TAR_FAILURES.items():
+        attrs = {
+            "tars": [":testdata/base.tar"],
+            "file_caps": {"/bin/ping": "cap_net_raw=p"},
+        }
+        attrs.update(kwargs)
         caps_layer(name = case, tags = ["manual"], **attrs)
         _failure_test(
             name = case + "_test",
