@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -346,51 +345,6 @@ func TestLayerHostIndependent(t *testing.T) {
 	want, _ := os.ReadFile(filepath.Join(layerTestdata, "golden.tar.gz"))
 	if got := strings.Fields(sums[0])[0]; got != fmt.Sprintf("%x", sha256.Sum256(want)) {
 		t.Errorf("layer sha256 %s, want that of golden.tar.gz", got)
-	}
-}
-
-// TestLayerHelloExample builds examples/hello, puts it in a layer with
-// cap_net_bind_service=ep as the README shows, extracts the layer with GNU
-// tar and runs the binary as an unprivileged user: the kernel must grant it
-// the capability, so it can listen on port 80.
-func TestLayerHelloExample(t *testing.T) {
-	testenv.RequireTools(t, "go", "tar", "setpriv")
-	testenv.RequireRoot(t, "extracting file capabilities and switching users")
-	if _, err := os.Stat("../examples/hello/main.go"); err != nil || os.Getenv("TEST_SRCDIR") != "" {
-		// Under Bazel there is no go.mod to build from; the Bazel-built
-		// example layer is checked by //e2e/bazel:cli_parity_test instead.
-		t.Skip("runs go build on the source tree; not available under bazel test")
-	}
-	dir := t.TempDir()
-	os.Chmod(dir, 0o755) // the unprivileged user must reach the binary
-	hello := filepath.Join(dir, "hello")
-	build := exec.Command("go", "build", "-o", hello, "../examples/hello")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if b, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, b)
-	}
-	out := filepath.Join(dir, "hello.tar")
-	if code, _, stderr := runCLI(t, "layer", "--binary", hello, "--path", "/app/hello", "--caps", "cap_net_bind_service=ep", "--output", out); code != 0 {
-		t.Fatalf("exit %d: %s", code, stderr)
-	}
-	root := filepath.Join(dir, "root")
-	os.Mkdir(root, 0o755)
-	if b, err := exec.Command("tar", "--xattrs", "--xattrs-include=security.capability", "-xpf", out, "-C", root).CombinedOutput(); err != nil {
-		t.Fatalf("tar -x: %v\n%s", err, b)
-	}
-	port := "80"
-	cmd := exec.Command("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--",
-		filepath.Join(root, "app/hello"), "-listen", "127.0.0.1:"+port)
-	b, err := cmd.CombinedOutput()
-	got := string(b)
-	if err != nil && strings.Contains(got, "address already in use") {
-		t.Skipf("port %s is taken: %s", port, got)
-	}
-	if err != nil || !strings.Contains(got, "CapEff: cap_net_bind_service\n") || !strings.Contains(got, "listening on 127.0.0.1:"+port) {
-		t.Errorf("hello as uid 65534: %v\n%s\nwant CapEff: cap_net_bind_service and a listener on port %s", err, got, port)
-	}
-	if !strings.Contains(got, "uid "+strconv.Itoa(65534)) {
-		t.Errorf("hello did not run as 65534:\n%s", got)
 	}
 }
 
