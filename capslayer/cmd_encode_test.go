@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/capslayer/rules_capslayer/internal/testenv"
 )
 
 // runEncodeCLI runs capslayer in-process and returns the exit status and
@@ -112,11 +114,11 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 // getfattr prints.
 func TestEncodeAgainstSetcap(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("setcap needs root (CAP_SETFCAP)")
+		testenv.SkipOrFail(t, "setcap needs root (CAP_SETFCAP)")
 	}
 	for _, tool := range []string{"setcap", "getcap", "getfattr"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not installed (Debian: apt-get install libcap2-bin attr)", tool)
+			testenv.SkipOrFail(t, "%s not installed (Debian: apt-get install libcap2-bin attr)", tool)
 		}
 	}
 	dir := t.TempDir()
@@ -140,7 +142,7 @@ func TestEncodeAgainstSetcap(t *testing.T) {
 			encode = []string{"encode", "--rootid", tc.rootid, tc.text}
 		}
 		if out, err := exec.Command("setcap", setcap...).CombinedOutput(); err != nil {
-			t.Skipf("setcap %q on %s failed (file system without security xattrs?): %v: %s", setcap, dir, err, out)
+			testenv.SkipOrFail(t, "setcap %q on %s failed (file system without security xattrs?): %v: %s", setcap, dir, err, out)
 		}
 		out, err := exec.Command("getfattr", "--absolute-names", "-n", "security.capability", "-e", "hex", file).Output()
 		if err != nil {

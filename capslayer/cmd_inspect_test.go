@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/capslayer/rules_capslayer/internal/tartest"
+	"github.com/capslayer/rules_capslayer/internal/testenv"
 )
 
 func inspectFixture(t *testing.T) string {
@@ -98,18 +99,18 @@ func TestInspectErrors(t *testing.T) {
 func TestInspectSetcapTar(t *testing.T) {
 	for _, tool := range []string{"setcap", "tar"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not installed", tool)
+			testenv.SkipOrFail(t, "%s not installed", tool)
 		}
 	}
 	if os.Geteuid() != 0 {
-		t.Skip("setcap needs root")
+		testenv.SkipOrFail(t, "setcap needs root")
 	}
 	dir := t.TempDir()
 	os.MkdirAll(filepath.Join(dir, "root", "bin"), 0o755)
 	bin := filepath.Join(dir, "root", "bin", "ping")
 	os.WriteFile(bin, []byte("ping"), 0o755)
 	if out, err := exec.Command("setcap", "cap_net_raw+p", bin).CombinedOutput(); err != nil {
-		t.Skipf("setcap: %v %s", err, out)
+		testenv.SkipOrFail(t, "setcap: %v %s", err, out)
 	}
 	out := filepath.Join(dir, "l.tar")
 	if b, err := exec.Command("tar", "--xattrs", "--xattrs-include=security.capability", "-C", filepath.Join(dir, "root"), "-cf", out, "bin").CombinedOutput(); err != nil {

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/capslayer/rules_capslayer/capslayer/caps"
+	"github.com/capslayer/rules_capslayer/internal/testenv"
 	"kernel.org/pub/linux/libs/security/libcap/cap"
 )
 
@@ -177,7 +178,7 @@ func startChild(t *testing.T, r run) (childResult, string) {
 	t.Helper()
 	requireRoot(t, "unshare", "setpriv", "setcap", "ip", "sh")
 	if out, err := exec.Command("unshare", "--net", "true").CombinedOutput(); err != nil {
-		t.Skipf("needs to create network namespaces: unshare --net: %v: %s", err, out)
+		testenv.SkipOrFail(t, "needs to create network namespaces: unshare --net: %v: %s", err, out)
 	}
 	self, err := os.Executable()
 	if err != nil {
@@ -185,7 +186,7 @@ func startChild(t *testing.T, r run) (childResult, string) {
 	}
 	hostNS, err := os.Readlink("/proc/self/ns/net")
 	if err != nil {
-		t.Skipf("cannot read /proc/self/ns/net: %v", err)
+		testenv.SkipOrFail(t, "cannot read /proc/self/ns/net: %v", err)
 	}
 
 	// t.TempDir is 0700 under a 0700 parent: make our own, readable by
@@ -204,7 +205,7 @@ func startChild(t *testing.T, r run) (childResult, string) {
 	// search.
 	if out, err := exec.Command("setpriv", "--reuid=1000", "--regid=1000", "--clear-groups", "--inh-caps=-all",
 		"sh", "-c", `test -x "$0"`, bin).CombinedOutput(); err != nil {
-		t.Skipf("uid 1000 cannot execute %s (%v %s): point TMPDIR at a directory every user can search", bin, err, out)
+		testenv.SkipOrFail(t, "uid 1000 cannot execute %s (%v %s): point TMPDIR at a directory every user can search", bin, err, out)
 	}
 	if r.fileCaps != "" && !r.nosuid {
 		args := []string{r.fileCaps, bin}
@@ -268,14 +269,14 @@ exec "$@" "$bin"
 func requireRoot(t *testing.T, tools ...string) {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("needs root: the test sets file capabilities and starts processes as uid 1000 in a private network namespace")
+		testenv.SkipOrFail(t, "needs root: the test sets file capabilities and starts processes as uid 1000 in a private network namespace")
 	}
 	if m, err := os.ReadFile("/proc/self/uid_map"); err != nil || !initialUIDMap(m) {
-		t.Skipf("needs root of the initial user namespace, uid_map is %q", m)
+		testenv.SkipOrFail(t, "needs root of the initial user namespace, uid_map is %q", m)
 	}
 	for _, tool := range tools {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("needs %s: %v", tool, err)
+			testenv.SkipOrFail(t, "needs %s: %v", tool, err)
 		}
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/capslayer/rules_capslayer/capslayer/caps"
+	"github.com/capslayer/rules_capslayer/internal/testenv"
 )
 
 func sha(b []byte) string {
@@ -181,11 +182,11 @@ func TestShadowingWithinLayer(t *testing.T) {
 func TestGNUTarRoundTrip(t *testing.T) {
 	for _, tool := range []string{"setcap", "getfattr", "tar"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not installed", tool)
+			testenv.SkipOrFail(t, "%s not installed", tool)
 		}
 	}
 	if os.Geteuid() != 0 {
-		t.Skip("setcap needs root")
+		testenv.SkipOrFail(t, "setcap needs root")
 	}
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "root", "app", "server")
@@ -195,7 +196,7 @@ func TestGNUTarRoundTrip(t *testing.T) {
 	}
 	for _, text := range []string{"cap_net_bind_service=ep", "cap_net_raw,cap_chown=p", "cap_sys_admin+eip"} {
 		if out, err := exec.Command("setcap", text, bin).CombinedOutput(); err != nil {
-			t.Skipf("setcap failed (filesystem without xattrs?): %v %s", err, out)
+			testenv.SkipOrFail(t, "setcap failed (filesystem without xattrs?): %v %s", err, out)
 		}
 		want, err := exec.Command("getfattr", "--absolute-names", "--only-values", "-n", "security.capability", bin).Output()
 		if err != nil {

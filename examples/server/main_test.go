@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/capslayer/rules_capslayer/internal/testenv"
 )
 
 // serverEnv makes the test binary act as the server (see TestMain), so the
@@ -218,18 +220,18 @@ func TestRunServesUntilCancelled(t *testing.T) {
 func start(t *testing.T, fileCaps string, setprivOpts []string, args ...string) *proc {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("needs root: the test sets file capabilities and starts the server as uid 1000 in a private network namespace")
+		testenv.SkipOrFail(t, "needs root: the test sets file capabilities and starts the server as uid 1000 in a private network namespace")
 	}
 	if m, err := os.ReadFile("/proc/self/uid_map"); err != nil || len(strings.Fields(string(m))) != 3 || strings.Fields(string(m))[2] != "4294967295" {
-		t.Skipf("needs root of the initial user namespace, uid_map is %q", m)
+		testenv.SkipOrFail(t, "needs root of the initial user namespace, uid_map is %q", m)
 	}
 	for _, tool := range []string{"unshare", "nsenter", "setpriv", "setcap", "ip", "sh"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("needs %s: %v", tool, err)
+			testenv.SkipOrFail(t, "needs %s: %v", tool, err)
 		}
 	}
 	if out, err := exec.Command("unshare", "--net", "true").CombinedOutput(); err != nil {
-		t.Skipf("needs to create network namespaces: unshare --net: %v: %s", err, out)
+		testenv.SkipOrFail(t, "needs to create network namespaces: unshare --net: %v: %s", err, out)
 	}
 	self, err := os.Executable()
 	if err != nil {
@@ -259,7 +261,7 @@ func start(t *testing.T, fileCaps string, setprivOpts []string, args ...string) 
 	// search.
 	if out, err := exec.Command("setpriv", "--reuid=1000", "--regid=1000", "--clear-groups", "--inh-caps=-all",
 		"sh", "-c", `test -x "$0"`, bin).CombinedOutput(); err != nil {
-		t.Skipf("uid 1000 cannot execute %s (%v %s): point TMPDIR at a directory every user can search", bin, err, out)
+		testenv.SkipOrFail(t, "uid 1000 cannot execute %s (%v %s): point TMPDIR at a directory every user can search", bin, err, out)
 	}
 	if fileCaps != "" {
 		if out, err := exec.Command("setcap", fileCaps, bin).CombinedOutput(); err != nil {
