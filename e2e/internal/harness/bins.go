@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/capslayer/rules_capslayer/e2e/internal/matrix"
 )
 
 // Binary describes a program under test: how Bazel passes it in, and which
@@ -60,7 +62,33 @@ func Main(m *testing.M) int {
 	if buildDir != "" {
 		os.RemoveAll(buildDir)
 	}
-	return code
+	return matrix.Finish(code, matrixDoc, writableMatrixDoc)
+}
+
+// matrixDoc finds docs/runtime-matrix.md: in the runfiles under Bazel (the
+// test's data), else in the module's source tree.
+func matrixDoc() (string, error) {
+	if os.Getenv("TEST_SRCDIR") != "" || os.Getenv("RUNFILES_DIR") != "" {
+		return resolveRunfile(matrix.Doc)
+	}
+	root, err := moduleRoot()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(root, matrix.Doc), nil
+}
+
+// writableMatrixDoc is the page in the source tree: the workspace under
+// `bazel run`, else the module root above the working directory.
+func writableMatrixDoc() (string, error) {
+	if ws := os.Getenv("BUILD_WORKSPACE_DIRECTORY"); ws != "" {
+		return filepath.Join(ws, matrix.Doc), nil
+	}
+	root, err := moduleRoot()
+	if err != nil {
+		return "", fmt.Errorf("%w (under Bazel, use tools/bazel run)", err)
+	}
+	return filepath.Join(root, matrix.Doc), nil
 }
 
 // Path returns the absolute path of the binary: from its environment
