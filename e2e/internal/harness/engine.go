@@ -55,15 +55,15 @@ func BuildImage(t testing.TB, capslayer, dir, name string, s ImageSpec) string {
 		ep = []string{s.Path}
 	}
 	tarball := filepath.Join(dir, name+"-image.tar")
-	img := []string{capslayer, "image", "--layer", layer, "--entrypoint", ep[0],
+	img := []string{capslayer, "image", "--layer", layer,
 		"--output", filepath.Join(dir, name+"-layout"), "--tarball", tarball, "--tag", s.Ref}
+	for _, w := range ep {
+		img = append(img, "--entrypoint", w)
+	}
 	if s.User != "" {
 		img = append(img, "--user", s.User)
 	}
 	MustRun(t, img...)
-	if len(ep) > 1 {
-		t.Fatalf("BuildImage: an entrypoint with arguments (%q) is not supported; pass them as the command", ep)
-	}
 	return tarball
 }
 
