@@ -9,8 +9,8 @@ import (
 	"github.com/capslayer/rules_capslayer/capslayer/admission"
 	"github.com/capslayer/rules_capslayer/capslayer/inspect"
 	"github.com/capslayer/rules_capslayer/capslayer/internal/atomicfile"
-	"github.com/capslayer/rules_capslayer/capslayer/policy"
 	"github.com/capslayer/rules_capslayer/capslayer/registry"
+	"github.com/capslayer/rules_capslayer/capslayer/requirements"
 )
 
 const admissionHelp = `Writes a Kubernetes ValidatingAdmissionPolicy and its binding
@@ -109,7 +109,7 @@ func admissionImages(sf *sourceFlags, src string, stderr io.Writer) ([]admission
 	}
 	var out []admission.Image
 	for _, img := range rep.Images {
-		r, err := policy.Requirements(img, policy.RequirementsOptions{})
+		r, err := requirements.Compute(img, requirements.Options{})
 		if err != nil {
 			return nil, fmt.Errorf("%s: image %s: %w", src, img.Name, err)
 		}

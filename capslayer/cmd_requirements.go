@@ -1,11 +1,12 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"strings"
 
-	"github.com/capslayer/rules_capslayer/capslayer/policy"
+	"github.com/capslayer/rules_capslayer/capslayer/requirements"
 )
 
 const requirementsHelp = `Prints the docker/podman flags and Kubernetes securityContext an image or layer needs.
@@ -51,14 +52,14 @@ func runRequirements(args []string, stdout, stderr io.Writer) error {
 	}
 	rep := in.report
 
-	rr := &policy.RequirementsReport{Source: rep.Source, Kind: rep.Kind}
+	rr := &requirements.Report{Source: rep.Source, Kind: rep.Kind}
 	var platforms []string
 	for _, img := range rep.Images {
 		platforms = append(platforms, img.Platform)
 		if *platform != "" && img.Platform != *platform {
 			continue
 		}
-		opts := policy.RequirementsOptions{Paths: paths.values, ImageRef: *imageRef}
+		opts := requirements.Options{Paths: paths.values, ImageRef: *imageRef}
 		cfg, hasConfig := in.configs[img.Digest]
 		switch {
 		case fs.isSet("user"):
@@ -69,7 +70,14 @@ func runRequirements(args []string, stdout, stderr io.Writer) error {
 		if opts.ImageRef == "" && runnableRef(img.Name) {
 			opts.ImageRef = img.Name
 		}
-		r, err := policy.Requirements(img, opts)
+		r, err := requirements.Compute(img, opts)
+		var pe *requirements.PathError
+		if errors.As(err, &pe) {
+			if len(pe.Have) == 0 {
+				return usagef("--path %s: no file in the container's filesystem has capabilities", pe.Path)
+			}
+			return usagef("--path %s: no file with capabilities there in the container's filesystem (files with capabilities: %s)", pe.Path, strings.Join(pe.Have, ", "))
+		}
 		if err != nil {
 			return err
 		}
@@ -86,16 +94,19 @@ func runRequirements(args []string, stdout, stderr io.Writer) error {
 		var lines []string
 		seen := map[string]bool{}
 		for _, r := range rr.Images {
+			docker, _ := r.Runtime(requirements.Docker)
+			podman, _ := r.Runtime(requirements.Podman)
+			k8s, _ := r.Runtime(requirements.KubernetesContainerd)
 			var s string
 			switch *only {
 			case "docker":
-				s = policy.CommandLine(r.Docker) + "\n"
+				s = requirements.CommandLine(docker.Command) + "\n"
 			case "podman":
-				s = policy.CommandLine(r.Podman) + "\n"
+				s = requirements.CommandLine(podman.Command) + "\n"
 			case "flags":
-				s = policy.CommandLine(r.Docker[2:len(r.Docker)-1]) + "\n"
+				s = requirements.CommandLine(docker.RunFlags) + "\n"
 			case "kubernetes":
-				s = r.Kubernetes.YAML(0)
+				s = k8s.SecurityContext.YAML(0)
 			case "capabilities":
 				s = strings.Join(r.Capabilities, ",") + "\n"
 			}

@@ -21,10 +21,10 @@ func TestRequirementsCLILayer(t *testing.T) {
 		{"flags", []string{l, "--only", "flags", "--user", "1000"}, "--cap-drop ALL --cap-add NET_BIND_SERVICE --user 1000\n"},
 		{"capabilities", []string{"--only", "capabilities", l}, "NET_BIND_SERVICE\n"},
 		{"kubernetes", []string{"--only", "kubernetes", "--user", "1000", l},
-			"securityContext:\n  runAsNonRoot: true\n  runAsUser: 1000\n  allowPrivilegeEscalation: true\n  capabilities:\n    drop: [\"ALL\"]\n    add: [\"NET_BIND_SERVICE\"]\n  seccompProfile:\n    type: RuntimeDefault\n"},
+			"securityContext:\n  runAsNonRoot: true\n  runAsUser: 1000\n  allowPrivilegeEscalation: false\n  capabilities:\n    drop: [\"ALL\"]\n    add: [\"NET_BIND_SERVICE\"]\n  seccompProfile:\n    type: RuntimeDefault\n"},
 		{"text", []string{l}, "~" + l + " (layer)|user: unknown|/app/server  cap_net_bind_service=ep  layer 0|" +
-			"docker:\n  docker run --cap-drop ALL --cap-add NET_BIND_SERVICE IMAGE\n|podman:\n  podman run --cap-drop ALL --cap-add NET_BIND_SERVICE IMAGE\n|" +
-			"Pod Security Standards level: baseline|exec fails with EPERM|net.ipv4.ip_unprivileged_port_start=1024"},
+			"\n  docker run --cap-drop ALL --cap-add NET_BIND_SERVICE IMAGE\n|\n  podman run --cap-drop ALL --cap-add NET_BIND_SERVICE IMAGE\n|" +
+			"Pod Security Standards: restricted|exec fails with \"operation not permitted\"|Kubernetes on CRI-O (not measured"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -57,19 +57,27 @@ func TestRequirementsCLIImages(t *testing.T) {
 		if code != 0 {
 			t.Fatalf("%s: exit %d: %s", p, code, stderr)
 		}
+		type runtime struct {
+			Target   string   `json:"target"`
+			Measured bool     `json:"measured"`
+			Command  []string `json:"command"`
+			RunFlags []string `json:"run_flags"`
+			Level    string   `json:"pod_security_level"`
+			SC       *struct {
+				AllowPrivilegeEscalation bool `json:"allowPrivilegeEscalation"`
+				RunAsUser                int  `json:"runAsUser"`
+			} `json:"security_context"`
+			NoNewPrivs bool     `json:"no_new_privs"`
+			Caveats    []string `json:"caveats"`
+		}
 		var rr struct {
 			Kind   string
 			Images []struct {
 				Image, Platform, User string
-				UserSource            string   `json:"user_source"`
-				Capabilities          []string `json:"capabilities"`
-				Docker                []string `json:"docker"`
-				Level                 string   `json:"pod_security_level"`
-				SC                    struct {
-					AllowPrivilegeEscalation bool `json:"allowPrivilegeEscalation"`
-					RunAsUser                int  `json:"runAsUser"`
-				} `json:"kubernetes_security_context"`
-				Notes []string `json:"notes"`
+				UserSource            string    `json:"user_source"`
+				Capabilities          []string  `json:"capabilities"`
+				Runtimes              []runtime `json:"runtimes"`
+				Notes                 []string  `json:"notes"`
 			}
 		}
 		if err := json.Unmarshal([]byte(stdout), &rr); err != nil {
@@ -82,11 +90,21 @@ func TestRequirementsCLIImages(t *testing.T) {
 		if r.User != "1000" || r.UserSource != "image config" || r.Platform != "linux/amd64" {
 			t.Errorf("%s: user %q from %q, platform %q", p, r.User, r.UserSource, r.Platform)
 		}
-		if got := strings.Join(r.Docker, " "); got != "docker run --cap-drop ALL --cap-add NET_BIND_SERVICE --user 1000 example.com/app:1.0" {
-			t.Errorf("%s: docker = %s", p, got)
+		if len(r.Runtimes) != 4 {
+			t.Fatalf("%s: %d runtimes, want docker, podman, kubernetes-containerd, kubernetes-cri-o", p, len(r.Runtimes))
 		}
-		if r.Level != "baseline" || !r.SC.AllowPrivilegeEscalation || r.SC.RunAsUser != 1000 {
-			t.Errorf("%s: level %s, securityContext %+v", p, r.Level, r.SC)
+		docker, k8s, crio := r.Runtimes[0], r.Runtimes[2], r.Runtimes[3]
+		if got := strings.Join(docker.Command, " "); docker.Target != "docker" || got != "docker run --cap-drop ALL --cap-add NET_BIND_SERVICE --user 1000 example.com/app:1.0" {
+			t.Errorf("%s: %s = %s", p, docker.Target, got)
+		}
+		if got := strings.Join(docker.RunFlags, " "); got != "--cap-drop ALL --cap-add NET_BIND_SERVICE --user 1000" || docker.NoNewPrivs || len(docker.Caveats) == 0 {
+			t.Errorf("%s: docker run_flags %q, no_new_privs %t, caveats %q", p, got, docker.NoNewPrivs, docker.Caveats)
+		}
+		if k8s.Target != "kubernetes-containerd" || !k8s.Measured || k8s.Level != "restricted" || k8s.SC == nil || k8s.SC.AllowPrivilegeEscalation || !k8s.NoNewPrivs || k8s.SC.RunAsUser != 1000 {
+			t.Errorf("%s: %s: level %s, securityContext %+v", p, k8s.Target, k8s.Level, k8s.SC)
+		}
+		if crio.Target != "kubernetes-cri-o" || crio.Measured || crio.SC == nil {
+			t.Errorf("%s: %s measured %t", p, crio.Target, crio.Measured)
 		}
 		if !strings.Contains(strings.Join(r.Notes, "\n"), "/usr/bin/ping (layer 0, replaced or deleted by layer 1)") {
 			t.Errorf("%s: notes lack the shadowed ping: %q", p, r.Notes)

@@ -1,6 +1,6 @@
 // Package policy checks the Linux file capabilities found in a container
-// image against a least-privilege policy, and works out what a container
-// runtime must grant for those capabilities to work.
+// image against a least-privilege policy. What a container runtime must
+// grant for them to work is package requirements.
 //
 // A Policy names a Profile (an allowlist: pss-restricted, pss-baseline,
 // docker-default or none), extra allowed capabilities, the number of
@@ -28,10 +28,6 @@
 //   - shadowed-capability (note): a file whose capabilities a later layer
 //     replaced or deleted. It never reaches the container's filesystem, so it
 //     is reported but not checked against the other rules.
-//
-// Requirements turns the visible files of an image into the docker and
-// podman flags, and the Kubernetes securityContext, that let those
-// capabilities work, with the warnings that matter at run time.
 //
 // The profiles, the dangerous list and their sources are documented in
 // docs/policy.md.

@@ -245,6 +245,19 @@ func TestDocker(t *testing.T) {
 		})
 	}
 
+	// Without the sysctl pinned: Docker lowers ip_unprivileged_port_start
+	// to 0 in the container's namespace, so any program binds port 80.
+	t.Run("no xattr unpinned", func(t *testing.T) {
+		d.seq++
+		r := harness.Run(t, harness.Cmd{Args: d.cli("run", "--rm", "--name", fmt.Sprintf("capslayer-e2e-%d", d.seq),
+			"--network", "none", "--cap-drop", "ALL", "--user", "1000", none)})
+		got := harness.ParseProbe(r.Stdout)
+		d.record(got, "no file capability; --cap-drop ALL --user 1000 --network none, ip_unprivileged_port_start not pinned", notRunResult(r))
+		if !got.Ran || got.Status.CapPrm != 0 || got.Bind != "ok" {
+			t.Errorf("want the probe to bind :80 with no capability (Docker sets ip_unprivileged_port_start=0):\n%s", r)
+		}
+	})
+
 	t.Run("requirements line verbatim", func(t *testing.T) { testRequirementsLine(t, d) })
 }
 

@@ -268,6 +268,19 @@ func TestRootless(t *testing.T) {
 			Case: fmt.Sprintf("`podman load` as a non-root user of a layer with =ep revision 3, rootid %d", rootID), Result: fmt.Sprintf("stored with rootid = host uid of namespace uid %d (subordinate id), not the namespace's root", rootID)})
 	})
 
+	// Without the sysctl pinned: what podman leaves in the container.
+	t.Run("no xattr unpinned", func(t *testing.T) {
+		r.seq++
+		res := harness.Run(t, harness.Cmd{Args: r.podman("run", "--rm", "--pull", "never", "--name", fmt.Sprintf("capslayer-e2e-rootless-%d", r.seq),
+			"--network", "none", "--cap-drop", "ALL", none)})
+		got := harness.ParseProbe(res.Stdout)
+		record(got, "no file capability; --cap-drop ALL --network none, ip_unprivileged_port_start not pinned", fmt.Sprintf("podman run exit %d", res.ExitCode))
+		if !got.Ran || got.Status.CapPrm != 0 {
+			t.Fatalf("the probe did not run, or with capabilities:\n%s", res)
+		}
+		t.Logf("bind :80 with no capability and the sysctl not pinned: %s", got.Bind)
+	})
+
 	for _, tc := range []struct {
 		name, what string
 		flags      []string

@@ -8,12 +8,15 @@
 // Usage:
 //
 //	probe [-addr :80] [-raise]
+//	probe -exec PATH [ARG...]
 //	probe -pause
 //
 // With -raise it first makes cap_net_bind_service effective with
 // capslayer/activate (for =p file capabilities) and prints "raise: ok" or
 // "raise: " and the first line of the error; the sets it prints are those
-// after the attempt, the ones the bind uses. With -pause it is a pod
+// after the attempt, the ones the bind uses. With -exec it execs PATH with
+// the arguments that follow, standing in for a shell script or an init
+// that starts the real program. With -pause it is a pod
 // sandbox's pause process: it waits for SIGTERM or SIGINT and exits 0.
 //
 // Output, one fact per line:
@@ -44,7 +47,13 @@ func main() {
 	addr := flag.String("addr", ":80", "TCP `address` to bind")
 	raise := flag.Bool("raise", false, "make cap_net_bind_service effective before binding")
 	pause := flag.Bool("pause", false, "wait for SIGTERM or SIGINT, then exit 0 (pod sandbox)")
+	execPath := flag.String("exec", "", "exec `path` with the remaining arguments (a wrapper)")
 	flag.Parse()
+	if *execPath != "" {
+		err := syscall.Exec(*execPath, append([]string{*execPath}, flag.Args()...), os.Environ())
+		fmt.Fprintf(os.Stderr, "probe: exec %s: %v\n", *execPath, err)
+		os.Exit(3)
+	}
 	if flag.NArg() != 0 {
 		fmt.Fprintf(os.Stderr, "probe: unexpected arguments %q\n", flag.Args())
 		os.Exit(2)

@@ -1,0 +1,194 @@
+package requirements
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/capslayer/rules_capslayer/capslayer/caps"
+	"github.com/capslayer/rules_capslayer/capslayer/policy"
+)
+
+// Target is a runtime the advice is for.
+type Target string
+
+// The targets, in the order Result.Runtimes lists them.
+const (
+	Docker                Target = "docker"
+	Podman                Target = "podman"
+	KubernetesContainerd  Target = "kubernetes-containerd"
+	KubernetesCRIO        Target = "kubernetes-cri-o"
+	matrixPage                   = "docs/runtime-matrix.md"
+	netBindServiceCapName        = "NET_BIND_SERVICE"
+)
+
+// Targets lists every target.
+var Targets = []Target{Docker, Podman, KubernetesContainerd, KubernetesCRIO}
+
+// Runtime is the least privilege measured to work on one target.
+type Runtime struct {
+	Target Target `json:"target"`
+	// Name is the target for people ("Kubernetes on containerd").
+	Name string `json:"name"`
+	// Measured is true when an end-to-end test ran the engine; Evidence
+	// names the test and the page that records it, or, when not
+	// measured, the sources the advice rests on.
+	Measured bool   `json:"measured"`
+	Evidence string `json:"evidence"`
+	// Command is the run command (docker, podman) as argv, IMAGE being
+	// Options.ImageRef; RunFlags are its flags alone.
+	Command  []string `json:"command,omitempty"`
+	RunFlags []string `json:"run_flags,omitempty"`
+	// SecurityContext is the Kubernetes container securityContext.
+	SecurityContext *SecurityContext `json:"security_context,omitempty"`
+	// PodSecurityLevel is the strictest Pod Security Standards level the
+	// securityContext passes (restricted, baseline or privileged), and
+	// PodSecurityReason says why it is not stricter.
+	PodSecurityLevel  string `json:"pod_security_level,omitempty"`
+	PodSecurityReason string `json:"pod_security_reason,omitempty"`
+	// NoNewPrivs says whether the advice sets no_new_privs
+	// (allowPrivilegeEscalation: false): only where it was measured to
+	// keep the file capabilities working.
+	NoNewPrivs bool `json:"no_new_privs"`
+	// Caveats are the facts of this target that change the outcome, one
+	// idea each.
+	Caveats []string `json:"caveats"`
+}
+
+// Pod Security Standards levels.
+const (
+	PSSRestricted = "restricted"
+	PSSBaseline   = "baseline"
+	PSSPrivileged = "privileged"
+)
+
+// runtimes returns the advice for every target.
+func runtimes(needed caps.Mask, u user, imageRef string) []Runtime {
+	if imageRef == "" {
+		imageRef = "IMAGE"
+	}
+	names := policy.DockerNames(needed)
+	flags := []string{"--cap-drop", "ALL"}
+	for _, c := range names {
+		flags = append(flags, "--cap-add", c)
+	}
+	if u.kind != userUnknown && u.name != "" {
+		flags = append(flags, "--user", u.name)
+	}
+	lowPorts := needed.Has(mustCap(netBindServiceCapName))
+	nonRoot := needed != 0 && u.kind != userRoot
+
+	docker := Runtime{
+		Target: Docker, Name: "Docker Engine", Measured: true,
+		Evidence: "e2e/docker; " + matrixPage,
+		Command:  append(append([]string{"docker", "run"}, flags...), imageRef),
+		RunFlags: flags, Caveats: []string{},
+	}
+	if nonRoot {
+		docker.Caveats = append(docker.Caveats, "do not add --security-opt no-new-privileges: Docker gives a non-root process the capabilities in its bounding set only, so no_new_privs loses the file capabilities")
+	}
+	if lowPorts {
+		docker.Caveats = append(docker.Caveats, "Docker sets net.ipv4.ip_unprivileged_port_start=0 in the container: there, any program binds ports below 1024")
+	}
+
+	podman := Runtime{
+		Target: Podman, Name: "podman", Measured: true,
+		Evidence: "e2e/podman, rootful and rootless; " + matrixPage,
+		Command:  append(append([]string{"podman", "run"}, flags...), imageRef),
+		RunFlags: flags, Caveats: []string{},
+	}
+	if nonRoot {
+		podman.Caveats = append(podman.Caveats,
+			"podman also puts --cap-add capabilities in a non-root process's ambient set: they work even without the file capability",
+			"rootless podman: works; the kernel stores the capability as revision 3 for the user's namespace")
+	}
+
+	sc, level, reason := kubernetes(needed, u)
+	k8s := Runtime{
+		Target: KubernetesContainerd, Name: "Kubernetes on containerd", Measured: true,
+		Evidence:        "e2e/cri, through the CRI as the kubelet; " + matrixPage,
+		SecurityContext: sc, PodSecurityLevel: level, PodSecurityReason: reason,
+		NoNewPrivs: true, Caveats: []string{},
+	}
+	if needed != 0 {
+		k8s.Caveats = append(k8s.Caveats,
+			"allowPrivilegeEscalation: false works: containerd puts added capabilities in the permitted set, and exec keeps file capabilities within it",
+			"the file with capabilities must be what the container execs: under no_new_privs, an exec through a wrapper without them loses them")
+	}
+	if lowPorts {
+		k8s.Caveats = append(k8s.Caveats, "containerd 2.x enables enable_unprivileged_ports: pods get ip_unprivileged_port_start=0 and any program binds ports below 1024")
+	}
+
+	crio := Runtime{
+		Target: KubernetesCRIO, Name: "Kubernetes on CRI-O", Measured: false,
+		Evidence:        "not measured: CRI-O is not packaged in Debian",
+		SecurityContext: sc, PodSecurityLevel: level, PodSecurityReason: reason,
+		NoNewPrivs: true, Caveats: []string{},
+	}
+	if needed != 0 {
+		crio.Caveats = append(crio.Caveats, "expected to work as on containerd: CRI-O adds each capability to the bounding, effective and permitted sets (cri-o internal/factory/container/container.go, SpecSetupCapabilities)")
+	}
+	if lowPorts {
+		crio.Caveats = append(crio.Caveats, "CRI-O keeps ip_unprivileged_port_start at 1024 unless the pod or default_sysctls set it (cri-o#10050)")
+	}
+	return []Runtime{docker, podman, k8s, crio}
+}
+
+// kubernetes returns the container securityContext and its Pod Security
+// Standards level. It is the restricted profile (drop ALL, add the needed
+// capabilities, allowPrivilegeEscalation: false, runAsNonRoot, seccomp
+// RuntimeDefault) except where the user or the capabilities rule it out.
+func kubernetes(needed caps.Mask, u user) (*SecurityContext, string, string) {
+	sc := &SecurityContext{
+		AllowPrivilegeEscalation: false,
+		Capabilities:             CapabilitiesContext{Drop: []string{"ALL"}, Add: policy.DockerNames(needed)},
+		SeccompProfile:           SeccompProfile{Type: "RuntimeDefault"},
+	}
+	yes := true
+	switch u.kind {
+	case userNonRoot:
+		sc.RunAsNonRoot = &yes
+		sc.RunAsUser, sc.RunAsGroup = u.uid, u.gid
+		if u.uid == nil {
+			sc.Comments = append(sc.Comments, fmt.Sprintf("the image runs as user %q: set runAsUser to its numeric uid, or the kubelet cannot check runAsNonRoot", u.name))
+		}
+	case userRoot:
+		sc.Comments = append(sc.Comments, "the image runs as root: runAsNonRoot: true would keep it from starting")
+	case userUnknown:
+		sc.RunAsNonRoot = &yes
+		sc.Comments = append(sc.Comments, "user unknown: add runAsUser: <non-zero uid>")
+	}
+	level, reason := podSecurityLevel(needed, u.kind)
+	return sc, level, reason
+}
+
+// podSecurityLevel returns the strictest Pod Security Standards level the
+// securityContext passes, and why it is not stricter.
+func podSecurityLevel(needed caps.Mask, kind userKind) (string, string) {
+	baseline := profileMask(policy.ProfileBaseline)
+	restricted := profileMask(policy.ProfileRestricted)
+	switch {
+	case needed&^baseline != 0:
+		return PSSPrivileged, fmt.Sprintf("baseline does not allow adding %s", strings.Join(policy.DockerNames(needed&^baseline), ", "))
+	case needed&^restricted != 0:
+		return PSSBaseline, fmt.Sprintf("restricted allows adding only %s, not %s", strings.Join(policy.DockerNames(restricted), ", "), strings.Join(policy.DockerNames(needed&^restricted), ", "))
+	case kind == userRoot:
+		return PSSBaseline, "restricted requires runAsNonRoot: true, and the image runs as root"
+	}
+	return PSSRestricted, ""
+}
+
+func profileMask(name string) caps.Mask {
+	p, err := policy.LookupProfile(name)
+	if err != nil {
+		panic("requirements: " + err.Error())
+	}
+	return p.Allowed
+}
+
+func mustCap(name string) int {
+	c, ok := caps.Lookup(name)
+	if !ok {
+		panic("requirements: unknown capability " + name)
+	}
+	return c
+}
