@@ -84,7 +84,7 @@ func runtimes(needed caps.Mask, u user, imageRef string) []Runtime {
 		RunFlags: flags, Caveats: []string{},
 	}
 	if nonRoot {
-		docker.Caveats = append(docker.Caveats, "do not add --security-opt no-new-privileges: Docker gives a non-root process the capabilities in its bounding set only, so no_new_privs loses the file capabilities")
+		docker.Caveats = append(docker.Caveats, "--security-opt no-new-privileges loses the file capabilities before Docker 24.0.6, which grants a non-root process the bounding set only; later ones keep them (moby#45511)")
 	}
 	if lowPorts {
 		docker.Caveats = append(docker.Caveats, "Docker sets net.ipv4.ip_unprivileged_port_start=0 in the container: there, any program binds ports below 1024")

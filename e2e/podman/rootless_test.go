@@ -166,7 +166,8 @@ func uidProcs(uid int) []int {
 func (r *rootless) podman(args ...string) []string {
 	run := filepath.Join(r.dir, "run")
 	argv := []string{"setpriv", "--reuid", r.user, "--regid", r.user, "--init-groups",
-		"env", "HOME=" + filepath.Join(r.dir, "home"), "XDG_RUNTIME_DIR=" + run,
+		"env", "--chdir=" + r.dir, "HOME=" + filepath.Join(r.dir, "home"), "XDG_RUNTIME_DIR=" + run,
+		"USER=" + r.user, "LOGNAME=" + r.user,
 		"CONTAINERS_CONF=" + filepath.Join(r.dir, "containers.conf"),
 		"PODMAN_IGNORE_CGROUPSV1_WARNING=1",
 		"podman",

@@ -14,12 +14,18 @@ import (
 // test failures instead of skips; CI=true does the same (see internal/testenv).
 const StrictEnv = testenv.StrictEnv
 
-// skipOrFail skips the test with the reason, or fails it in strict mode.
-func skipOrFail(t testing.TB, format string, args ...any) {
+// SkipOrFail skips the test with the reason, or fails it in strict mode
+// (CI). A skipped test leaves its engine's matrix section incomplete, so
+// the section is not compared.
+func SkipOrFail(t testing.TB, format string, args ...any) {
 	t.Helper()
-	// A skipped case leaves its engine's matrix section incomplete.
 	matrix.Incomplete(t.Name() + " skipped")
 	testenv.SkipOrFail(t, format, args...)
+}
+
+func skipOrFail(t testing.TB, format string, args ...any) {
+	t.Helper()
+	SkipOrFail(t, format, args...)
 }
 
 // RequireRoot skips the test unless it runs as root with the capabilities the
@@ -58,7 +64,7 @@ func RequireTools(t testing.TB, names ...string) []string {
 		paths[i] = p
 	}
 	if len(missing) > 0 {
-		skipOrFail(t, "tools not found on PATH: %v (Debian packages: util-linux for unshare/nsenter/setpriv, iproute2 for ip, attr for getfattr, libcap2-bin for setcap, tar, umoci, runc, podman)", missing)
+		skipOrFail(t, "tools not found on PATH: %v (Debian packages: util-linux for unshare/nsenter/setpriv, iproute2 for ip, attr for getfattr, libcap2-bin for setcap, tar, umoci, runc, podman, docker.io for dockerd/docker, containerd for containerd/ctr, uidmap for newuidmap, passwd for useradd)", missing)
 	}
 	return paths
 }
