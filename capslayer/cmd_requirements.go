@@ -1,11 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"strings"
 
+	"github.com/capslayer/rules_capslayer/capslayer/internal/atomicfile"
 	"github.com/capslayer/rules_capslayer/capslayer/requirements"
 )
 
@@ -25,8 +27,14 @@ func runRequirements(args []string, stdout, stderr io.Writer) error {
 	jsonOut := fs.Bool("json", false, "print the requirements as JSON")
 	only := fs.String("only", "", "print only one `item`: docker, podman (the run line), flags (the run flags), kubernetes (the securityContext YAML) or capabilities (comma separated)")
 	sf := addSourceFlags(fs)
+	output := fs.String("output", "", "write to `file` (atomically: a temporary file renamed into place) instead of stdout")
 	if err := fs.parse(args); err != nil {
 		return err
+	}
+	if fs.isSet("output") {
+		if err := atomicfile.Check("--output", *output, "requirements.txt"); err != nil {
+			return usagef("%v", err)
+		}
 	}
 	pos := fs.Args()
 	if len(pos) != 1 {
@@ -87,10 +95,22 @@ func runRequirements(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("%s has no image for platform %s (platforms: %s)", src, *platform, strings.Join(platforms, ", "))
 	}
 
+	if !fs.isSet("output") {
+		return writeRequirements(stdout, rr, *jsonOut, *only, src, platforms)
+	}
+	var buf bytes.Buffer
+	if err := writeRequirements(&buf, rr, *jsonOut, *only, src, platforms); err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(*output, buf.Bytes())
+}
+
+// writeRequirements renders the report: JSON, one --only item, or text.
+func writeRequirements(w io.Writer, rr *requirements.Report, jsonOut bool, only, src string, platforms []string) error {
 	switch {
-	case *jsonOut:
-		return rr.WriteJSON(stdout)
-	case *only != "":
+	case jsonOut:
+		return rr.WriteJSON(w)
+	case only != "":
 		var lines []string
 		seen := map[string]bool{}
 		for _, r := range rr.Images {
@@ -98,7 +118,7 @@ func runRequirements(args []string, stdout, stderr io.Writer) error {
 			podman, _ := r.Runtime(requirements.Podman)
 			k8s, _ := r.Runtime(requirements.KubernetesContainerd)
 			var s string
-			switch *only {
+			switch only {
 			case "docker":
 				s = requirements.CommandLine(docker.Command) + "\n"
 			case "podman":
@@ -118,10 +138,10 @@ func runRequirements(args []string, stdout, stderr io.Writer) error {
 		if len(lines) > 1 {
 			return usagef("%s holds %d images that need different settings: choose one with --platform (platforms: %s)", src, len(rr.Images), strings.Join(platforms, ", "))
 		}
-		_, err := io.WriteString(stdout, lines[0])
+		_, err := io.WriteString(w, lines[0])
 		return err
 	}
-	return rr.WriteText(stdout)
+	return rr.WriteText(w)
 }
 
 // runnableRef reports whether an image name from inspect is a reference

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -173,6 +174,37 @@ func TestRequirementsCLIErrors(t *testing.T) {
 		code, _, stderr := polRun(append([]string{"requirements"}, tc.args...)...)
 		if code != 2 || !strings.Contains(stderr, tc.stderr) {
 			t.Errorf("requirements %q: exit %d, stderr %q; want 2 and %q", tc.args, code, stderr, tc.stderr)
+		}
+	}
+}
+
+// TestRequirementsCLIOutput writes with --output what stdout would get,
+// atomically, and refuses an output it cannot write before any work.
+func TestRequirementsCLIOutput(t *testing.T) {
+	dir := t.TempDir()
+	l := polWriteLayer(t, filepath.Join(dir, "server.tar"), polEntry{path: "/app/server", caps: "cap_net_bind_service=ep"})
+	for _, args := range [][]string{{l}, {"--json", l}, {"--only", "flags", "--user", "1000", l}} {
+		code, want, stderr := polRun(append([]string{"requirements"}, args...)...)
+		if code != 0 {
+			t.Fatalf("%q: exit %d: %s", args, code, stderr)
+		}
+		out := filepath.Join(dir, "out.txt")
+		code, stdout, stderr := polRun(append([]string{"requirements", "--output", out}, args...)...)
+		if code != 0 || stdout != "" {
+			t.Fatalf("--output %q: exit %d, stdout %q: %s", args, code, stdout, stderr)
+		}
+		got, err := os.ReadFile(out)
+		if err != nil || string(got) != want {
+			t.Errorf("--output %q wrote %q (%v), want stdout's %q", args, got, err, want)
+		}
+		if ents, _ := os.ReadDir(dir); len(ents) != 2 {
+			t.Errorf("directory holds %d entries after --output, want the layer and the output", len(ents))
+		}
+	}
+	for _, out := range []string{dir, filepath.Join(dir, "missing", "out.txt")} {
+		code, _, stderr := polRun("requirements", "--output", out, l)
+		if code != 2 || !strings.Contains(stderr, "--output") {
+			t.Errorf("--output %s: exit %d, %s; want 2 naming --output", out, code, stderr)
 		}
 	}
 }

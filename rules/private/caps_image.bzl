@@ -180,13 +180,13 @@ def _caps_image_impl(ctx):
     requirements = ctx.actions.declare_file(ctx.label.name + ".requirements.txt")
     run_flags = ctx.actions.declare_file(ctx.label.name + ".run_flags.txt")
     for out, only in [(requirements, []), (run_flags, ["--only", "flags"])]:
-        ctx.actions.run_shell(
-            command = 'out="$1"; shift; "$@" >"$out"',
+        # No shell either: capslayer writes --output itself.
+        ctx.actions.run(
+            executable = capslayer.binary,
             arguments = [
                 ctx.actions.args()
-                    .add(out)
-                    .add(capslayer.binary)
                     .add("requirements")
+                    .add("--output", out)
                     .add_all(only)
                     .add("--image", tag)
                     .add(layout.path),

@@ -161,12 +161,14 @@ def _simple_image_test_impl(ctx):
     reqs = [a for a in analysistest.target_actions(env) if a.mnemonic == "CapsRequirements"]
     asserts.equals(env, 2, len(reqs), "requirements and run flags")
     for a in reqs:
-        out, argv = _capslayer_argv(a)
+        stdout, argv = _capslayer_argv(a)
+        asserts.equals(env, None, stdout, "no shell: capslayer writes --output")
+        out = argv[2]
         if out == groups.requirements.to_list()[0].path:
-            asserts.equals(env, ["requirements", "--image", "capslayer/server:latest", info.layout.path], argv)
+            asserts.equals(env, ["requirements", "--output", out, "--image", "capslayer/server:latest", info.layout.path], argv)
         else:
             asserts.equals(env, groups.run_flags.to_list()[0].path, out)
-            asserts.equals(env, ["requirements", "--only", "flags", "--image", "capslayer/server:latest", info.layout.path], argv)
+            asserts.equals(env, ["requirements", "--output", out, "--only", "flags", "--image", "capslayer/server:latest", info.layout.path], argv)
         asserts.true(env, info.layout in a.inputs.to_list())
         asserts.equals(env, {}, a.env)
     return analysistest.end(env)
