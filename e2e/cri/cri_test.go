@@ -229,10 +229,19 @@ func startContainerd(t *testing.T, im *images, name, unprivPorts string) *contai
 	for _, tarball := range append([]string{im.pause, im.server}, mapValues(im.tarballs)...) {
 		harness.MustRun(t, "ctr", "--address", c.sock, "--namespace", "k8s.io", "images", "import", tarball)
 	}
+	// The CRI plugin learns of images imported through containerd's API
+	// from its events, asynchronously (containerd 2.x): wait for each.
 	for _, ref := range append([]string{pauseRef, im.serverRef}, mapValues(im.refs)...) {
-		st, err := c.img.ImageStatus(ctxT(t), &runtimeapi.ImageStatusRequest{Image: &runtimeapi.ImageSpec{Image: ref}})
-		if err != nil || st.Image == nil {
-			t.Fatalf("the CRI does not see the imported image %s: %v", ref, err)
+		deadline := time.Now().Add(harness.DefaultTimeout)
+		for {
+			st, err := c.img.ImageStatus(ctxT(t), &runtimeapi.ImageStatusRequest{Image: &runtimeapi.ImageSpec{Image: ref}})
+			if err == nil && st.Image != nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the CRI does not see the imported image %s after %v: %v", ref, harness.DefaultTimeout, err)
+			}
+			time.Sleep(50 * time.Millisecond)
 		}
 	}
 	t.Logf("containerd %s (%s), enable_unprivileged_ports %s, CNI plugins from %s", c.version, c.runc, orDefault(unprivPorts), cniBin)

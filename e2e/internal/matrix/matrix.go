@@ -36,6 +36,9 @@ type Observation struct {
 	Version string `json:"version"`
 	// Runtime is the OCI runtime and its version, e.g. "runc 1.1.5".
 	Runtime string `json:"runtime"`
+	// Environment is the distribution the engine came from
+	// (/etc/os-release's PRETTY_NAME); Record fills it in.
+	Environment string `json:"environment"`
 	// Case says what was run, e.g. "=ep; --cap-drop ALL --cap-add NET_BIND_SERVICE --user 1000".
 	Case string `json:"case"`
 	// Sets are the process's capability sets as the kernel prints them
@@ -64,6 +67,9 @@ var (
 
 // Record adds an observation. A case recorded twice keeps the last one.
 func Record(o Observation) {
+	if o.Environment == "" {
+		o.Environment = environment()
+	}
 	mu.Lock()
 	defer mu.Unlock()
 	for i, p := range observed {
@@ -81,6 +87,21 @@ func Incomplete(why string) {
 	mu.Lock()
 	defer mu.Unlock()
 	incomplete = append(incomplete, why)
+}
+
+// environment is PRETTY_NAME of /etc/os-release, e.g. "Debian GNU/Linux 12
+// (bookworm)", or "unknown".
+func environment() string {
+	b, err := os.ReadFile("/etc/os-release")
+	if err != nil {
+		return "unknown"
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "PRETTY_NAME="); ok {
+			return strings.Trim(v, `"'`)
+		}
+	}
+	return "unknown"
 }
 
 // Observations returns a copy of what was recorded so far.
@@ -226,18 +247,19 @@ func Render(obs []Observation) []Section {
 	for _, k := range keys {
 		rows := byKey[k]
 		var b bytes.Buffer
-		runtimes := map[string]bool{}
+		seen := map[string]bool{}
 		var rs []string
 		for _, o := range rows {
-			if o.Runtime != "" && !runtimes[o.Runtime] {
-				runtimes[o.Runtime] = true
-				rs = append(rs, o.Runtime)
+			for _, v := range []string{o.Runtime, o.Environment} {
+				if v != "" && !seen[v] {
+					seen[v] = true
+					rs = append(rs, v)
+				}
 			}
 		}
-		sort.Strings(rs)
 		fmt.Fprintf(&b, "### %s", k)
 		if len(rs) > 0 {
-			fmt.Fprintf(&b, " (%s)", strings.Join(rs, ", "))
+			fmt.Fprintf(&b, " (%s)", strings.Join(rs, "; "))
 		}
 		fmt.Fprintf(&b, "\n\n| case | CapPrm | CapEff | CapAmb | NoNewPrivs | result |\n|---|---|---|---|---|---|\n")
 		for _, o := range rows {
