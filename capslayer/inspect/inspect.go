@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"sort"
 
 	"github.com/capslayer/rules_capslayer/capslayer/caps"
 )
@@ -84,6 +85,26 @@ func (im Image) Files() []File {
 		fs = append(fs, l.Files...)
 	}
 	return fs
+}
+
+// SortedFiles returns the files of all layers in layer and path order,
+// whatever order the layers' tars hold them in, each with Layer set to its
+// layer's index.
+func (im Image) SortedFiles() []File {
+	var files []File
+	for _, l := range im.Layers {
+		for _, f := range l.Files {
+			f.Layer = l.Index
+			files = append(files, f)
+		}
+	}
+	sort.SliceStable(files, func(i, j int) bool {
+		if files[i].Layer != files[j].Layer {
+			return files[i].Layer < files[j].Layer
+		}
+		return files[i].Path < files[j].Path
+	})
+	return files
 }
 
 // Report is the result of Path.

@@ -4,7 +4,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"math/bits"
-	"sort"
 	"strings"
 
 	"github.com/capslayer/rules_capslayer/capslayer/caps"
@@ -219,7 +218,7 @@ func Audit(rep *inspect.Report, p Policy) *Result {
 	}
 	used := make([]bool, len(p.Justifications))
 	for _, img := range rep.Images {
-		for _, f := range sortedFiles(img) {
+		for _, f := range img.SortedFiles() {
 			fr, findings := auditFile(img, f, p, allowed, used)
 			res.Files = append(res.Files, fr)
 			res.Findings = append(res.Findings, findings...)
@@ -240,27 +239,6 @@ func nonNil(s []string) []string {
 		return []string{}
 	}
 	return s
-}
-
-// sortedFiles returns the files of img in layer and path order, whatever
-// order inspect produced them in.
-func sortedFiles(img inspect.Image) []inspect.File {
-	var files []inspect.File
-	for _, l := range img.Layers {
-		for _, f := range l.Files {
-			if f.Layer != l.Index {
-				f.Layer = l.Index
-			}
-			files = append(files, f)
-		}
-	}
-	sort.SliceStable(files, func(i, j int) bool {
-		if files[i].Layer != files[j].Layer {
-			return files[i].Layer < files[j].Layer
-		}
-		return files[i].Path < files[j].Path
-	})
-	return files
 }
 
 func layerDigest(img inspect.Image, index int) string {

@@ -29,7 +29,7 @@ func (rep *Report) WriteJSON(w io.Writer) error {
 // files and capabilities, then per target the run line or securityContext
 // with what was measured and the caveats, then warnings and notes.
 func (rep *Report) WriteText(w io.Writer) error {
-	ew := &errWriter{w: w}
+	ew := &strings.Builder{}
 	for i, r := range rep.Images {
 		if i > 0 {
 			fmt.Fprintln(ew)
@@ -55,9 +55,7 @@ func (rep *Report) WriteText(w io.Writer) error {
 			for _, f := range r.Files {
 				fmt.Fprintf(tw, "  %s\t%s\tlayer %d\n", f.Path, f.Caps, f.Layer)
 			}
-			if err := tw.Flush(); err != nil {
-				return err
-			}
+			tw.Flush() // writes to a strings.Builder: no error
 		}
 		capsText := "none"
 		if len(r.Capabilities) > 0 {
@@ -102,7 +100,8 @@ func (rep *Report) WriteText(w io.Writer) error {
 			}
 		}
 	}
-	return ew.err
+	_, err := io.WriteString(w, ew.String())
+	return err
 }
 
 func dash(s string) string {
@@ -110,22 +109,6 @@ func dash(s string) string {
 		return "-"
 	}
 	return s
-}
-
-// errWriter remembers the first write error so that the many Fprintf
-// calls need no checks of their own.
-type errWriter struct {
-	w   io.Writer
-	err error
-}
-
-func (e *errWriter) Write(p []byte) (int, error) {
-	if e.err != nil {
-		return 0, e.err
-	}
-	n, err := e.w.Write(p)
-	e.err = err
-	return n, err
 }
 
 // shellQuote quotes s for a POSIX shell when it needs it.

@@ -29,7 +29,6 @@ package requirements
 
 import (
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -153,7 +152,7 @@ func Compute(img inspect.Image, opts Options) (*Result, error) {
 	}
 	var visible []inspect.File
 	var shadowed, invalid []string
-	for _, f := range sortedFiles(img) {
+	for _, f := range img.SortedFiles() {
 		switch {
 		case f.ShadowedBy >= 0:
 			shadowed = append(shadowed, fmt.Sprintf("%s (layer %d, replaced or deleted by layer %d)", f.Path, f.Layer, f.ShadowedBy))
@@ -226,25 +225,6 @@ func Compute(img inspect.Image, opts Options) (*Result, error) {
 		r.Notes = append(r.Notes, "no file in the container's filesystem has capabilities: the container needs none")
 	}
 	return r, nil
-}
-
-// sortedFiles returns the files of img in layer and path order, whatever
-// order inspect produced them in.
-func sortedFiles(img inspect.Image) []inspect.File {
-	var files []inspect.File
-	for _, l := range img.Layers {
-		for _, f := range l.Files {
-			f.Layer = l.Index
-			files = append(files, f)
-		}
-	}
-	sort.SliceStable(files, func(i, j int) bool {
-		if files[i].Layer != files[j].Layer {
-			return files[i].Layer < files[j].Layer
-		}
-		return files[i].Path < files[j].Path
-	})
-	return files
 }
 
 // PathError is returned by Compute when an Options.Paths entry names no
