@@ -34,7 +34,6 @@ import (
 
 	"github.com/capslayer/rules_capslayer/capslayer/caps"
 	"github.com/capslayer/rules_capslayer/capslayer/inspect"
-	"github.com/capslayer/rules_capslayer/capslayer/policy"
 )
 
 // Options says what Compute knows besides the image's files.
@@ -178,8 +177,8 @@ func Compute(img inspect.Image, opts Options) (*Result, error) {
 			Layer:       f.Layer,
 			Caps:        fc.String(),
 			Effective:   fc.Effective,
-			Permitted:   nonNil(policy.DockerNames(fc.Permitted)),
-			Inheritable: policy.DockerNames(fc.Inheritable),
+			Permitted:   nonNil(fc.Permitted.DockerNames()),
+			Inheritable: fc.Inheritable.DockerNames(),
 			Revision:    f.Xattr.Revision,
 			RootID:      f.Xattr.RootID,
 		}
@@ -198,7 +197,7 @@ func Compute(img inspect.Image, opts Options) (*Result, error) {
 			promote = append(promote, rf)
 		}
 	}
-	r.Capabilities = nonNil(policy.DockerNames(needed))
+	r.Capabilities = nonNil(needed.DockerNames())
 	u := classifyUser(opts.User, opts.UserKnown)
 	r.Runtimes = runtimes(needed, u, opts.ImageRef)
 
@@ -216,7 +215,7 @@ func Compute(img inspect.Image, opts Options) (*Result, error) {
 		r.Notes = append(r.Notes, fmt.Sprintf("%s: %s has no effective bit: the program must raise %s itself (capslayer/activate)", f.Path, f.Caps, strings.Join(f.Permitted, ", ")))
 	}
 	if only := inheritable &^ needed; only != 0 {
-		r.Notes = append(r.Notes, fmt.Sprintf("%s only in inheritable sets: not granted (they need the process's inheritable set too)", strings.Join(policy.DockerNames(only), ", ")))
+		r.Notes = append(r.Notes, fmt.Sprintf("%s only in inheritable sets: not granted (they need the process's inheritable set too)", strings.Join(only.DockerNames(), ", ")))
 	}
 	for _, s := range shadowed {
 		r.Notes = append(r.Notes, "not counted, not in the container's filesystem: "+s)

@@ -66,7 +66,7 @@ func runtimes(needed caps.Mask, u user, imageRef string) []Runtime {
 	if imageRef == "" {
 		imageRef = "IMAGE"
 	}
-	names := policy.DockerNames(needed)
+	names := needed.DockerNames()
 	flags := []string{"--cap-drop", "ALL"}
 	for _, c := range names {
 		flags = append(flags, "--cap-add", c)
@@ -140,7 +140,7 @@ func runtimes(needed caps.Mask, u user, imageRef string) []Runtime {
 func kubernetes(needed caps.Mask, u user) (*SecurityContext, string, string) {
 	sc := &SecurityContext{
 		AllowPrivilegeEscalation: false,
-		Capabilities:             CapabilitiesContext{Drop: []string{"ALL"}, Add: policy.DockerNames(needed)},
+		Capabilities:             CapabilitiesContext{Drop: []string{"ALL"}, Add: needed.DockerNames()},
 		SeccompProfile:           SeccompProfile{Type: "RuntimeDefault"},
 	}
 	yes := true
@@ -168,9 +168,9 @@ func podSecurityLevel(needed caps.Mask, kind userKind) (string, string) {
 	restricted := profileMask(policy.ProfileRestricted)
 	switch {
 	case needed&^baseline != 0:
-		return PSSPrivileged, fmt.Sprintf("baseline does not allow adding %s", strings.Join(policy.DockerNames(needed&^baseline), ", "))
+		return PSSPrivileged, fmt.Sprintf("baseline does not allow adding %s", strings.Join((needed&^baseline).DockerNames(), ", "))
 	case needed&^restricted != 0:
-		return PSSBaseline, fmt.Sprintf("restricted allows adding only %s, not %s", strings.Join(policy.DockerNames(restricted), ", "), strings.Join(policy.DockerNames(needed&^restricted), ", "))
+		return PSSBaseline, fmt.Sprintf("restricted allows adding only %s, not %s", strings.Join(restricted.DockerNames(), ", "), strings.Join((needed&^restricted).DockerNames(), ", "))
 	case kind == userRoot:
 		return PSSBaseline, "restricted requires runAsNonRoot: true, and the image runs as root"
 	}
