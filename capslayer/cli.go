@@ -10,6 +10,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -208,4 +209,41 @@ func (r *rootIDFlag) Set(s string) error {
 	}
 	*r = rootIDFlag(n)
 	return nil
+}
+
+// hintStyles are the values of --hint-style: whose words say how to fix an
+// error or a finding. The libraries name no flag; each command translates
+// their typed errors (and gives policy.Audit its words) in the style
+// asked for.
+var hintStyles = []string{"cli", "bazel"}
+
+// hintStyleFlag is --hint-style: "cli" (this tool's flags, the default) or
+// "bazel" (the attributes of the rule that runs the command, which passes
+// it).
+type hintStyleFlag string
+
+func (h *hintStyleFlag) String() string {
+	if h == nil || *h == "" {
+		return "cli"
+	}
+	return string(*h)
+}
+
+func (h *hintStyleFlag) Set(s string) error {
+	if !slices.Contains(hintStyles, s) {
+		return fmt.Errorf("want one of %s", strings.Join(hintStyles, ", "))
+	}
+	*h = hintStyleFlag(s)
+	return nil
+}
+
+// bazel reports whether fixes are to be said in a Bazel rule's attributes.
+func (h *hintStyleFlag) bazel() bool { return h != nil && *h == "bazel" }
+
+// hintStyle defines --hint-style for a command that rule (e.g.
+// "caps_image") runs.
+func (c *cmdFlags) hintStyle(rule string) *hintStyleFlag {
+	h := hintStyleFlag("cli")
+	c.Var(&h, "hint-style", "say how to fix an error in the words of `style`: cli (flags) or bazel (the attributes of "+rule+", which passes it)")
+	return &h
 }

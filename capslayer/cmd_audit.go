@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 
 	"github.com/capslayer/rules_capslayer/capslayer/caps"
@@ -30,6 +31,7 @@ func runAudit(args []string, stdout, stderr io.Writer) error {
 	policyFile := fs.String("policy", "", "JSON policy `file` (profile, allow, max_caps, justifications; see docs/policy.md); flags add to it and override it")
 	jsonOut := fs.Bool("json", false, "print the result as JSON instead of a table")
 	sarifOut := fs.String("sarif", "", "also write the result as a SARIF 2.1.0 log to `file`, for code-scanning UIs")
+	hintStyle := fs.hintStyle("caps_policy_test")
 	sf := addSourceFlags(fs)
 	if err := fs.parse(args); err != nil {
 		return err
@@ -51,7 +53,7 @@ func runAudit(args []string, stdout, stderr io.Writer) error {
 	}
 	if set("profile") {
 		if _, err := policy.LookupProfile(*profile); err != nil {
-			return usagef("--profile: %v", err)
+			return usagef("--profile: %v; for a custom list, use --profile none with --allow CAP,...", err)
 		}
 		p.Profile = *profile
 	}
@@ -79,7 +81,11 @@ func runAudit(args []string, stdout, stderr io.Writer) error {
 	if err := checkSomethingRead(pos[0], rep); err != nil {
 		return err
 	}
-	res := policy.Audit(rep, p)
+	words := auditCLIWords
+	if hintStyle.bazel() {
+		words = auditBazelWords
+	}
+	res := policy.Audit(rep, p, words)
 	if *sarifOut != "" {
 		var buf bytes.Buffer
 		if err := res.WriteSARIF(&buf, version); err != nil {
@@ -143,4 +149,40 @@ func policyFailSummary(res *policy.Result) string {
 		parts = append(parts[:max], fmt.Sprintf("and %d more", len(parts)-max))
 	}
 	return strings.Join(parts, "; ")
+}
+
+// auditCLIWords say how to fix an audit finding with capslayer's flags.
+var auditCLIWords = policy.Words{
+	Allow:    func(list string) string { return "--allow " + list },
+	Profile:  func(name string) string { return "--profile " + name },
+	Justify:  func(path, name, reason string) string { return fmt.Sprintf("--justify '%s:%s=%s'", path, name, reason) },
+	MaxCaps:  func() string { return "--max-caps" },
+	Caps:     func() string { return "capslayer layer --caps TEXT" },
+	Mode:     func() string { return "capslayer layer --mode 0755" },
+	NoRootID: func() string { return "capslayer layer without --rootid" },
+}
+
+// auditBazelWords say it with the attributes of caps_policy_test (which
+// runs audit with --hint-style bazel) and caps_layer.
+var auditBazelWords = policy.Words{
+	Allow: func(list string) string {
+		return fmt.Sprintf("allow = [%s]", quotedList(strings.Split(list, ",")))
+	},
+	Profile: func(name string) string { return fmt.Sprintf("profile = %q", name) },
+	Justify: func(path, name, reason string) string {
+		return fmt.Sprintf("justifications = {%q: %q}", path+":"+name, reason)
+	},
+	MaxCaps:  func() string { return "max_caps" },
+	Caps:     func() string { return "caps_layer's caps or file_caps" },
+	Mode:     func() string { return `caps_layer's mode = "0755"` },
+	NoRootID: func() string { return "caps_layer without rootid" },
+}
+
+// quotedList is `"A", "B"`, as Starlark writes a list's items.
+func quotedList(items []string) string {
+	q := make([]string, len(items))
+	for i, s := range items {
+		q[i] = strconv.Quote(s)
+	}
+	return strings.Join(q, ", ")
 }

@@ -165,11 +165,21 @@ func TestAuditCLI(t *testing.T) {
 		{"custom allowlist", []string{"audit", "--profile", "none", "--allow", "NET_RAW", "--justify", "NET_RAW=ICMP", ping}, 0, []string{"PASS"}, nil},
 		{"allow alone is a custom list", []string{"audit", "--allow", "NET_BIND_SERVICE", server}, 0, []string{"profile none + allow NET_BIND_SERVICE"}, nil},
 		{"max caps 0", []string{"audit", "--profile", "pss-restricted", "--max-caps", "0", server}, 1, []string{"too-many-capabilities"}, nil},
+		// Fixes in the CLI's flags, or in caps_policy_test's attributes
+		// under --hint-style bazel (the rule passes it).
+		{"fixes in flags", []string{"audit", "--profile", "pss-restricted", "--max-caps", "0", ping}, 1,
+			[]string{"or allow it with --allow NET_RAW (or use --profile docker-default)", "justify it: --justify '/usr/bin/ping:NET_RAW=why the program needs it'",
+				"with --justify '/usr/bin/ping:CAP=REASON', or raise --max-caps"}, nil},
+		{"fixes in attributes", []string{"audit", "--profile", "pss-restricted", "--max-caps", "0", "--hint-style", "bazel", ping}, 1,
+			[]string{`or allow it with allow = ["NET_RAW"] (or use profile = "docker-default")`, `justify it: justifications = {"/usr/bin/ping:NET_RAW": "why the program needs it"}`,
+				`with justifications = {"/usr/bin/ping:CAP": "REASON"}, or raise max_caps`}, nil},
+		{"bad hint style", []string{"audit", "--profile", "none", "--hint-style", "make", server}, 2, nil, []string{`--hint-style "make": want one of cli, bazel`}},
 		{"policy file", []string{"audit", "--policy", policyFile, ping}, 0, []string{"profile docker-default", "PASS"}, nil},
 		{"flags override the policy file", []string{"audit", "--policy", policyFile, "--profile", "pss-restricted", ping}, 1, []string{"capability-not-allowed"}, nil},
 
 		{"no policy", []string{"audit", server}, 2, nil, []string{"choose a policy: --profile pss-restricted|pss-baseline|docker-default|none"}},
-		{"bad profile", []string{"audit", "--profile", "restricted", server}, 2, nil, []string{`did you mean "pss-restricted"`}},
+		{"bad profile", []string{"audit", "--profile", "restricted", server}, 2, nil, []string{`--profile: policy: unknown profile "restricted": did you mean "pss-restricted"?`}},
+		{"unknown profile", []string{"audit", "--profile", "strict", server}, 2, nil, []string{`policy: unknown profile "strict" (profiles: `, "use --profile none with --allow CAP,..."}},
 		{"no image", []string{"audit", "--profile", "none"}, 2, nil, []string{"audit takes one IMAGE"}},
 		{"two images", []string{"audit", "--profile", "none", server, ping}, 2, nil, []string{"got 2 arguments"}},
 		{"bad allow", []string{"audit", "--allow", "NET_RAWW", server}, 2, nil, []string{"did you mean NET_RAW?"}},

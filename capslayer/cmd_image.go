@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 	"time"
 
@@ -111,7 +110,7 @@ func runImage(args []string, stdout, stderr io.Writer) error {
 	tag := fs.String("tag", "", "image `name`, NAME:TAG: the tarball's repo tag, and the layout's ref.name annotation (its TAG part; default latest)")
 	digestFile := fs.String("digest-file", "", "write the manifest digest (sha256:..., and a newline) to `file` instead of stdout, atomically, after the other outputs")
 	fs.BoolVar(&o.NoEntrypointCheck, "no-entrypoint-check", false, "do not check that the entrypoint exists in the image")
-	hintStyle := fs.String("hint-style", "cli", "say how to fix an error in the words of `style`: cli (flags) or bazel (caps_image's attributes; the rule passes it)")
+	hintStyle := fs.hintStyle("caps_image")
 	if err := fs.parse(args); err != nil {
 		return err
 	}
@@ -126,9 +125,6 @@ func runImage(args []string, stdout, stderr io.Writer) error {
 	}
 	if err := checkDigestFile(*digestFile); err != nil {
 		return err
-	}
-	if !slices.Contains(hintStyles, *hintStyle) {
-		return usagef("--hint-style %q: want one of %s", *hintStyle, strings.Join(hintStyles, ", "))
 	}
 	if o.Base == "" && len(layers.values) == 0 {
 		return usagef("give at least one --layer (or a --base)")
@@ -180,7 +176,7 @@ func runImage(args []string, stdout, stderr io.Writer) error {
 
 	res, err := image.Build(o)
 	if err != nil {
-		return imageBuildError(err, *hintStyle)
+		return imageBuildError(err, string(*hintStyle))
 	}
 	for _, w := range res.Warnings {
 		fmt.Fprintf(stderr, "capslayer image: warning: %s\n", w)
@@ -254,9 +250,6 @@ var imageHints = []struct {
 		"give --base an OCI image layout or docker save tarball that holds an image",
 		"give 'base' an OCI image layout or docker save tarball that holds an image"},
 }
-
-// hintStyles are the values of --hint-style.
-var hintStyles = []string{"cli", "bazel"}
 
 // imageBuildError adds to an image.Build error what fixes it, in the words
 // of style ("cli" or "bazel").

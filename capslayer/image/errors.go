@@ -2,7 +2,7 @@ package image
 
 import "errors"
 
-// Errors of Build, to match with errors.Is. Their messages speak of the
+// Errors of Build and WriteLayout, to match with errors.Is. Their messages speak of the
 // image and Options; callers add their own words (the CLI's flags, the Bazel
 // rule's attributes) for the fix.
 var (
@@ -29,6 +29,9 @@ var (
 	// ErrEntrypointNotExecutable: the entrypoint exists but is not an
 	// executable regular file.
 	ErrEntrypointNotExecutable = errors.New("entrypoint is not an executable file")
+	// ErrOutputNotReplaceable: WriteLayout refuses to replace its output
+	// directory, which holds something other than an OCI image layout.
+	ErrOutputNotReplaceable = errors.New("refusing to replace the output")
 )
 
 // EntrypointError is returned by Build when the entrypoint check fails. It

@@ -746,3 +746,14 @@ func TestEntrypointThroughRenamingSymlink(t *testing.T) {
 		}
 	}
 }
+
+func TestWriteLayoutRefusesToReplace(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("mine"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := checkReplaceable(dir)
+	if !errors.Is(err, ErrOutputNotReplaceable) || strings.Contains(err.Error(), "--") {
+		t.Fatalf("checkReplaceable(dir with notes.txt) = %v, want ErrOutputNotReplaceable in words without flags", err)
+	}
+}

@@ -88,7 +88,7 @@ func checkReplaceable(dir string) (exists bool, err error) {
 		return false, err
 	}
 	if !fi.IsDir() {
-		return true, fmt.Errorf("output %s exists and is not a directory; remove it or choose another --output", dir)
+		return true, fmt.Errorf("%w: %s exists and is not a directory; remove it or choose another output directory", ErrOutputNotReplaceable, dir)
 	}
 	ents, err := os.ReadDir(dir)
 	if err != nil {
@@ -100,12 +100,12 @@ func checkReplaceable(dir string) (exists bool, err error) {
 	hasLayout := false
 	for _, e := range ents {
 		if !layoutEntries[e.Name()] {
-			return true, fmt.Errorf("output %s is not empty and not an OCI image layout (it holds %q); refusing to replace it: remove it or choose another --output", dir, e.Name())
+			return true, fmt.Errorf("%w: %s is not empty and not an OCI image layout (it holds %q); remove it or choose another output directory", ErrOutputNotReplaceable, dir, e.Name())
 		}
 		hasLayout = hasLayout || e.Name() == "oci-layout"
 	}
 	if !hasLayout {
-		return true, fmt.Errorf("output %s is not empty and has no oci-layout file; refusing to replace it: remove it or choose another --output", dir)
+		return true, fmt.Errorf("%w: %s is not empty and has no oci-layout file; remove it or choose another output directory", ErrOutputNotReplaceable, dir)
 	}
 	return true, nil
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"math/bits"
+	"strconv"
 	"strings"
 
 	"github.com/capslayer/rules_capslayer/capslayer/caps"
@@ -48,22 +49,22 @@ type Rule struct {
 var rules = []Rule{
 	{RuleNotAllowed, "CapabilityNotAllowed", LevelError,
 		"A file in the image has a capability that the policy's allowlist does not allow.",
-		"Every capability a file carries is granted to any user who runs it, so it must be on the allowlist (the profile plus --allow). Fix: drop the capability from the file, allow it with --allow CAP (or \"allow\" in the policy file), or pick a broader --profile."},
+		"Every capability a file carries is granted to any user who runs it, so it must be on the allowlist (the profile plus the capabilities the policy allows). Fix: drop the capability from the file, allow it in the policy, or pick a broader profile."},
 	{RuleDangerous, "DangerousCapability", LevelError,
 		"A file in the image has a dangerous capability without a written justification.",
-		"Dangerous capabilities (capslayer's built-in list, see docs/policy.md) let a program become root, read or change any file, or reach outside the container. Fix: drop the capability, or write why the program needs it with --justify /path:CAP=REASON (or in the policy file's \"justifications\")."},
+		"Dangerous capabilities (capslayer's built-in list, see docs/policy.md) let a program become root, read or change any file, or reach outside the container. Fix: drop the capability, or write in the policy's justifications why the program needs it."},
 	{RuleTooMany, "TooManyCapabilities", LevelError,
 		"A file in the image has more capabilities than the policy allows without justification.",
-		"A program that needs more than a few capabilities usually needs a redesign, not more privilege. Fix: drop the capabilities the program does not use, justify each remaining one with --justify /path:CAP=REASON, or raise --max-caps."},
+		"A program that needs more than a few capabilities usually needs a redesign, not more privilege. Fix: drop the capabilities the program does not use, justify each remaining one in the policy, or raise the policy's limit."},
 	{RuleInvalid, "InvalidCapability", LevelError,
 		"A file's security.capability value cannot be decoded.",
-		"Linux rejects a malformed security.capability value, so the layer cannot be extracted with it or the file cannot be executed. Fix: rewrite the file's capabilities (capslayer layer --caps TEXT) or remove the attribute."},
+		"Linux rejects a malformed security.capability value, so the layer cannot be extracted with it or the file cannot be executed. Fix: rewrite the file's capabilities or remove the attribute."},
 	{RuleNamespaced, "NamespacedCapability", LevelWarning,
 		"A file's capabilities are a revision 3 (namespaced) value with a non-zero root uid.",
-		"Linux applies a revision 3 value only inside a user namespace whose root is that host uid and ignores it silently everywhere else (moby#41723). Fix: write a revision 2 value (capslayer layer without --rootid)."},
+		"Linux applies a revision 3 value only inside a user namespace whose root is that host uid and ignores it silently everywhere else (moby#41723). Fix: write a revision 2 value (no root ID)."},
 	{RuleUnsafeMode, "UnsafeMode", LevelError,
 		"A file with capabilities is setuid, setgid or world-writable.",
-		"Set-user-ID and set-group-ID add a second privilege to the capabilities, and anyone who can write a world-writable file can replace the program while its capabilities stay. Fix: give the file a mode without these bits (capslayer layer --mode 0755)."},
+		"Set-user-ID and set-group-ID add a second privilege to the capabilities, and anyone who can write a world-writable file can replace the program while its capabilities stay. Fix: give the file a mode without these bits, e.g. 0755."},
 	{RuleShadowed, "ShadowedCapability", LevelNote,
 		"A file with capabilities was replaced or deleted by a later layer.",
 		"The file does not reach the container's filesystem, so its capabilities are reported for information and not checked. They still ship in the image's base layer."},
@@ -191,11 +192,84 @@ func (r *Result) Counts() (errors, warnings, notes int) {
 	return
 }
 
-// Audit checks every file with capabilities in rep against p. Files that a
-// later layer replaced or deleted are listed and get a note, but are not
-// checked against the other rules: they never reach the runtime
-// filesystem. p must be valid (see Policy.Validate).
-func Audit(rep *inspect.Report, p Policy) *Result {
+// Words says, in the caller's language, how to change the settings that
+// fix a finding: the CLI's flags, a Bazel rule's attributes, or the policy
+// file's fields. Audit writes each finding's Fix with them; a nil field
+// takes its PolicyFileWords value. The library itself names no flag.
+type Words struct {
+	// Allow adds the capabilities list (Docker names, comma separated)
+	// to the allowlist.
+	Allow func(list string) string
+	// Profile chooses the built-in profile name.
+	Profile func(name string) string
+	// Justify writes reason as the justification of capability name
+	// (a Docker name, or "CAP") for the file at path.
+	Justify func(path, name, reason string) string
+	// MaxCaps is the per-file limit of capabilities without
+	// justification.
+	MaxCaps func() string
+	// Caps, Mode and NoRootID say how the layer's writer sets a file's
+	// capabilities, gives it mode 0755, and writes revision 2 values.
+	Caps, Mode, NoRootID func() string
+}
+
+// PolicyFileWords are the policy file's fields (docs/policy.md), the
+// default words of Audit.
+var PolicyFileWords = Words{
+	Allow:   func(list string) string { return fmt.Sprintf(`"allow": [%s] in the policy`, quoteList(list)) },
+	Profile: func(name string) string { return fmt.Sprintf(`"profile": %q in the policy`, name) },
+	Justify: func(path, name, reason string) string {
+		return fmt.Sprintf(`{"path": %q, "capability": %q, "reason": %q} in the policy's "justifications"`, path, name, reason)
+	},
+	MaxCaps:  func() string { return `the policy's "max_caps"` },
+	Caps:     func() string { return "the layer's capability text" },
+	Mode:     func() string { return "mode 0755 in the layer" },
+	NoRootID: func() string { return "a layer written without a root ID" },
+}
+
+// quoteList turns "A,B" into `"A", "B"`.
+func quoteList(list string) string {
+	q := strings.Split(list, ",")
+	for i, s := range q {
+		q[i] = strconv.Quote(s)
+	}
+	return strings.Join(q, ", ")
+}
+
+// complete fills the nil fields of w from PolicyFileWords.
+func (w Words) complete() Words {
+	d := PolicyFileWords
+	if w.Allow == nil {
+		w.Allow = d.Allow
+	}
+	if w.Profile == nil {
+		w.Profile = d.Profile
+	}
+	if w.Justify == nil {
+		w.Justify = d.Justify
+	}
+	if w.MaxCaps == nil {
+		w.MaxCaps = d.MaxCaps
+	}
+	if w.Caps == nil {
+		w.Caps = d.Caps
+	}
+	if w.Mode == nil {
+		w.Mode = d.Mode
+	}
+	if w.NoRootID == nil {
+		w.NoRootID = d.NoRootID
+	}
+	return w
+}
+
+// Audit checks every file with capabilities in rep against p, and says how
+// to fix each finding in words w. Files that a later layer replaced or
+// deleted are listed and get a note, but are not checked against the other
+// rules: they never reach the runtime filesystem. p must be valid (see
+// Policy.Validate).
+func Audit(rep *inspect.Report, p Policy, w Words) *Result {
+	w = w.complete()
 	allowed := p.Allowed()
 	res := &Result{
 		Source: rep.Source,
@@ -219,7 +293,7 @@ func Audit(rep *inspect.Report, p Policy) *Result {
 	used := make([]bool, len(p.Justifications))
 	for _, img := range rep.Images {
 		for _, f := range img.SortedFiles() {
-			fr, findings := auditFile(img, f, p, allowed, used)
+			fr, findings := auditFile(img, f, p, w, allowed, used)
 			res.Files = append(res.Files, fr)
 			res.Findings = append(res.Findings, findings...)
 		}
@@ -268,7 +342,7 @@ func justify(p Policy, used []bool, path string, c int) (string, bool) {
 	return "", false
 }
 
-func auditFile(img inspect.Image, f inspect.File, p Policy, allowed caps.Mask, used []bool) (FileResult, []Finding) {
+func auditFile(img inspect.Image, f inspect.File, p Policy, w Words, allowed caps.Mask, used []bool) (FileResult, []Finding) {
 	fc := f.Xattr.Caps
 	fr := FileResult{
 		Image:        img.Name,
@@ -317,7 +391,7 @@ func auditFile(img inspect.Image, f inspect.File, p Policy, allowed caps.Mask, u
 		fr.Status = StatusFail
 		return fr, []Finding{mk(RuleInvalid, nil,
 			fmt.Sprintf("%s has a security.capability value that cannot be decoded (%s; hex %s)", where, f.Invalid, fr.Hex),
-			fmt.Sprintf("rewrite the capabilities of %s (capslayer layer --caps TEXT) or remove the attribute", f.Path))}
+			fmt.Sprintf("rewrite the capabilities of %s (%s) or remove the attribute", f.Path, w.Caps()))}
 	}
 
 	var findings []Finding
@@ -327,9 +401,9 @@ func auditFile(img inspect.Image, f inspect.File, p Policy, allowed caps.Mask, u
 	if bad := all &^ allowed; bad != 0 {
 		names := bad.DockerNames()
 		list := strings.Join(names, ",")
-		fix := fmt.Sprintf("drop %s from %s, or allow %s with --allow %s", list, f.Path, pronoun(len(names)), list)
+		fix := fmt.Sprintf("drop %s from %s, or allow %s with %s", list, f.Path, pronoun(len(names)), w.Allow(list))
 		if prof := broaderProfile(p, bad); prof != "" {
-			fix += fmt.Sprintf(" (or use --profile %s)", prof)
+			fix += fmt.Sprintf(" (or use %s)", w.Profile(prof))
 		}
 		findings = append(findings, mk(RuleNotAllowed, names,
 			fmt.Sprintf("%s has %s (%s), which %s does not allow", where, capsPhrase(names), fr.Caps, policyName(p)), fix))
@@ -356,7 +430,7 @@ func auditFile(img inspect.Image, f inspect.File, p Policy, allowed caps.Mask, u
 		name := caps.DockerName(c)
 		findings = append(findings, mk(RuleDangerous, []string{name},
 			fmt.Sprintf("%s has CAP_%s, a dangerous capability (%s), without a written justification", where, name, d.Reason),
-			fmt.Sprintf("drop %s from %s, or justify it: --justify '%s:%s=why the program needs it'", name, f.Path, f.Path, name)))
+			fmt.Sprintf("drop %s from %s, or justify it: %s", name, f.Path, w.Justify(f.Path, name, "why the program needs it"))))
 	}
 	if n := bits.OnesCount64(uint64(all)); p.MaxCaps != NoLimit && n > p.MaxCaps {
 		var missing []string
@@ -368,7 +442,7 @@ func auditFile(img inspect.Image, f inspect.File, p Policy, allowed caps.Mask, u
 		if len(missing) > 0 {
 			findings = append(findings, mk(RuleTooMany, missing,
 				fmt.Sprintf("%s has %d capabilities (%s), more than the %d allowed without justification; not justified: %s", where, n, strings.Join(fr.Capabilities, ", "), p.MaxCaps, strings.Join(missing, ", ")),
-				fmt.Sprintf("drop the capabilities %s does not need, or justify each of %s with --justify '%s:CAP=REASON', or raise --max-caps", f.Path, strings.Join(missing, ", "), f.Path)))
+				fmt.Sprintf("drop the capabilities %s does not need, or justify each of %s with %s, or raise %s", f.Path, strings.Join(missing, ", "), w.Justify(f.Path, "CAP", "REASON"), w.MaxCaps())))
 		}
 	}
 	for _, c := range all.List() {
@@ -380,13 +454,13 @@ func auditFile(img inspect.Image, f inspect.File, p Policy, allowed caps.Mask, u
 	if bits := caps.UnsafeMode(f.Mode); bits != "" && all != 0 {
 		findings = append(findings, mk(RuleUnsafeMode, nonEmpty(fr.Capabilities),
 			fmt.Sprintf("%s has capabilities and mode %04o: it is %s", where, f.Mode, bits),
-			fmt.Sprintf("give %s a mode without the setuid, setgid and world-writable bits, e.g. 0755 (capslayer layer --mode 0755)", f.Path)))
+			fmt.Sprintf("give %s a mode without the setuid, setgid and world-writable bits, e.g. 0755 (%s)", f.Path, w.Mode())))
 	}
 
 	if f.Xattr.Revision == 3 && f.Xattr.RootID != 0 {
 		findings = append(findings, mk(RuleNamespaced, nil,
 			fmt.Sprintf("%s has a revision 3 security.capability value with root uid %d: Linux applies it only in a user namespace whose root is host uid %d and ignores it elsewhere", where, f.Xattr.RootID, f.Xattr.RootID),
-			fmt.Sprintf("write a revision 2 value for %s (capslayer layer without --rootid)", f.Path)))
+			fmt.Sprintf("write a revision 2 value for %s (%s)", f.Path, w.NoRootID())))
 	}
 
 	for _, fd := range findings {
@@ -420,7 +494,7 @@ func policyName(p Policy) string {
 		name = ProfileNone
 	}
 	if p.Allow != 0 {
-		return fmt.Sprintf("profile %s with --allow %s", name, describeMask(p.Allow))
+		return fmt.Sprintf("profile %s + allow %s", name, describeMask(p.Allow))
 	}
 	return "profile " + name
 }

@@ -113,7 +113,7 @@ func TestAuditRules(t *testing.T) {
 			if err := tc.p.Validate(); err != nil {
 				t.Fatal(err)
 			}
-			res := Audit(layerReport(tc.files...), tc.p)
+			res := Audit(layerReport(tc.files...), tc.p, Words{})
 			if got, want := strings.Join(rulesOf(res), " "), strings.Join(tc.want, " "); got != want {
 				t.Errorf("findings = %q, want %q", got, want)
 			}
@@ -139,17 +139,17 @@ func TestAuditRules(t *testing.T) {
 
 func TestAuditMessages(t *testing.T) {
 	p := Default(ProfileRestricted)
-	res := Audit(layerReport(capFile(t, "/app/tool", "cap_sys_admin,cap_net_raw=ep")), p)
+	res := Audit(layerReport(capFile(t, "/app/tool", "cap_sys_admin,cap_net_raw=ep")), p, Words{})
 	want := []struct{ rule, msg, fix string }{
 		{RuleNotAllowed,
 			"/app/tool (layer 0) has CAP_NET_RAW and CAP_SYS_ADMIN (cap_net_raw,cap_sys_admin=ep), which profile pss-restricted does not allow",
-			"drop NET_RAW,SYS_ADMIN from /app/tool, or allow them with --allow NET_RAW,SYS_ADMIN"},
+			`drop NET_RAW,SYS_ADMIN from /app/tool, or allow them with "allow": ["NET_RAW", "SYS_ADMIN"] in the policy`},
 		{RuleDangerous,
 			"/app/tool (layer 0) has CAP_NET_RAW, a dangerous capability (raw and packet sockets: forge packets and spoof addresses on the pod network), without a written justification",
-			"drop NET_RAW from /app/tool, or justify it: --justify '/app/tool:NET_RAW=why the program needs it'"},
+			`drop NET_RAW from /app/tool, or justify it: {"path": "/app/tool", "capability": "NET_RAW", "reason": "why the program needs it"} in the policy's "justifications"`},
 		{RuleDangerous,
 			"/app/tool (layer 0) has CAP_SYS_ADMIN, a dangerous capability (mount, namespaces and dozens of other administrative operations; equivalent to root in most threat models), without a written justification",
-			"drop SYS_ADMIN from /app/tool, or justify it: --justify '/app/tool:SYS_ADMIN=why the program needs it'"},
+			`drop SYS_ADMIN from /app/tool, or justify it: {"path": "/app/tool", "capability": "SYS_ADMIN", "reason": "why the program needs it"} in the policy's "justifications"`},
 	}
 	if len(res.Findings) != len(want) {
 		t.Fatalf("findings = %q", rulesOf(res))
@@ -162,18 +162,18 @@ func TestAuditMessages(t *testing.T) {
 	}
 	// A broader profile is suggested when one allows every offending
 	// capability.
-	res = Audit(layerReport(capFile(t, "/usr/bin/ping", "cap_net_raw=ep")), p)
-	if !strings.HasSuffix(res.Findings[0].Fix, "(or use --profile docker-default)") {
+	res = Audit(layerReport(capFile(t, "/usr/bin/ping", "cap_net_raw=ep")), p, Words{})
+	if !strings.HasSuffix(res.Findings[0].Fix, `(or use "profile": "docker-default" in the policy)`) {
 		t.Errorf("fix = %q, want a docker-default suggestion", res.Findings[0].Fix)
 	}
-	res = Audit(layerReport(capFile(t, "/usr/bin/ping", "cap_chown=ep")), p)
-	if !strings.HasSuffix(res.Findings[0].Fix, "(or use --profile pss-baseline)") {
+	res = Audit(layerReport(capFile(t, "/usr/bin/ping", "cap_chown=ep")), p, Words{})
+	if !strings.HasSuffix(res.Findings[0].Fix, `(or use "profile": "pss-baseline" in the policy)`) {
 		t.Errorf("fix = %q, want a pss-baseline suggestion", res.Findings[0].Fix)
 	}
 	// Shadowed files say what the policy would have said.
 	f := capFile(t, "/usr/bin/ping", "cap_net_raw=ep")
 	f.ShadowedBy = 2
-	res = Audit(layerReport(f), p)
+	res = Audit(layerReport(f), p, Words{})
 	if want := "/usr/bin/ping (layer 0) had capabilities cap_net_raw=ep, but layer 2 replaced or deleted it: it is not in the container's filesystem, so it is not checked (the policy would not allow NET_RAW)"; res.Findings[0].Message != want {
 		t.Errorf("shadowed message = %q\nwant %q", res.Findings[0].Message, want)
 	}
@@ -184,7 +184,7 @@ func TestAuditJustificationBookkeeping(t *testing.T) {
 	jAll, _ := ParseJustification("NET_RAW=network diagnostics")
 	jStale, _ := ParseJustification("/app/gone:SYS_ADMIN=old")
 	p := Policy{Profile: ProfileDockerDefault, MaxCaps: 3, Justifications: []Justification{jAll, jPing, jStale}}
-	res := Audit(layerReport(capFile(t, "/usr/bin/ping", "cap_net_raw=ep"), capFile(t, "/usr/bin/arping", "cap_net_raw=ep")), p)
+	res := Audit(layerReport(capFile(t, "/usr/bin/ping", "cap_net_raw=ep"), capFile(t, "/usr/bin/arping", "cap_net_raw=ep")), p, Words{})
 	if !res.Passed {
 		t.Fatalf("findings = %q", rulesOf(res))
 	}
@@ -220,7 +220,7 @@ func TestAuditOrderAndImages(t *testing.T) {
 		}},
 		{Name: "example.com/app:1", Platform: "linux/arm64", Layers: []inspect.Layer{{Index: 0, Digest: "sha256:2222", Files: []inspect.File{srv}}}},
 	}}
-	res := Audit(rep, Default(ProfileRestricted))
+	res := Audit(rep, Default(ProfileRestricted), Words{})
 	var got []string
 	for _, f := range res.Files {
 		got = append(got, f.Platform+" "+f.LayerDigest+" "+f.Path+" "+f.Status)

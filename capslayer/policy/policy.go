@@ -123,7 +123,7 @@ type Justification struct {
 	Reason string
 }
 
-// String returns the justification in the form --justify takes.
+// String returns the justification in the form ParseJustification takes.
 func (j Justification) String() string {
 	if j.Path == "" {
 		return caps.DockerName(j.Cap) + "=" + j.Reason
@@ -165,7 +165,8 @@ func (j Justification) matches(p string, c int) bool {
 	return ok
 }
 
-// ParseJustification parses a justification as --justify takes it:
+// ParseJustification parses a justification written on one line (as the
+// CLI's --justify takes it):
 // "CAP=REASON" for every file or "/path/in/image:CAP=REASON" for one file
 // (or a path.Match pattern). CAP is a capability name in any accepted form
 // (NET_RAW, cap_net_raw). The reason may contain any character; a path
@@ -173,7 +174,7 @@ func (j Justification) matches(p string, c int) bool {
 func ParseJustification(s string) (Justification, error) {
 	key, reason, ok := strings.Cut(s, "=")
 	if !ok {
-		return Justification{}, fmt.Errorf("justification %q has no '=': write CAP=REASON or /path:CAP=REASON, e.g. --justify '/usr/bin/ping:NET_RAW=sends ICMP echo requests'", s)
+		return Justification{}, fmt.Errorf("justification %q has no '=': write CAP=REASON or /path:CAP=REASON, e.g. '/usr/bin/ping:NET_RAW=sends ICMP echo requests'", s)
 	}
 	var j Justification
 	name := key

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -66,7 +67,7 @@ var profiles = []Profile{
 	{
 		Name:        ProfileNone,
 		Allowed:     0,
-		Description: "no capability allowed; add a custom allowlist with --allow",
+		Description: "no capability allowed; allow capabilities for a custom allowlist",
 		Source:      "capslayer",
 	},
 }
@@ -85,8 +86,12 @@ func ProfileNames() []string {
 	return names
 }
 
+// ErrUnknownProfile is wrapped by LookupProfile's error for a name that is
+// not a built-in profile.
+var ErrUnknownProfile = errors.New("policy: unknown profile")
+
 // LookupProfile returns the built-in profile with the given name. The error
-// for an unknown name lists the valid ones.
+// for an unknown name wraps ErrUnknownProfile and lists the valid ones.
 func LookupProfile(name string) (Profile, error) {
 	for _, p := range profiles {
 		if p.Name == name {
@@ -96,10 +101,10 @@ func LookupProfile(name string) (Profile, error) {
 	lower := strings.ToLower(strings.TrimSpace(name))
 	for _, p := range profiles {
 		if p.Name == lower || strings.TrimPrefix(p.Name, "pss-") == lower {
-			return Profile{}, fmt.Errorf("unknown profile %q: did you mean %q? (profiles: %s)", name, p.Name, strings.Join(ProfileNames(), ", "))
+			return Profile{}, fmt.Errorf("%w %q: did you mean %q? (profiles: %s)", ErrUnknownProfile, name, p.Name, strings.Join(ProfileNames(), ", "))
 		}
 	}
-	return Profile{}, fmt.Errorf("unknown profile %q (profiles: %s; or use --allow CAP,... with profile none for a custom list)", name, strings.Join(ProfileNames(), ", "))
+	return Profile{}, fmt.Errorf("%w %q (profiles: %s)", ErrUnknownProfile, name, strings.Join(ProfileNames(), ", "))
 }
 
 // mustMask builds a mask from capability names known at compile time.

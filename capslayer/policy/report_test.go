@@ -89,7 +89,7 @@ func examplePolicy(t *testing.T) Policy {
 
 func TestAuditGolden(t *testing.T) {
 	p := examplePolicy(t)
-	res := Audit(exampleReport(t), p)
+	res := Audit(exampleReport(t), p, Words{})
 	if res.Passed {
 		t.Fatal("the example passed; it should fail")
 	}
@@ -121,7 +121,7 @@ func TestAuditGolden(t *testing.T) {
 func TestAuditTextEmpty(t *testing.T) {
 	var b bytes.Buffer
 	p := Default(ProfileRestricted)
-	res := Audit(layerReport(), p)
+	res := Audit(layerReport(), p, Words{})
 	if err := res.WriteText(&b); err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +134,7 @@ func TestAuditTextEmpty(t *testing.T) {
 // TestSARIFShape checks the parts of SARIF 2.1.0 that code-scanning UIs
 // (GitHub, VS Code's SARIF viewer) rely on.
 func TestSARIFShape(t *testing.T) {
-	res := Audit(exampleReport(t), examplePolicy(t))
+	res := Audit(exampleReport(t), examplePolicy(t), Words{})
 	var b bytes.Buffer
 	if err := res.WriteSARIF(&b, "1.2.3"); err != nil {
 		t.Fatal(err)

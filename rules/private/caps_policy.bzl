@@ -18,7 +18,7 @@ rule and the fix:
 
 ```
 ERROR [dangerous-capability] /usr/bin/tcpdump (layer 0) has CAP_NET_RAW, a dangerous capability (...), without a written justification
-    fix: drop NET_RAW from /usr/bin/tcpdump, or justify it: --justify '/usr/bin/tcpdump:NET_RAW=why the program needs it'
+    fix: drop NET_RAW from /usr/bin/tcpdump, or justify it: justifications = {"/usr/bin/tcpdump:NET_RAW": "why the program needs it"}
 ```
 
 Justifications are attributes, so adding a capability to an image goes through

@@ -34,5 +34,7 @@ if [[ -n ${TEST_UNDECLARED_OUTPUTS_DIR:-} ]] && command -v zip >/dev/null 2>&1; 
 fi
 
 # Relative paths, so the report names the image as <repo>/<package>/<file>.
+# --hint-style bazel: each finding's fix names this rule's attributes
+# (allow, justifications, max_caps, profile), not the CLI's flags.
 cd "$runfiles"
-exec "./$CAPSLAYER" audit --policy "$POLICY" "${sarif[@]}" "$IMAGE"
+exec "./$CAPSLAYER" audit --policy "$POLICY" --hint-style bazel "${sarif[@]}" "$IMAGE"
