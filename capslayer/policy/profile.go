@@ -120,12 +120,6 @@ func mustMask(names ...string) caps.Mask {
 	return m
 }
 
-// DockerNames returns caps.Mask.DockerNames of m.
-//
-// Deprecated: use m.DockerNames(); this stays only until the requirements
-// code moved out of this package calls caps directly.
-func DockerNames(m caps.Mask) []string { return m.DockerNames() }
-
 // ParseCapList parses a comma (or space) separated list of capability names
 // as --allow takes them: Docker names (NET_RAW), libcap names (cap_net_raw)
 // or CAP_NET_RAW, in any case. "ALL" means every capability 0-63.
