@@ -11,6 +11,10 @@
 # capslayer/layer and capslayer (TestLayerGolden, TestGolden...): an arm64
 # capslayer writes the same layer bytes as the amd64 one.
 #
+# -short: the tests that measure processes (kill, concurrency, memory at
+# 1 M entries) skip under -short; they run natively in go test ./... and
+# under emulation would take minutes without testing anything about arm64.
+#
 # Not run under qemu: capslayer/activate (it acts on the running process's
 # capabilities; qemu-user emulates user space and the kernel never applies
 # an emulated binary's file capabilities) and TestLayerHelloExample (it runs
@@ -39,7 +43,7 @@ arm64() {
   local pkgs
   mapfile -t pkgs < <(go list ./capslayer/... | grep -v '/capslayer/activate$')
   CGO_ENABLED=0 GOOS=linux GOARCH=arm64 CAPSLAYER_TEST_EXEC="$qemu" \
-    go test -count=1 -exec "$qemu" -skip '^TestLayerHelloExample$' "${pkgs[@]}"
+    go test -short -count=1 -exec "$qemu" -skip '^TestLayerHelloExample$' "${pkgs[@]}"
 }
 
 case "${1:-all}" in
