@@ -186,21 +186,15 @@ const (
 	stInh = 4
 )
 
-// state returns the libcap flag state of capability c as getcap sees it
-// after loading f from a file: the effective bit applies to every
-// capability that is permitted or inheritable.
-func (f FileCaps) state(c int) int {
-	s := 0
-	if f.Permitted.Has(c) {
-		s |= stPer
+// process returns the sets getcap loads from a file carrying f: the
+// effective bit applies to every capability that is permitted or
+// inheritable.
+func (f FileCaps) process() ProcessCaps {
+	p := ProcessCaps{Permitted: f.Permitted, Inheritable: f.Inheritable}
+	if f.Effective {
+		p.Effective = f.All()
 	}
-	if f.Inheritable.Has(c) {
-		s |= stInh
-	}
-	if s != 0 && f.Effective {
-		s |= stEff
-	}
-	return s
+	return p
 }
 
 // flagText writes the letters of state s in libcap's order: e, i, p.
@@ -224,7 +218,7 @@ func flagText(b *strings.Builder, s int) {
 // The text is parsed back to f by Parse and ParseSetcap, except that the
 // effective bit of an empty set is lost, as it is in getcap.
 func (f FileCaps) String() string {
-	return capText(f.state)
+	return f.process().String()
 }
 
 // capText is libcap's cap_to_text for the set whose capability c has the

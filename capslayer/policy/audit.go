@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"math/bits"
+	"reflect"
 	"strconv"
 	"strings"
 
@@ -238,27 +239,11 @@ func quoteList(list string) string {
 
 // complete fills the nil fields of w from PolicyFileWords.
 func (w Words) complete() Words {
-	d := PolicyFileWords
-	if w.Allow == nil {
-		w.Allow = d.Allow
-	}
-	if w.Profile == nil {
-		w.Profile = d.Profile
-	}
-	if w.Justify == nil {
-		w.Justify = d.Justify
-	}
-	if w.MaxCaps == nil {
-		w.MaxCaps = d.MaxCaps
-	}
-	if w.Caps == nil {
-		w.Caps = d.Caps
-	}
-	if w.Mode == nil {
-		w.Mode = d.Mode
-	}
-	if w.NoRootID == nil {
-		w.NoRootID = d.NoRootID
+	v, d := reflect.ValueOf(&w).Elem(), reflect.ValueOf(PolicyFileWords)
+	for i := 0; i < v.NumField(); i++ {
+		if v.Field(i).IsNil() {
+			v.Field(i).Set(d.Field(i))
+		}
 	}
 	return w
 }
