@@ -41,7 +41,7 @@ func runPush(args []string, stdout, stderr io.Writer) error {
 	}
 	p, err := registry.Push(fs.Arg(0), *repo, registry.Options{Insecure: *insecure, CAFile: *caFile})
 	if err != nil {
-		return err
+		return registryError(err)
 	}
 	_, err = fmt.Fprintln(stdout, p.Reference)
 	return err

@@ -168,14 +168,19 @@ func TestRegistryCLIErrors(t *testing.T) {
 	host, ca := memRegistry(t)
 	lay := filepath.Join(t.TempDir(), "server_image")
 	imageCLI(t, capsLayerCLI(t), lay)
+	plain := httptest.NewServer(ggcrregistry.New(ggcrregistry.Logger(log.New(io.Discard, "", 0))))
+	t.Cleanup(plain.Close)
+	plainHost := strings.TrimPrefix(plain.URL, "http://")
 	for _, tc := range []struct {
 		args []string
 		msg  string
 	}{
 		{[]string{"push", lay}, "give the destination with --repository"},
-		{[]string{"push", "--repository", "example.com/app:1", "--insecure", lay}, "--insecure is only for registries on a loopback address"},
-		{[]string{"push", "--repository", host + "/app:1", lay}, "signed by an unknown authority: give its CA with --ca-file"},
+		{[]string{"push", "--repository", "example.com/app:1", "--insecure", lay}, "; --insecure is only for a registry on this machine; for a remote registry whose CA the system does not trust, give the CA with --ca-file FILE"},
+		{[]string{"push", "--repository", host + "/app:1", lay}, "; give its CA with --ca-file FILE (or SSL_CERT_FILE)"},
 		{[]string{"inspect", "--ca-file", ca, host + "/nothing:1"}, "registry: not found"},
+		{[]string{"inspect", "--ca-file", lay + "/index.json", host + "/nothing:1"}, "holds no PEM certificate; check --ca-file"},
+		{[]string{"inspect", plainHost + "/nothing:1"}, "; for a plain-HTTP registry on this machine, add --insecure"},
 		{[]string{"audit", "--profile", "pss-restricted", "--insecure", lay}, "--insecure and --ca-file are for registry references"},
 		{[]string{"inspect", "--config", "--json", lay}, "--config and --json do not go together"},
 	} {

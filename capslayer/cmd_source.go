@@ -6,6 +6,7 @@ package main
 // verified (package imagemeta).
 
 import (
+	"errors"
 	"fmt"
 	"io"
 
@@ -51,6 +52,29 @@ func addSourceFlags(fs *cmdFlags) *sourceFlags {
 
 func (sf *sourceFlags) options() registry.Options {
 	return registry.Options{Insecure: *sf.insecure, CAFile: *sf.caFile}
+}
+
+// registryHints says, for each typed error of package registry, what fixes
+// it with capslayer's flags.
+var registryHints = []struct {
+	err  error
+	hint string
+}{
+	{registry.ErrInsecure, "--insecure is only for a registry on this machine; for a remote registry whose CA the system does not trust, give the CA with --ca-file FILE"},
+	{registry.ErrUnknownAuthority, "give its CA with --ca-file FILE (or SSL_CERT_FILE)"},
+	{registry.ErrPlainHTTP, "for a plain-HTTP registry on this machine, add --insecure"},
+	{registry.ErrCAFile, "check --ca-file"},
+}
+
+// registryError adds to an error of package registry what fixes it, in
+// capslayer's flags.
+func registryError(err error) error {
+	for _, h := range registryHints {
+		if errors.Is(err, h.err) {
+			return fmt.Errorf("%w; %s", err, h.hint)
+		}
+	}
+	return err
 }
 
 // loaded is an image input read by load.
@@ -108,7 +132,7 @@ func (sf *sourceFlags) load(arg string, stderr io.Writer, cmd string) (*loaded, 
 
 	srcs, skipped, err := registry.Images(arg, sf.options())
 	if err != nil {
-		return nil, err
+		return nil, registryError(err)
 	}
 	out.sources = srcs
 	out.report = &inspect.Report{Source: arg, Kind: registry.KindRegistry, Skipped: skipped}

@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -39,7 +40,7 @@ func Push(dir, dst string, o Options) (*Pushed, error) {
 		return nil, err
 	}
 	if kind != inspect.KindOCILayout {
-		return nil, fmt.Errorf("%s is a %s: push takes an OCI image layout directory (caps_image's default output)", dir, kind)
+		return nil, fmt.Errorf("registry: %s is a %s: Push takes an OCI image layout directory (caps_image's default output)", dir, kind)
 	}
 	var digest string
 	var t remote.Taggable
@@ -48,12 +49,12 @@ func Push(dir, dst string, o Options) (*Pushed, error) {
 	} else {
 		idx, d, err := singleIndex(dir)
 		if err != nil {
-			return nil, fmt.Errorf("%s holds %d images: %w", dir, len(srcs), err)
+			return nil, fmt.Errorf("registry: %s holds %d images: %w", dir, len(srcs), err)
 		}
 		digest, t = d, idx
 	}
 	if d, ok := ref.(name.Digest); ok && d.DigestStr() != digest {
-		return nil, fmt.Errorf("%s: the layout's image is %s, not %s", dst, digest, d.DigestStr())
+		return nil, fmt.Errorf("registry: %s: the layout's image is %s, not %s", dst, digest, d.DigestStr())
 	}
 	switch v := t.(type) {
 	case v1.Image:
@@ -83,7 +84,7 @@ func singleIndex(dir string) (v1.ImageIndex, string, error) {
 		return nil, "", err
 	}
 	if len(im.Manifests) != 1 || (im.Manifests[0].MediaType != types.OCIImageIndex && im.Manifests[0].MediaType != types.DockerManifestList) {
-		return nil, "", fmt.Errorf("push takes a layout whose index.json lists one image or one image index; push the images one at a time")
+		return nil, "", errors.New("the layout's index.json lists neither one image nor one image index: push the images one at a time")
 	}
 	child, err := ii.ImageIndex(im.Manifests[0].Digest)
 	if err != nil {

@@ -41,7 +41,7 @@ func Images(ref string, o Options) (srcs []inspect.Source, skipped []string, err
 		return nil, nil, err
 	}
 	if len(w.srcs) == 0 {
-		return nil, w.skipped, fmt.Errorf("%s holds no image (skipped: %v)", ref, w.skipped)
+		return nil, w.skipped, fmt.Errorf("registry: %s holds no image (skipped: %v)", ref, w.skipped)
 	}
 	return w.srcs, w.skipped, nil
 }
@@ -60,7 +60,7 @@ func (w *walker) descriptor(d v1.Descriptor, top *remote.Descriptor, depth int) 
 	switch d.MediaType {
 	case types.OCIImageIndex, types.DockerManifestList:
 		if depth >= inspect.DefaultMaxIndexDepth {
-			return fmt.Errorf("%s: %w: image indexes nested more than %d deep", w.name, inspect.ErrLimit, inspect.DefaultMaxIndexDepth)
+			return fmt.Errorf("registry: %s: %w: image indexes nested more than %d deep", w.name, inspect.ErrLimit, inspect.DefaultMaxIndexDepth)
 		}
 		var idx v1.ImageIndex
 		var err error
@@ -88,7 +88,7 @@ func (w *walker) descriptor(d v1.Descriptor, top *remote.Descriptor, depth int) 
 		return nil
 	}
 	if len(w.srcs) >= inspect.DefaultMaxImages {
-		return fmt.Errorf("%s: %w: more than %d images", w.name, inspect.ErrLimit, inspect.DefaultMaxImages)
+		return fmt.Errorf("registry: %s: %w: more than %d images", w.name, inspect.ErrLimit, inspect.DefaultMaxImages)
 	}
 	var img v1.Image
 	var err error
@@ -109,7 +109,7 @@ func (w *walker) descriptor(d v1.Descriptor, top *remote.Descriptor, depth int) 
 		return nil
 	}
 	if m.Config.Size > MaxConfigSize {
-		return fmt.Errorf("%s: %w: the config of %s is %d bytes, more than %d", w.name, inspect.ErrLimit, d.Digest, m.Config.Size, MaxConfigSize)
+		return fmt.Errorf("registry: %s: %w: the config of %s is %d bytes, more than %d", w.name, inspect.ErrLimit, d.Digest, m.Config.Size, MaxConfigSize)
 	}
 	cf, err := img.ConfigFile()
 	if err != nil {

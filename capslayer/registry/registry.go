@@ -53,13 +53,19 @@ type Options struct {
 }
 
 // Errors; the returned errors wrap them and say which registry and
-// repository, and what to do.
+// repository, and what to do in this package's words (Options' fields);
+// a command line adds its flags (capslayer's cmd_source.go).
 var (
 	// ErrInsecure: Options.Insecure for a registry that is not on a
 	// loopback address.
-	ErrInsecure = errors.New("registry: --insecure is only for registries on a loopback address")
+	ErrInsecure = errors.New("registry: plain HTTP is only allowed to a registry on a loopback address")
 	// ErrPlainHTTP: a request over plain HTTP without Options.Insecure.
 	ErrPlainHTTP = errors.New("registry: refusing plain HTTP")
+	// ErrUnknownAuthority: the registry's TLS certificate is signed by an
+	// authority trusted neither by the system nor by Options.CAFile.
+	ErrUnknownAuthority = errors.New("registry: TLS certificate signed by an unknown authority")
+	// ErrCAFile: Options.CAFile cannot be read or holds no PEM certificate.
+	ErrCAFile = errors.New("registry: CA file")
 	// ErrUnauthorized: the registry refused the credentials, or asked for
 	// some and none were found.
 	ErrUnauthorized = errors.New("registry: unauthorized")
@@ -107,7 +113,7 @@ func ParseReference(s string, o Options) (name.Reference, error) {
 		return nil, fmt.Errorf("%w: %q: %v", ErrReference, s, err)
 	}
 	if o.Insecure && !isLoopback(ref.Context().RegistryStr()) {
-		return nil, fmt.Errorf("%w: %s is not (localhost, 127.0.0.0/8, ::1); a remote registry must use TLS: give its CA with --ca-file instead", ErrInsecure, ref.Context().RegistryStr())
+		return nil, fmt.Errorf("%w: %s is not (localhost, 127.0.0.0/8, ::1); a remote registry must use TLS, with its CA in Options.CAFile if the system does not trust it", ErrInsecure, ref.Context().RegistryStr())
 	}
 	return ref, nil
 }
@@ -164,14 +170,14 @@ func (o Options) remoteOptions() ([]remote.Option, error) {
 func caPool(file string) (*x509.CertPool, error) {
 	pem, err := os.ReadFile(file)
 	if err != nil {
-		return nil, fmt.Errorf("--ca-file: %w", err)
+		return nil, fmt.Errorf("%w: %w", ErrCAFile, err)
 	}
 	pool, err := x509.SystemCertPool()
 	if err != nil || pool == nil {
 		pool = x509.NewCertPool()
 	}
 	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("--ca-file %s holds no PEM certificate", file)
+		return nil, fmt.Errorf("%w %s holds no PEM certificate", ErrCAFile, file)
 	}
 	return pool, nil
 }
@@ -184,7 +190,7 @@ type guard struct {
 
 func (g *guard) RoundTrip(r *http.Request) (*http.Response, error) {
 	if r.URL.Scheme != "https" && !g.insecure {
-		return nil, fmt.Errorf("%w to %s: the registry must use TLS (for a plain-HTTP registry on this machine, add --insecure)", ErrPlainHTTP, r.URL.Host)
+		return nil, fmt.Errorf("%w to %s: the registry must use TLS (plain HTTP needs Options.Insecure and a registry on this machine)", ErrPlainHTTP, r.URL.Host)
 	}
 	return g.base.RoundTrip(r)
 }
@@ -200,7 +206,7 @@ func explain(err error, ref name.Reference, what string) error {
 	if errors.As(err, &te) {
 		switch te.StatusCode {
 		case http.StatusUnauthorized, http.StatusForbidden:
-			return fmt.Errorf("%w: %s %s: registry %s refused the credentials (HTTP %d): log in with `docker login %s` (capslayer reads $DOCKER_CONFIG/config.json or ~/.docker/config.json): %v",
+			return fmt.Errorf("%w: %s %s: registry %s refused the credentials (HTTP %d): log in with `docker login %s` (credentials are read from $DOCKER_CONFIG/config.json or ~/.docker/config.json): %v",
 				ErrUnauthorized, what, ref, reg, te.StatusCode, reg, err)
 		case http.StatusNotFound:
 			return fmt.Errorf("%w: %s %s: registry %s has no such repository, tag or manifest: %v", ErrNotFound, what, ref, reg, err)
@@ -216,10 +222,10 @@ func explain(err error, ref name.Reference, what string) error {
 	}
 	var ue x509.UnknownAuthorityError
 	if errors.As(err, &ue) {
-		return fmt.Errorf("%s %s: the TLS certificate of %s is signed by an unknown authority: give its CA with --ca-file FILE (or SSL_CERT_FILE): %w", what, ref, reg, err)
+		return fmt.Errorf("%w: %s %s: the TLS certificate of %s is signed by an unknown authority: trust its CA with Options.CAFile (or SSL_CERT_FILE): %w", ErrUnknownAuthority, what, ref, reg, err)
 	}
 	if errors.Is(err, ErrPlainHTTP) {
-		return fmt.Errorf("%s %s: %s does not answer over TLS, and plain HTTP is refused (only a registry on this machine may use it, with --insecure): %w", what, ref, reg, err)
+		return fmt.Errorf("registry: %s %s: %s does not answer over TLS: %w", what, ref, reg, err)
 	}
-	return fmt.Errorf("%s %s: %w", what, ref, err)
+	return fmt.Errorf("registry: %s %s: %w", what, ref, err)
 }

@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"crypto/x509"
 	"encoding/pem"
 	"errors"
 	"io"
@@ -162,33 +163,36 @@ func TestErrors(t *testing.T) {
 		t.Errorf("unknown repository: %v", err)
 	}
 	_, _, err = Images(host+"/caps/server:v1", Options{Keychain: authn.NewMultiKeychain()})
-	if err == nil || !strings.Contains(err.Error(), "signed by an unknown authority: give its CA with --ca-file") {
+	if !errors.Is(err, ErrUnknownAuthority) || !strings.Contains(err.Error(), "signed by an unknown authority: trust its CA with Options.CAFile") {
 		t.Errorf("without the CA: %v", err)
 	}
 	if _, err := Push(lay, "example.com/caps/server:v1", Options{Insecure: true}); !errors.Is(err, ErrInsecure) {
-		t.Errorf("--insecure for a remote host: %v", err)
+		t.Errorf("Insecure for a remote host: %v", err)
 	}
 	if _, err := Push(lay, host+"/caps/server@sha256:"+strings.Repeat("0", 64), o); err == nil || !strings.Contains(err.Error(), "the layout's image is sha256:") {
 		t.Errorf("push to another digest: %v", err)
 	}
-	if _, err := (Options{CAFile: lay + "/index.json"}).remoteOptions(); err == nil || !strings.Contains(err.Error(), "holds no PEM certificate") {
-		t.Errorf("bad --ca-file: %v", err)
+	if _, err := (Options{CAFile: lay + "/index.json"}).remoteOptions(); !errors.Is(err, ErrCAFile) || !strings.Contains(err.Error(), "holds no PEM certificate") {
+		t.Errorf("bad CAFile: %v", err)
+	}
+	if _, err := (Options{CAFile: lay + "/none.pem"}).remoteOptions(); !errors.Is(err, ErrCAFile) || !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("missing CAFile: %v", err)
 	}
 
-	// A plain-HTTP registry on loopback: refused without --insecure, read
+	// A plain-HTTP registry on loopback: refused without Insecure, read
 	// with it.
 	plain := httptest.NewServer(ggcrregistry.New(quiet))
 	defer plain.Close()
 	phost := strings.TrimPrefix(plain.URL, "http://")
-	if _, err := Push(lay, phost+"/caps/server:v1", Options{Keychain: authn.NewMultiKeychain()}); !errors.Is(err, ErrPlainHTTP) || !strings.Contains(err.Error(), "add --insecure") {
-		t.Errorf("plain HTTP without --insecure: %v", err)
+	if _, err := Push(lay, phost+"/caps/server:v1", Options{Keychain: authn.NewMultiKeychain()}); !errors.Is(err, ErrPlainHTTP) || !strings.Contains(err.Error(), "plain HTTP needs Options.Insecure") {
+		t.Errorf("plain HTTP without Insecure: %v", err)
 	}
 	insecure := Options{Insecure: true, Keychain: authn.NewMultiKeychain()}
 	if _, err := Push(lay, phost+"/caps/server:v1", insecure); err != nil {
-		t.Fatalf("plain HTTP with --insecure: %v", err)
+		t.Fatalf("plain HTTP with Insecure: %v", err)
 	}
 	if _, _, err := Images(phost+"/caps/server:v1", insecure); err != nil {
-		t.Fatalf("plain HTTP with --insecure: %v", err)
+		t.Fatalf("plain HTTP with Insecure: %v", err)
 	}
 }
 
@@ -252,3 +256,27 @@ func TestIsReference(t *testing.T) {
 }
 
 func emptyIndex() v1.ImageIndex { return empty.Index }
+
+// TestErrorsSpeakNoFlags: the errors that say what to do say it with
+// Options' fields; the command line adds its flags.
+func TestErrorsSpeakNoFlags(t *testing.T) {
+	ref, _ := name.ParseReference("registry.example.com/app:1")
+	_, insecure := ParseReference("registry.example.com/app:1", Options{Insecure: true})
+	_, badCA := Options{CAFile: filepath.Join(t.TempDir(), "none.pem")}.remoteOptions()
+	req, _ := http.NewRequest("GET", "http://127.0.0.1:1/v2/", nil)
+	_, plain := (&guard{base: http.DefaultTransport}).RoundTrip(req)
+	for _, tc := range []struct {
+		err    error
+		target error
+	}{
+		{insecure, ErrInsecure},
+		{badCA, ErrCAFile},
+		{plain, ErrPlainHTTP},
+		{explain(plain, ref, "reading"), ErrPlainHTTP},
+		{explain(x509.UnknownAuthorityError{}, ref, "reading"), ErrUnknownAuthority},
+	} {
+		if !errors.Is(tc.err, tc.target) || !strings.HasPrefix(tc.err.Error(), "registry: ") || strings.Contains(tc.err.Error(), "--") {
+			t.Errorf("%v: want an error wrapping %v, starting with \"registry: \", naming no flag", tc.err, tc.target)
+		}
+	}
+}

@@ -269,7 +269,7 @@ func TestRegistry(t *testing.T) {
 		{bad, []string{"audit", "--profile", "pss-restricted", "--ca-file", ca, tag}, "registry: unauthorized"},
 		{[]string{"DOCKER_CONFIG=" + t.TempDir()}, []string{"inspect", "--ca-file", ca, tag}, "registry: unauthorized"},
 		{good, []string{"inspect", "--ca-file", ca, host + "/caps/nothing:v1"}, "registry: not found"},
-		{good, []string{"inspect", tag}, "signed by an unknown authority: give its CA with --ca-file"},
+		{good, []string{"inspect", tag}, "; give its CA with --ca-file FILE (or SSL_CERT_FILE)"},
 	} {
 		r := run(tc.env, tc.args...)
 		if r.ExitCode != 2 || !strings.Contains(r.Stderr, tc.want) {
