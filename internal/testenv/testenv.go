@@ -38,6 +38,13 @@ func SkipOrFail(t testing.TB, format string, args ...any) {
 // tool is on PATH, and returns their resolved paths in order.
 func RequireTools(t testing.TB, names ...string) []string {
 	t.Helper()
+	return RequireToolsHint(t, ".ci/run's apt line installs them", names...)
+}
+
+// RequireToolsHint is RequireTools with hint, which says where the tools
+// come from, in the message.
+func RequireToolsHint(t testing.TB, hint string, names ...string) []string {
+	t.Helper()
 	paths := make([]string, len(names))
 	var missing []string
 	for i, n := range names {
@@ -49,7 +56,7 @@ func RequireTools(t testing.TB, names ...string) []string {
 		paths[i] = p
 	}
 	if len(missing) > 0 {
-		SkipOrFail(t, "tools not found on PATH: %v (.ci/run's apt line installs them)", missing)
+		SkipOrFail(t, "tools not found on PATH: %v (%s)", missing, hint)
 	}
 	return paths
 }

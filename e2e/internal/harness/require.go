@@ -2,7 +2,6 @@ package harness
 
 import (
 	"os"
-	"os/exec"
 	"strings"
 	"testing"
 
@@ -53,18 +52,5 @@ func RequireRoot(t testing.TB) {
 // their resolved paths in order.
 func RequireTools(t testing.TB, names ...string) []string {
 	t.Helper()
-	paths := make([]string, len(names))
-	var missing []string
-	for i, n := range names {
-		p, err := exec.LookPath(n)
-		if err != nil {
-			missing = append(missing, n)
-			continue
-		}
-		paths[i] = p
-	}
-	if len(missing) > 0 {
-		skipOrFail(t, "tools not found on PATH: %v (Debian packages: util-linux for unshare/nsenter/setpriv, iproute2 for ip, attr for getfattr, libcap2-bin for setcap, tar, umoci, runc, podman, docker.io for dockerd/docker, containerd for containerd/ctr, uidmap for newuidmap, passwd for useradd)", missing)
-	}
-	return paths
+	return testenv.RequireToolsHint(t, "Debian packages: util-linux for unshare/nsenter/setpriv, iproute2 for ip, attr for getfattr, libcap2-bin for setcap, tar, umoci, runc, podman, docker.io for dockerd/docker, containerd for containerd/ctr, uidmap for newuidmap, passwd for useradd", names...)
 }
