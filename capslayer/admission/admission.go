@@ -392,35 +392,25 @@ func buildPolicy(name string, images []Image, others []string, othersAll bool, o
 			".map(c, c.name)"},
 	}
 	const suffix = `: their images carry file capabilities (ValidatingAdmissionPolicy capslayer-capabilities)`
+	// must is the validation that variables.v lists no container: the
+	// containers of images with file capabilities must do what short says,
+	// and the message names them and says it as long does.
+	must := func(v, short, long string) Validation {
+		return Validation{
+			Expression:        "size(variables." + v + ") == 0",
+			Message:           "containers of images with file capabilities must " + short,
+			MessageExpression: `"containers " + variables.` + v + `.join(", ") + " must ` + long + `"`,
+		}
+	}
 	vals := []Validation{
-		{
-			Expression:        "size(variables.noDropAll) == 0",
-			Message:           "containers of images with file capabilities must set securityContext.capabilities.drop: [ALL]",
-			MessageExpression: `"containers " + variables.noDropAll.join(", ") + " must set securityContext.capabilities.drop: [ALL]` + suffix + `"`,
-		},
-		{
-			Expression:        "size(variables.wrongAdd) == 0",
-			Message:           "containers of images with file capabilities must add exactly the capabilities their files carry",
-			MessageExpression: `"containers " + variables.wrongAdd.join(", ") + " must add in securityContext.capabilities.add exactly the capabilities their image's files carry, no more, no fewer"`,
-		},
-		{
-			Expression:        "size(variables.privileged) == 0",
-			Message:           "containers of images with file capabilities must not be privileged",
-			MessageExpression: `"containers " + variables.privileged.join(", ") + " must not be privileged` + suffix + `"`,
-		},
-		{
-			Expression:        "size(variables.root) == 0",
-			Message:           "containers of images with file capabilities must run as non-root: runAsNonRoot: true and no runAsUser: 0",
-			MessageExpression: `"containers " + variables.root.join(", ") + " must set runAsNonRoot: true (container or pod securityContext) and no runAsUser: 0` + suffix + `"`,
-		},
+		must("noDropAll", "set securityContext.capabilities.drop: [ALL]", "set securityContext.capabilities.drop: [ALL]"+suffix),
+		must("wrongAdd", "add exactly the capabilities their files carry", "add in securityContext.capabilities.add exactly the capabilities their image's files carry, no more, no fewer"),
+		must("privileged", "not be privileged", "not be privileged"+suffix),
+		must("root", "run as non-root: runAsNonRoot: true and no runAsUser: 0", "set runAsNonRoot: true (container or pod securityContext) and no runAsUser: 0"+suffix),
 	}
 	if !opts.AllowPrivilegeEscalation {
 		vars = append(vars, Variable{Name: "escalation", Expression: "variables.pinned.filter(c, !(" + has("c", "securityContext", "allowPrivilegeEscalation") + " && " + sc + ".allowPrivilegeEscalation == false)).map(c, c.name)"})
-		vals = append(vals, Validation{
-			Expression:        "size(variables.escalation) == 0",
-			Message:           "containers of images with file capabilities must set securityContext.allowPrivilegeEscalation: false",
-			MessageExpression: `"containers " + variables.escalation.join(", ") + " must set securityContext.allowPrivilegeEscalation: false` + suffix + `"`,
-		})
+		vals = append(vals, must("escalation", "set securityContext.allowPrivilegeEscalation: false", "set securityContext.allowPrivilegeEscalation: false"+suffix))
 	}
 	if !othersAll {
 		allowed := append(append([]string(nil), others...), prefixed(others)...)
