@@ -11,8 +11,11 @@ import (
 	"strings"
 	"testing"
 
+	k8syaml "sigs.k8s.io/yaml"
+
 	"github.com/capslayer/rules_capslayer/capslayer/caps"
 	"github.com/capslayer/rules_capslayer/capslayer/inspect"
+	"github.com/capslayer/rules_capslayer/internal/testenv"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -389,10 +392,7 @@ func TestGolden(t *testing.T) {
 // TestCommandLineShell runs the printed lines through a real shell and
 // checks that it splits them back into the same argv.
 func TestCommandLineShell(t *testing.T) {
-	sh, err := exec.LookPath("sh")
-	if err != nil {
-		t.Skip("no sh: ", err)
-	}
+	sh := testenv.RequireTools(t, "sh")[0]
 	argv := []string{"docker", "run", "--cap-drop", "ALL", "--user", "app user", "it's", "$HOME", "a\"b", "", "reg.example:5000/app:1.0@sha256:ab"}
 	line := CommandLine(argv)
 	got, err := exec.Command(sh, "-c", "set -- "+line+`; for a in "$@"; do printf '[%s]\n' "$a"; done`).Output()
@@ -408,31 +408,29 @@ func TestCommandLineShell(t *testing.T) {
 	}
 }
 
-// TestSecurityContextYAML parses the YAML with a real YAML parser (PyYAML)
-// and compares it with the JSON form of the same securityContext.
+// TestSecurityContextYAML parses the YAML with the parser Kubernetes reads
+// manifests with (sigs.k8s.io/yaml, as kubectl and client-go) and compares
+// it with the JSON form of the same securityContext. It needs no tool, so it
+// runs the same under go test and bazel test.
 func TestSecurityContextYAML(t *testing.T) {
-	py, err := exec.LookPath("python3")
-	if err != nil {
-		t.Skip("no python3: ", err)
-	}
-	if err := exec.Command(py, "-c", "import yaml").Run(); err != nil {
-		t.Skip("python3 has no yaml module (apt-get install python3-yaml)")
-	}
 	for _, user := range []string{"1000:2000", "app", "", "root"} {
 		r, err := Compute(image(capFile(t, "/app/server", "cap_net_bind_service,cap_chown=ep")), Options{User: user, UserKnown: user != ""})
 		if err != nil {
 			t.Fatal(err)
 		}
 		sc := runtimeOf(t, r, KubernetesContainerd).SecurityContext
-		cmd := exec.Command(py, "-c", "import sys, json, yaml; json.dump(yaml.safe_load(sys.stdin)['securityContext'], sys.stdout, sort_keys=True)")
-		cmd.Stdin = strings.NewReader(sc.YAML(0))
-		got, err := cmd.Output()
-		if err != nil {
-			t.Fatalf("python3 yaml: %v", err)
+		var doc struct {
+			SecurityContext json.RawMessage `json:"securityContext"`
 		}
+		if err := k8syaml.UnmarshalStrict([]byte(sc.YAML(0)), &doc); err != nil {
+			t.Fatalf("user %q: %v\n%s", user, err, sc.YAML(0))
+		}
+		got := []byte(doc.SecurityContext)
 		want, _ := json.Marshal(sc)
 		var a, b any
-		json.Unmarshal(got, &a)
+		if err := json.Unmarshal(got, &a); err != nil || a == nil {
+			t.Fatalf("user %q: no securityContext in the YAML (%v):\n%s", user, err, sc.YAML(0))
+		}
 		json.Unmarshal(want, &b)
 		ga, _ := json.Marshal(a)
 		gb, _ := json.Marshal(b)
