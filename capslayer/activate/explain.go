@@ -94,10 +94,11 @@ func (r Report) Explain(wanted ...cap.Value) []Cause {
 					Message: fmt.Sprintf("no_new_privs is set (NoNewPrivs: 1): on exec the kernel grants file capabilities only up "+
 						"to what the parent process already held, and it did not hold %s. Kubernetes sets it with "+
 						"allowPrivilegeEscalation: false, docker and podman with --security-opt no-new-privileges", names(bounded)),
-					Fix: fmt.Sprintf("allow privilege escalation for this container (Kubernetes securityContext.allowPrivilegeEscalation: true, "+
-						"which the restricted Pod Security Standard forbids; docker/podman: remove --security-opt no-new-privileges), "+
-						"or make the runtime hand %s to the process itself, which no_new_privs does not take away "+
-						"(podman does for %s with a non-root user; Docker does not)", itThem(bounded), capAddFlags(bounded)),
+					Fix: fmt.Sprintf("keep no_new_privs and make the runtime hand %s to the process in its permitted set, which "+
+						"no_new_privs does not take away: Kubernetes on containerd or CRI-O does for securityContext.capabilities.add: [%s] "+
+						"(allowPrivilegeEscalation: false stays); podman does for %s with a non-root user; Docker does for %s "+
+						"since 24.0.6 (moby#45511): on an older Docker, upgrade it or drop --security-opt no-new-privileges",
+						itThem(bounded), quotedDockerNames(bounded), capAddFlags(bounded), capAddFlags(bounded)),
 				})
 			}
 			var rest []cap.Value
@@ -239,12 +240,17 @@ func (r Report) exeName() string {
 
 // grantFix is the runtime configuration that grants vs.
 func grantFix(vs []cap.Value) string {
+	return fmt.Sprintf("grant %s to the container: docker run / podman run %s; Kubernetes: securityContext.capabilities.add: [%s] "+
+		"(next to drop: [\"ALL\"])", itThem(vs), capAddFlags(vs), quotedDockerNames(vs))
+}
+
+// quotedDockerNames is "\"X\", \"Y\"", as in a YAML list.
+func quotedDockerNames(vs []cap.Value) string {
 	var quoted []string
 	for _, v := range vs {
 		quoted = append(quoted, fmt.Sprintf("%q", caps.DockerName(int(v))))
 	}
-	return fmt.Sprintf("grant %s to the container: docker run / podman run %s; Kubernetes: securityContext.capabilities.add: [%s] "+
-		"(next to drop: [\"ALL\"])", itThem(vs), capAddFlags(vs), strings.Join(quoted, ", "))
+	return strings.Join(quoted, ", ")
 }
 
 // capAddFlags is "--cap-add X --cap-add Y".

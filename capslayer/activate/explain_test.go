@@ -221,7 +221,8 @@ func TestExplain(t *testing.T) {
 			"no_new_privs is set (NoNewPrivs: 1)",
 			"allowPrivilegeEscalation: false",
 			"--security-opt no-new-privileges",
-			"allowPrivilegeEscalation: true",
+			"capabilities.add: [\"NET_BIND_SERVICE\"] (allowPrivilegeEscalation: false stays)",
+			"since 24.0.6 (moby#45511)",
 		},
 	}, {
 		name:   "no_new_privs and no xattr",
@@ -290,6 +291,11 @@ func TestExplain(t *testing.T) {
 					t.Fatalf("Explain(%v) =\n%s\nwant, after offset %d, %q", tc.wanted, text, at, w)
 				}
 				at += i + len(w)
+			}
+			// Measured: no runtime needs privilege escalation allowed for
+			// file capabilities (docs/runtime-matrix.md).
+			if strings.Contains(text, "allowPrivilegeEscalation: true") {
+				t.Errorf("Explain(%v) advises allowPrivilegeEscalation: true:\n%s", tc.wanted, text)
 			}
 		})
 	}

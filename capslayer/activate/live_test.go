@@ -423,7 +423,7 @@ func TestLiveNoNewPrivs(t *testing.T) {
 	if failed != "" {
 		t.Fatal(failed)
 	}
-	wantRefused(t, res, "no_new_privs is set (NoNewPrivs: 1)", "allowPrivilegeEscalation: false", "allowPrivilegeEscalation: true")
+	wantRefused(t, res, "no_new_privs is set (NoNewPrivs: 1)", "allowPrivilegeEscalation: false", "allowPrivilegeEscalation: false stays")
 }
 
 func TestLiveNoNewPrivsParentHeldIt(t *testing.T) {
