@@ -379,6 +379,33 @@ _TAR_FAILURES = {
     ),
 }
 
+def _failure_tests(failures, base):
+    """Declares a failing caps_layer and its test for each case.
+
+    Args:
+      failures: name -> (attributes on top of base, None to drop one; expected message).
+      base: the attributes of a valid caps_layer.
+
+    Returns:
+      The labels of the tests.
+    """
+    tests = []
+    for case, (kwargs, want) in failures.items():
+        attrs = dict(base)
+        attrs.update(kwargs)
+        for k in [k for k, v in attrs.items() if v == None]:
+            attrs.pop(k)
+        if case == "path_without_binary":
+            attrs["caps"] = ""
+        caps_layer(name = case, tags = ["manual"], **attrs)
+        _failure_test(
+            name = case + "_test",
+            target_under_test = ":" + case,
+            want = "rules/tests:%s: %s" % (case, want),
+        )
+        tests.append(":" + case + "_test")
+    return tests
+
 def caps_layer_test_suite(name):
     """Declares the analysis tests of caps_layer and the targets they check.
 
@@ -454,24 +481,11 @@ def caps_layer_test_suite(name):
     _prebuilt_toolchain_test(name = "prebuilt_toolchain_test", target_under_test = ":simple")
     tests.append(":prebuilt_toolchain_test")
 
-    for case, (kwargs, want) in _FAILURES.items():
-        attrs = {
-            "binary": ":testdata/server.bin",
-            "path": "/app/server",
-            "caps": "cap_net_bind_service=ep",
-        }
-        attrs.update(kwargs)
-        for k in [k for k, v in attrs.items() if v == None]:
-            attrs.pop(k)
-        if case == "path_without_binary":
-            attrs["caps"] = ""
-        caps_layer(name = case, tags = ["manual"], **attrs)
-        _failure_test(
-            name = case + "_test",
-            target_under_test = ":" + case,
-            want = "rules/tests:%s: %s" % (case, want),
-        )
-        tests.append(":" + case + "_test")
+    tests += _failure_tests(_FAILURES, {
+        "binary": ":testdata/server.bin",
+        "path": "/app/server",
+        "caps": "cap_net_bind_service=ep",
+    })
 
     caps_layer(
         name = "tar_rewrite",
@@ -487,18 +501,9 @@ def caps_layer_test_suite(name):
     _tar_rewrite_test(name = "tar_rewrite_test", target_under_test = ":tar_rewrite")
     tests.append(":tar_rewrite_test")
 
-    for case, (kwargs, want) in _TAR_FAILURES.items():
-        attrs = {
-            "tars": [":testdata/base.tar"],
-            "file_caps": {"/bin/ping": "cap_net_raw=p"},
-        }
-        attrs.update(kwargs)
-        caps_layer(name = case, tags = ["manual"], **attrs)
-        _failure_test(
-            name = case + "_test",
-            target_under_test = ":" + case,
-            want = "rules/tests:%s: %s" % (case, want),
-        )
-        tests.append(":" + case + "_test")
+    tests += _failure_tests(_TAR_FAILURES, {
+        "tars": [":testdata/base.tar"],
+        "file_caps": {"/bin/ping": "cap_net_raw=p"},
+    })
 
     native.test_suite(name = name, tests = tests)
