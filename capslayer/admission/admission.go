@@ -73,7 +73,7 @@ type OptionError struct {
 	Err    error
 }
 
-func (e *OptionError) Error() string { return e.Option + ": " + e.Err.Error() }
+func (e *OptionError) Error() string { return e.Err.Error() + " (Options." + e.Option + ")" }
 
 func (e *OptionError) Unwrap() error { return e.Err }
 
@@ -111,12 +111,12 @@ func Generate(images []Image, opts Options) (*Policy, error) {
 		}
 		names, err := kubeNames(im.Capabilities)
 		if err != nil {
-			return nil, fmt.Errorf("image %s: %w", im.Name, err)
+			return nil, fmt.Errorf("%w, in image %s", err, im.Name)
 		}
 		im.Capabilities = names
 		if prev, ok := byDigest[im.Digest]; ok {
 			if strings.Join(prev.Capabilities, ",") != strings.Join(names, ",") {
-				return nil, fmt.Errorf("image %s (%s) is given twice with different capabilities: %v and %v", im.Digest, im.Name, prev.Capabilities, names)
+				return nil, fmt.Errorf("admission: image %s (%s) is given twice with different capabilities: %v and %v", im.Digest, im.Name, prev.Capabilities, names)
 			}
 			if im.Name != "" && !strings.Contains(prev.Name, im.Name) {
 				prev.Name += ", " + im.Name

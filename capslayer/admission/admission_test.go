@@ -522,7 +522,7 @@ func TestGenerateErrors(t *testing.T) {
 		{"no images", nil, Options{}, ErrNoImages, ""},
 		{"tag instead of digest", []Image{{Digest: "latest", Name: "x"}}, Options{}, ErrDigest, `image x has digest "latest"`},
 		{"sha512", []Image{{Digest: "sha512:" + strings.Repeat("a", 128)}}, Options{}, ErrDigest, ""},
-		{"unknown capability", []Image{{Digest: digestServer, Name: "s", Capabilities: []string{"NET_BIND"}}}, Options{}, ErrCapability, `image s: admission: not a capability Kubernetes can name: "NET_BIND"`},
+		{"unknown capability", []Image{{Digest: digestServer, Name: "s", Capabilities: []string{"NET_BIND"}}}, Options{}, ErrCapability, `admission: not a capability Kubernetes can name: "NET_BIND", in image s`},
 		{"unknown capability in OthersMayAdd", testImages, Options{OthersMayAdd: []string{"RAW"}}, ErrCapability, ""},
 		{"bad name", testImages, Options{Name: "Caps_Policy"}, ErrName, ""},
 		{"bad namespace", testImages, Options{Namespaces: []string{"a.b"}}, ErrName, ""},
@@ -537,7 +537,7 @@ func TestGenerateErrors(t *testing.T) {
 			if tc.want != nil && !errors.Is(err, tc.want) {
 				t.Errorf("error %v is not %v", err, tc.want)
 			}
-			if !strings.Contains(err.Error(), tc.msg) {
+			if !strings.HasPrefix(err.Error(), "admission: ") || !strings.Contains(err.Error(), tc.msg) {
 				t.Errorf("error %q does not contain %q", err, tc.msg)
 			}
 		})

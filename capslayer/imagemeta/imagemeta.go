@@ -78,23 +78,33 @@ func (c Capabilities) Encode() string {
 // refuses what Encode would not write: anything but a JSON object of
 // strings, keys that are not absolute clean paths, and empty values.
 func Parse(s string) (Capabilities, error) {
+	c, err := parse(s)
+	if err != nil {
+		return nil, fmt.Errorf("imagemeta: %w", err)
+	}
+	return c, nil
+}
+
+// parse is Parse without the package's prefix, for callers here that say
+// where the value came from.
+func parse(s string) (Capabilities, error) {
 	var c Capabilities
 	dec := json.NewDecoder(strings.NewReader(s))
 	if err := dec.Decode(&c); err != nil {
-		return nil, fmt.Errorf("imagemeta: %s is not a JSON object of path to capability text: %v", abbrev.Quote(s), err)
+		return nil, fmt.Errorf("%s is not a JSON object of path to capability text: %v", abbrev.Quote(s), err)
 	}
 	if dec.More() {
-		return nil, fmt.Errorf("imagemeta: %s has data after its JSON object", abbrev.Quote(s))
+		return nil, fmt.Errorf("%s has data after its JSON object", abbrev.Quote(s))
 	}
 	if c == nil {
-		return nil, fmt.Errorf("imagemeta: %s is not a JSON object of path to capability text", abbrev.Quote(s))
+		return nil, fmt.Errorf("%s is not a JSON object of path to capability text", abbrev.Quote(s))
 	}
 	for p, v := range c {
 		if !isCleanAbs(p) {
-			return nil, fmt.Errorf("imagemeta: path %s is not absolute and clean", abbrev.Quote(p))
+			return nil, fmt.Errorf("path %s is not absolute and clean", abbrev.Quote(p))
 		}
 		if v == "" {
-			return nil, fmt.Errorf("imagemeta: path %s has an empty capability text", abbrev.Quote(p))
+			return nil, fmt.Errorf("path %s has an empty capability text", abbrev.Quote(p))
 		}
 	}
 	return c, nil

@@ -62,7 +62,7 @@ func TestParseRefuses(t *testing.T) {
 		strings.Repeat(" ", 300) + `x`: "(301 bytes)",
 	} {
 		_, err := Parse(in)
-		if err == nil || !strings.Contains(err.Error(), want) {
+		if err == nil || !strings.HasPrefix(err.Error(), "imagemeta: ") || strings.Count(err.Error(), "imagemeta: ") != 1 || !strings.Contains(err.Error(), want) {
 			t.Errorf("Parse(%q) = %v, want %q", in, err, want)
 		}
 	}

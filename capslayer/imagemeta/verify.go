@@ -54,14 +54,14 @@ func Read(img v1.Image) (*Metadata, error) {
 	}
 	md := &Metadata{Layers: make([]Capabilities, len(m.Layers))}
 	if v, ok := cf.Config.Labels[LabelCapabilities]; ok {
-		if md.Label, err = Parse(v); err != nil {
-			return nil, fmt.Errorf("config label %s: %w", LabelCapabilities, err)
+		if md.Label, err = parse(v); err != nil {
+			return nil, fmt.Errorf("imagemeta: config label %s: %w", LabelCapabilities, err)
 		}
 	}
 	for i, d := range m.Layers {
 		if v, ok := d.Annotations[AnnotationCapabilities]; ok {
-			if md.Layers[i], err = Parse(v); err != nil {
-				return nil, fmt.Errorf("layer %d (%s) annotation %s: %w", i, d.Digest, AnnotationCapabilities, err)
+			if md.Layers[i], err = parse(v); err != nil {
+				return nil, fmt.Errorf("imagemeta: layer %d (%s) annotation %s: %w", i, d.Digest, AnnotationCapabilities, err)
 			}
 		}
 	}
@@ -177,7 +177,7 @@ func Image(src inspect.Source, md *Metadata) (inspect.Image, error) {
 		return im, err
 	}
 	if len(cf.RootFS.DiffIDs) != len(m.Layers) {
-		return im, fmt.Errorf("the manifest lists %d layers but the config has %d diff_ids", len(m.Layers), len(cf.RootFS.DiffIDs))
+		return im, fmt.Errorf("imagemeta: the manifest lists %d layers but the config has %d diff_ids", len(m.Layers), len(cf.RootFS.DiffIDs))
 	}
 	for i, d := range m.Layers {
 		im.Layers = append(im.Layers, inspect.Layer{Index: i, Digest: d.Digest.String(), DiffID: cf.RootFS.DiffIDs[i].String(), MediaType: string(d.MediaType)})
@@ -192,11 +192,11 @@ func Image(src inspect.Source, md *Metadata) (inspect.Image, error) {
 			}
 		}
 		if len(im.Layers) == 0 {
-			return im, fmt.Errorf("the label lists %s but the image has no layer", p)
+			return im, fmt.Errorf("imagemeta: the label lists %s but the image has no layer", p)
 		}
 		f, err := fileOf(p, text)
 		if err != nil {
-			return im, fmt.Errorf("config label %s: %s: %w", LabelCapabilities, p, err)
+			return im, fmt.Errorf("imagemeta: config label %s: %s: %w", LabelCapabilities, p, err)
 		}
 		f.Layer, f.ShadowedBy, f.FinalPath = layer, -1, p
 		im.Layers[layer].Files = append(im.Layers[layer].Files, f)
