@@ -46,6 +46,17 @@ func Default(profile string) Policy {
 
 // Validate reports the first problem that makes p unusable.
 func (p Policy) Validate() error {
+	if err := p.validate(); err != nil {
+		if errors.Is(err, ErrUnknownProfile) {
+			return err
+		}
+		return fmt.Errorf("policy: %w", err)
+	}
+	return nil
+}
+
+// validate is Validate without the package's prefix.
+func (p Policy) validate() error {
 	if _, err := p.profile(); err != nil {
 		return err
 	}
@@ -174,28 +185,28 @@ func (j Justification) matches(p string, c int) bool {
 func ParseJustification(s string) (Justification, error) {
 	key, reason, ok := strings.Cut(s, "=")
 	if !ok {
-		return Justification{}, fmt.Errorf("justification %q has no '=': write CAP=REASON or /path:CAP=REASON, e.g. '/usr/bin/ping:NET_RAW=sends ICMP echo requests'", s)
+		return Justification{}, fmt.Errorf("policy: justification %q has no '=': write CAP=REASON or /path:CAP=REASON, e.g. '/usr/bin/ping:NET_RAW=sends ICMP echo requests'", s)
 	}
 	var j Justification
 	name := key
 	if i := strings.LastIndex(key, ":"); i > 0 && !strings.HasPrefix(key, "/") {
-		return Justification{}, fmt.Errorf("justification %q: path %q is not absolute: write it as it is in the image, e.g. /%s", s, key[:i], strings.TrimLeft(key[:i], "./"))
+		return Justification{}, fmt.Errorf("policy: justification %q: path %q is not absolute: write it as it is in the image, e.g. /%s", s, key[:i], strings.TrimLeft(key[:i], "./"))
 	}
 	if strings.HasPrefix(key, "/") {
 		i := strings.LastIndex(key, ":")
 		if i < 0 {
-			return Justification{}, fmt.Errorf("justification %q names a path but no capability: write /path:CAP=REASON", s)
+			return Justification{}, fmt.Errorf("policy: justification %q names a path but no capability: write /path:CAP=REASON", s)
 		}
 		j.Path, name = key[:i], key[i+1:]
 	}
 	c, err := lookupCap(strings.TrimSpace(name))
 	if err != nil {
-		return Justification{}, fmt.Errorf("justification %q: %v", s, err)
+		return Justification{}, fmt.Errorf("policy: justification %q: %v", s, err)
 	}
 	j.Cap = c
 	j.Reason = strings.TrimSpace(reason)
 	if err := j.validate(); err != nil {
-		return Justification{}, err
+		return Justification{}, fmt.Errorf("policy: %w", err)
 	}
 	return j, nil
 }
@@ -228,7 +239,7 @@ func ParseFile(r io.Reader) (Policy, error) {
 		return Policy{}, err
 	}
 	if len(data) > maxPolicyFile {
-		return Policy{}, fmt.Errorf("policy file is larger than %d bytes", maxPolicyFile)
+		return Policy{}, fmt.Errorf("policy: policy file is larger than %d bytes", maxPolicyFile)
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
@@ -239,28 +250,28 @@ func ParseFile(r io.Reader) (Policy, error) {
 		switch {
 		case errors.As(err, &se):
 			line := 1 + bytes.Count(data[:min(int(se.Offset), len(data))], []byte("\n"))
-			return Policy{}, fmt.Errorf("policy file is not valid JSON (line %d): %v", line, err)
+			return Policy{}, fmt.Errorf("policy: policy file is not valid JSON (line %d): %v", line, err)
 		case errors.As(err, &te):
-			return Policy{}, fmt.Errorf("policy file: field %q must be %s, not a JSON %s", te.Field, jsonKind(te.Field), te.Value)
+			return Policy{}, fmt.Errorf("policy: policy file: field %q must be %s, not a JSON %s", te.Field, jsonKind(te.Field), te.Value)
 		case strings.HasPrefix(err.Error(), "json: unknown field"):
-			return Policy{}, fmt.Errorf("policy file: %s (known fields: description, profile, allow, max_caps, justifications[].path/capability/reason)", strings.TrimPrefix(err.Error(), "json: "))
+			return Policy{}, fmt.Errorf("policy: policy file: %s (known fields: description, profile, allow, max_caps, justifications[].path/capability/reason)", strings.TrimPrefix(err.Error(), "json: "))
 		}
-		return Policy{}, fmt.Errorf("policy file: %v", err)
+		return Policy{}, fmt.Errorf("policy: policy file: %v", err)
 	}
 	if dec.More() {
-		return Policy{}, errors.New("policy file has more than one JSON value")
+		return Policy{}, errors.New("policy: policy file has more than one JSON value")
 	}
 	p := Default(ProfileNone)
 	if f.Profile != nil {
 		if _, err := LookupProfile(*f.Profile); err != nil {
-			return Policy{}, fmt.Errorf("policy file: %v", err)
+			return Policy{}, fmt.Errorf("%w (in the policy file)", err)
 		}
 		p.Profile = *f.Profile
 	}
 	for _, a := range f.Allow {
-		m, err := ParseCapList(a)
+		m, err := parseCapList(a)
 		if err != nil {
-			return Policy{}, fmt.Errorf("policy file: allow: %v", err)
+			return Policy{}, fmt.Errorf("policy: policy file: allow: %v", err)
 		}
 		p.Allow |= m
 	}
@@ -269,20 +280,20 @@ func ParseFile(r io.Reader) (Policy, error) {
 	}
 	for i, jj := range f.Justifications {
 		if jj.Capability == "" {
-			return Policy{}, fmt.Errorf("policy file: justifications[%d] has no \"capability\"", i)
+			return Policy{}, fmt.Errorf("policy: policy file: justifications[%d] has no \"capability\"", i)
 		}
 		c, err := lookupCap(jj.Capability)
 		if err != nil {
-			return Policy{}, fmt.Errorf("policy file: justifications[%d]: %v", i, err)
+			return Policy{}, fmt.Errorf("policy: policy file: justifications[%d]: %v", i, err)
 		}
 		j := Justification{Path: jj.Path, Cap: c, Reason: strings.TrimSpace(jj.Reason)}
 		if err := j.validate(); err != nil {
-			return Policy{}, fmt.Errorf("policy file: justifications[%d]: %v", i, err)
+			return Policy{}, fmt.Errorf("policy: policy file: justifications[%d]: %v", i, err)
 		}
 		p.Justifications = append(p.Justifications, j)
 	}
-	if err := p.Validate(); err != nil {
-		return Policy{}, fmt.Errorf("policy file: %v", err)
+	if err := p.validate(); err != nil {
+		return Policy{}, fmt.Errorf("policy: policy file: %v", err)
 	}
 	return p, nil
 }
@@ -305,12 +316,12 @@ func jsonKind(field string) string {
 func LoadFile(name string) (Policy, error) {
 	f, err := os.Open(name)
 	if err != nil {
-		return Policy{}, err
+		return Policy{}, fmt.Errorf("policy: %w", err)
 	}
 	defer f.Close()
 	p, err := ParseFile(f)
 	if err != nil {
-		return Policy{}, fmt.Errorf("%s: %w", name, err)
+		return Policy{}, fmt.Errorf("%w (%s)", err, name)
 	}
 	return p, nil
 }

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -105,8 +106,8 @@ func TestParseFile(t *testing.T) {
 		got, err := ParseFile(strings.NewReader(tc.in))
 		switch {
 		case tc.err != "":
-			if err == nil || !strings.Contains(err.Error(), tc.err) {
-				t.Errorf("%s: ParseFile error = %v, want %q", tc.name, err, tc.err)
+			if err == nil || !strings.Contains(err.Error(), tc.err) || !strings.HasPrefix(err.Error(), "policy: ") || strings.Count(err.Error(), "policy: ") != 1 {
+				t.Errorf("%s: ParseFile error = %v, want %q after one \"policy: \"", tc.name, err, tc.err)
 			}
 		case err != nil:
 			t.Errorf("%s: ParseFile: %v", tc.name, err)
@@ -114,7 +115,7 @@ func TestParseFile(t *testing.T) {
 			t.Errorf("%s: ParseFile = %+v, want %+v", tc.name, got, tc.want)
 		}
 	}
-	if _, err := LoadFile(filepath.Join(t.TempDir(), "missing.json")); err == nil || !os.IsNotExist(err) {
+	if _, err := LoadFile(filepath.Join(t.TempDir(), "missing.json")); !errors.Is(err, os.ErrNotExist) || !strings.HasPrefix(err.Error(), "policy: ") {
 		t.Errorf("LoadFile(missing) error = %v, want not-exist", err)
 	}
 	big := `{"description":"` + strings.Repeat("x", maxPolicyFile) + `"}`

@@ -124,6 +124,15 @@ func mustMask(names ...string) caps.Mask {
 // as --allow takes them: Docker names (NET_RAW), libcap names (cap_net_raw)
 // or CAP_NET_RAW, in any case. "ALL" means every capability 0-63.
 func ParseCapList(s string) (caps.Mask, error) {
+	m, err := parseCapList(s)
+	if err != nil {
+		return 0, fmt.Errorf("policy: %w", err)
+	}
+	return m, nil
+}
+
+// parseCapList is ParseCapList without the package's prefix.
+func parseCapList(s string) (caps.Mask, error) {
 	var m caps.Mask
 	fields := strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' || r == '\n' })
 	if len(fields) == 0 {
