@@ -77,7 +77,8 @@ type Result struct {
 
 // ParseCreated parses a --created value: seconds since the epoch or an
 // RFC 3339 time.
-func ParseCreated(s string) (time.Time, error) {
+func ParseCreated(s string) (_ time.Time, err error) {
+	defer prefixErr(&err)
 	if n, err := strconv.ParseInt(s, 10, 64); err == nil && n >= 0 {
 		return time.Unix(n, 0).UTC(), nil
 	}
@@ -89,7 +90,8 @@ func ParseCreated(s string) (time.Time, error) {
 }
 
 // ParsePlatform parses os/arch[/variant].
-func ParsePlatform(s string) (v1.Platform, error) {
+func ParsePlatform(s string) (_ v1.Platform, err error) {
+	defer prefixErr(&err)
 	p, err := v1.ParsePlatform(s)
 	if err != nil || p.OS == "" || p.Architecture == "" || p.OSVersion != "" || strings.Contains(s, " ") {
 		return v1.Platform{}, fmt.Errorf("platform %q: want os/arch or os/arch/variant, e.g. linux/amd64 or linux/arm/v7", s)
@@ -133,7 +135,8 @@ func ociLayerType(mt types.MediaType) types.MediaType {
 // Build assembles the image described by o. It reads every layer (base
 // included) once, to check that it is a tar matching its digests and to
 // replay the final filesystem for the entrypoint check.
-func Build(o Options) (*Result, error) {
+func Build(o Options) (_ *Result, err error) {
+	defer prefixErr(&err)
 	res := &Result{}
 	var want *v1.Platform
 	if o.Platform != "" {
@@ -272,7 +275,7 @@ func Build(o Options) (*Result, error) {
 	cfg.History = nil
 	img := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
 	img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
-	img, err := mutate.ConfigFile(img, cfg)
+	img, err = mutate.ConfigFile(img, cfg)
 	if err != nil {
 		return nil, err
 	}

@@ -20,7 +20,8 @@ import (
 
 // ParseTag parses NAME[:TAG] (TAG defaults to latest), e.g.
 // "example.com/app:v1" or "app".
-func ParseTag(s string) (name.Tag, error) {
+func ParseTag(s string) (_ name.Tag, err error) {
+	defer prefixErr(&err)
 	t, err := name.NewTag(s)
 	if err != nil {
 		return name.Tag{}, fmt.Errorf("tag %q: %v; want NAME:TAG such as example.com/app:v1", s, err)
@@ -56,7 +57,8 @@ func refAnnotations(tag *name.Tag) map[string]string {
 // if it is empty or an OCI image layout (holds just oci-layout, index.json,
 // blobs); anything else is refused, so a mistyped --output cannot delete
 // unrelated files.
-func WriteLayout(dir string, img v1.Image, tag *name.Tag, plat *v1.Platform) error {
+func WriteLayout(dir string, img v1.Image, tag *name.Tag, plat *v1.Platform) (err error) {
+	defer prefixErr(&err)
 	return writeLayoutDir(dir, func(lp layout.Path) error {
 		opts := []layout.Option{layout.WithAnnotations(refAnnotations(tag))}
 		if plat != nil {
@@ -68,7 +70,8 @@ func WriteLayout(dir string, img v1.Image, tag *name.Tag, plat *v1.Platform) err
 
 // WriteIndexLayout writes an image index as an OCI image layout, like
 // WriteLayout.
-func WriteIndexLayout(dir string, idx v1.ImageIndex, tag *name.Tag) error {
+func WriteIndexLayout(dir string, idx v1.ImageIndex, tag *name.Tag) (err error) {
+	defer prefixErr(&err)
 	return writeLayoutDir(dir, func(lp layout.Path) error {
 		return lp.AppendIndex(idx, layout.WithAnnotations(refAnnotations(tag)))
 	})
@@ -136,7 +139,8 @@ func writeLayoutDir(dir string, fill func(layout.Path) error) error {
 // WriteTarball writes img as a docker-archive tarball (manifest.json, config,
 // layers), loadable with `docker load` and `podman load`, through a
 // temporary file renamed into place.
-func WriteTarball(path string, img v1.Image, tag name.Tag) error {
+func WriteTarball(path string, img v1.Image, tag name.Tag) (err error) {
+	defer prefixErr(&err)
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
@@ -153,7 +157,8 @@ func WriteTarball(path string, img v1.Image, tag name.Tag) error {
 
 // Index builds a multi-platform image index from images, each given with
 // its platform. Platforms must differ.
-func Index(imgs []v1.Image) (v1.ImageIndex, error) {
+func Index(imgs []v1.Image) (_ v1.ImageIndex, err error) {
+	defer prefixErr(&err)
 	idx := mutate.IndexMediaType(empty.Index, types.OCIImageIndex)
 	seen := map[string]int{}
 	var adds []mutate.IndexAddendum
