@@ -48,7 +48,7 @@ func init() {
 		"requirements":     {"print the docker/podman flags and Kubernetes securityContext an image or layer needs", runRequirements},
 		"push":             {"push an OCI image layout to a registry, byte for byte", runPush},
 		"admission-policy": {"write a Kubernetes ValidatingAdmissionPolicy that admits an image only with the capabilities its files carry", runAdmissionPolicy},
-		"version":          {"print the version of capslayer", runVersion},
+		"version":          {"print the module version and the commit capslayer was built from", runVersion},
 	}
 }
 
@@ -67,21 +67,6 @@ func usagef(format string, args ...any) error {
 type checkFailedError struct{ msg string }
 
 func (e *checkFailedError) Error() string { return e.msg }
-
-// version is set by the linker (-X main.version=...) in release builds.
-var version = "dev"
-
-func runVersion(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("version", "", "", stderr)
-	if err := fs.parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() != 0 {
-		return usagef("version takes no arguments")
-	}
-	fmt.Fprintf(stdout, "capslayer %s\n", version)
-	return nil
-}
 
 func mainUsage(w io.Writer) {
 	fmt.Fprintf(w, "Usage: capslayer <command> [flags] [arguments]\n\nCommands:\n")
