@@ -23,8 +23,9 @@ and then `oci_image(tars = [":server_layer"], ...)` (rules_oci). In
 bazel_dep(name = "rules_capslayer", version = "...")
 ```
 
-The module registers a toolchain that builds `capslayer` from source; see
-`capslayer_toolchain` to use a prebuilt binary.
+The module registers a `capslayer` toolchain per execution platform: the
+prebuilt binaries of its release first, then `capslayer` built from source
+with rules_go; see `capslayer_toolchain`.
 
 ### Cross-compilation
 

@@ -7,11 +7,15 @@ TOOLCHAIN_TYPE = str(Label("//rules:toolchain_type"))
 
 _TOOLCHAIN_DOC = """Declares a `capslayer` binary as a toolchain.
 
-rules_capslayer registers a toolchain that builds `capslayer` from source
-(`@rules_capslayer//capslayer`) for the execution platform, so nothing has to be
-downloaded. To use a prebuilt binary instead (e.g. one you mirror internally),
-declare your own and register it in your root `MODULE.bazel`; toolchains
-registered by the root module win over those of dependencies:
+rules_capslayer registers, for each execution platform (linux/amd64,
+linux/arm64, darwin/amd64, darwin/arm64, windows/amd64), first the prebuilt
+`capslayer` of its release (the `capslayer` module extension in
+`@rules_capslayer//rules:extensions.bzl`: none in a git checkout), then
+`capslayer` built from source (`@rules_capslayer//rules/source:all`, which
+needs rules_go's Go SDK). Toolchains registered by the root module come
+first, so a root module picks the source build with
+`register_toolchains("@rules_capslayer//rules/source:all")`, or its own binary
+(e.g. one you mirror internally) with a `capslayer_toolchain`:
 
 ```starlark
 # tools/BUILD.bazel
