@@ -119,6 +119,27 @@ else
   fail "tools/bazel on PATH as 'bazel' is not taken for a real Bazel" "status $status" "output: $out"
 fi
 
+# The probe's answer is cached: once the registry answered, a second run
+# does not probe (it would fail now), until CAPSLAYER_BAZEL_REPROBE=1.
+printf '{}' >"$tmp/registry.json"
+run "CAPSLAYER_BAZEL_PROBE_URL=file://$tmp/registry.json" "BAZEL_REAL=$tmp/fake-bazel" -- build //x:y '--define=a=b c'
+rm "$tmp/registry.json"
+run "CAPSLAYER_BAZEL_PROBE_URL=file://$tmp/registry.json" "BAZEL_REAL=$tmp/fake-bazel" -- build //x:y '--define=a=b c'
+expect_fake_called "a cached 'online' answer: no second probe"
+run CAPSLAYER_BAZEL_REPROBE=1 "CAPSLAYER_BAZEL_PROBE_URL=file://$tmp/registry.json" "BAZEL_REAL=$tmp/fake-bazel" -- build //x:y
+if [[ -z $called && $status == 36 ]]; then
+  pass "CAPSLAYER_BAZEL_REPROBE=1 probes again (and goes offline)"
+else
+  fail "CAPSLAYER_BAZEL_REPROBE=1 probes again (and goes offline)" "status $status" "fake saw: ${called:-<not called>}" "output: $out"
+fi
+run "CAPSLAYER_BAZEL_PROBE_URL=file://$tmp/registry.json" "BAZEL_REAL=$tmp/fake-bazel" -- build //x:y
+if [[ -z $called && $status == 36 ]]; then
+  pass "the new 'offline' answer is cached in turn"
+else
+  fail "the new 'offline' answer is cached in turn" "status $status" "fake saw: ${called:-<not called>}" "output: $out"
+fi
+rm -f "$tmp/cache/mode-decision"
+
 run CAPSLAYER_BAZEL_MODE=sometimes -- build
 if [[ $status == 36 && $out == *"must be auto, online, offline or shell, not 'sometimes'"* ]]; then
   pass "a bad CAPSLAYER_BAZEL_MODE is named in the error"
@@ -157,7 +178,7 @@ else
 
   # The host's mirror, as the launcher reads it from the apt sources.
   # shellcheck disable=SC2016 # expanded by the inner bash
-  mirror=$(env -u CAPSLAYER_DEBIAN_MIRROR bash -c 'source "$1" && debian_mirror' launcher "$launcher")
+  mirror=$(env -u CAPSLAYER_DEBIAN_MIRROR bash -c 'source "$1" && debian_mirror' provision "$ws/tools/offline/provision.sh")
   if curl -fsS -o /dev/null --max-time 20 "$mirror/dists/sid/InRelease" 2>/dev/null; then
     run "CAPSLAYER_BAZEL_PROBE_URL=$unreachable" "CAPSLAYER_DEBIAN_MIRROR=$mirror" GOPROXY=http://127.0.0.1:9 -- build
     if [[ $status == 36 && $out == *"cannot reach the Go module proxy at http://127.0.0.1:9/"* && $out == *"Set GOPROXY"* ]]; then

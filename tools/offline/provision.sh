@@ -1,0 +1,637 @@
+#!/usr/bin/env bash
+# tools/offline/provision.sh: the offline Bazel environment of rules_capslayer.
+#
+#   tools/offline/provision.sh run ARGS...     run Bazel with ARGS in it
+#   tools/offline/provision.sh shell [ARGS...] run bash (with ARGS) in it
+#   tools/offline/provision.sh env-dir         print its folder (no side effect)
+#
+# tools/bazel runs this when it decides for offline mode (docs/bazel-offline.md
+# has the user's view). The first run, as root, provisions into a cache folder
+# a Debian sid chroot with Debian's Bazel (bazel-bootstrap) and rule sets,
+# rules_go and gazelle from the Go module proxy and the stub modules in
+# tools/offline/stubs; every run then enters it in a private mount namespace
+# and runs Bazel there. Nothing but the Debian archive and the Go module proxy
+# is contacted.
+#
+# Environment knobs (all optional):
+#   CAPSLAYER_BAZEL_CACHE=DIR     where offline environments live
+#                                 (default ${XDG_CACHE_HOME:-$HOME/.cache}/rules_capslayer)
+#   CAPSLAYER_DEBIAN_MIRROR=URL   Debian mirror (default: the host's apt sources)
+#   CAPSLAYER_BAZEL_MOUNTS=DIR:.. more host folders to mount at the same path
+#                                 (e.g. a local_path_override outside the workspace)
+#
+# Exit status: Bazel's own, or 36 (Bazel's "local environmental issue") when
+# the environment cannot be brought up; the message says why and what to do.
+
+set -euo pipefail
+
+# ---------------------------------------------------------------------------
+# The recipe. Everything that decides what the offline environment contains
+# is here or in tools/offline/; all of it goes into the recipe hash that names
+# the environment's folder, so changing any of it provisions a fresh one.
+
+# Bump when the provisioning steps below change in a way that needs a fresh
+# environment.
+readonly RECIPE_VERSION=2
+readonly DEBIAN_SUITE=sid
+# rules_go >= 0.64 needs a newer bazel_features than Debian's 1.11.0; gazelle
+# 0.47.0 is the version the rest of the recipe was verified with.
+readonly RULES_GO_VERSION=v0.63.0
+readonly GAZELLE_VERSION=v0.47.0
+# Where rules_go, gazelle and the stubs go inside the chroot.
+readonly CHROOT_PREFIX=/opt/rules_capslayer
+# Marks a chroot as ours; tools/bazel run inside one just runs its Bazel
+# (tools/bazel has the same path).
+readonly CHROOT_MARKER=/etc/rules_capslayer-offline
+# PATH inside the chroot.
+readonly CHROOT_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+# Environment variables passed from the host into the chroot when set: proxy
+# and Go module settings (needed to reach the network the same way the host
+# does) and CI. Nothing else crosses over, so builds and tests see the same
+# environment on every host; in particular no locale, timezone, user or
+# SOURCE_DATE_EPOCH leaks in (tests set what they need themselves).
+readonly PASS_ENV=(
+  http_proxy https_proxy no_proxy HTTP_PROXY HTTPS_PROXY NO_PROXY
+  GOPROXY GONOPROXY GOPRIVATE GOSUMDB GONOSUMDB GOINSECURE GOFLAGS
+  CI
+)
+# Exit status for "cannot bring Bazel up" (Bazel uses 36 for local
+# environmental issues).
+readonly EXIT_ENV=36
+
+offline_src=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
+readonly offline_src
+ws_root=$(cd "$offline_src/../.." && pwd -P)
+readonly ws_root
+
+log() { printf 'tools/bazel: %s\n' "$*" >&2; }
+die() {
+  log "error: $*"
+  exit "$EXIT_ENV"
+}
+
+# ---------------------------------------------------------------------------
+# The offline environment: locations and recipe hash.
+
+cache_root() {
+  local root=${CAPSLAYER_BAZEL_CACHE:-${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/rules_capslayer}
+  mkdir -p "$root"
+  (cd "$root" && pwd -P)
+}
+
+# package_list prints tools/offline/packages.txt without comments, one
+# package a line, sorted.
+package_list() {
+  sed -e 's/#.*//' -e 's/[[:space:]]//g' "$offline_src/packages.txt" | grep -v '^$' | LC_ALL=C sort -u
+}
+
+host_arch() {
+  if command -v dpkg >/dev/null; then
+    dpkg --print-architecture
+  else
+    case $(uname -m) in
+      x86_64) echo amd64 ;;
+      aarch64) echo arm64 ;;
+      *) uname -m ;;
+    esac
+  fi
+}
+
+# content_digest prints the sha256 of a file without its comment-only and
+# blank lines, so that editing a comment does not re-provision.
+content_digest() {
+  sed -e '/^[[:space:]]*#/d' -e '/^[[:space:]]*$/d' "$1" | sha256sum | cut -d' ' -f1
+}
+
+recipe_hash() {
+  local f
+  {
+    printf 'recipe %s\nsuite %s\narch %s\nrules_go %s\ngazelle %s\nprefix %s\n' \
+      "$RECIPE_VERSION" "$DEBIAN_SUITE" "$(host_arch)" "$RULES_GO_VERSION" "$GAZELLE_VERSION" "$CHROOT_PREFIX"
+    package_list | sed 's/^/package /'
+    while IFS= read -r f; do
+      printf 'file %s %s\n' "$f" "$(content_digest "$offline_src/$f")"
+    done < <(cd "$offline_src" && { echo bazelrc.in; find stubs repos -type f; } | LC_ALL=C sort)
+  } | sha256sum | cut -c1-12
+}
+
+# debian_mirror prints the Debian archive URL: $CAPSLAYER_DEBIAN_MIRROR, else
+# the first non-security Debian source of the host's apt configuration, else
+# deb.debian.org.
+debian_mirror() {
+  if [[ -n ${CAPSLAYER_DEBIAN_MIRROR:-} ]]; then
+    printf '%s\n' "${CAPSLAYER_DEBIAN_MIRROR%/}"
+    return
+  fi
+  local f uri=
+  for f in /etc/apt/sources.list.d/*.sources; do
+    [[ -f $f ]] || continue
+    # deb822: paragraphs of "Key: value" lines; take URIs of a "deb"
+    # paragraph whose suites are not a security suite.
+    uri=$(awk '
+      function flush() { if (types ~ /(^| )deb( |$)/ && suites !~ /-security/ && uris != "") { split(uris, u, " "); print u[1]; found = 1; exit } types = suites = uris = "" }
+      /^[[:space:]]*$/ { flush(); next }
+      /^#/ { next }
+      tolower($1) == "types:" { $1 = ""; types = $0 " " }
+      tolower($1) == "suites:" { $1 = ""; suites = $0 }
+      tolower($1) == "uris:" { $1 = ""; uris = $0 }
+      END { if (!found) flush() }
+    ' "$f")
+    [[ -n $uri ]] && break
+  done
+  if [[ -z $uri ]]; then
+    for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+      [[ -f $f ]] || continue
+      uri=$(sed -e 's/#.*//' -e 's/\[[^]]*\]//' "$f" | awk '$1 == "deb" && $3 !~ /-security/ { print $2; exit }')
+      [[ -n $uri ]] && break
+    done
+  fi
+  uri=${uri:-http://deb.debian.org/debian}
+  printf '%s\n' "${uri%/}"
+}
+
+# go_proxy prints the first HTTP(S) entry of GOPROXY (the host's setting).
+go_proxy() {
+  local list=${GOPROXY:-}
+  if [[ -z $list ]] && command -v go >/dev/null; then
+    list=$(go env GOPROXY 2>/dev/null || true)
+  fi
+  list=${list:-https://proxy.golang.org,direct}
+  local entry
+  for entry in ${list//[,|]/ }; do
+    case $entry in
+      http://* | https://*)
+        printf '%s\n' "${entry%/}"
+        return 0
+        ;;
+    esac
+  done
+  return 1
+}
+
+# check_url fails with a clear message when url does not answer.
+check_url() {
+  local what=$1 url=$2 hint=$3 out
+  if ! out=$(curl -fsS -o /dev/null --connect-timeout 10 --max-time 60 --retry 2 "$url" 2>&1); then
+    die "cannot reach $what at $url: ${out:-no answer}
+  $hint"
+  fi
+}
+
+# ---------------------------------------------------------------------------
+# Entering the chroot.
+#
+# Every entry gets its own private mount namespace (unshare --mount
+# --propagation private): the bind mounts below exist only there and vanish
+# with its last process, so nothing is ever mounted under the cache folder as
+# seen from the host (deleting it is always safe) and concurrent runs do not
+# see each other's mounts.
+#
+# The Bazel server is a daemon: it keeps the namespace of the client that
+# started it, whose mounts are binds of the same host paths, so later clients
+# in new namespaces talk to it normally (localhost TCP; the network namespace
+# is the host's). For that to work the namespace's root must BE the chroot:
+# the client compares readlink(/proc/<server>/cwd) with the workspace path and
+# restarts the server when they differ, and the kernel prints another
+# namespace's paths relative to that namespace's root mount. After a plain
+# chroot the server's cwd would read as <cache>/root/<workspace>, so every
+# command would restart the server; pivot_root makes it read <workspace>.
+
+# The script run in the new namespace (single-quoted on purpose: it expands
+# its own arguments). Arguments: chroot root, the host folders to mount at the
+# same path (workspace roots, ":"-separated, parents first; or ""), output
+# user root, then the command line to run in the chroot.
+# shellcheck disable=SC2016
+readonly ENTER_SCRIPT='
+set -eu
+R=$1 WS=$2 OUT=$3
+shift 3
+mount --bind "$R" "$R"
+mount --bind /proc "$R/proc"
+# rbind: keep /sys/fs/cgroup (runc and podman need the cgroup tree) and
+# /dev/pts, /dev/shm, /dev/mqueue.
+mount --rbind /sys "$R/sys"
+mount --rbind /dev "$R/dev"
+# A fresh /run per namespace: podman, runc and nginx keep state there, and
+# the host'"'"'s must neither leak in nor be written to.
+mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs "$R/run"
+mkdir -m 1777 "$R/run/lock"
+# Name resolution follows the host (read-only).
+for f in /etc/resolv.conf /etc/hosts; do
+  if [ -f "$f" ] && [ -f "$R$f" ] && [ ! -L "$R$f" ]; then
+    mount --bind "$f" "$R$f"
+    mount -o remount,ro,bind "$R$f"
+  fi
+done
+# The workspace and the output tree at the same paths as on the host, so
+# paths printed by Bazel and the bazel-* links work from both sides.
+IFS=:
+for d in $WS; do
+  mkdir -p "$R$d"
+  mount --bind "$d" "$R$d"
+done
+unset IFS
+mkdir -p "$OUT" "$R$OUT"
+mount --bind "$OUT" "$R$OUT"
+# Make the chroot the root of this namespace and drop the host'"'"'s root.
+mkdir -p "$R/.old-root"
+cd "$R"
+pivot_root . .old-root
+cd /
+umount -l /.old-root
+exec "$@"
+'
+
+# enter_chroot env_dir mounts_or_empty env_words... command... runs
+# `env -i env_words... command...` inside the chroot of env_dir and returns
+# its exit status.
+enter_chroot() {
+  local env_dir=$1 ws=$2
+  shift 2
+  unshare --mount --propagation private -- /bin/sh -c "$ENTER_SCRIPT" enter \
+    "$env_dir/root" "$ws" "$env_dir/output" /usr/bin/env -i "$@"
+}
+
+# chroot_env prints the NAME=VALUE words of the environment inside the chroot.
+chroot_env() {
+  local name
+  printf '%s\n' HOME=/root USER=root LOGNAME=root SHELL=/bin/sh "PATH=$CHROOT_PATH" LANG=C.UTF-8 "TERM=${TERM:-dumb}"
+  for name in "${PASS_ENV[@]}"; do
+    if [[ -n ${!name+x} ]]; then
+      printf '%s=%s\n' "$name" "${!name}"
+    fi
+  done
+}
+
+# ---------------------------------------------------------------------------
+# Provisioning. Each step leaves a stamp in $env_dir/stamps so an interrupted
+# provisioning resumes where it stopped; the environment is ready when
+# $env_dir/ready exists. Callers hold the environment's lock exclusively.
+
+step_started=0
+step() {
+  step_started=$SECONDS
+  log "[$1] $2"
+}
+step_done() {
+  log "      done in $((SECONDS - step_started)) s"
+}
+
+# run_logged runs a command with its output appended to the provisioning log;
+# on failure it prints the log's tail and the command, and exits.
+run_logged() {
+  local logfile=$1
+  shift
+  printf '\n$ %s\n' "$*" >>"$logfile"
+  if ! "$@" >>"$logfile" 2>&1 </dev/null; then
+    log "command failed: $*"
+    log "last lines of $logfile:"
+    tail -n 25 "$logfile" | sed 's/^/    /' >&2
+    exit "$EXIT_ENV"
+  fi
+}
+
+# assert_unmounted refuses to go on when something is mounted below dir in
+# this namespace (rm -rf would walk into it).
+assert_unmounted() {
+  local dir=$1
+  if awk -v d="$dir/" 'index($5 "/", d) == 1 { found = 1 } END { exit !found }' /proc/self/mountinfo; then
+    die "something is mounted below $dir; unmount it first (see: grep '$dir' /proc/self/mountinfo)"
+  fi
+}
+
+need_root_tools() {
+  local tool missing=()
+  for tool in unshare pivot_root mount flock sha256sum; do
+    command -v "$tool" >/dev/null || missing+=("$tool")
+  done
+  if ((${#missing[@]})); then
+    die "offline mode needs ${missing[*]} on the host (Debian: apt-get install util-linux coreutils)"
+  fi
+}
+
+# ensure_host_packages installs debootstrap and curl on the host when missing.
+ensure_host_packages() {
+  local logfile=$1 tool missing=()
+  for tool in debootstrap curl; do
+    command -v "$tool" >/dev/null || missing+=("$tool")
+  done
+  ((${#missing[@]})) || return 0
+  command -v apt-get >/dev/null || die "offline mode needs ${missing[*]}, and this host has no apt-get to install them; install them, or install Bazel (bazelisk)"
+  step "0/5" "apt-get install ${missing[*]} on the host"
+  local apt=(env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600)
+  if ! "${apt[@]}" install -y "${missing[@]}" >>"$logfile" 2>&1 </dev/null; then
+    run_logged "$logfile" "${apt[@]}" update
+    run_logged "$logfile" "${apt[@]}" install -y "${missing[@]}"
+  fi
+  step_done
+}
+
+provision() {
+  local env_dir=$1 hash=$2
+  local root=$env_dir/root stamps=$env_dir/stamps logfile=$env_dir/provision.log
+  local mirror proxy n
+  mkdir -p "$stamps" "$env_dir/output"
+  : >>"$logfile"
+  mirror=$(debian_mirror)
+  proxy=$(go_proxy) || die "GOPROXY ($GOPROXY) has no http(s) proxy; offline mode fetches rules_go and gazelle from a Go module proxy"
+  log "provisioning the offline Bazel environment $env_dir"
+  log "  (a few minutes, once; Debian mirror $mirror, Go proxy $proxy; log: $logfile)"
+  ensure_host_packages "$logfile"
+  check_url "the Debian mirror" "$mirror/dists/$DEBIAN_SUITE/InRelease" \
+    "Offline mode installs Bazel from Debian $DEBIAN_SUITE. Set CAPSLAYER_DEBIAN_MIRROR to a reachable Debian mirror, or install Bazel (bazelisk) and make https://bcr.bazel.build reachable."
+  check_url "the Go module proxy" "$proxy/github.com/bazelbuild/rules_go/@v/$RULES_GO_VERSION.info" \
+    "Offline mode fetches rules_go and gazelle from the Go module proxy. Set GOPROXY to a reachable proxy, or install Bazel (bazelisk) and make https://bcr.bazel.build reachable."
+
+  local env_words=()
+  mapfile -t env_words < <(chroot_env)
+
+  if [[ ! -e $stamps/debootstrap ]]; then
+    step "1/5" "debootstrap --variant=minbase $DEBIAN_SUITE (about 1 min)"
+    assert_unmounted "$root"
+    rm -rf "$root"
+    # debootstrap mounts /proc and /sys in the target; a private namespace
+    # makes sure those mounts never outlive it, even when interrupted.
+    run_logged "$logfile" unshare --mount --propagation private -- \
+      debootstrap --variant=minbase "$DEBIAN_SUITE" "$root" "$mirror"
+    # The mirror may be a frozen snapshot whose Release files have expired.
+    printf 'Acquire::Check-Valid-Until "false";\nAcquire::Retries "3";\n' >"$root/etc/apt/apt.conf.d/99rules-capslayer"
+    # Never start services (nginx, ...) inside the chroot.
+    printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d"
+    chmod 0755 "$root/usr/sbin/policy-rc.d"
+    # resolv.conf and hosts are bind-mounted from the host at each entry; make
+    # sure they are plain files to mount over.
+    for n in resolv.conf hosts; do
+      rm -f "$root/etc/$n"
+      : >"$root/etc/$n"
+    done
+    touch "$stamps/debootstrap"
+    step_done
+  fi
+
+  if [[ ! -e $stamps/packages ]]; then
+    local pkgs
+    mapfile -t pkgs < <(package_list)
+    step "2/5" "apt-get install ${#pkgs[@]} packages from tools/offline/packages.txt (1-3 min)"
+    local apt=(env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600)
+    run_logged "$logfile" enter_chroot "$env_dir" "" "${env_words[@]}" "${apt[@]}" update
+    run_logged "$logfile" enter_chroot "$env_dir" "" "${env_words[@]}" "${apt[@]}" install -y \
+      -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "${pkgs[@]}"
+    run_logged "$logfile" enter_chroot "$env_dir" "" "${env_words[@]}" apt-get clean
+    touch "$stamps/packages"
+    step_done
+  fi
+
+  if [[ ! -e $stamps/certificates ]]; then
+    step "3/5" "trusting the host's local CA certificates inside the chroot"
+    sync_certificates "$env_dir" "$logfile"
+    step_done
+  fi
+
+  if [[ ! -e $stamps/rules ]]; then
+    step "4/5" "fetching rules_go $RULES_GO_VERSION and gazelle $GAZELLE_VERSION from the Go module proxy"
+    # shellcheck disable=SC2016 # expanded by the shell in the chroot
+    run_logged "$logfile" enter_chroot "$env_dir" "" "${env_words[@]}" \
+      "RULES_GO=github.com/bazelbuild/rules_go@$RULES_GO_VERSION" \
+      "GAZELLE=github.com/bazelbuild/bazel-gazelle@$GAZELLE_VERSION" \
+      "PREFIX=$CHROOT_PREFIX" /bin/sh -euxc '
+        work=/var/cache/rules_capslayer
+        export GOMODCACHE=$work/gomod GOCACHE=$work/gocache GOPATH=$work/gopath GOFLAGS=-modcacherw
+        cd /
+        go mod download -json "$RULES_GO" "$GAZELLE" >/dev/null
+        rm -rf "$PREFIX/rules_go" "$PREFIX/gazelle"
+        mkdir -p "$PREFIX"
+        cp -r "$GOMODCACHE/$RULES_GO" "$PREFIX/rules_go"
+        cp -r "$GOMODCACHE/$GAZELLE" "$PREFIX/gazelle"
+        chmod -R u+w "$PREFIX/rules_go" "$PREFIX/gazelle"
+        # Module zips drop exec bits (rules_go runs e.g. binary_wrapper.sh).
+        find "$PREFIX/rules_go" "$PREFIX/gazelle" -name "*.sh" -exec chmod +x {} +
+        # gazelle builds its own tools with GO111MODULE=off from vendor/,
+        # which module zips leave out; -e skips testdata-only imports.
+        cd "$PREFIX/gazelle"
+        go mod vendor -e
+        go clean -modcache
+        rm -rf "$work"
+      '
+    touch "$stamps/rules"
+    step_done
+  fi
+
+  step "5/5" "installing stub modules and repositories and the offline bazelrc"
+  rm -rf "$root$CHROOT_PREFIX/stubs" "$root$CHROOT_PREFIX/repos"
+  mkdir -p "$root$CHROOT_PREFIX"
+  cp -r "$offline_src/stubs" "$root$CHROOT_PREFIX/stubs"
+  cp -r "$offline_src/repos" "$root$CHROOT_PREFIX/repos"
+  local java_tools
+  java_tools=$(cd "$root" && find usr/lib -maxdepth 3 -path '*/bazel/java_tools' -type d | head -n 1)
+  [[ -n $java_tools ]] || die "Debian's java_tools (package bazel-java-tools) are missing from the chroot; is bazel-java-tools in tools/offline/packages.txt?"
+  sed -e "s|@OUTPUT_USER_ROOT@|$env_dir/output|g" -e "s|@PREFIX@|$CHROOT_PREFIX|g" -e "s|@JAVA_TOOLS@|/$java_tools|g" \
+    "$offline_src/bazelrc.in" >"$root/etc/bazel.bazelrc.tmp"
+  mv -f "$root/etc/bazel.bazelrc.tmp" "$root/etc/bazel.bazelrc"
+  # Debian's bazelrc turns on --sandbox_debug, which prints pages of sandbox
+  # internals for every failing action and test; it is a flag for debugging
+  # the sandbox, not a default. (Debian's file loads ours before its own
+  # lines, so ours cannot turn it off.)
+  # Its --host_javabase is deprecated (a warning on every command) and
+  # replaced by the --*java_runtime_version flags of our bazelrc.
+  sed -i -e 's|^build --sandbox_debug$|# & (disabled by rules_capslayer tools/bazel)|' \
+    -e 's|^build --host_javabase=.*$|# & (replaced by rules_capslayer tools/bazel)|' "$root/etc/bazel/bazelrc"
+  printf '%s\n' "$hash" >"$root$CHROOT_MARKER"
+  step_done
+
+  touch "$env_dir/ready"
+  log "offline Bazel environment ready ($(du -sh "$env_dir" 2>/dev/null | cut -f1) in $env_dir)"
+}
+
+# host_ca_files lists the host's local CA certificates (Debian convention:
+# /usr/local/share/ca-certificates/**/*.crt), relative to that folder.
+readonly HOST_CA_DIR=/usr/local/share/ca-certificates
+host_ca_files() {
+  [[ -d $HOST_CA_DIR ]] || return 0
+  (cd "$HOST_CA_DIR" && find . -type f -name '*.crt' | LC_ALL=C sort)
+}
+host_ca_digest() {
+  local f
+  while IFS= read -r f; do
+    printf '%s %s\n' "$f" "$(sha256sum <"$HOST_CA_DIR/$f" | cut -d' ' -f1)"
+  done < <(host_ca_files) | sha256sum | cut -d' ' -f1
+}
+
+# sync_certificates copies the host's local CAs into the chroot and rebuilds
+# its trust stores: the PEM bundle (Go, curl) and Java's cacerts, which Bazel's
+# own downloader uses. Networks that intercept TLS need their CA in both.
+sync_certificates() {
+  local env_dir=$1 logfile=$2
+  local dest=$env_dir/root/usr/local/share/ca-certificates/host digest f
+  digest=$(host_ca_digest)
+  rm -rf "$dest"
+  mkdir -p "$dest"
+  while IFS= read -r f; do
+    mkdir -p "$(dirname "$dest/$f")"
+    cp "$HOST_CA_DIR/$f" "$dest/$f"
+  done < <(host_ca_files)
+  local env_words=()
+  mapfile -t env_words < <(chroot_env)
+  run_logged "$logfile" enter_chroot "$env_dir" "" "${env_words[@]}" update-ca-certificates --fresh
+  printf '%s\n' "$digest" >"$env_dir/stamps/certificates"
+}
+
+certificates_current() {
+  local env_dir=$1
+  [[ -f $env_dir/stamps/certificates && $(<"$env_dir/stamps/certificates") == "$(host_ca_digest)" ]]
+}
+
+# collect_garbage removes the offline environments of other recipes that no
+# tools/bazel run is using. Their Bazel servers are idle then (every client
+# holds the environment's lock while it runs), so they are asked to exit
+# first: each holds gigabytes of memory until its idle timeout otherwise.
+collect_garbage() {
+  local cache=$1 keep=$2 dir lock pidfile pid live i i2
+  for dir in "$cache"/offline-*/; do
+    dir=${dir%/}
+    [[ -d $dir && $dir != "$keep" ]] || continue
+    lock=$dir.lock
+    exec 8>>"$lock"
+    if ! flock -n -x 8; then
+      exec 8>&-
+      log "keeping $dir: a tools/bazel run is using it"
+      continue
+    fi
+    live=()
+    for pidfile in "$dir"/output/*/server/server.pid.txt; do
+      [[ -f $pidfile ]] || continue
+      pid=$(<"$pidfile")
+      [[ $pid =~ ^[0-9]+$ ]] || continue
+      # Only a Bazel server of that environment, not a recycled pid.
+      if tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | grep -qxF -- "--output_user_root=$dir/output"; then
+        kill -TERM "$pid" 2>/dev/null && live+=("$pid")
+      fi
+    done
+    for ((i = 0; i < 60 && ${#live[@]}; i++)); do
+      sleep 0.5
+      for i2 in "${!live[@]}"; do
+        kill -0 "${live[i2]}" 2>/dev/null || unset "live[i2]"
+      done
+    done
+    if ((${#live[@]})); then
+      log "keeping $dir: its Bazel server (pid ${live[*]}) did not exit"
+    elif awk -v d="$dir/" 'index($5 "/", d) == 1 { found = 1 } END { exit !found }' /proc/self/mountinfo; then
+      log "keeping $dir: something is mounted below it"
+    else
+      log "removing the unused offline environment $dir"
+      # Rename first: an interrupted removal must not leave a half-deleted
+      # environment that still carries its ready stamp. A leftover
+      # *.removing-* folder is removed by the next run.
+      if mv "$dir" "$dir.removing-$$"; then
+        rm -rf "$dir.removing-$$"
+      fi
+      rm -f "$lock"
+    fi
+    exec 8>&-
+  done
+}
+
+# run_offline mode args... runs Bazel (mode "offline") or bash (mode "shell")
+# with args inside the offline environment, provisioning it first if needed.
+run_offline() {
+  local mode=$1
+  shift
+  if [[ $(id -u) != 0 ]]; then
+    die "no usable Bazel: either no Bazel/bazelisk is installed or https://bcr.bazel.build is unreachable, and the offline fallback (a Debian chroot with Debian's Bazel) needs root.
+  Install bazelisk (https://github.com/bazelbuild/bazelisk) with network access to the Bazel Central Registry, or run tools/bazel as root."
+  fi
+  need_root_tools
+  local cache hash env_dir lock
+  cache=$(cache_root)
+  hash=$(recipe_hash)
+  env_dir=$cache/offline-$hash
+  lock=$env_dir.lock
+
+  # Shared lock while running Bazel, exclusive while provisioning. flock
+  # converts by dropping the lock first, so two runs that both upgrade
+  # cannot deadlock. fd 9 is not passed on to Bazel (the server would keep
+  # the lock forever).
+  exec 9>>"$lock"
+  if ! flock -n -s 9; then
+    log "waiting for another tools/bazel to finish provisioning $env_dir"
+    flock -s 9
+  fi
+  if [[ ! -e $env_dir/ready ]] || ! certificates_current "$env_dir"; then
+    if ! flock -n -x 9; then
+      log "waiting for other tools/bazel runs using $env_dir to finish"
+      flock -x 9
+    fi
+    if [[ ! -e $env_dir/ready ]]; then
+      local started=$SECONDS
+      provision "$env_dir" "$hash"
+      log "provisioned in $((SECONDS - started)) s"
+      collect_garbage "$cache" "$env_dir"
+    elif ! certificates_current "$env_dir"; then
+      log "the host's CA certificates changed; updating the chroot's trust stores"
+      sync_certificates "$env_dir" "$env_dir/provision.log"
+    fi
+    flock -s 9
+  fi
+
+  # Mounted at the same paths: this checkout, the workspace Bazel is run in
+  # when it lies elsewhere (another module, e.g. a copy of e2e/consumer), and
+  # CAPSLAYER_BAZEL_MOUNTS. Parents first, so a nested folder stays visible.
+  local env_words=() cwd=$PWD mounts=() d
+  mapfile -t env_words < <(chroot_env)
+  mounts=("$ws_root")
+  case $cwd/ in
+    "$ws_root"/*) ;;
+    *) mounts+=("$(workspace_of "$cwd")") ;;
+  esac
+  local extra=()
+  IFS=: read -r -a extra <<<"${CAPSLAYER_BAZEL_MOUNTS:-}"
+  for d in "${extra[@]}"; do
+    [[ -n $d ]] || continue
+    [[ -d $d ]] || die "CAPSLAYER_BAZEL_MOUNTS: $d is not a folder"
+    [[ $d != *:* ]] || die "CAPSLAYER_BAZEL_MOUNTS: $d contains ':'"
+    mounts+=("$(cd "$d" && pwd -P)")
+  done
+  local mount_list
+  mount_list=$(printf '%s\n' "${mounts[@]}" | awk '{ print length($0) "\t" $0 }' | LC_ALL=C sort -t "$(printf '\t')" -k1,1n -k2 | uniq | cut -f2- | paste -sd:)
+  local status=0 program=/usr/bin/bazel
+  if [[ $mode == shell ]]; then
+    program=/bin/bash
+    (($#)) || set -- -i
+  fi
+  # shellcheck disable=SC2016 # expanded by the shell in the chroot
+  enter_chroot "$env_dir" "$mount_list" "${env_words[@]}" \
+    /bin/sh -c 'cd "$1" && shift && exec "$@"' sh "$cwd" "$program" "$@" 9>&- || status=$?
+  exit "$status"
+}
+
+
+# workspace_of prints the Bazel workspace root that contains dir (the nearest
+# folder with MODULE.bazel, REPO.bazel or WORKSPACE[.bazel]), else dir.
+workspace_of() {
+  local d=$1
+  while [[ $d != / ]]; do
+    if [[ -f $d/MODULE.bazel || -f $d/REPO.bazel || -f $d/WORKSPACE || -f $d/WORKSPACE.bazel ]]; then
+      printf '%s\n' "$d"
+      return
+    fi
+    d=$(dirname "$d")
+  done
+  printf '%s\n' "$1"
+}
+
+main() {
+  local cmd=${1:-}
+  (($#)) && shift
+  case $cmd in
+    run) run_offline offline "$@" ;;
+    shell) run_offline shell "$@" ;;
+    env-dir) printf '%s/offline-%s\n' "$(cache_root)" "$(recipe_hash)" ;;
+    *) die "usage: tools/offline/provision.sh run|shell|env-dir [ARGS...]" ;;
+  esac
+}
+
+# Sourcing this file (tools/offline/launcher_test.sh does) only defines the
+# functions.
+if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
+  main "$@"
+fi
