@@ -39,7 +39,7 @@ for dir in $(grep -rl --include='*_test.go' -E '^func Fuzz[A-Z0-9_]' . | grep -v
     log="$(mktemp)"
     echo "== $pkg $target ($dur)" >&2
     result=ok
-    if ! TMPDIR="$fuzz_tmp" go test -run '^$' -fuzz "^${target}\$" -fuzztime "$dur" -fuzzminimizetime "$minimize" -parallel 1 "$dir" >"$log" 2>&1; then
+    if ! TMPDIR="$fuzz_tmp" go test -run '^$' -fuzz "^${target}\$" -fuzztime "$dur" -fuzzminimizetime "$minimize" -parallel 1 -timeout 0 "$dir" >"$log" 2>&1; then
       result="FAIL (crasher under ${dir#./}/testdata/fuzz/$target)"
       failed=1
       tail -20 "$log" >&2
