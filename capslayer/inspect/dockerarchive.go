@@ -5,8 +5,6 @@ package inspect
 import (
 	"bufio"
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -52,8 +50,8 @@ func readDockerArchive(p string, o *options) ([]Source, error) {
 		if err != nil {
 			return nil, err
 		}
-		sum := sha256.Sum256(rawCfg)
-		id := "sha256:" + hex.EncodeToString(sum[:])
+		cfgDigest := digest.Bytes(rawCfg)
+		id := cfgDigest.String()
 		layers := dm.Layers
 		bi, err := newBlobImage(types.OCIManifestSchema1, nil, nil, rawCfg, func(i int) (io.ReadCloser, error) {
 			rc, _, err := a.open(layers[i])
@@ -65,7 +63,7 @@ func readDockerArchive(p string, o *options) ([]Source, error) {
 		if len(layers) != bi.nLayers {
 			return nil, fmt.Errorf("%s: image %s: manifest.json lists %d layers but the config has %d diff_ids", p, id, len(layers), bi.nLayers)
 		}
-		bi.makeManifest = func() (*v1.Manifest, error) { return dockerArchiveManifest(bi, rawCfg, len(layers)) }
+		bi.makeManifest = func() (*v1.Manifest, error) { return dockerArchiveManifest(bi, rawCfg, cfgDigest, len(layers)) }
 		names := dm.RepoTags
 		if len(names) == 0 {
 			names = []string{id}
@@ -80,15 +78,14 @@ func readDockerArchive(p string, o *options) ([]Source, error) {
 // dockerArchiveManifest makes the OCI manifest a docker save tarball lacks,
 // hashing each layer blob as stored and naming its media type after its
 // actual compression (docker save stores plain tars).
-func dockerArchiveManifest(bi *blobImage, rawCfg []byte, n int) (*v1.Manifest, error) {
-	cfgSum := sha256.Sum256(rawCfg)
+func dockerArchiveManifest(bi *blobImage, rawCfg []byte, cfgDigest v1.Hash, n int) (*v1.Manifest, error) {
 	m := &v1.Manifest{
 		SchemaVersion: 2,
 		MediaType:     types.OCIManifestSchema1,
 		Config: v1.Descriptor{
 			MediaType: types.OCIConfigJSON,
 			Size:      int64(len(rawCfg)),
-			Digest:    v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(cfgSum[:])},
+			Digest:    cfgDigest,
 		},
 		Layers: []v1.Descriptor{},
 	}

@@ -12,12 +12,11 @@ package inspect
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 
+	"github.com/capslayer/rules_capslayer/capslayer/internal/digest"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 )
@@ -69,8 +68,8 @@ func (w *layoutWalker) blob(d v1.Descriptor) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if got := sha256.Sum256(b); hex.EncodeToString(got[:]) != d.Digest.Hex {
-		return nil, fmt.Errorf("blob %s does not match its digest (sha256:%x): the layout is corrupt or was tampered with", d.Digest, got)
+	if got := digest.Bytes(b); got.Hex != d.Digest.Hex {
+		return nil, fmt.Errorf("blob %s does not match its digest (%s): the layout is corrupt or was tampered with", d.Digest, got)
 	}
 	if d.Size != int64(len(b)) {
 		return nil, fmt.Errorf("blob %s is %d bytes but its descriptor says %d", d.Digest, len(b), d.Size)
