@@ -78,8 +78,14 @@ timed() { # timed NAME CMD...: runs CMD, prints its wall time.
   return "$status"
 }
 
-# 1. The release.
-if [[ -z $release ]]; then
+# 1. The release. A --release given relative to the caller's directory is made
+# absolute: the steps below run in the consumer workspaces.
+if [[ -n $release ]]; then
+  release=$(cd "$release" 2>/dev/null && pwd -P) || {
+    echo "e2e/consumer/run.sh: --release $release: no such folder; build one with tools/release/build.sh --out DIR" >&2
+    exit 2
+  }
+else
   release=$tmp/release
   timed "tools/release/build.sh (5 platforms)" "$repo/tools/release/build.sh" --version "$version" --out "$release" >/dev/null
 fi
