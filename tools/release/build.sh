@@ -72,6 +72,8 @@ for platform in "${PLATFORMS[@]}"; do
   esac
 done
 out=${out:-$repo/dist/v$version}
+# Absolute: the binaries are built from inside the staged tree.
+mkdir -p "$out" && out=$(cd "$out" && pwd -P)
 commit=$(git -C "$repo" rev-parse --verify "$rev^{commit}") || die "--commit $rev is not a commit"
 commit_time=$(git -C "$repo" log -1 --format=%ct "$commit")
 if [[ $rev == HEAD ]] && ! git -C "$repo" diff --quiet HEAD -- 2>/dev/null; then
