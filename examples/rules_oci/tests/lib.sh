@@ -57,6 +57,46 @@ unpack_getcap() {
   getcap "$dir/bundle/rootfs$path"
 }
 
+# Running the images (podman_run_test, docker_run_test): their entrypoint is
+# /app/server (main.go), run as uid 1000 with no network but lo, in a network
+# namespace whose ip_unprivileged_port_start is pinned to 1024 (Docker would
+# lower it to 0), so only a capability opens port 80.
+#
+# run_selftest CLI IMAGE FLAGS...: `CLI run` of IMAGE with FLAGS; prints the
+# output, then "exit N".
+run_selftest() {
+  local cli=$1 image=$2
+  shift 2
+  local rc=0 out
+  out=$("$cli" run --rm --network none --sysctl net.ipv4.ip_unprivileged_port_start=1024 \
+    --user 1000 "$@" "$image" -selftest 2>&1) || rc=$?
+  printf '%s\nexit %s\n' "$out" "$rc"
+}
+
+# expect_file_cap_runs CLI IMAGE: IMAGE's /app/server carries
+# cap_net_bind_service=ep. With --cap-drop ALL --cap-add NET_BIND_SERVICE it
+# binds :80 with CapEff 0x400 and an empty ambient set (the capability came
+# from the file: exec clears the ambient set when a file has capabilities);
+# with --cap-drop ALL alone the exec is refused (=ep and the capability is
+# not in the bounding set).
+expect_file_cap_runs() {
+  local cli=$1 image=$2 out
+  out=$(run_selftest "$cli" "$image" --cap-drop ALL --cap-add NET_BIND_SERVICE)
+  indent "$image, --cap-add: " <<<"$out"
+  expect "$image --cap-add: binds :80" "$(grep -c '^bound :80$' <<<"$out")" 1
+  expect "$image --cap-add: serves" "$(grep -c '^hello from rules_oci$' <<<"$out")" 1
+  expect "$image --cap-add: CapEff" "$(grep '^CapEff:' <<<"$out")" "CapEff: 0000000000000400"
+  expect "$image --cap-add: CapAmb (the capability came from the file)" "$(grep '^CapAmb:' <<<"$out")" "CapAmb: 0000000000000000"
+  expect "$image --cap-add: exit status" "$(tail -n1 <<<"$out")" "exit 0"
+
+  out=$(run_selftest "$cli" "$image" --cap-drop ALL)
+  indent "$image, no --cap-add: " <<<"$out"
+  expect "$image without --cap-add: exec refused" \
+    "$(grep -qi 'operation not permitted' <<<"$out" && echo "operation not permitted")" "operation not permitted"
+  expect "$image without --cap-add: not started" "$(grep -c '^bound' <<<"$out")" 0
+  expect "$image without --cap-add: exit status is not 0" "$(tail -n1 <<<"$out" | grep -cvx 'exit 0')" 1
+}
+
 # indent PREFIX: copies stdin to stdout, each line after "  PREFIX".
 indent() {
   local line

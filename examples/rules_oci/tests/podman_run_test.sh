@@ -66,33 +66,13 @@ for l in "$load" "$load_pkg"; do
   fi
 done
 
-run() { # run IMAGE PODMAN_RUN_FLAGS...: prints the output, then "exit N"
-  local image=$1
-  shift
-  local rc=0 out
-  out=$("$p" run --rm --network none --sysctl net.ipv4.ip_unprivileged_port_start=1024 \
-    --user 1000 "$@" "$image" -selftest 2>&1) || rc=$?
-  printf '%s\nexit %s\n' "$out" "$rc"
-}
+expect_file_cap_runs "$p" capslayer/rules_oci:latest
 
-out=$(run capslayer/rules_oci:latest --cap-drop ALL --cap-add NET_BIND_SERVICE)
-indent "caps_layer, --cap-add: " <<<"$out"
-expect "caps_layer image: binds :80" "$(grep -c '^bound :80$' <<<"$out")" 1
-expect "caps_layer image: serves" "$(grep -c '^hello from rules_oci$' <<<"$out")" 1
-expect "caps_layer image: CapEff" "$(grep '^CapEff:' <<<"$out")" "CapEff: 0000000000000400"
-expect "caps_layer image: CapAmb (the capability came from the file)" "$(grep '^CapAmb:' <<<"$out")" "CapAmb: 0000000000000000"
-expect "caps_layer image: exit status" "$(tail -n1 <<<"$out")" "exit 0"
-
-out=$(run capslayer/rules_oci:latest --cap-drop ALL)
-indent "caps_layer, no --cap-add: " <<<"$out"
-expect "caps_layer image without --cap-add: exec refused" "$(grep -ci 'operation not permitted' <<<"$out")" 1
-expect "caps_layer image without --cap-add: not started" "$(grep -c '^bound' <<<"$out")" 0
-
-out=$(run capslayer/rules_oci:pkg_tar --cap-drop ALL)
+out=$(run_selftest "$p" capslayer/rules_oci:pkg_tar --cap-drop ALL)
 indent "pkg_tar, no --cap-add: " <<<"$out"
 expect "pkg_tar image without --cap-add: starts (no file capability), bind denied" \
   "$(grep -c 'permission denied' <<<"$out")" 1
-out=$(run capslayer/rules_oci:pkg_tar --cap-drop ALL --cap-add NET_BIND_SERVICE)
+out=$(run_selftest "$p" capslayer/rules_oci:pkg_tar --cap-drop ALL --cap-add NET_BIND_SERVICE)
 indent "pkg_tar, --cap-add: " <<<"$out"
 expect "pkg_tar image with --cap-add: CapAmb (podman's ambient set, not a file capability)" \
   "$(grep '^CapAmb:' <<<"$out")" "CapAmb: 0000000000000400"
