@@ -8,7 +8,9 @@
 #  - the pkg_tar(deps = [caps layer]) image starts under --cap-drop ALL (its
 #    binary lost the file capability) and cannot bind :80, with --cap-add
 #    neither: Docker gives a non-root process no ambient capabilities, so
-#    without the file capability nothing reaches it.
+#    without the file capability nothing reaches it;
+#  - the images of caps_layer(tars = ...) over tar.bzl's tar and over that
+#    pkg_tar (tar_rewrite_test) run as the caps_layer image does.
 #
 # The engine is private, as in e2e/docker: dockerd (and the containerd it
 # starts) with its own socket, data root, exec root and pid file under a
@@ -17,10 +19,10 @@
 # daemon is stopped on every exit path (trap); the test then checks that no
 # process, mount or cgroup of it is left.
 #
-# Usage: docker_run_test.sh LOAD LOAD_PKG_TAR
+# Usage: docker_run_test.sh LOAD LOAD_PKG_TAR LOAD_TAR_BZL_CAPS LOAD_PKG_TAR_CAPS
 # shellcheck source=examples/rules_oci/tests/lib.sh
 source "$(dirname "$0")/lib.sh"
-load=$1 load_pkg=$2
+load=$1 load_pkg=$2 load_tar_bzl_caps=$3 load_pkg_tar_caps=$4
 
 for tool in dockerd docker; do
   command -v "$tool" >/dev/null || {
@@ -113,7 +115,7 @@ fi
 pass "private dockerd $version (containerd $(containerd --version 2>/dev/null | awk '{ print $3 }'), $(runc --version 2>/dev/null | head -n1))"
 
 export RUNFILES_DIR=${TEST_SRCDIR:-$RUNFILES_DIR}
-for l in "$load" "$load_pkg"; do
+for l in "$load" "$load_pkg" "$load_tar_bzl_caps" "$load_pkg_tar_caps"; do
   if out=$("$l" 2>&1); then
     pass "oci_load $(basename "$(dirname "$l")")/$(basename "$l") into docker: $(tail -n1 <<<"$out")"
   else
@@ -122,6 +124,10 @@ for l in "$load" "$load_pkg"; do
 done
 
 expect_file_cap_runs docker capslayer/rules_oci:latest
+# caps_layer(tars = ...) over tar.bzl's tar and over the pkg_tar that had
+# lost the capability: the same as the caps_layer image.
+expect_file_cap_runs docker capslayer/rules_oci:tar_bzl_app_caps
+expect_file_cap_runs docker capslayer/rules_oci:pkg_tar_caps
 
 out=$(run_selftest docker capslayer/rules_oci:pkg_tar --cap-drop ALL)
 indent "pkg_tar, no --cap-add: " <<<"$out"

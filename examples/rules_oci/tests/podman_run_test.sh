@@ -10,14 +10,16 @@
 #    the bounding set), as the file capability demands;
 #  - the pkg_tar(deps = [caps layer]) image runs under --cap-drop ALL (its
 #    binary has no file capability left), and with --cap-add it binds only
-#    through podman's ambient set.
+#    through podman's ambient set;
+#  - the images of caps_layer(tars = ...) over tar.bzl's tar and over that
+#    pkg_tar (tar_rewrite_test) run as the caps_layer image does.
 # oci_load picks `docker` from PATH, then `podman`; a `docker` stand-in that
 # runs the private podman comes first on PATH.
 #
-# Usage: podman_run_test.sh LOAD LOAD_PKG_TAR
+# Usage: podman_run_test.sh LOAD LOAD_PKG_TAR LOAD_TAR_BZL_CAPS LOAD_PKG_TAR_CAPS
 # shellcheck source=examples/rules_oci/tests/lib.sh
 source "$(dirname "$0")/lib.sh"
-load=$1 load_pkg=$2
+load=$1 load_pkg=$2 load_tar_bzl_caps=$3 load_pkg_tar_caps=$4
 tmp=$(mktemp -d "${TEST_TMPDIR:-/tmp}/podman.XXXXXX")
 
 podman=$(command -v podman) || {
@@ -58,7 +60,7 @@ cleanup() {
 trap cleanup EXIT
 
 export RUNFILES_DIR=${TEST_SRCDIR:-$RUNFILES_DIR}
-for l in "$load" "$load_pkg"; do
+for l in "$load" "$load_pkg" "$load_tar_bzl_caps" "$load_pkg_tar_caps"; do
   if out=$(PATH="$tmp/bin:$PATH" "$l" 2>&1); then
     pass "oci_load $(basename "$(dirname "$l")")/$(basename "$l"): $(tail -n1 <<<"$out")"
   else
@@ -67,6 +69,10 @@ for l in "$load" "$load_pkg"; do
 done
 
 expect_file_cap_runs "$p" capslayer/rules_oci:latest
+# caps_layer(tars = ...) over tar.bzl's tar and over the pkg_tar that had
+# lost the capability: the same as the caps_layer image.
+expect_file_cap_runs "$p" capslayer/rules_oci:tar_bzl_app_caps
+expect_file_cap_runs "$p" capslayer/rules_oci:pkg_tar_caps
 
 out=$(run_selftest "$p" capslayer/rules_oci:pkg_tar --cap-drop ALL)
 indent "pkg_tar, no --cap-add: " <<<"$out"
