@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"regexp"
 	"syscall"
@@ -48,36 +50,87 @@ var ErrNotRegular = errors.New("not a regular file")
 // symlinks), refusing anything else before opening it. what names the file
 // in errors.
 func OpenRegular(p, what string) (*os.File, error) {
-	f, _, err := openRegular(p, what)
-	return f, err
+	f, _, err := openRegular(diskFS(p), ".", what)
+	if err != nil {
+		return nil, err
+	}
+	return f.(*os.File), nil
 }
 
-func openRegular(p, what string) (*os.File, os.FileInfo, error) {
-	fi, err := os.Stat(p)
+// regularFile is a regular file open for reading: *os.File, or the files of
+// fstest.MapFS and embed.FS. The archive readers seek over its members.
+type regularFile interface {
+	fs.File
+	io.Seeker
+	io.ReaderAt
+}
+
+// diskFS is the host's file system as the readers see it: the file or
+// directory at its root (opened as "."), and below it by slash-separated
+// names (filepath.Join: symlinks are followed, see fsOpener). Unlike
+// os.DirFS it opens with O_NONBLOCK, and openRegular checks that the file
+// it opened is the one it checked.
+type diskFS string
+
+func (d diskFS) path(name string) (string, error) {
+	if !fs.ValidPath(name) {
+		return "", &fs.PathError{Op: "open", Path: name, Err: fs.ErrInvalid}
+	}
+	return filepath.Join(string(d), filepath.FromSlash(name)), nil
+}
+
+// Open opens name with O_NONBLOCK: if it is swapped for a FIFO after the
+// Stat of openRegular, opening it must not wait for a writer.
+func (d diskFS) Open(name string) (fs.File, error) {
+	p, err := d.path(name)
+	if err != nil {
+		return nil, err
+	}
+	return os.OpenFile(p, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+}
+
+// Stat implements fs.StatFS, following symlinks.
+func (d diskFS) Stat(name string) (fs.FileInfo, error) {
+	p, err := d.path(name)
+	if err != nil {
+		return nil, err
+	}
+	return os.Stat(p)
+}
+
+// openRegular opens the regular file name of fsys, refusing anything else
+// before opening it, and checks it again once open. The readers open every
+// file through it, on disk (diskFS) as in memory (the fuzz targets'
+// fstest.MapFS).
+func openRegular(fsys fs.FS, name, what string) (regularFile, fs.FileInfo, error) {
+	fi, err := fs.Stat(fsys, name)
 	if err != nil {
 		return nil, nil, err
 	}
 	if err := checkRegular(fi, what); err != nil {
 		return nil, nil, err
 	}
-	// O_NONBLOCK: if p is swapped for a FIFO after the Stat, opening it
-	// must not wait for a writer; the file is checked again once open.
-	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	f, err := fsys.Open(name)
 	if err != nil {
 		return nil, nil, err
 	}
 	fi2, err := f.Stat()
-	if err == nil && !os.SameFile(fi, fi2) {
+	if _, disk := fsys.(diskFS); err == nil && disk && !os.SameFile(fi, fi2) {
+		// Only the host's files have an identity to compare.
 		err = fmt.Errorf("%s changed while it was opened", what)
 	}
 	if err == nil {
 		err = checkRegular(fi2, what)
 	}
+	rf, ok := f.(regularFile)
+	if err == nil && !ok {
+		err = fmt.Errorf("%s: the file system's files cannot seek (%T)", what, f)
+	}
 	if err != nil {
 		f.Close()
 		return nil, nil, err
 	}
-	return f, fi2, nil
+	return rf, fi2, nil
 }
 
 func checkRegular(fi os.FileInfo, what string) error {
@@ -106,18 +159,18 @@ func checkRegular(fi os.FileInfo, what string) error {
 // have exactly that size, checked before reading and while reading.
 type opener func(name string, size int64) (io.ReadCloser, error)
 
-// dirOpener opens the files of a layout directory. A symlinked file is
-// followed wherever it points: Bazel's sandboxes and runfiles and rules_oci's
-// tree artifacts make layout files symlinks that resolve outside the
-// layout, so refusing them would refuse every layout a Bazel rule gets. The
-// target must still be a regular file of exactly the descriptor's size
-// (checked before a byte is read), nothing past that size is read, and
-// its digest must match: a symlink can only make capslayer read a file
-// whose content the layout's author already knew byte for byte.
-func dirOpener(dir string) opener {
+// fsOpener opens the files of the layout directory root of fsys. On disk
+// (diskFS), a symlinked file is followed wherever it points: Bazel's
+// sandboxes and runfiles and rules_oci's tree artifacts make layout files
+// symlinks that resolve outside the layout, so refusing them would refuse
+// every layout a Bazel rule gets. The target must still be a regular file
+// of exactly the descriptor's size (checked before a byte is read),
+// nothing past that size is read, and its digest must match: a symlink can
+// only make capslayer read a file whose content the layout's author already
+// knew byte for byte.
+func fsOpener(fsys fs.FS, root string) opener {
 	return func(name string, size int64) (io.ReadCloser, error) {
-		p := filepath.Join(dir, filepath.FromSlash(name))
-		f, fi, err := openRegular(p, name)
+		f, fi, err := openRegular(fsys, path.Join(root, name), name)
 		if err != nil {
 			return nil, err
 		}

@@ -7,26 +7,25 @@ import (
 	"archive/tar"
 	"fmt"
 	"io"
-	"os"
+	"io/fs"
 	"path"
-	"path/filepath"
 
 	"github.com/capslayer/rules_capslayer/capslayer/internal/compression"
 )
 
 // detect tells a layout directory, a docker save tarball and a layer apart.
-func detect(p string, o *options) (string, error) {
-	fi, err := os.Stat(p)
+func detect(in input, o *options) (string, error) {
+	fi, err := fs.Stat(in.fsys, in.name)
 	if err != nil {
 		return "", err
 	}
 	if fi.IsDir() {
-		if _, err := os.Stat(filepath.Join(p, "index.json")); err != nil {
-			return "", fmt.Errorf("%s is a directory but not an OCI image layout (no index.json)", p)
+		if _, err := fs.Stat(in.fsys, path.Join(in.name, "index.json")); err != nil {
+			return "", fmt.Errorf("%s is a directory but not an OCI image layout (no index.json)", in.path)
 		}
 		return KindOCILayout, nil
 	}
-	f, err := OpenRegular(p, p)
+	f, _, err := openRegular(in.fsys, in.name, in.path)
 	if err != nil {
 		return "", err
 	}
@@ -41,7 +40,7 @@ func detect(p string, o *options) (string, error) {
 		return "", err
 	}
 	// A docker save tarball has manifest.json at its root; reading only the
-	// headers is cheap because tar seeks over the contents of an *os.File.
+	// headers is cheap because tar seeks over the contents of a regularFile.
 	// An OCI layout packed in a tar (podman save --format oci-archive,
 	// skopeo oci-archive:) has oci-layout and index.json at its root.
 	tr := tar.NewReader(f)

@@ -22,8 +22,9 @@ type dockerManifest struct {
 	Layers   []string
 }
 
-func readDockerArchive(p string, o *options) ([]Source, error) {
-	a, err := indexArchive(p, o)
+func readDockerArchive(in input, o *options) ([]Source, error) {
+	p := in.path
+	a, err := indexArchive(in, o)
 	if err != nil {
 		return nil, err
 	}

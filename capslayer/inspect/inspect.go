@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io"
+	"io/fs"
 	"path"
 	"sort"
 
@@ -133,14 +134,25 @@ const (
 // same packed in a tar (oci-archive), or a docker/podman save tarball. A layer is reported as one image without name,
 // digest or platform, holding that one layer.
 func Path(p string, opts ...Option) (*Report, error) {
-	o := makeOptions(opts)
-	kind, err := detect(p, o)
+	return report(diskInput(p), makeOptions(opts))
+}
+
+// PathFS is Path for the input named name in fsys (a directory or a file,
+// as fs.ValidPath names them): the same reader, on any file system. Its
+// files must be regular files that can seek (fstest.MapFS, embed.FS).
+func PathFS(fsys fs.FS, name string, opts ...Option) (*Report, error) {
+	return report(input{fsys, name, name}, makeOptions(opts))
+}
+
+func report(in input, o *options) (*Report, error) {
+	p := in.path
+	kind, err := detect(in, o)
 	if err != nil {
 		return nil, err
 	}
 	rep := &Report{Source: p, Kind: kind}
 	if kind == KindLayer {
-		f, err := OpenRegular(p, p)
+		f, _, err := openRegular(in.fsys, in.name, p)
 		if err != nil {
 			return nil, err
 		}
@@ -152,7 +164,7 @@ func Path(p string, opts ...Option) (*Report, error) {
 		rep.Images = []Image{{Layers: s.finish()}}
 		return rep, nil
 	}
-	srcs, skipped, err := images(p, kind, o)
+	srcs, skipped, err := images(in, kind, o)
 	if err != nil {
 		return nil, err
 	}

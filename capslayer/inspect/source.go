@@ -7,6 +7,7 @@ package inspect
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -38,17 +39,37 @@ type Source struct {
 // tar (indexes followed recursively; artifacts that are not images are
 // skipped) or of a docker/podman save tarball, and returns the input's kind.
 func Images(p string, opts ...Option) (string, []Source, error) {
-	o := makeOptions(opts)
-	kind, err := detect(p, o)
+	return imagesOf(diskInput(p), makeOptions(opts))
+}
+
+// ImagesFS is Images for the input named name in fsys (a directory or a
+// file, as fs.ValidPath names them): the same reader, on any file system.
+// Its files must be regular files that can seek (fstest.MapFS, embed.FS).
+func ImagesFS(fsys fs.FS, name string, opts ...Option) (string, []Source, error) {
+	return imagesOf(input{fsys, name, name}, makeOptions(opts))
+}
+
+func imagesOf(in input, o *options) (string, []Source, error) {
+	kind, err := detect(in, o)
 	if err != nil {
 		return "", nil, err
 	}
 	if kind == KindLayer {
-		return "", nil, fmt.Errorf("%s is a single layer tar, not an image (an OCI layout directory or a docker save tarball)", p)
+		return "", nil, fmt.Errorf("%s is a single layer tar, not an image (an OCI layout directory or a docker save tarball)", in.path)
 	}
-	srcs, _, err := images(p, kind, o)
+	srcs, _, err := images(in, kind, o)
 	return kind, srcs, err
 }
+
+// input is what the readers read: the file or directory name of fsys,
+// called path in errors. On disk (Path, Images) fsys is a diskFS rooted at
+// the input itself and name is ".".
+type input struct {
+	fsys       fs.FS
+	name, path string
+}
+
+func diskInput(p string) input { return input{diskFS(p), ".", p} }
 
 // ErrNoImage is wrapped by the errors returned for an input that holds no
 // image to read: an index.json that lists no image manifest (or only
@@ -56,27 +77,27 @@ func Images(p string, opts ...Option) (string, []Source, error) {
 // is an error, never an empty (and so passing) report.
 var ErrNoImage = errors.New("no image")
 
-func images(p, kind string, o *options) ([]Source, []string, error) {
+func images(in input, kind string, o *options) ([]Source, []string, error) {
 	var srcs []Source
 	var skipped []string
 	var err error
 	switch kind {
 	case KindOCILayout:
-		srcs, skipped, err = readLayout(p, dirOpener(p), o)
+		srcs, skipped, err = readLayout(in.path, fsOpener(in.fsys, in.name), o)
 	case KindOCIArchive:
 		var a *archive
-		if a, err = indexArchive(p, o); err == nil {
-			srcs, skipped, err = readLayout(p, a.opener(), o)
+		if a, err = indexArchive(in, o); err == nil {
+			srcs, skipped, err = readLayout(in.path, a.opener(), o)
 		}
 	default:
-		srcs, err = readDockerArchive(p, o)
+		srcs, err = readDockerArchive(in, o)
 	}
 	if err == nil && len(srcs) == 0 {
 		what := "its index.json lists no image manifest"
 		if len(skipped) > 0 {
 			what = "its index.json lists only artifacts that are not images: " + strings.Join(skipped, ", ")
 		}
-		err = fmt.Errorf("%w: %s holds no image to read: %s", ErrNoImage, p, what)
+		err = fmt.Errorf("%w: %s holds no image to read: %s", ErrNoImage, in.path, what)
 	}
 	if err != nil {
 		return nil, nil, err

@@ -22,18 +22,19 @@ type archiveMember struct {
 }
 
 type archive struct {
-	path    string
+	in      input
 	members map[string]archiveMember
 }
 
 // indexArchive records where each member of a (plain) tarball starts.
-func indexArchive(p string, o *options) (*archive, error) {
-	f, err := OpenRegular(p, p)
+func indexArchive(in input, o *options) (*archive, error) {
+	f, _, err := openRegular(in.fsys, in.name, in.path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	a := &archive{path: p, members: map[string]archiveMember{}}
+	p := in.path
+	a := &archive{in: in, members: map[string]archiveMember{}}
 	tr := tar.NewReader(f)
 	end := tarEnd{known: true}
 	for {
@@ -89,15 +90,15 @@ func (a *archive) open(name string) (io.ReadCloser, int64, error) {
 	}
 	for hops := 0; ; hops++ {
 		if hops > 16 {
-			return nil, 0, fmt.Errorf("%s: too many links resolving %q", a.path, name)
+			return nil, 0, fmt.Errorf("%s: too many links resolving %q", a.in.path, name)
 		}
 		m, ok := a.members[p]
 		if !ok {
-			return nil, 0, fmt.Errorf("%s: no member %q", a.path, name)
+			return nil, 0, fmt.Errorf("%s: no member %q", a.in.path, name)
 		}
 		switch m.typ {
 		case tar.TypeReg, tar.TypeRegA:
-			f, err := OpenRegular(a.path, a.path)
+			f, _, err := openRegular(a.in.fsys, a.in.name, a.in.path)
 			if err != nil {
 				return nil, 0, err
 			}
@@ -110,7 +111,7 @@ func (a *archive) open(name string) (io.ReadCloser, int64, error) {
 		case tar.TypeLink:
 			p = path.Clean("/" + m.link)
 		default:
-			return nil, 0, fmt.Errorf("%s: member %q is not a regular file", a.path, name)
+			return nil, 0, fmt.Errorf("%s: member %q is not a regular file", a.in.path, name)
 		}
 	}
 }
