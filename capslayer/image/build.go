@@ -3,6 +3,7 @@ package image
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"path"
 	"strconv"
 	"strings"
@@ -33,6 +34,10 @@ type Options struct {
 	BaseRef string
 	// Layers are layer files (plain, gzip or zstd tars), bottom first.
 	Layers []string
+	// FS, when set, is the file system Base and Layers are names in (as
+	// fs.ValidPath names them; inspect.ImagesFS reads the base): the fuzz
+	// target builds in an fstest.MapFS. Nil reads the host's files.
+	FS fs.FS
 	// Platform is os/arch[/variant]. With a multi-platform base it picks
 	// the image; with a single-platform base it must match. "" means the
 	// base's platform, or linux/amd64 without a base.
@@ -151,7 +156,7 @@ func Build(o Options) (_ *Result, err error) {
 	var src inspect.Source
 	if o.Base != "" {
 		var err error
-		if src, err = pickBase(o.Base, o.BaseRef, want); err != nil {
+		if src, err = pickBase(o.FS, o.Base, o.BaseRef, want); err != nil {
 			return nil, err
 		}
 		res.Base = src.Name + "@" + src.Digest
@@ -287,8 +292,14 @@ func Build(o Options) (_ *Result, err error) {
 }
 
 // pickBase finds the one base image that fits ref and the platform.
-func pickBase(base, ref string, want *v1.Platform) (inspect.Source, error) {
-	_, srcs, err := inspect.Images(base)
+func pickBase(fsys fs.FS, base, ref string, want *v1.Platform) (inspect.Source, error) {
+	var srcs []inspect.Source
+	var err error
+	if fsys != nil {
+		_, srcs, err = inspect.ImagesFS(fsys, base)
+	} else {
+		_, srcs, err = inspect.Images(base)
+	}
 	if errors.Is(err, inspect.ErrNoImage) {
 		srcs, err = nil, nil // the reader refuses it too; say it in image's words
 	}

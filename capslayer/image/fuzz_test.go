@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"testing/fstest"
 
 	"github.com/capslayer/rules_capslayer/capslayer/imagemeta"
 	"github.com/capslayer/rules_capslayer/capslayer/inspect"
@@ -41,11 +42,12 @@ func subst(b []byte, kv ...string) []byte {
 	return b
 }
 
-// fuzzLayout writes an OCI image layout whose index.json, manifest, config
-// and layer blob are the given bytes, after placeholder substitution, and
-// returns its directory.
-func fuzzLayout(t testing.TB, index, manifest, config, layer []byte) string {
-	dir := t.TempDir()
+// fuzzFS returns, in memory, an OCI image layout under base/ whose
+// index.json, manifest, config and layer blob are the given bytes, after
+// placeholder substitution, and the layer bytes as the file "layer": what
+// Build reads with Options{FS: fuzzFS(...), Base: "base", Layers:
+// []string{"layer"}}.
+func fuzzFS(index, manifest, config, layer []byte) fstest.MapFS {
 	diffID := sha(layer)
 	if st, err := inspect.Walk(bytes.NewReader(layer), func(string, *tar.Header) error { return nil }); err == nil {
 		diffID = st.DiffID
@@ -55,23 +57,15 @@ func fuzzLayout(t testing.TB, index, manifest, config, layer []byte) string {
 		phConfig, sha(config), phConfigSize, strconv.Itoa(len(config)))
 	index = subst(index, phManifest, sha(manifest), phManifestSize, strconv.Itoa(len(manifest)),
 		phConfig, sha(config), phConfigSize, strconv.Itoa(len(config)))
-	blobs := filepath.Join(dir, "blobs", "sha256")
-	if err := os.MkdirAll(blobs, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	files := map[string][]byte{
-		filepath.Join(dir, "oci-layout"): []byte(`{"imageLayoutVersion":"1.0.0"}`),
-		filepath.Join(dir, "index.json"): index,
+	fsys := fstest.MapFS{
+		"base/oci-layout": {Data: []byte(`{"imageLayoutVersion":"1.0.0"}`)},
+		"base/index.json": {Data: index},
+		"layer":           {Data: layer},
 	}
 	for _, b := range [][]byte{layer, config, manifest} {
-		files[filepath.Join(blobs, sha(b)[len("sha256:"):])] = b
+		fsys["base/blobs/sha256/"+sha(b)[len("sha256:"):]] = &fstest.MapFile{Data: b}
 	}
-	for p, b := range files {
-		if err := os.WriteFile(p, b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
+	return fsys
 }
 
 // fuzzSeeds are the inputs FuzzBuild starts from: a good base, the two
@@ -127,23 +121,19 @@ func fuzzSeeds(t testing.TB) [][4][]byte {
 // FuzzBuild builds an image with Build from a base layout and a layer made
 // of the fuzzer's bytes (index.json, manifest, config, layer blob, with
 // placeholders for digests and sizes), the layer also added with
-// Options.Layers. Build must never panic, and what it returns must be a
-// consistent image. Seeds: fuzzSeeds and testdata/fuzz/FuzzBuild.
+// Options.Layers, all in memory (fuzzFS, read through Options.FS). Build
+// must never panic, and what it returns must be a consistent image. Seeds:
+// fuzzSeeds and testdata/fuzz/FuzzBuild.
 func FuzzBuild(f *testing.F) {
 	for _, s := range fuzzSeeds(f) {
 		f.Add(s[0], s[1], s[2], s[3])
 	}
 	f.Fuzz(func(t *testing.T, index, manifest, config, layer []byte) {
-		base := fuzzLayout(t, index, manifest, config, layer)
-		lp := filepath.Join(t.TempDir(), "layer")
-		if err := os.WriteFile(lp, layer, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		// One build per input (an image layout on disk is the slow part):
-		// an absolute, a PATH-relative or a workdir-relative entrypoint.
+		// One build per input: an absolute, a PATH-relative or a
+		// workdir-relative entrypoint.
 		eps := [][]string{{"/app/server"}, {"sh"}, {"../../app/server"}}
 		ep := eps[len(index)%len(eps)]
-		res, err := Build(Options{Base: base, Layers: []string{lp}, Entrypoint: ep, Created: epoch})
+		res, err := Build(Options{FS: fuzzFS(index, manifest, config, layer), Base: "base", Layers: []string{"layer"}, Entrypoint: ep, Created: epoch})
 		if err != nil {
 			return
 		}
@@ -202,13 +192,29 @@ func TestFuzzSeedsCommitted(t *testing.T) {
 }
 
 // TestFuzzLayoutGoodSeeds checks that the harness builds real layouts: the
-// first two seeds (plain and gzip base layer) are good bases.
+// first two seeds (plain and gzip base layer) are good bases, and Build
+// makes the same image from the fuzzFS in memory as from its copy on disk.
 func TestFuzzLayoutGoodSeeds(t *testing.T) {
 	for i, s := range fuzzSeeds(t)[:2] {
-		base := fuzzLayout(t, s[0], s[1], s[2], s[3])
-		res, err := Build(Options{Base: base, Layers: []string{tartest.WriteFile(t, "l", s[3])}, Entrypoint: []string{"/app/server"}, Created: epoch})
-		if err != nil || res.Executable != "/app/server" || !strings.HasPrefix(res.Base, "base@sha256:") {
-			t.Errorf("seed %d: %v %+v", i, err, res)
+		fsys := fuzzFS(s[0], s[1], s[2], s[3])
+		o := Options{FS: fsys, Base: "base", Layers: []string{"layer"}, Entrypoint: []string{"/app/server"}, Created: epoch}
+		mem, err := Build(o)
+		if err != nil || mem.Executable != "/app/server" || !strings.HasPrefix(mem.Base, "base@sha256:") {
+			t.Fatalf("seed %d: %v %+v", i, err, mem)
+		}
+		dir := t.TempDir()
+		if err := os.CopyFS(dir, fsys); err != nil {
+			t.Fatal(err)
+		}
+		o.FS, o.Base, o.Layers = nil, filepath.Join(dir, "base"), []string{filepath.Join(dir, "layer")}
+		disk, err := Build(o)
+		if err != nil {
+			t.Fatalf("seed %d on disk: %v", i, err)
+		}
+		dm, _ := disk.Image.Digest()
+		mm, err := mem.Image.Digest()
+		if err != nil || dm != mm || disk.Base != mem.Base || disk.Executable != mem.Executable {
+			t.Errorf("seed %d: in memory %s %s (%v), on disk %s %s", i, mm, mem.Base, err, dm, disk.Base)
 		}
 	}
 }

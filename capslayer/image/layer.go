@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"io/fs"
 	"os"
 	"strings"
 
@@ -18,6 +19,7 @@ import (
 
 // fileLayer is a v1.Layer whose blob is a layer file, byte for byte.
 type fileLayer struct {
+	fsys   fs.FS // nil: the host's
 	path   string
 	stream inspect.Stream
 	digest v1.Hash
@@ -58,11 +60,19 @@ func (s pathSummary) String() string {
 
 var _ v1.Layer = (*fileLayer)(nil)
 
-// openLayer reads the layer file at path once (plain, gzip or zstd tar) to
-// compute its digests and check that it is a tar, calling fn, when not nil,
-// for each entry.
-func openLayer(path string, fn inspect.WalkFunc) (*fileLayer, error) {
-	f, err := os.Open(path)
+// openFile opens the file path of fsys, or the host's when fsys is nil.
+func openFile(fsys fs.FS, path string) (fs.File, error) {
+	if fsys != nil {
+		return fsys.Open(path)
+	}
+	return os.Open(path)
+}
+
+// openLayer reads the layer file at path (of fsys, nil for the host's) once
+// (plain, gzip or zstd tar) to compute its digests and check that it is a
+// tar, calling fn, when not nil, for each entry.
+func openLayer(fsys fs.FS, path string, fn inspect.WalkFunc) (*fileLayer, error) {
+	f, err := openFile(fsys, path)
 	if err != nil {
 		return nil, err
 	}
@@ -72,7 +82,7 @@ func openLayer(path string, fn inspect.WalkFunc) (*fileLayer, error) {
 	} else if !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("layer %s is not a regular file", path)
 	}
-	l := &fileLayer{path: path}
+	l := &fileLayer{fsys: fsys, path: path}
 	st, err := inspect.Walk(f, func(name string, hdr *tar.Header) error {
 		if hdr.Typeflag != tar.TypeDir {
 			if k, _ := inspect.Whiteout(name); k == inspect.NotWhiteout {
@@ -116,7 +126,7 @@ func (l *fileLayer) MediaType() (types.MediaType, error) {
 // digest computed by openLayer so that a file changed in between fails the
 // write instead of producing a layout with a wrong digest.
 func (l *fileLayer) Compressed() (io.ReadCloser, error) {
-	f, err := os.Open(l.path)
+	f, err := openFile(l.fsys, l.path)
 	if err != nil {
 		return nil, err
 	}
@@ -125,7 +135,7 @@ func (l *fileLayer) Compressed() (io.ReadCloser, error) {
 
 // Uncompressed implements v1.Layer.
 func (l *fileLayer) Uncompressed() (io.ReadCloser, error) {
-	f, err := os.Open(l.path)
+	f, err := openFile(l.fsys, l.path)
 	if err != nil {
 		return nil, err
 	}
@@ -153,7 +163,7 @@ func (cs closers) Close() error {
 }
 
 type verifyingReader struct {
-	f    *os.File
+	f    fs.File
 	h    hash.Hash
 	want string
 	path string

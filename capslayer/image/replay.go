@@ -39,7 +39,7 @@ func readLayers(o Options, base []v1.Layer, names map[string]bool) (*replay, err
 		}
 	}
 	for _, p := range o.Layers {
-		l, err := openLayer(p, r.sc.Layer())
+		l, err := openLayer(o.FS, p, r.sc.Layer())
 		if err != nil {
 			return nil, err
 		}
