@@ -6,7 +6,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"syscall"
 	"testing"
 )
 
@@ -36,7 +35,7 @@ const benchSize = 64 << 20
 func settle(b *testing.B, out string) {
 	b.StopTimer()
 	os.Remove(out)
-	syscall.Sync()
+	syncAll()
 	b.StartTimer()
 }
 

@@ -3,7 +3,7 @@
 # capslayer/... for linux/arm64 under qemu-user (Debian's qemu-user-static).
 #
 #   tools/cross/check.sh            # both steps
-#   tools/cross/check.sh build      # cross-compile only
+#   tools/cross/check.sh build      # cross-compile (and vet, tests included) only
 #   tools/cross/check.sh arm64      # linux/arm64 tests only
 #
 # Cross-compiling proves that no package except capslayer/activate needs
@@ -25,6 +25,12 @@ build() {
   for p in "${platforms[@]}"; do
     echo "go build ./capslayer/... for $p"
     CGO_ENABLED=0 GOOS="${p%/*}" GOARCH="${p#*/}" go build ./capslayer/...
+  done
+  # go vet compiles the tests too: a test file that calls a Linux-only API
+  # must carry a build constraint (a _linux_test.go or _unix_test.go file).
+  for os in darwin windows; do
+    echo "go vet ./capslayer/... for $os"
+    CGO_ENABLED=0 GOOS="$os" go vet ./capslayer/...
   done
 }
 
