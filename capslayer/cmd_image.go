@@ -228,27 +228,14 @@ var imageHints = []struct {
 	errs       []error
 	cli, bazel string
 }{
-	{[]error{image.ErrEntrypointNotFound, image.ErrEntrypointNotExecutable},
-		"check --entrypoint (or --cmd) and the --layer paths, or pass --no-entrypoint-check",
-		"check 'entrypoint' (or 'cmd') and 'layers', or set check_entrypoint = False"},
-	{[]error{image.ErrEmptyEntrypoint},
-		"give --entrypoint, or pass --no-entrypoint-check",
-		"set 'entrypoint', or set check_entrypoint = False"},
-	{[]error{image.ErrBaseAmbiguous},
-		"choose one with --platform or --base-ref",
-		"choose one with 'architecture' (and 'os', 'variant') or 'base_ref'"},
-	{[]error{image.ErrBasePlatformNotFound},
-		"pick one with --platform, or use a --base built for the platform you want",
-		"pick one with 'architecture' (and 'os', 'variant'), or use a 'base' built for the platform you want"},
-	{[]error{image.ErrBaseRefNotFound},
-		"give --base-ref one of these names or a manifest digest",
-		"set 'base_ref' to one of these names or a manifest digest"},
-	{[]error{image.ErrReservedLabel},
-		"remove that --label",
-		"remove that key from 'labels'"},
-	{[]error{image.ErrNoBaseImage},
-		"give --base an OCI image layout or docker save tarball that holds an image",
-		"give 'base' an OCI image layout or docker save tarball that holds an image"},
+	// One row a fix: the errors it answers, the CLI's words, the rule's words.
+	{[]error{image.ErrEntrypointNotFound, image.ErrEntrypointNotExecutable}, "check --entrypoint (or --cmd) and the --layer paths, or pass --no-entrypoint-check", "check 'entrypoint' (or 'cmd') and 'layers', or set check_entrypoint = False"},
+	{[]error{image.ErrEmptyEntrypoint}, "give --entrypoint, or pass --no-entrypoint-check", "set 'entrypoint', or set check_entrypoint = False"},
+	{[]error{image.ErrBaseAmbiguous}, "choose one with --platform or --base-ref", "choose one with 'architecture' (and 'os', 'variant') or 'base_ref'"},
+	{[]error{image.ErrBasePlatformNotFound}, "pick one with --platform, or use a --base built for the platform you want", "pick one with 'architecture' (and 'os', 'variant'), or use a 'base' built for the platform you want"},
+	{[]error{image.ErrBaseRefNotFound}, "give --base-ref one of these names or a manifest digest", "set 'base_ref' to one of these names or a manifest digest"},
+	{[]error{image.ErrReservedLabel}, "remove that --label", "remove that key from 'labels'"},
+	{[]error{image.ErrNoBaseImage}, "give --base an OCI image layout or docker save tarball that holds an image", "give 'base' an OCI image layout or docker save tarball that holds an image"},
 }
 
 // imageBuildError adds to an image.Build error what fixes it, in the words

@@ -15,6 +15,8 @@ import (
 	"syscall"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/capslayer/rules_capslayer/capslayer/internal/filekind"
 )
 
 var digestRE = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
@@ -134,24 +136,10 @@ func openRegular(fsys fs.FS, name, what string) (regularFile, fs.FileInfo, error
 }
 
 func checkRegular(fi os.FileInfo, what string) error {
-	m := fi.Mode()
-	if m.IsRegular() {
+	if fi.Mode().IsRegular() {
 		return nil
 	}
-	kind := "not a regular file"
-	switch {
-	case m.IsDir():
-		kind = "a directory"
-	case m&os.ModeNamedPipe != 0:
-		kind = "a named pipe (FIFO)"
-	case m&os.ModeCharDevice != 0:
-		kind = "a character device"
-	case m&os.ModeDevice != 0:
-		kind = "a block device"
-	case m&os.ModeSocket != 0:
-		kind = "a socket"
-	}
-	return fmt.Errorf("%s is %s, %w: refusing to read it", what, kind, ErrNotRegular)
+	return fmt.Errorf("%s is %s, %w: refusing to read it", what, filekind.Of(fi.Mode()), ErrNotRegular)
 }
 
 // opener opens a file of a layout by its slash-separated relative name.

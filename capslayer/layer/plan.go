@@ -14,6 +14,7 @@ import (
 
 	"github.com/capslayer/rules_capslayer/capslayer/caps"
 	"github.com/capslayer/rules_capslayer/capslayer/internal/abbrev"
+	"github.com/capslayer/rules_capslayer/capslayer/internal/filekind"
 )
 
 // entry is one tar entry: a parent directory or a file.
@@ -224,23 +225,11 @@ func checkSource(f *File, allowScripts bool) (int64, string, error) {
 // checkRegular rejects anything but a regular file, naming what it is.
 func checkRegular(f *File, fi fs.FileInfo) error {
 	m := fi.Mode()
-	if m.IsRegular() {
-		return nil
-	}
-	var kind string
 	switch {
+	case m.IsRegular():
+		return nil
 	case m.IsDir():
 		return fmt.Errorf("%s: source %q is a directory: give the path of a file (a layer stores single files; list each with its own path)", f.Path, f.Source)
-	case m&fs.ModeCharDevice != 0:
-		kind = "character device"
-	case m&fs.ModeDevice != 0:
-		kind = "block device"
-	case m&fs.ModeNamedPipe != 0:
-		kind = "named pipe"
-	case m&fs.ModeSocket != 0:
-		kind = "socket"
-	default:
-		kind = "special file (" + m.Type().String() + ")"
 	}
-	return fmt.Errorf("%s: source %q is a %s, not a regular file", f.Path, f.Source, kind)
+	return fmt.Errorf("%s: source %q is %s, not a regular file", f.Path, f.Source, filekind.Of(m))
 }
