@@ -106,7 +106,7 @@ func TestImageCLIErrors(t *testing.T) {
 		{[]string{"--layer", l, "--output", dir + "/o", "--tarball", dir + "/o.tar"}, "--tarball needs --tag NAME:TAG"},
 		{[]string{"--output", dir + "/o"}, "give at least one --layer"},
 		{[]string{"--layer", l, "--entrypoint", "/app/srever", "--output", dir + "/o"}, "entrypoint /app/srever: /app/srever exists in no layer of the image; check --entrypoint (or --cmd) and the --layer paths, or pass --no-entrypoint-check"},
-		{[]string{"--layer", notTar, "--entrypoint", "/app/server", "--output", dir + "/o"}, "notes.tar: not a tar archive"},
+		{[]string{"--layer", notTar, "--entrypoint", "/app/server", "--output", dir + "/o"}, "notes.tar: inspect: not a tar archive"},
 		{[]string{"--layer", l, "--platform", "linux", "--output", dir + "/o"}, "--platform: image: platform \"linux\": want os/arch"},
 		{[]string{"--layer", l, "--expose", "http", "--output", dir + "/o"}, "exposed port \"http\""},
 		{[]string{"--layer", l, "--entrypoint", "[/app/server", "--output", dir + "/o"}, "not a JSON array"},

@@ -11,6 +11,7 @@ import (
 
 	"github.com/capslayer/rules_capslayer/capslayer/imagemeta"
 	"github.com/capslayer/rules_capslayer/capslayer/inspect"
+	"github.com/capslayer/rules_capslayer/capslayer/internal/errprefix"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
@@ -83,7 +84,7 @@ type Result struct {
 // ParseCreated parses a --created value: seconds since the epoch or an
 // RFC 3339 time.
 func ParseCreated(s string) (_ time.Time, err error) {
-	defer prefixErr(&err)
+	defer errprefix.Add(&err, "image")
 	if n, err := strconv.ParseInt(s, 10, 64); err == nil && n >= 0 {
 		return time.Unix(n, 0).UTC(), nil
 	}
@@ -96,7 +97,7 @@ func ParseCreated(s string) (_ time.Time, err error) {
 
 // ParsePlatform parses os/arch[/variant].
 func ParsePlatform(s string) (_ v1.Platform, err error) {
-	defer prefixErr(&err)
+	defer errprefix.Add(&err, "image")
 	p, err := v1.ParsePlatform(s)
 	if err != nil || p.OS == "" || p.Architecture == "" || p.OSVersion != "" || strings.Contains(s, " ") {
 		return v1.Platform{}, fmt.Errorf("platform %q: want os/arch or os/arch/variant, e.g. linux/amd64 or linux/arm/v7", s)
@@ -141,7 +142,7 @@ func ociLayerType(mt types.MediaType) types.MediaType {
 // included) once, to check that it is a tar matching its digests and to
 // replay the final filesystem for the entrypoint check.
 func Build(o Options) (_ *Result, err error) {
-	defer prefixErr(&err)
+	defer errprefix.Add(&err, "image")
 	res := &Result{}
 	var want *v1.Platform
 	if o.Platform != "" {

@@ -2,8 +2,6 @@ package image
 
 import (
 	"errors"
-	"fmt"
-	"strings"
 )
 
 // Errors of Build and WriteLayout, to match with errors.Is. Their messages speak of the
@@ -55,11 +53,3 @@ func (e *EntrypointError) Error() string { return "entrypoint " + e.Argv0 + ": "
 
 // Unwrap returns Kind.
 func (e *EntrypointError) Unwrap() error { return e.Kind }
-
-// prefixErr makes the error an exported function returns start with
-// "image: ", once (an exported function may return another's error).
-func prefixErr(err *error) {
-	if *err != nil && !strings.HasPrefix((*err).Error(), "image: ") {
-		*err = fmt.Errorf("image: %w", *err)
-	}
-}

@@ -389,7 +389,7 @@ func TestBadLayers(t *testing.T) {
 	for _, tc := range []struct {
 		path, want string
 	}{
-		{notTar, "notes.txt: not a tar archive"},
+		{notTar, "notes.txt: inspect: not a tar archive"},
 		{trunc, "truncated"},
 		{t.TempDir(), "is not a regular file"},
 		{filepath.Join(t.TempDir(), "missing.tar"), "no such file"},

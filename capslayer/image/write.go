@@ -9,6 +9,7 @@ import (
 
 	"github.com/capslayer/rules_capslayer/capslayer/inspect"
 	"github.com/capslayer/rules_capslayer/capslayer/internal/atomicfile"
+	"github.com/capslayer/rules_capslayer/capslayer/internal/errprefix"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
@@ -21,7 +22,7 @@ import (
 // ParseTag parses NAME[:TAG] (TAG defaults to latest), e.g.
 // "example.com/app:v1" or "app".
 func ParseTag(s string) (_ name.Tag, err error) {
-	defer prefixErr(&err)
+	defer errprefix.Add(&err, "image")
 	t, err := name.NewTag(s)
 	if err != nil {
 		return name.Tag{}, fmt.Errorf("tag %q: %v; want NAME:TAG such as example.com/app:v1", s, err)
@@ -58,7 +59,7 @@ func refAnnotations(tag *name.Tag) map[string]string {
 // blobs); anything else is refused, so a mistyped --output cannot delete
 // unrelated files.
 func WriteLayout(dir string, img v1.Image, tag *name.Tag, plat *v1.Platform) (err error) {
-	defer prefixErr(&err)
+	defer errprefix.Add(&err, "image")
 	return writeLayoutDir(dir, func(lp layout.Path) error {
 		opts := []layout.Option{layout.WithAnnotations(refAnnotations(tag))}
 		if plat != nil {
@@ -71,7 +72,7 @@ func WriteLayout(dir string, img v1.Image, tag *name.Tag, plat *v1.Platform) (er
 // WriteIndexLayout writes an image index as an OCI image layout, like
 // WriteLayout.
 func WriteIndexLayout(dir string, idx v1.ImageIndex, tag *name.Tag) (err error) {
-	defer prefixErr(&err)
+	defer errprefix.Add(&err, "image")
 	return writeLayoutDir(dir, func(lp layout.Path) error {
 		return lp.AppendIndex(idx, layout.WithAnnotations(refAnnotations(tag)))
 	})
@@ -140,7 +141,7 @@ func writeLayoutDir(dir string, fill func(layout.Path) error) error {
 // layers), loadable with `docker load` and `podman load`, through a
 // temporary file renamed into place.
 func WriteTarball(path string, img v1.Image, tag name.Tag) (err error) {
-	defer prefixErr(&err)
+	defer errprefix.Add(&err, "image")
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
@@ -158,7 +159,7 @@ func WriteTarball(path string, img v1.Image, tag name.Tag) (err error) {
 // Index builds a multi-platform image index from images, each given with
 // its platform. Platforms must differ.
 func Index(imgs []v1.Image) (_ v1.ImageIndex, err error) {
-	defer prefixErr(&err)
+	defer errprefix.Add(&err, "image")
 	idx := mutate.IndexMediaType(empty.Index, types.OCIImageIndex)
 	seen := map[string]int{}
 	var adds []mutate.IndexAddendum

@@ -16,6 +16,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/capslayer/rules_capslayer/capslayer/internal/errprefix"
 	"github.com/capslayer/rules_capslayer/capslayer/internal/filekind"
 )
 
@@ -51,7 +52,8 @@ var ErrNotRegular = errors.New("not a regular file")
 // OpenRegular opens the regular file at p for reading (following
 // symlinks), refusing anything else before opening it. what names the file
 // in errors.
-func OpenRegular(p, what string) (*os.File, error) {
+func OpenRegular(p, what string) (_ *os.File, err error) {
+	defer errprefix.Add(&err, "inspect")
 	f, _, err := openRegular(diskFS(p), ".", what)
 	if err != nil {
 		return nil, err

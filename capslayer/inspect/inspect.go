@@ -10,6 +10,7 @@ import (
 	"sort"
 
 	"github.com/capslayer/rules_capslayer/capslayer/caps"
+	"github.com/capslayer/rules_capslayer/capslayer/internal/errprefix"
 )
 
 // libarchiveKey is the record bsdtar writes next to the SCHILY one; its value
@@ -133,14 +134,16 @@ const (
 // directory (every manifest, indexes recursively, multi-platform) or the
 // same packed in a tar (oci-archive), or a docker/podman save tarball. A layer is reported as one image without name,
 // digest or platform, holding that one layer.
-func Path(p string, opts ...Option) (*Report, error) {
+func Path(p string, opts ...Option) (_ *Report, err error) {
+	defer errprefix.Add(&err, "inspect")
 	return report(diskInput(p), makeOptions(opts))
 }
 
 // PathFS is Path for the input named name in fsys (a directory or a file,
 // as fs.ValidPath names them): the same reader, on any file system. Its
 // files must be regular files that can seek (fstest.MapFS, embed.FS).
-func PathFS(fsys fs.FS, name string, opts ...Option) (*Report, error) {
+func PathFS(fsys fs.FS, name string, opts ...Option) (_ *Report, err error) {
+	defer errprefix.Add(&err, "inspect")
 	return report(input{fsys, name, name}, makeOptions(opts))
 }
 
@@ -189,7 +192,8 @@ func report(in input, o *options) (*Report, error) {
 
 // LayerReader inspects one layer stream (compression sniffed) and returns
 // its files that carry capabilities, in archive order, with Layer 0.
-func LayerReader(r io.Reader, opts ...Option) ([]File, error) {
+func LayerReader(r io.Reader, opts ...Option) (_ []File, err error) {
+	defer errprefix.Add(&err, "inspect")
 	s := newImageScan()
 	if err := s.layer(r, 0, makeOptions(opts)); err != nil {
 		return nil, err
@@ -230,7 +234,7 @@ func hasCapRecord(_ string, hdr *tar.Header) bool {
 // layer scans the next layer, whose index is idx (== len(s.layers)).
 // ShadowedBy is set by finish.
 func (s *imageScan) layer(r io.Reader, idx int, o *options) error {
-	st, err := Walk(r, s.entries(idx), func(x *options) { *x = *o })
+	st, err := walk(r, s.entries(idx), func(x *options) { *x = *o })
 	if err != nil {
 		return err
 	}
@@ -244,7 +248,7 @@ func (s *imageScan) layer(r io.Reader, idx int, o *options) error {
 func (s *imageScan) entries(idx int) WalkFunc {
 	s.layers = append(s.layers, Layer{Index: idx})
 	return func(p string, hdr *tar.Header) error {
-		added, err := s.fs.Add(p, hdr, idx)
+		added, err := s.fs.add(p, hdr, idx)
 		if err != nil {
 			return err
 		}

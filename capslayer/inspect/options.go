@@ -4,7 +4,7 @@ import "errors"
 
 // ErrLimit is wrapped by the errors returned when an input exceeds one of the
 // limits set by the Options (or their defaults).
-var ErrLimit = errors.New("inspect: limit exceeded")
+var ErrLimit = errors.New("limit exceeded")
 
 // Default limits. They are far above what real images use and low enough
 // that a hostile input cannot exhaust memory or run for hours.

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"path"
 	"strings"
+
+	"github.com/capslayer/rules_capslayer/capslayer/internal/errprefix"
 )
 
 // maxLinks bounds symlink resolution, as the kernel's MAXSYMLINKS.
@@ -101,6 +103,7 @@ func (fs *RootFS) HiddenBy(id int) int { return fs.hidden[id] }
 // is false when nothing stored is there: with a watch function, that
 // includes every path that was never watched.
 func (fs *RootFS) Lookup(p string, follow bool) (n Node, resolved string, found bool, err error) {
+	defer errprefix.Add(&err, "inspect")
 	rp, fn, _, err := fs.resolve(path.Clean("/"+p), follow)
 	if err != nil || fn == nil {
 		return Node{}, rp, false, err
@@ -154,7 +157,12 @@ restart:
 // Add applies the entry at p (clean and absolute, as Walk passes it) of
 // layer number layer; layers must come bottom first, entries in archive
 // order.
-func (fs *RootFS) Add(p string, hdr *tar.Header, layer int) (Added, error) {
+func (fs *RootFS) Add(p string, hdr *tar.Header, layer int) (_ Added, err error) {
+	defer errprefix.Add(&err, "inspect")
+	return fs.add(p, hdr, layer)
+}
+
+func (fs *RootFS) add(p string, hdr *tar.Header, layer int) (Added, error) {
 	res := Added{ID: -1, LinkTo: -1}
 	if p == "/" {
 		return res, nil
@@ -211,7 +219,7 @@ func (fs *RootFS) Add(p string, hdr *tar.Header, layer int) (Added, error) {
 	case tar.TypeLink:
 		// A hard link is its target's inode: its type, mode and xattrs.
 		n.Type = tar.TypeReg
-		t, err := CleanName(hdr.Linkname)
+		t, err := cleanName(hdr.Linkname)
 		if err != nil {
 			return res, fmt.Errorf("hard link %s: %w", p, err)
 		}

@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/capslayer/rules_capslayer/capslayer/internal/errprefix"
 )
 
 // Annotations that name an image in an index.
@@ -38,14 +40,16 @@ type Source struct {
 // Images lists the images of an OCI image layout directory or oci-archive
 // tar (indexes followed recursively; artifacts that are not images are
 // skipped) or of a docker/podman save tarball, and returns the input's kind.
-func Images(p string, opts ...Option) (string, []Source, error) {
+func Images(p string, opts ...Option) (_ string, _ []Source, err error) {
+	defer errprefix.Add(&err, "inspect")
 	return imagesOf(diskInput(p), makeOptions(opts))
 }
 
 // ImagesFS is Images for the input named name in fsys (a directory or a
 // file, as fs.ValidPath names them): the same reader, on any file system.
 // Its files must be regular files that can seek (fstest.MapFS, embed.FS).
-func ImagesFS(fsys fs.FS, name string, opts ...Option) (string, []Source, error) {
+func ImagesFS(fsys fs.FS, name string, opts ...Option) (_ string, _ []Source, err error) {
+	defer errprefix.Add(&err, "inspect")
 	return imagesOf(input{fsys, name, name}, makeOptions(opts))
 }
 
@@ -109,7 +113,8 @@ func images(in input, kind string, o *options) ([]Source, []string, error) {
 // checking every blob against its manifest digest and size and its config
 // diff ID, and returns the image with its capability files and whether each
 // is visible in the final filesystem.
-func Scan(src Source, opts ...Option) (Image, error) {
+func Scan(src Source, opts ...Option) (_ Image, err error) {
+	defer errprefix.Add(&err, "inspect")
 	ls, err := scan(src.Image, makeOptions(opts))
 	if err != nil {
 		return Image{}, err

@@ -66,7 +66,7 @@ func indexArchive(in input, o *options) (*archive, error) {
 		if len(a.members) >= o.maxEntries {
 			return nil, fmt.Errorf("%w: more than %d entries in %s", ErrLimit, o.maxEntries, p)
 		}
-		name, err := CleanName(hdr.Name)
+		name, err := cleanName(hdr.Name)
 		if err != nil {
 			return nil, err
 		}
@@ -84,7 +84,7 @@ func indexArchive(in input, o *options) (*archive, error) {
 // open opens a regular member, following symbolic and hard links (older
 // docker save writes repeated layers as symlinks).
 func (a *archive) open(name string) (io.ReadCloser, int64, error) {
-	p, err := CleanName(name)
+	p, err := cleanName(name)
 	if err != nil {
 		return nil, 0, err
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/capslayer/rules_capslayer/capslayer/internal/compression"
 	"github.com/capslayer/rules_capslayer/capslayer/internal/digest"
+	"github.com/capslayer/rules_capslayer/capslayer/internal/errprefix"
 )
 
 // Stream describes the bytes Walk read.
@@ -41,8 +42,22 @@ type WalkFunc func(name string, hdr *tar.Header) error
 // bytes), calls fn for each entry and reads the stream to its end so that the
 // returned digests cover every byte. Entry names that escape the root, more
 // entries than the limit, and more decompressed bytes than the limit are
-// errors. An input that is not a tar archive is an error.
-func Walk(r io.Reader, fn WalkFunc, opts ...Option) (Stream, error) {
+// errors. An input that is not a tar archive is an error. An error of fn
+// is returned as it is.
+func Walk(r io.Reader, fn WalkFunc, opts ...Option) (_ Stream, err error) {
+	var fnErr error
+	defer func() {
+		if err != fnErr {
+			errprefix.Add(&err, "inspect")
+		}
+	}()
+	return walk(r, func(name string, hdr *tar.Header) error {
+		fnErr = fn(name, hdr)
+		return fnErr
+	}, opts...)
+}
+
+func walk(r io.Reader, fn WalkFunc, opts ...Option) (Stream, error) {
 	o := makeOptions(opts)
 	var st Stream
 	rawDigest, tarDigest := digest.New(), digest.New()
@@ -81,7 +96,7 @@ func Walk(r io.Reader, fn WalkFunc, opts ...Option) (Stream, error) {
 		if st.Entries > o.maxEntries {
 			return st, fmt.Errorf("%w: more than %d entries in one layer", ErrLimit, o.maxEntries)
 		}
-		name, err := CleanName(hdr.Name)
+		name, err := cleanName(hdr.Name)
 		if err != nil {
 			return st, err
 		}
@@ -120,7 +135,12 @@ func Walk(r io.Reader, fn WalkFunc, opts ...Option) (Stream, error) {
 // CleanName turns a tar entry name into an absolute, clean path. Names with
 // a ".." element are rejected: they are path-traversal attempts, which no
 // layer tool writes. Leading "/" and "./" are accepted (ko writes "/ko-app/x").
-func CleanName(name string) (string, error) {
+func CleanName(name string) (_ string, err error) {
+	defer errprefix.Add(&err, "inspect")
+	return cleanName(name)
+}
+
+func cleanName(name string) (string, error) {
 	if name == "" {
 		return "", errors.New("tar entry with an empty name")
 	}

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/capslayer/rules_capslayer/capslayer/internal/errprefix"
 )
 
 // Perm is the permission of every output file, set explicitly so that the
@@ -25,7 +27,8 @@ var ErrOutput = errors.New("output cannot be written")
 // an existing directory (unless dir is true), or a path whose parent
 // directory does not exist. what names the target in the error, such as
 // "--sarif" or "output"; example is a good file name to suggest.
-func Check(what, path, example string) error {
+func Check(what, path, example string) (err error) {
+	defer errprefix.Add(&err, "atomicfile")
 	if path == "" {
 		return fmt.Errorf("%w: %s path is empty", ErrOutput, what)
 	}
@@ -178,7 +181,8 @@ type File struct {
 
 // Create locks target, removes leftovers of killed writers of it and
 // creates its temporary file.
-func Create(target string) (*File, error) {
+func Create(target string) (_ *File, err error) {
+	defer errprefix.Add(&err, "atomicfile")
 	locks, err := acquire(target)
 	if err != nil {
 		return nil, err
@@ -225,7 +229,8 @@ func (f *File) rename() error {
 
 // Commit closes the file and renames it onto its target, then releases the
 // lock.
-func (f *File) Commit() error {
+func (f *File) Commit() (err error) {
+	defer errprefix.Add(&err, "atomicfile")
 	defer f.Discard()
 	if err := f.finish(); err != nil {
 		return err
@@ -247,7 +252,8 @@ func (f *File) Discard() {
 }
 
 // WriteFile writes data to target atomically.
-func WriteFile(target string, data []byte) error {
+func WriteFile(target string, data []byte) (err error) {
+	defer errprefix.Add(&err, "atomicfile")
 	f, err := Create(target)
 	if err != nil {
 		return err
@@ -269,7 +275,8 @@ type Pair struct {
 
 // CreatePair locks both targets, removes leftovers of killed writers of
 // them and creates their temporary files.
-func CreatePair(first, second string) (*Pair, error) {
+func CreatePair(first, second string) (_ *Pair, err error) {
+	defer errprefix.Add(&err, "atomicfile")
 	if filepath.Clean(first) == filepath.Clean(second) {
 		return nil, fmt.Errorf("%w: %q is given for two outputs", ErrOutput, first)
 	}
@@ -291,7 +298,8 @@ func CreatePair(first, second string) (*Pair, error) {
 // Commit closes both files, removes the old Second target, renames the
 // First, then the Second, and releases the locks. If it fails, the Second
 // target is absent.
-func (p *Pair) Commit() error {
+func (p *Pair) Commit() (err error) {
+	defer errprefix.Add(&err, "atomicfile")
 	defer p.Discard()
 	if err := p.First.finish(); err != nil {
 		return err

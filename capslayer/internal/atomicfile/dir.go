@@ -6,6 +6,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/capslayer/rules_capslayer/capslayer/internal/errprefix"
 )
 
 // Dir is an output directory being written at Path, a temporary directory
@@ -20,7 +22,8 @@ type Dir struct {
 // CreateDir locks target, removes leftovers of killed writers of it and
 // creates its temporary directory (mode DirPerm, whatever the umask).
 // Deciding whether an existing target may be replaced is the caller's job.
-func CreateDir(target string) (*Dir, error) {
+func CreateDir(target string) (_ *Dir, err error) {
+	defer errprefix.Add(&err, "atomicfile")
 	target = filepath.Clean(target)
 	locks, err := acquire(target)
 	if err != nil {
@@ -43,10 +46,11 @@ func CreateDir(target string) (*Dir, error) {
 // first renamed aside (to Path+".old") and removed after the rename, so
 // that target is never a mix of the two. Killed between the renames, the
 // target is absent until the next writer of it cleans up.
-func (d *Dir) Commit() error {
+func (d *Dir) Commit() (err error) {
+	defer errprefix.Add(&err, "atomicfile")
 	defer d.Discard()
 	old := d.Path + ".old"
-	_, err := os.Lstat(d.target)
+	_, err = os.Lstat(d.target)
 	exists := err == nil
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err

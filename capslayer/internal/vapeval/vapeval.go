@@ -30,6 +30,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/capslayer/rules_capslayer/capslayer/internal/errprefix"
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/checker"
 	"github.com/google/cel-go/ext"
@@ -74,23 +75,29 @@ type Decision struct {
 
 // DecodeStrict decodes one YAML or JSON document into v, refusing unknown
 // and duplicate fields, as `kubectl apply --validate=strict` does.
-func DecodeStrict(doc []byte, v any) error {
+func DecodeStrict(doc []byte, v any) (err error) {
+	defer errprefix.Add(&err, "vapeval")
+	return decodeStrict(doc, v)
+}
+
+func decodeStrict(doc []byte, v any) error {
 	return yaml.UnmarshalStrict(doc, v)
 }
 
 // Load decodes a YAML stream holding a ValidatingAdmissionPolicy and its
 // binding (in that order) strictly into the k8s.io/api types and compiles
 // every expression.
-func Load(stream []byte) (*Policy, error) {
+func Load(stream []byte) (_ *Policy, err error) {
+	defer errprefix.Add(&err, "vapeval")
 	docs := splitYAML(stream)
 	if len(docs) != 2 {
 		return nil, fmt.Errorf("want 2 YAML documents (policy, binding), got %d", len(docs))
 	}
 	p := &Policy{}
-	if err := DecodeStrict(docs[0], &p.Policy); err != nil {
+	if err := decodeStrict(docs[0], &p.Policy); err != nil {
 		return nil, fmt.Errorf("policy: %w", err)
 	}
-	if err := DecodeStrict(docs[1], &p.Binding); err != nil {
+	if err := decodeStrict(docs[1], &p.Binding); err != nil {
 		return nil, fmt.Errorf("binding: %w", err)
 	}
 	if p.Policy.APIVersion != "admissionregistration.k8s.io/v1" || p.Policy.Kind != "ValidatingAdmissionPolicy" {
@@ -102,7 +109,7 @@ func Load(stream []byte) (*Policy, error) {
 	if p.Binding.Spec.PolicyName != p.Policy.Name {
 		return nil, fmt.Errorf("binding names policy %q, the policy is %q", p.Binding.Spec.PolicyName, p.Policy.Name)
 	}
-	env, err := NewEnv()
+	env, err := newEnv()
 	if err != nil {
 		return nil, err
 	}
@@ -132,7 +139,12 @@ func Load(stream []byte) (*Policy, error) {
 // NewEnv returns the CEL environment of ValidatingAdmissionPolicy
 // expressions (see the package comment for what differs from the API
 // server's).
-func NewEnv() (*cel.Env, error) {
+func NewEnv() (_ *cel.Env, err error) {
+	defer errprefix.Add(&err, "vapeval")
+	return newEnv()
+}
+
+func newEnv() (*cel.Env, error) {
 	return cel.NewEnv(
 		cel.HomogeneousAggregateLiterals(),
 		cel.EagerlyValidateDeclarations(true),
@@ -173,8 +185,9 @@ func compile(env *cel.Env, expr string, want *cel.Type) (cel.Program, error) {
 // Evaluate runs the policy's validations over pod (the object of a CREATE
 // request) and returns the decision. An evaluation error is returned as an
 // error: with failurePolicy Fail the API server would deny the request.
-func (p *Policy) Evaluate(pod *corev1.Pod) (Decision, error) {
-	obj, err := ObjectOf(pod)
+func (p *Policy) Evaluate(pod *corev1.Pod) (_ Decision, err error) {
+	defer errprefix.Add(&err, "vapeval")
+	obj, err := objectOf(pod)
 	if err != nil {
 		return Decision{}, err
 	}
@@ -216,7 +229,8 @@ func (p *Policy) Evaluate(pod *corev1.Pod) (Decision, error) {
 
 // Binds reports whether the binding selects a namespace with these labels
 // (kubernetes.io/metadata.name is set to name).
-func (p *Policy) Binds(namespace string, nsLabels map[string]string) (bool, error) {
+func (p *Policy) Binds(namespace string, nsLabels map[string]string) (_ bool, err error) {
+	defer errprefix.Add(&err, "vapeval")
 	mr := p.Binding.Spec.MatchResources
 	if mr == nil || mr.NamespaceSelector == nil {
 		return true, nil
@@ -235,7 +249,12 @@ func (p *Policy) Binds(namespace string, nsLabels map[string]string) (bool, erro
 // ObjectOf converts a typed object to the shape CEL sees in the API
 // server: its JSON form as maps, lists, strings, booleans and int64 (or
 // float64) numbers.
-func ObjectOf(obj any) (any, error) {
+func ObjectOf(obj any) (_ any, err error) {
+	defer errprefix.Add(&err, "vapeval")
+	return objectOf(obj)
+}
+
+func objectOf(obj any) (any, error) {
 	b, err := json.Marshal(obj)
 	if err != nil {
 		return nil, err
@@ -302,13 +321,14 @@ func hasContent(doc []byte) bool {
 }
 
 // DecodePod decodes a Pod from YAML or JSON strictly.
-func DecodePod(r io.Reader) (*corev1.Pod, error) {
+func DecodePod(r io.Reader) (_ *corev1.Pod, err error) {
+	defer errprefix.Add(&err, "vapeval")
 	b, err := io.ReadAll(r)
 	if err != nil {
 		return nil, err
 	}
 	var pod corev1.Pod
-	if err := DecodeStrict(b, &pod); err != nil {
+	if err := decodeStrict(b, &pod); err != nil {
 		return nil, err
 	}
 	if pod.Kind != "Pod" || pod.APIVersion != "v1" {
