@@ -89,6 +89,11 @@ func runRequirements(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
+		for i, w := range r.Warnings {
+			if w.Kind == requirements.WarnUserUnknown {
+				r.Warnings[i].Text += ": pass --user UID"
+			}
+		}
 		rr.Images = append(rr.Images, r)
 	}
 	if len(rr.Images) == 0 {

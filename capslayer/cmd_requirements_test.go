@@ -25,7 +25,8 @@ func TestRequirementsCLILayer(t *testing.T) {
 			"securityContext:\n  runAsNonRoot: true\n  runAsUser: 1000\n  allowPrivilegeEscalation: false\n  capabilities:\n    drop: [\"ALL\"]\n    add: [\"NET_BIND_SERVICE\"]\n  seccompProfile:\n    type: RuntimeDefault\n"},
 		{"text", []string{l}, "~" + l + " (layer)|user: unknown|/app/server  cap_net_bind_service=ep  layer 0|" +
 			"\n  docker run --cap-drop ALL --cap-add NET_BIND_SERVICE IMAGE\n|\n  podman run --cap-drop ALL --cap-add NET_BIND_SERVICE IMAGE\n|" +
-			"Pod Security Standards: restricted|exec fails with \"operation not permitted\"|Kubernetes on CRI-O (not measured"},
+			"Pod Security Standards: restricted|exec fails with \"operation not permitted\"|Kubernetes on CRI-O (not measured|" +
+			"\n  - no user is known (a lone layer has no image config): pass --user UID\n"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

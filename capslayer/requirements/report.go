@@ -89,8 +89,8 @@ func (rep *Report) WriteText(w io.Writer) error {
 		}
 		if len(r.Warnings) > 0 {
 			fmt.Fprintf(ew, "\nwarnings:\n")
-			for _, s := range r.Warnings {
-				fmt.Fprintf(ew, "  - %s\n", s)
+			for _, w := range r.Warnings {
+				fmt.Fprintf(ew, "  - %s\n", w.Text)
 			}
 		}
 		if len(r.Notes) > 0 {

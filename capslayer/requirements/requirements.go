@@ -28,6 +28,7 @@
 package requirements
 
 import (
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -72,10 +73,45 @@ type Result struct {
 	Runtimes []Runtime `json:"runtimes"`
 	// Warnings are what can make the container fail at run time, whatever
 	// the runtime.
-	Warnings []string `json:"warnings"`
+	Warnings []Warning `json:"warnings"`
 	// Notes are other facts worth knowing.
 	Notes []string `json:"notes"`
 }
+
+// Warning is a fact that can make the container fail at run time. It
+// marshals to JSON as its Text.
+type Warning struct {
+	Kind WarningKind
+	// Text says it for people, in the words of this package: a caller may
+	// add how its own users fix it (the CLI's flags), by Kind.
+	Text string
+}
+
+// WarningKind says what a Warning is about.
+type WarningKind string
+
+// The kinds of Warning.
+const (
+	// WarnNotGranted: a file's capabilities are effective, so exec fails
+	// if the runtime does not grant them.
+	WarnNotGranted WarningKind = "not-granted"
+	// WarnRootID: a revision 3 value whose rootid the kernel honours only
+	// in a user namespace of that root.
+	WarnRootID WarningKind = "rootid"
+	// WarnRoot: the container runs as root, which needs no file
+	// capabilities.
+	WarnRoot WarningKind = "root"
+	// WarnUserUnknown: no user is known (Options.UserKnown is false), so
+	// the advice cannot tell root from non-root.
+	WarnUserUnknown WarningKind = "user-unknown"
+	// WarnInvalid: a security.capability value that does not decode.
+	WarnInvalid WarningKind = "invalid"
+)
+
+func (w Warning) String() string { return w.Text }
+
+// MarshalJSON writes the warning as its text.
+func (w Warning) MarshalJSON() ([]byte, error) { return json.Marshal(w.Text) }
 
 // File is one file whose capabilities a Result accounts for.
 type File struct {
@@ -146,7 +182,7 @@ func Compute(img inspect.Image, opts Options) (*Result, error) {
 		UserSource:   opts.UserSource,
 		Files:        []File{},
 		Capabilities: []string{},
-		Warnings:     []string{},
+		Warnings:     []Warning{},
 		Notes:        []string{},
 	}
 	var visible []inspect.File
@@ -186,13 +222,13 @@ func Compute(img inspect.Image, opts Options) (*Result, error) {
 		needed |= fc.Permitted
 		inheritable |= fc.Inheritable
 		if f.Xattr.Revision == 3 && f.Xattr.RootID != 0 {
-			r.Warnings = append(r.Warnings, fmt.Sprintf("%s: revision 3 value with rootid %d: the kernel ignores it unless the container's user namespace root is host uid %d; rebuild the layer with a revision 2 value", f.Path, f.Xattr.RootID, f.Xattr.RootID))
+			r.warn(WarnRootID, fmt.Sprintf("%s: revision 3 value with rootid %d: the kernel ignores it unless the container's user namespace root is host uid %d; rebuild the layer with a revision 2 value", f.Path, f.Xattr.RootID, f.Xattr.RootID))
 		}
 		if fc.Permitted == 0 {
 			continue
 		}
 		if fc.Effective {
-			r.Warnings = append(r.Warnings, fmt.Sprintf("%s: %s: if the runtime does not grant %s, exec fails with \"operation not permitted\"", f.Path, rf.Caps, strings.Join(rf.Permitted, ", ")))
+			r.warn(WarnNotGranted, fmt.Sprintf("%s: %s: if the runtime does not grant %s, exec fails with \"operation not permitted\"", f.Path, rf.Caps, strings.Join(rf.Permitted, ", ")))
 		} else {
 			promote = append(promote, rf)
 		}
@@ -203,12 +239,12 @@ func Compute(img inspect.Image, opts Options) (*Result, error) {
 
 	switch {
 	case u.kind == userRoot && needed != 0:
-		r.Warnings = append(r.Warnings, "the image runs as root: root gets the bounding set's capabilities without file capabilities; run it as a non-root user")
+		r.warn(WarnRoot, "the image runs as root: root gets the bounding set's capabilities without file capabilities; run it as a non-root user")
 	case u.kind == userUnknown:
-		r.Warnings = append(r.Warnings, "no user is known (a lone layer has no image config): pass --user UID")
+		r.warn(WarnUserUnknown, "no user is known (a lone layer has no image config)")
 	}
 	for _, s := range invalid {
-		r.Warnings = append(r.Warnings, "invalid security.capability value, not counted: "+s)
+		r.warn(WarnInvalid, "invalid security.capability value, not counted: "+s)
 	}
 
 	for _, f := range promote {
@@ -224,6 +260,10 @@ func Compute(img inspect.Image, opts Options) (*Result, error) {
 		r.Notes = append(r.Notes, "no file in the container's filesystem has capabilities: the container needs none")
 	}
 	return r, nil
+}
+
+func (r *Result) warn(kind WarningKind, text string) {
+	r.Warnings = append(r.Warnings, Warning{Kind: kind, Text: text})
 }
 
 // PathError is returned by Compute when an Options.Paths entry names no

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -216,7 +217,7 @@ func TestCompute(t *testing.T) {
 			if k := runtimeOf(t, r, KubernetesCRIO); k.Measured || !strings.Contains(k.Evidence, "not measured") {
 				t.Errorf("CRI-O advice claims a measurement: %+v", k)
 			}
-			checkList(t, "warnings", r.Warnings, tc.warnings)
+			checkList(t, "warnings", warningTexts(r.Warnings), tc.warnings)
 			checkList(t, "notes", r.Notes, tc.notes)
 		})
 	}
@@ -228,6 +229,46 @@ func toStrings(ts []Target) []string {
 		out = append(out, string(t))
 	}
 	return out
+}
+
+func warningTexts(ws []Warning) []string {
+	var texts []string
+	for _, w := range ws {
+		texts = append(texts, w.Text)
+	}
+	return texts
+}
+
+// TestWarningKinds checks that each warning says what it is about, and
+// that the library's words name no flag: the CLI adds "pass --user UID"
+// to WarnUserUnknown.
+func TestWarningKinds(t *testing.T) {
+	lone, err := Compute(image(capFile(t, "/app/server", "cap_net_bind_service=ep")), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := Compute(image(capFile(t, "/app/server", "cap_net_bind_service=ep")), Options{UserKnown: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		r    *Result
+		want []WarningKind
+	}{
+		{lone, []WarningKind{WarnNotGranted, WarnUserUnknown}},
+		{root, []WarningKind{WarnNotGranted, WarnRoot}},
+	} {
+		var got []WarningKind
+		for _, w := range c.r.Warnings {
+			got = append(got, w.Kind)
+			if strings.Contains(w.Text, "--") {
+				t.Errorf("warning %q names a flag", w.Text)
+			}
+		}
+		if !slices.Equal(got, c.want) {
+			t.Errorf("warning kinds = %q, want %q", got, c.want)
+		}
+	}
 }
 
 func checkList(t *testing.T, what string, got, want []string) {
