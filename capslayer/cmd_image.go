@@ -129,13 +129,9 @@ func runImage(args []string, stdout, stderr io.Writer) error {
 	if o.Base == "" && len(layers.values) == 0 {
 		return usagef("give at least one --layer (or a --base)")
 	}
-	var t *name.Tag
-	if *tag != "" {
-		pt, err := image.ParseTag(*tag)
-		if err != nil {
-			return usagef("--tag: %v", err)
-		}
-		t = &pt
+	t, err := tagFlag(*tag)
+	if err != nil {
+		return err
 	}
 	if fs.isSet("user") {
 		o.User = user
@@ -155,7 +151,6 @@ func runImage(args []string, stdout, stderr io.Writer) error {
 		}
 		o.Labels[k] = v
 	}
-	var err error
 	if *created != "" {
 		o.Created, err = image.ParseCreated(*created)
 		if err != nil {
@@ -206,6 +201,18 @@ func checkDigestFile(path string) error {
 		return usagef("%v", err)
 	}
 	return nil
+}
+
+// tagFlag parses --tag; "" means no tag (nil).
+func tagFlag(s string) (*name.Tag, error) {
+	if s == "" {
+		return nil, nil
+	}
+	t, err := image.ParseTag(s)
+	if err != nil {
+		return nil, usagef("--tag: %v", err)
+	}
+	return &t, nil
 }
 
 // printDigest prints the manifest digest on stdout or, with --digest-file,
@@ -272,13 +279,9 @@ func runImageIndex(args []string, stdout, stderr io.Writer) error {
 	if fs.NArg() == 0 {
 		return usagef("image index: give the image layouts to combine, e.g. capslayer image index --output out/multi out/amd64 out/arm64")
 	}
-	var t *name.Tag
-	if *tag != "" {
-		pt, err := image.ParseTag(*tag)
-		if err != nil {
-			return usagef("--tag: %v", err)
-		}
-		t = &pt
+	t, err := tagFlag(*tag)
+	if err != nil {
+		return err
 	}
 	var imgs []v1.Image
 	for _, p := range fs.Args() {
