@@ -3,7 +3,7 @@
 load(":providers.bzl", "CapsImageInfo", "CapsLayerInfo")
 load(":push.bzl", "caps_image_push")
 load(":toolchain.bzl", "TOOLCHAIN_TYPE")
-load(":util.bzl", "check", "label_text", "rlocation", "shell_quote")
+load(":util.bzl", "check", "image_launcher", "image_launcher_attrs", "rlocation", "shell_quote")
 load(
     ":validate.bzl",
     "LAYER_EXTENSIONS",
@@ -315,23 +315,15 @@ caps_image_rule = rule(
 def _caps_image_load_impl(ctx):
     info = ctx.attr.image[CapsImageInfo]
     run_flags = ctx.attr.image[OutputGroupInfo].run_flags.to_list()[0]
-    launcher = ctx.actions.declare_file(ctx.label.name)
-    ctx.actions.expand_template(
-        template = ctx.file._template,
-        output = launcher,
+    return image_launcher(
+        ctx,
         substitutions = {
             "%{tarball}": shell_quote(rlocation(ctx, info.tarball)),
             "%{run_flags}": shell_quote(rlocation(ctx, run_flags)),
             "%{tag}": shell_quote(info.tag),
-            "%{label}": shell_quote(label_text(ctx.attr.image.label)),
         },
-        is_executable = True,
-    )
-    return [DefaultInfo(
-        executable = launcher,
-        files = depset([launcher]),
         runfiles = ctx.runfiles(files = [info.tarball, run_flags]),
-    )]
+    )
 
 caps_image_load = rule(
     implementation = _caps_image_load_impl,
@@ -340,17 +332,7 @@ caps_image_load = rule(
 The `caps_image` macro declares one, `<name>_load`. Arguments after `--` go to
 `podman load` / `docker load`. `CAPSLAYER_LOAD_TOOL` (`podman`, `docker`, or
 the path of a compatible CLI) forces the tool.""",
-    attrs = {
-        "image": attr.label(
-            doc = "The `caps_image` to load.",
-            mandatory = True,
-            providers = [CapsImageInfo],
-        ),
-        "_template": attr.label(
-            default = Label(":load.sh.tpl"),
-            allow_single_file = True,
-        ),
-    },
+    attrs = image_launcher_attrs(Label(":load.sh.tpl"), doc = "The `caps_image` to load."),
     executable = True,
 )
 

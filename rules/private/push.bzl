@@ -2,28 +2,20 @@
 
 load(":providers.bzl", "CapsImageInfo")
 load(":toolchain.bzl", "TOOLCHAIN_TYPE")
-load(":util.bzl", "label_text", "rlocation", "shell_quote")
+load(":util.bzl", "image_launcher", "image_launcher_attrs", "rlocation", "shell_quote")
 
 def _caps_image_push_impl(ctx):
     info = ctx.attr.image[CapsImageInfo]
     toolchain = ctx.toolchains[TOOLCHAIN_TYPE]
     capslayer = toolchain.capslayer_info
-    launcher = ctx.actions.declare_file(ctx.label.name)
-    ctx.actions.expand_template(
-        template = ctx.file._template,
-        output = launcher,
+    return image_launcher(
+        ctx,
         substitutions = {
             "%{capslayer}": shell_quote(rlocation(ctx, capslayer.binary)),
             "%{layout}": shell_quote(rlocation(ctx, info.layout)),
-            "%{label}": shell_quote(label_text(ctx.attr.image.label)),
         },
-        is_executable = True,
-    )
-    return [DefaultInfo(
-        executable = launcher,
-        files = depset([launcher]),
         runfiles = ctx.runfiles(files = [info.layout, capslayer.binary]).merge(toolchain.default.default_runfiles),
-    )]
+    )
 
 caps_image_push = rule(
     implementation = _caps_image_push_impl,
@@ -43,17 +35,7 @@ It prints the pushed reference pinned by digest. Credentials come from the
 docker config (`docker login`; `DOCKER_CONFIG`); `--ca-file FILE` trusts a
 private CA; `--insecure` allows plain HTTP to a registry on this machine
 only.""",
-    attrs = {
-        "image": attr.label(
-            doc = "The `caps_image` to push.",
-            mandatory = True,
-            providers = [CapsImageInfo],
-        ),
-        "_template": attr.label(
-            default = Label(":push.sh.tpl"),
-            allow_single_file = True,
-        ),
-    },
+    attrs = image_launcher_attrs(Label(":push.sh.tpl"), doc = "The `caps_image` to push."),
     executable = True,
     toolchains = [TOOLCHAIN_TYPE],
 )

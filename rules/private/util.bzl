@@ -1,5 +1,7 @@
 """Helpers shared by the rules of rules_capslayer. Private."""
 
+load(":providers.bzl", "CapsImageInfo")
+
 def check(ctx, problem):
     """Fails analysis with the target's label when a check found a problem.
 
@@ -50,3 +52,51 @@ def label_text(label):
     """
     text = str(label)
     return text[2:] if text.startswith("@@//") else text
+
+def image_launcher_attrs(template, doc):
+    """The attributes of a runnable rule that acts on one `caps_image` through a launcher script.
+
+    Args:
+      template: the Label of the launcher's template.
+      doc: the doc of the `image` attribute.
+
+    Returns:
+      A dict of attributes: `image` (mandatory, a `caps_image`) and `_template`.
+    """
+    return {
+        "image": attr.label(
+            doc = doc,
+            mandatory = True,
+            providers = [CapsImageInfo],
+        ),
+        "_template": attr.label(
+            default = template,
+            allow_single_file = True,
+        ),
+    }
+
+def image_launcher(ctx, substitutions, runfiles):
+    """Writes the launcher of a rule made with `image_launcher_attrs`: its template, expanded.
+
+    Args:
+      ctx: the rule context.
+      substitutions: the template's substitutions besides `%{label}` (the image's label).
+      runfiles: what the launcher needs at run time.
+
+    Returns:
+      The rule's providers: DefaultInfo with the launcher as the executable.
+    """
+    launcher = ctx.actions.declare_file(ctx.label.name)
+    substitutions = dict(substitutions)
+    substitutions["%{label}"] = shell_quote(label_text(ctx.attr.image.label))
+    ctx.actions.expand_template(
+        template = ctx.file._template,
+        output = launcher,
+        substitutions = substitutions,
+        is_executable = True,
+    )
+    return [DefaultInfo(
+        executable = launcher,
+        files = depset([launcher]),
+        runfiles = runfiles,
+    )]

@@ -59,12 +59,29 @@ def check_files_dest(dest):
     Returns:
       None, or the problem and its fix.
     """
-    problem = check_path("files", dest)
+    return _check_flag_path("files", "destination", dest, "--file", "; rename the file")
+
+def _check_flag_path(attr, noun, path, flag, fix):
+    """Checks a path that a capslayer flag carries up to its first '='.
+
+    `--file DEST=SRC[:CAPS]` and `--set PATH=CAPS` end the path at the first
+    '=', so a path holding one cannot be given.
+
+    Args:
+      attr: the attribute name, for the message.
+      noun: what the path is in that attribute, e.g. "destination".
+      path: the path.
+      flag: the flag that carries it, e.g. "--file".
+      fix: what to add to the problem with '=' ("" for nothing).
+
+    Returns:
+      None, or the problem and its fix.
+    """
+    problem = check_path(attr, path)
     if problem:
         return problem
-    if "=" in dest:
-        # capslayer's --file DEST=SRC[:CAPS] ends DEST at the first '='.
-        return "'files' destination \"%s\" contains \"=\", which capslayer --file cannot carry; rename the file" % dest
+    if "=" in path:
+        return "'%s' %s \"%s\" contains \"=\", which capslayer %s cannot carry%s" % (attr, noun, path, flag, fix)
     return None
 
 def check_mode(mode):
@@ -182,12 +199,9 @@ def check_tar_rewrite(conflicting, file_caps):
     if not file_caps:
         return "'tars' needs 'file_caps' to name the files of the tar to give capabilities, e.g. file_caps = {\"/bin/ping\": \"cap_net_raw=p\"}"
     for path in sorted(file_caps.keys()):
-        problem = check_path("file_caps", path)
+        problem = _check_flag_path("file_caps", "path", path, "--set", "")
         if problem:
             return problem
-        if "=" in path:
-            # capslayer's --set PATH=CAPS ends PATH at the first '='.
-            return "'file_caps' path \"%s\" contains \"=\", which capslayer --set cannot carry" % path
     return None
 
 def check_tar_count(files):
