@@ -155,8 +155,7 @@ func status(f inspect.File) string {
 // part of the interface: add, never rename.
 type (
 	jsonReportT struct {
-		Source  string      `json:"source"`
-		Kind    string      `json:"kind"`
+		inspect.Origin
 		Images  []jsonImage `json:"images"`
 		Skipped []string    `json:"skipped"`
 	}
@@ -196,7 +195,7 @@ type (
 )
 
 func jsonReport(rep *inspect.Report) jsonReportT {
-	out := jsonReportT{Source: rep.Source, Kind: rep.Kind, Images: []jsonImage{}, Skipped: rep.Skipped}
+	out := jsonReportT{Origin: rep.Origin, Images: []jsonImage{}, Skipped: rep.Skipped}
 	if out.Skipped == nil {
 		out.Skipped = []string{}
 	}

@@ -60,7 +60,7 @@ func runRequirements(args []string, stdout, stderr io.Writer) error {
 	}
 	rep := in.report
 
-	rr := &requirements.Report{Source: rep.Source, Kind: rep.Kind}
+	rr := &requirements.Report{Origin: rep.Origin}
 	var platforms []string
 	for _, img := range rep.Images {
 		platforms = append(platforms, img.Platform)

@@ -135,7 +135,7 @@ func (sf *sourceFlags) load(arg string, stderr io.Writer, cmd string) (*loaded, 
 		return nil, registryError(err)
 	}
 	out.sources = srcs
-	out.report = &inspect.Report{Source: arg, Kind: registry.KindRegistry, Skipped: skipped}
+	out.report = &inspect.Report{Origin: inspect.Origin{Source: arg, Kind: registry.KindRegistry}, Skipped: skipped}
 	for _, src := range srcs {
 		if err := out.config(arg, src); err != nil {
 			return nil, err

@@ -109,11 +109,20 @@ func (im Image) SortedFiles() []File {
 	return files
 }
 
+// Origin is what a report was read from. The reports built on a Report
+// (policy's audit, requirements) embed it: its fields are the first of
+// their JSON.
+type Origin struct {
+	// Source is the path (or registry reference) as given.
+	Source string `json:"source"`
+	// Kind is "layer", "oci-layout", "oci-archive", "docker-archive" (or
+	// "registry", see capslayer/registry).
+	Kind string `json:"kind"`
+}
+
 // Report is the result of Path.
 type Report struct {
-	Source string
-	// Kind is "layer", "oci-layout", "oci-archive" or "docker-archive".
-	Kind   string
+	Origin
 	Images []Image
 	// Skipped lists the manifests of a layout that are not images
 	// (attestations, signatures, other artifacts), as "digest (media type)".
@@ -153,7 +162,7 @@ func report(in input, o *options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	rep := &Report{Source: p, Kind: kind}
+	rep := &Report{Origin: Origin{Source: p, Kind: kind}}
 	if kind == KindLayer {
 		f, _, err := openRegular(in.fsys, in.name, p)
 		if err != nil {

@@ -91,16 +91,8 @@ type Finding struct {
 	Rule string `json:"rule"`
 	// Level is the rule's level.
 	Level Level `json:"level"`
-	// Image is the image's name; empty for a lone layer.
-	Image string `json:"image,omitempty"`
-	// Platform is the image's os/arch; empty for a lone layer.
-	Platform string `json:"platform,omitempty"`
-	// Layer is the index of the layer holding the file, 0 = bottom.
-	Layer int `json:"layer"`
-	// LayerDigest is the layer's digest when known.
-	LayerDigest string `json:"layer_digest,omitempty"`
-	// Path is the file's absolute path in the image.
-	Path string `json:"path"`
+	// Location is the file the finding is about.
+	Location
 	// Caps holds the capabilities concerned, Docker names.
 	Caps []string `json:"capabilities,omitempty"`
 	// Message says what is wrong.
@@ -123,13 +115,24 @@ const (
 	StatusShadowed = "shadowed"
 )
 
+// Location is where a file with capabilities is: the file of a Finding
+// and of a FileResult. Its fields are inline in their JSON.
+type Location struct {
+	// Image is the image's name; empty for a lone layer.
+	Image string `json:"image,omitempty"`
+	// Platform is the image's os/arch; empty for a lone layer.
+	Platform string `json:"platform,omitempty"`
+	// Layer is the index of the layer holding the file, 0 = bottom.
+	Layer int `json:"layer"`
+	// LayerDigest is the layer's digest when known.
+	LayerDigest string `json:"layer_digest,omitempty"`
+	// Path is the file's absolute path in the image.
+	Path string `json:"path"`
+}
+
 // FileResult is one file with capabilities and how it fared.
 type FileResult struct {
-	Image       string `json:"image,omitempty"`
-	Platform    string `json:"platform,omitempty"`
-	Layer       int    `json:"layer"`
-	LayerDigest string `json:"layer_digest,omitempty"`
-	Path        string `json:"path"`
+	Location
 	// Caps is the canonical text, as getcap prints it; empty when the
 	// value is invalid.
 	Caps string `json:"caps"`
@@ -149,10 +152,8 @@ type FileResult struct {
 
 // Result is the outcome of Audit.
 type Result struct {
-	// Source is the path that was audited, Kind what it was ("layer",
-	// "oci-layout", "docker-archive").
-	Source string `json:"source"`
-	Kind   string `json:"kind"`
+	// Origin is what was audited.
+	inspect.Origin
 	// Policy describes the policy applied.
 	Policy PolicySummary `json:"policy"`
 	// Files lists every file with capabilities, in image, layer and path
@@ -257,8 +258,7 @@ func Audit(rep *inspect.Report, p Policy, w Words) *Result {
 	w = w.complete()
 	allowed := p.Allowed()
 	res := &Result{
-		Source: rep.Source,
-		Kind:   rep.Kind,
+		Origin: rep.Origin,
 		Policy: PolicySummary{
 			Description: p.Describe(),
 			Profile:     p.Profile,
@@ -330,11 +330,7 @@ func justify(p Policy, used []bool, path string, c int) (string, bool) {
 func auditFile(img inspect.Image, f inspect.File, p Policy, w Words, allowed caps.Mask, used []bool) (FileResult, []Finding) {
 	fc := f.Xattr.Caps
 	fr := FileResult{
-		Image:        img.Name,
-		Platform:     img.Platform,
-		Layer:        f.Layer,
-		LayerDigest:  layerDigest(img, f.Layer),
-		Path:         f.Path,
+		Location:     Location{Image: img.Name, Platform: img.Platform, Layer: f.Layer, LayerDigest: layerDigest(img, f.Layer), Path: f.Path},
 		Hex:          hex.EncodeToString(f.Raw),
 		Capabilities: []string{},
 		Invalid:      f.Invalid,
@@ -345,7 +341,7 @@ func auditFile(img inspect.Image, f inspect.File, p Policy, w Words, allowed cap
 		fr.Caps = fc.String()
 		fr.Capabilities = nonNil(fc.All().DockerNames())
 	}
-	base := Finding{Image: img.Name, Platform: img.Platform, Layer: f.Layer, LayerDigest: fr.LayerDigest, Path: f.Path}
+	base := Finding{Location: fr.Location}
 	mk := func(rule string, capsConcerned []string, msg, fix string) Finding {
 		fd := base
 		fd.Rule = rule

@@ -26,7 +26,7 @@ func capFile(t testing.TB, path, text string) inspect.File {
 
 // layerReport is a lone layer holding files, as inspect.Path reports one.
 func layerReport(files ...inspect.File) *inspect.Report {
-	return &inspect.Report{Source: "layer.tar", Kind: inspect.KindLayer, Images: []inspect.Image{{Layers: []inspect.Layer{{Index: 0, Files: files}}}}}
+	return &inspect.Report{Origin: inspect.Origin{Source: "layer.tar", Kind: inspect.KindLayer}, Images: []inspect.Image{{Layers: []inspect.Layer{{Index: 0, Files: files}}}}}
 }
 
 // rulesOf returns "rule:CAPS" for every finding, in order.
@@ -212,7 +212,7 @@ func TestAuditOrderAndImages(t *testing.T) {
 	srv.Layer = 1
 	zz := capFile(t, "/aaa", "cap_net_bind_service=ep")
 	zz.Layer = 1
-	rep := &inspect.Report{Source: "img", Kind: inspect.KindOCILayout, Images: []inspect.Image{
+	rep := &inspect.Report{Origin: inspect.Origin{Source: "img", Kind: inspect.KindOCILayout}, Images: []inspect.Image{
 		// Files listed out of order on purpose: Audit sorts by layer and path.
 		{Name: "example.com/app:1", Platform: "linux/amd64", Layers: []inspect.Layer{
 			{Index: 1, Digest: "sha256:1111", Files: []inspect.File{srv, zz}},

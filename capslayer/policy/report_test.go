@@ -60,7 +60,7 @@ func exampleReport(t *testing.T) *inspect.Report {
 		f.Layer = 1
 	}
 	ns.Layer = 2
-	return &inspect.Report{Source: "testdata/example-layout", Kind: inspect.KindOCILayout, Images: []inspect.Image{{
+	return &inspect.Report{Origin: inspect.Origin{Source: "testdata/example-layout", Kind: inspect.KindOCILayout}, Images: []inspect.Image{{
 		Name: "example.com/app:1.0", Digest: "sha256:" + strings.Repeat("d", 64), Platform: "linux/amd64",
 		Layers: []inspect.Layer{
 			{Index: 0, Digest: "sha256:" + strings.Repeat("a", 64), Files: []inspect.File{ping, arping}},

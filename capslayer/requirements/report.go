@@ -6,12 +6,13 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/capslayer/rules_capslayer/capslayer/inspect"
 )
 
 // Report is the output of capslayer requirements: one Result per image.
 type Report struct {
-	Source string    `json:"source"`
-	Kind   string    `json:"kind"`
+	inspect.Origin
 	Images []*Result `json:"images"`
 }
 

@@ -64,7 +64,7 @@ func exampleReport(t *testing.T) *inspect.Report {
 	bad := inspect.File{Path: "/app/bad", Raw: []byte{0x00, 0x00, 0x00, 0x02}, Invalid: "4 bytes: a security.capability value is 12, 20 or 24 bytes", ShadowedBy: -1}
 	ns := capFile(t, "/app/ns", "cap_net_bind_service=ep")
 	ns.Xattr.Revision, ns.Xattr.RootID = 3, 100000
-	return &inspect.Report{Source: "testdata/example-layout", Kind: inspect.KindOCILayout, Images: []inspect.Image{{
+	return &inspect.Report{Origin: inspect.Origin{Source: "testdata/example-layout", Kind: inspect.KindOCILayout}, Images: []inspect.Image{{
 		Name: "example.com/app:1.0", Digest: "sha256:" + strings.Repeat("d", 64), Platform: "linux/amd64",
 		Layers: []inspect.Layer{
 			{Index: 0, Files: []inspect.File{ping, arping}},
@@ -387,7 +387,7 @@ func TestComputePaths(t *testing.T) {
 
 func TestGolden(t *testing.T) {
 	rep := exampleReport(t)
-	rr := &Report{Source: rep.Source, Kind: rep.Kind}
+	rr := &Report{Origin: rep.Origin}
 	for _, img := range rep.Images {
 		r, err := Compute(img, Options{User: "1000", UserKnown: true, UserSource: "image config", ImageRef: img.Name})
 		if err != nil {
@@ -410,10 +410,10 @@ func TestGolden(t *testing.T) {
 	if err := rr.WriteJSON(&js); err != nil {
 		t.Fatal(err)
 	}
-	if err := (&Report{Source: "server.tar", Kind: "docker-archive", Images: []*Result{server}}).WriteText(&serverText); err != nil {
+	if err := (&Report{Origin: inspect.Origin{Source: "server.tar", Kind: "docker-archive"}, Images: []*Result{server}}).WriteText(&serverText); err != nil {
 		t.Fatal(err)
 	}
-	if err := (&Report{Source: "layer.tar", Kind: "layer", Images: []*Result{lone}}).WriteText(&loneText); err != nil {
+	if err := (&Report{Origin: inspect.Origin{Source: "layer.tar", Kind: "layer"}, Images: []*Result{lone}}).WriteText(&loneText); err != nil {
 		t.Fatal(err)
 	}
 	golden(t, "requirements.txt", text.Bytes())
