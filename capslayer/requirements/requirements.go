@@ -39,14 +39,7 @@ import (
 
 // Options says what Compute knows besides the image's files.
 type Options struct {
-	// User is the user the container runs as ("1000", "1000:1000",
-	// "app"), from the image config or the command line.
-	User string
-	// UserKnown is true when User is known; an image config without a
-	// user (User "") means root. A lone layer has no config.
-	UserKnown bool
-	// UserSource says where User came from ("image config", "--user").
-	UserSource string
+	ContainerUser
 	// ImageRef is the image reference the docker and podman commands run;
 	// empty means the placeholder IMAGE.
 	ImageRef string
@@ -56,14 +49,26 @@ type Options struct {
 	Paths []string
 }
 
+// ContainerUser is the user the container runs as, when known, and where
+// that was learnt: Options gives it, the Result says it again.
+type ContainerUser struct {
+	// User is the user the container runs as ("1000", "1000:1000",
+	// "app"), from the image config or the command line.
+	User string `json:"user"`
+	// UserKnown is true when User is known; an image config without a
+	// user (User "") means root. A lone layer has no config.
+	UserKnown bool `json:"user_known"`
+	// UserSource says where User came from ("image config", or the
+	// caller's flag).
+	UserSource string `json:"user_source,omitempty"`
+}
+
 // Result is what the runtimes must grant for the file capabilities of one
 // image to work.
 type Result struct {
-	Image      string `json:"image,omitempty"`
-	Platform   string `json:"platform,omitempty"`
-	User       string `json:"user"`
-	UserKnown  bool   `json:"user_known"`
-	UserSource string `json:"user_source,omitempty"`
+	Image    string `json:"image,omitempty"`
+	Platform string `json:"platform,omitempty"`
+	ContainerUser
 	// Files are the files whose capabilities were taken into account.
 	Files []File `json:"files"`
 	// Capabilities are the Docker names of the capabilities the runtime
@@ -175,15 +180,13 @@ func classifyUser(name string, known bool) user {
 // of img to work. See the package comment.
 func Compute(img inspect.Image, opts Options) (*Result, error) {
 	r := &Result{
-		Image:        img.Name,
-		Platform:     img.Platform,
-		User:         opts.User,
-		UserKnown:    opts.UserKnown,
-		UserSource:   opts.UserSource,
-		Files:        []File{},
-		Capabilities: []string{},
-		Warnings:     []Warning{},
-		Notes:        []string{},
+		Image:         img.Name,
+		Platform:      img.Platform,
+		ContainerUser: opts.ContainerUser,
+		Files:         []File{},
+		Capabilities:  []string{},
+		Warnings:      []Warning{},
+		Notes:         []string{},
 	}
 	var visible []inspect.File
 	var shadowed, invalid []string

@@ -96,7 +96,7 @@ func TestCompute(t *testing.T) {
 	inh := capFile(t, "/app/server", "cap_net_bind_service=p cap_kill=i")
 	shadowed := capFile(t, "/usr/bin/ping", "cap_net_raw=ep")
 	shadowed.ShadowedBy = 1
-	nonRoot := Options{User: "1000", UserKnown: true, UserSource: "image config", ImageRef: "example.com/app:1.0"}
+	nonRoot := Options{ContainerUser: ContainerUser{User: "1000", UserKnown: true, UserSource: "image config"}, ImageRef: "example.com/app:1.0"}
 	tests := []struct {
 		name     string
 		img      inspect.Image
@@ -133,7 +133,7 @@ func TestCompute(t *testing.T) {
 			warnings: []string{"/app/server: ", "no user is known"},
 		},
 		{
-			name: "root", img: image(server), opts: Options{UserKnown: true, UserSource: "image config"},
+			name: "root", img: image(server), opts: Options{ContainerUser: ContainerUser{UserKnown: true, UserSource: "image config"}},
 			caps: "NET_BIND_SERVICE", docker: "docker run --cap-drop ALL --cap-add NET_BIND_SERVICE IMAGE",
 			level:    PSSBaseline,
 			warnings: []string{"/app/server: ", "the image runs as root"},
@@ -247,7 +247,7 @@ func TestWarningKinds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	root, err := Compute(image(capFile(t, "/app/server", "cap_net_bind_service=ep")), Options{UserKnown: true})
+	root, err := Compute(image(capFile(t, "/app/server", "cap_net_bind_service=ep")), Options{ContainerUser: ContainerUser{UserKnown: true}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -288,7 +288,7 @@ func checkList(t *testing.T, what string, got, want []string) {
 // only with NET_BIND_SERVICE, the no_new_privs ones only for a non-root
 // user who needs capabilities.
 func TestCaveats(t *testing.T) {
-	nonRoot := Options{User: "1000", UserKnown: true}
+	nonRoot := Options{ContainerUser: ContainerUser{User: "1000", UserKnown: true}}
 	for _, tc := range []struct {
 		name  string
 		file  string
@@ -308,7 +308,7 @@ func TestCaveats(t *testing.T) {
 			KubernetesContainerd: {"allowPrivilegeEscalation: false works", "wrapper"},
 			KubernetesCRIO:       {"SpecSetupCapabilities"},
 		}, []string{"ip_unprivileged_port_start", "enable_unprivileged_ports"}},
-		{"root", "cap_net_raw=ep", Options{UserKnown: true}, map[Target][]string{
+		{"root", "cap_net_raw=ep", Options{ContainerUser: ContainerUser{UserKnown: true}}, map[Target][]string{
 			KubernetesContainerd: {"allowPrivilegeEscalation: false works", "wrapper"},
 			KubernetesCRIO:       {"SpecSetupCapabilities"},
 		}, []string{"no-new-privileges", "ambient"}},
@@ -350,7 +350,7 @@ func TestComputeUsers(t *testing.T) {
 		{"", "  # the image runs as root", ""},
 	}
 	for _, tc := range tests {
-		r, err := Compute(img, Options{User: tc.user, UserKnown: true})
+		r, err := Compute(img, Options{ContainerUser: ContainerUser{User: tc.user, UserKnown: true}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -389,13 +389,13 @@ func TestGolden(t *testing.T) {
 	rep := exampleReport(t)
 	rr := &Report{Origin: rep.Origin}
 	for _, img := range rep.Images {
-		r, err := Compute(img, Options{User: "1000", UserKnown: true, UserSource: "image config", ImageRef: img.Name})
+		r, err := Compute(img, Options{ContainerUser: ContainerUser{User: "1000", UserKnown: true, UserSource: "image config"}, ImageRef: img.Name})
 		if err != nil {
 			t.Fatal(err)
 		}
 		rr.Images = append(rr.Images, r)
 	}
-	server, err := Compute(image(capFile(t, "/app/server", "cap_net_bind_service=ep")), Options{User: "1000", UserKnown: true, UserSource: "image config", ImageRef: "capslayer/server:latest"})
+	server, err := Compute(image(capFile(t, "/app/server", "cap_net_bind_service=ep")), Options{ContainerUser: ContainerUser{User: "1000", UserKnown: true, UserSource: "image config"}, ImageRef: "capslayer/server:latest"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -455,7 +455,7 @@ func TestCommandLineShell(t *testing.T) {
 // runs the same under go test and bazel test.
 func TestSecurityContextYAML(t *testing.T) {
 	for _, user := range []string{"1000:2000", "app", "", "root"} {
-		r, err := Compute(image(capFile(t, "/app/server", "cap_net_bind_service,cap_chown=ep")), Options{User: user, UserKnown: user != ""})
+		r, err := Compute(image(capFile(t, "/app/server", "cap_net_bind_service,cap_chown=ep")), Options{ContainerUser: ContainerUser{User: user, UserKnown: user != ""}})
 		if err != nil {
 			t.Fatal(err)
 		}

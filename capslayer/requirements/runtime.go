@@ -34,17 +34,10 @@ type Runtime struct {
 	// measured, the sources the advice rests on.
 	Measured bool   `json:"measured"`
 	Evidence string `json:"evidence"`
-	// Command is the run command (docker, podman) as argv, IMAGE being
-	// Options.ImageRef; RunFlags are its flags alone.
-	Command  []string `json:"command,omitempty"`
-	RunFlags []string `json:"run_flags,omitempty"`
-	// SecurityContext is the Kubernetes container securityContext.
-	SecurityContext *SecurityContext `json:"security_context,omitempty"`
-	// PodSecurityLevel is the strictest Pod Security Standards level the
-	// securityContext passes (restricted, baseline or privileged), and
-	// PodSecurityReason says why it is not stricter.
-	PodSecurityLevel  string `json:"pod_security_level,omitempty"`
-	PodSecurityReason string `json:"pod_security_reason,omitempty"`
+	// EngineAdvice is set for an engine (docker, podman).
+	EngineAdvice
+	// KubernetesAdvice is set for Kubernetes.
+	KubernetesAdvice
 	// NoNewPrivs says whether the advice sets no_new_privs
 	// (allowPrivilegeEscalation: false): only where it was measured to
 	// keep the file capabilities working.
@@ -52,6 +45,27 @@ type Runtime struct {
 	// Caveats are the facts of this target that change the outcome, one
 	// idea each.
 	Caveats []string `json:"caveats"`
+}
+
+// EngineAdvice is how to run the image on an engine. Its fields are inline
+// in the JSON of a Runtime, and empty (left out) for Kubernetes.
+type EngineAdvice struct {
+	// Command is the run command (docker, podman) as argv, IMAGE being
+	// Options.ImageRef; RunFlags are its flags alone.
+	Command  []string `json:"command,omitempty"`
+	RunFlags []string `json:"run_flags,omitempty"`
+}
+
+// KubernetesAdvice is how to run the image on Kubernetes. Its fields are
+// inline in the JSON of a Runtime, and empty (left out) for an engine.
+type KubernetesAdvice struct {
+	// SecurityContext is the Kubernetes container securityContext.
+	SecurityContext *SecurityContext `json:"security_context,omitempty"`
+	// PodSecurityLevel is the strictest Pod Security Standards level the
+	// securityContext passes (restricted, baseline or privileged), and
+	// PodSecurityReason says why it is not stricter.
+	PodSecurityLevel  string `json:"pod_security_level,omitempty"`
+	PodSecurityReason string `json:"pod_security_reason,omitempty"`
 }
 
 // Pod Security Standards levels.
@@ -77,11 +91,13 @@ func runtimes(needed caps.Mask, u user, imageRef string) []Runtime {
 	lowPorts := needed.Has(mustCap(netBindServiceCapName))
 	nonRoot := needed != 0 && u.kind != userRoot
 
+	run := func(engine string) EngineAdvice {
+		return EngineAdvice{Command: append(append([]string{engine, "run"}, flags...), imageRef), RunFlags: flags}
+	}
 	docker := Runtime{
 		Target: Docker, Name: "Docker Engine", Measured: true,
-		Evidence: "e2e/docker; " + matrixPage,
-		Command:  append(append([]string{"docker", "run"}, flags...), imageRef),
-		RunFlags: flags, Caveats: []string{},
+		Evidence:     "e2e/docker; " + matrixPage,
+		EngineAdvice: run("docker"), Caveats: []string{},
 	}
 	if nonRoot {
 		docker.Caveats = append(docker.Caveats, "--security-opt no-new-privileges loses the file capabilities before Docker 24.0.6, which grants a non-root process the bounding set only; later ones keep them (moby#45511)")
@@ -92,9 +108,8 @@ func runtimes(needed caps.Mask, u user, imageRef string) []Runtime {
 
 	podman := Runtime{
 		Target: Podman, Name: "podman", Measured: true,
-		Evidence: "e2e/podman, rootful and rootless; " + matrixPage,
-		Command:  append(append([]string{"podman", "run"}, flags...), imageRef),
-		RunFlags: flags, Caveats: []string{},
+		Evidence:     "e2e/podman, rootful and rootless; " + matrixPage,
+		EngineAdvice: run("podman"), Caveats: []string{},
 	}
 	if nonRoot {
 		podman.Caveats = append(podman.Caveats,
@@ -102,12 +117,11 @@ func runtimes(needed caps.Mask, u user, imageRef string) []Runtime {
 			"rootless podman: works; the kernel stores the capability as revision 3 for the user's namespace")
 	}
 
-	sc, level, reason := kubernetes(needed, u)
+	kube := kubernetes(needed, u)
 	k8s := Runtime{
 		Target: KubernetesContainerd, Name: "Kubernetes on containerd", Measured: true,
-		Evidence:        "e2e/cri, through the CRI as the kubelet; " + matrixPage,
-		SecurityContext: sc, PodSecurityLevel: level, PodSecurityReason: reason,
-		NoNewPrivs: true, Caveats: []string{},
+		Evidence:         "e2e/cri, through the CRI as the kubelet; " + matrixPage,
+		KubernetesAdvice: kube, NoNewPrivs: true, Caveats: []string{},
 	}
 	if needed != 0 {
 		k8s.Caveats = append(k8s.Caveats,
@@ -120,9 +134,8 @@ func runtimes(needed caps.Mask, u user, imageRef string) []Runtime {
 
 	crio := Runtime{
 		Target: KubernetesCRIO, Name: "Kubernetes on CRI-O", Measured: false,
-		Evidence:        "not measured: CRI-O is not packaged in Debian",
-		SecurityContext: sc, PodSecurityLevel: level, PodSecurityReason: reason,
-		NoNewPrivs: true, Caveats: []string{},
+		Evidence:         "not measured: CRI-O is not packaged in Debian",
+		KubernetesAdvice: kube, NoNewPrivs: true, Caveats: []string{},
 	}
 	if needed != 0 {
 		crio.Caveats = append(crio.Caveats, "expected to work as on containerd: CRI-O adds each capability to the bounding, effective and permitted sets (cri-o internal/factory/container/container.go, SpecSetupCapabilities)")
@@ -134,10 +147,10 @@ func runtimes(needed caps.Mask, u user, imageRef string) []Runtime {
 }
 
 // kubernetes returns the container securityContext and its Pod Security
-// Standards level. It is the restricted profile (drop ALL, add the needed
+// Standards level, the same on every Kubernetes. It is the restricted profile (drop ALL, add the needed
 // capabilities, allowPrivilegeEscalation: false, runAsNonRoot, seccomp
 // RuntimeDefault) except where the user or the capabilities rule it out.
-func kubernetes(needed caps.Mask, u user) (*SecurityContext, string, string) {
+func kubernetes(needed caps.Mask, u user) KubernetesAdvice {
 	sc := &SecurityContext{
 		AllowPrivilegeEscalation: false,
 		Capabilities:             CapabilitiesContext{Drop: []string{"ALL"}, Add: needed.DockerNames()},
@@ -158,7 +171,7 @@ func kubernetes(needed caps.Mask, u user) (*SecurityContext, string, string) {
 		sc.Comments = append(sc.Comments, "user unknown: add runAsUser: <non-zero uid>")
 	}
 	level, reason := podSecurityLevel(needed, u.kind)
-	return sc, level, reason
+	return KubernetesAdvice{SecurityContext: sc, PodSecurityLevel: level, PodSecurityReason: reason}
 }
 
 // podSecurityLevel returns the strictest Pod Security Standards level the
