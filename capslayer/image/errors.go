@@ -1,40 +1,63 @@
 package image
 
-import (
-	"errors"
-)
+import "strconv"
 
-// Errors of Build and WriteLayout, to match with errors.Is. Their messages speak of the
-// image and Options; callers add their own words (the CLI's flags, the Bazel
-// rule's attributes) for the fix.
-var (
+// Error is a kind of failure of Build and WriteLayout, to match with
+// errors.Is (or errors.As, to switch on it). The returned errors wrap one
+// and say more; their messages speak of the image and Options, and callers
+// add their own words (the CLI's flags, the Bazel rule's attributes) for
+// the fix. Being constants, the kinds cannot be reassigned by an importer,
+// as exported error variables can (syscall.Errno is the same pattern).
+type Error int
+
+// The kinds of Error.
+const (
 	// ErrNoBaseImage: the base (Options.Base) holds no image manifest, e.g.
 	// an OCI layout whose index.json lists none, or only artifacts.
-	ErrNoBaseImage = errors.New("the base holds no image")
+	ErrNoBaseImage Error = iota + 1
 	// ErrBaseRefNotFound: no image of the base matches Options.BaseRef.
-	ErrBaseRefNotFound = errors.New("the base has no image of that name or digest")
+	ErrBaseRefNotFound
 	// ErrBasePlatformNotFound: no image of the base matches
 	// Options.Platform.
-	ErrBasePlatformNotFound = errors.New("the base has no image for that platform")
+	ErrBasePlatformNotFound
 	// ErrBaseAmbiguous: the base holds several images and neither
 	// Options.Platform nor Options.BaseRef picks one.
-	ErrBaseAmbiguous = errors.New("the base holds several images")
+	ErrBaseAmbiguous
 	// ErrReservedLabel: Options.Labels sets a label capslayer writes itself
 	// (imagemeta.LabelCapabilities), which would forge the metadata.
-	ErrReservedLabel = errors.New("the label is written by capslayer image from the layers and cannot be set")
+	ErrReservedLabel
 	// ErrEmptyEntrypoint: the entrypoint and command are both empty, so
 	// there is nothing to check.
-	ErrEmptyEntrypoint = errors.New("the image has an empty entrypoint and command")
+	ErrEmptyEntrypoint
 	// ErrEntrypointNotFound: the entrypoint (or Cmd[0]) is in no layer of
 	// the image (or in no directory of PATH).
-	ErrEntrypointNotFound = errors.New("entrypoint not found in the image")
+	ErrEntrypointNotFound
 	// ErrEntrypointNotExecutable: the entrypoint exists but is not an
 	// executable regular file.
-	ErrEntrypointNotExecutable = errors.New("entrypoint is not an executable file")
+	ErrEntrypointNotExecutable
 	// ErrOutputNotReplaceable: WriteLayout refuses to replace its output
 	// directory, which holds something other than an OCI image layout.
-	ErrOutputNotReplaceable = errors.New("refusing to replace the output")
+	ErrOutputNotReplaceable
 )
+
+var errorText = [...]string{
+	ErrNoBaseImage:             "the base holds no image",
+	ErrBaseRefNotFound:         "the base has no image of that name or digest",
+	ErrBasePlatformNotFound:    "the base has no image for that platform",
+	ErrBaseAmbiguous:           "the base holds several images",
+	ErrReservedLabel:           "the label is written by capslayer image from the layers and cannot be set",
+	ErrEmptyEntrypoint:         "the image has an empty entrypoint and command",
+	ErrEntrypointNotFound:      "entrypoint not found in the image",
+	ErrEntrypointNotExecutable: "entrypoint is not an executable file",
+	ErrOutputNotReplaceable:    "refusing to replace the output",
+}
+
+func (e Error) Error() string {
+	if e > 0 && int(e) < len(errorText) {
+		return errorText[e]
+	}
+	return "image error " + strconv.Itoa(int(e))
+}
 
 // EntrypointError is returned by Build when the entrypoint check fails. It
 // matches ErrEntrypointNotFound or ErrEntrypointNotExecutable with
@@ -46,7 +69,7 @@ type EntrypointError struct {
 	// of the image".
 	Reason string
 	// Kind is ErrEntrypointNotFound or ErrEntrypointNotExecutable.
-	Kind error
+	Kind Error
 }
 
 func (e *EntrypointError) Error() string { return "entrypoint " + e.Argv0 + ": " + e.Reason }

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -755,5 +756,23 @@ func TestWriteLayoutRefusesToReplace(t *testing.T) {
 	_, err := checkReplaceable(dir)
 	if !errors.Is(err, ErrOutputNotReplaceable) || strings.Contains(err.Error(), "--") {
 		t.Fatalf("checkReplaceable(dir with notes.txt) = %v, want ErrOutputNotReplaceable in words without flags", err)
+	}
+}
+
+// TestErrorKinds checks that every kind of Error has its text and that a
+// wrapped kind is found by errors.Is and errors.As.
+func TestErrorKinds(t *testing.T) {
+	for k := ErrNoBaseImage; k <= ErrOutputNotReplaceable; k++ {
+		if strings.HasPrefix(k.Error(), "image error ") || k.Error() == "" {
+			t.Errorf("kind %d has no text: %q", int(k), k.Error())
+		}
+	}
+	if got := Error(0).Error(); got != "image error 0" {
+		t.Errorf("Error(0) = %q", got)
+	}
+	err := fmt.Errorf("base x: %w", ErrBaseAmbiguous)
+	var kind Error
+	if !errors.Is(err, ErrBaseAmbiguous) || !errors.As(err, &kind) || kind != ErrBaseAmbiguous {
+		t.Errorf("%v: errors.Is/As do not find ErrBaseAmbiguous", err)
 	}
 }
