@@ -144,7 +144,7 @@ func TestRuntimeFacts(t *testing.T) {
 	fc, _ := caps.Parse(files["server"])
 	raw := fc.EncodeV2()
 	x, _ := caps.Decode(raw)
-	res, err := requirements.Compute(inspect.Image{Layers: []inspect.Layer{{Files: []inspect.File{{Path: "/app/server", Xattr: x, Raw: raw, ShadowedBy: -1}}}}}, requirements.Options{User: "1000", UserKnown: true})
+	res, err := requirements.Compute(inspect.Image{Layers: []inspect.Layer{{Files: []inspect.File{{Path: "/app/server", Xattr: x, Raw: raw, ShadowedBy: -1}}}}}, requirements.Options{ContainerUser: requirements.ContainerUser{User: "1000", UserKnown: true}})
 	if err != nil {
 		t.Fatal(err)
 	}
