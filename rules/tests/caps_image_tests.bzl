@@ -10,6 +10,7 @@ load(
     "check_tag",
     "default_tag",
 )
+load(":failure.bzl", "failure_test", "failure_tests")
 
 _PKG = "rules/tests/"
 
@@ -283,17 +284,6 @@ _load_test = analysistest.make(
 # ---------------------------------------------------------------------------
 # fail() texts. Each target is tagged manual so //... does not build it.
 
-def _failure_test_impl(ctx):
-    env = analysistest.begin(ctx)
-    asserts.expect_failure(env, ctx.attr.want)
-    return analysistest.end(env)
-
-_failure_test = analysistest.make(
-    _failure_test_impl,
-    expect_failure = True,
-    attrs = {"want": attr.string(mandatory = True)},
-)
-
 # name -> (caps_image kwargs, expected message after "<package>:<name>: ").
 _FAILURES = {
     "image_bad_tag": (
@@ -301,7 +291,7 @@ _FAILURES = {
         "'tag' must be NAME:TAG such as \"example.com/app:v1\", got \"Example.com/App\" (no \":TAG\" after the last \"/\")",
     ),
     "image_bad_default_tag+1": (
-        {},
+        {"tag": None},
         "the default tag \"bazel/rules/tests:image_bad_default_tag+1\" (from the label) is not a valid image name: set 'tag', e.g. tag = \"example.com/image_bad_default_tag+1:latest\"",
     ),
     "image_bad_port": (
@@ -410,19 +400,7 @@ def caps_image_test_suite(name):
     _image_on_image_test(name = "image_on_image_test", target_under_test = ":image_on_image", base_image = ":simple_image")
     tests.append(":image_on_image_test")
 
-    for case, (kwargs, want) in _FAILURES.items():
-        attrs = {"layers": [":image_layer"], "tag": "a/b:c"}
-        if case == "image_bad_default_tag+1":
-            attrs.pop("tag")
-        attrs.update(kwargs)
-        caps_image(name = case, tags = ["manual"], **attrs)
-        test = case.replace("+", "_") + "_test"
-        _failure_test(
-            name = test,
-            target_under_test = ":" + case,
-            want = "rules/tests:%s: %s" % (case, want),
-        )
-        tests.append(":" + test)
+    tests += failure_tests(caps_image, _FAILURES, {"layers": [":image_layer"], "tag": "a/b:c"})
 
     # A layer of another type fails in Bazel itself, naming the extensions.
     caps_image(
@@ -430,7 +408,7 @@ def caps_image_test_suite(name):
         layers = [":notes.json"],
         tags = ["manual"],
     )
-    _failure_test(
+    failure_test(
         name = "image_json_layer_test",
         target_under_test = ":image_json_layer",
         want = "expected .tar, .tar.gz, .tgz, .tar.zst or .tzst",

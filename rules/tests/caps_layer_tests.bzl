@@ -2,6 +2,7 @@
 
 load("@bazel_skylib//lib:unittest.bzl", "analysistest", "asserts")
 load("//rules:defs.bzl", "CapsLayerInfo", "caps_layer")
+load(":failure.bzl", "failure_tests")
 
 _TESTDATA = "rules/tests/testdata/"
 
@@ -237,17 +238,6 @@ _tar_rewrite_test = analysistest.make(_tar_rewrite_test_impl)
 # ---------------------------------------------------------------------------
 # fail() texts. Each target is tagged manual so //... does not build it.
 
-def _failure_test_impl(ctx):
-    env = analysistest.begin(ctx)
-    asserts.expect_failure(env, ctx.attr.want)
-    return analysistest.end(env)
-
-_failure_test = analysistest.make(
-    _failure_test_impl,
-    expect_failure = True,
-    attrs = {"want": attr.string(mandatory = True)},
-)
-
 # name -> (caps_layer kwargs, expected message after "<package>:<name>: ").
 _FAILURES = {
     "bad_path_relative": (
@@ -309,7 +299,7 @@ _FAILURES = {
         "'files' must be absolute, got \"usr/bin/tcpdump\"; write \"/usr/bin/tcpdump\"",
     ),
     "path_without_binary": (
-        {"binary": None, "files": {":testdata/tcpdump.bin": "/usr/bin/tcpdump"}},
+        {"binary": None, "caps": "", "files": {":testdata/tcpdump.bin": "/usr/bin/tcpdump"}},
         "'path' and 'caps' describe 'binary', which is not set; set 'binary' or put the file in 'files'",
     ),
     "empty_layer": (
@@ -378,33 +368,6 @@ _TAR_FAILURES = {
         "'tars' gives 2 files (rules/tests/extra.tar, rules/tests/more.tar.gz); caps_layer sets capabilities in one tar: give the other tars to the image as layers of their own (oci_image(tars = ...), caps_image(layers = ...)), or merge them first with pkg_tar(deps = ...)",
     ),
 }
-
-def _failure_tests(failures, base):
-    """Declares a failing caps_layer and its test for each case.
-
-    Args:
-      failures: name -> (attributes on top of base, None to drop one; expected message).
-      base: the attributes of a valid caps_layer.
-
-    Returns:
-      The labels of the tests.
-    """
-    tests = []
-    for case, (kwargs, want) in failures.items():
-        attrs = dict(base)
-        attrs.update(kwargs)
-        for k in [k for k, v in attrs.items() if v == None]:
-            attrs.pop(k)
-        if case == "path_without_binary":
-            attrs["caps"] = ""
-        caps_layer(name = case, tags = ["manual"], **attrs)
-        _failure_test(
-            name = case + "_test",
-            target_under_test = ":" + case,
-            want = "rules/tests:%s: %s" % (case, want),
-        )
-        tests.append(":" + case + "_test")
-    return tests
 
 def caps_layer_test_suite(name):
     """Declares the analysis tests of caps_layer and the targets they check.
@@ -481,7 +444,7 @@ def caps_layer_test_suite(name):
     _prebuilt_toolchain_test(name = "prebuilt_toolchain_test", target_under_test = ":simple")
     tests.append(":prebuilt_toolchain_test")
 
-    tests += _failure_tests(_FAILURES, {
+    tests += failure_tests(caps_layer, _FAILURES, {
         "binary": ":testdata/server.bin",
         "path": "/app/server",
         "caps": "cap_net_bind_service=ep",
@@ -501,7 +464,7 @@ def caps_layer_test_suite(name):
     _tar_rewrite_test(name = "tar_rewrite_test", target_under_test = ":tar_rewrite")
     tests.append(":tar_rewrite_test")
 
-    tests += _failure_tests(_TAR_FAILURES, {
+    tests += failure_tests(caps_layer, _TAR_FAILURES, {
         "tars": [":testdata/base.tar"],
         "file_caps": {"/bin/ping": "cap_net_raw=p"},
     })

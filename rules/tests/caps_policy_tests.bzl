@@ -3,6 +3,7 @@
 load("@bazel_skylib//lib:unittest.bzl", "analysistest", "asserts", "unittest")
 load("//rules:defs.bzl", "caps_layer", "caps_policy_test")
 load("//rules/private:caps_policy.bzl", "check_profile", "parse_justification", "policy_json")
+load(":failure.bzl", "failure_tests")
 
 _PKG = "rules/tests/"
 
@@ -134,17 +135,6 @@ _policy_target_test = analysistest.make(_policy_target_test_impl)
 # ---------------------------------------------------------------------------
 # fail() texts.
 
-def _failure_test_impl(ctx):
-    env = analysistest.begin(ctx)
-    asserts.expect_failure(env, ctx.attr.want)
-    return analysistest.end(env)
-
-_failure_test = analysistest.make(
-    _failure_test_impl,
-    expect_failure = True,
-    attrs = {"want": attr.string(mandatory = True)},
-)
-
 _FAILURES = {
     "policy_bad_max_caps": (
         {"max_caps": -5},
@@ -196,13 +186,6 @@ def caps_policy_test_suite(name):
     _policy_target_test(name = "policy_target_test", target_under_test = ":policy_on_layer")
     tests.append(":policy_target_test")
 
-    for case, (kwargs, want) in _FAILURES.items():
-        caps_policy_test(name = case, image = ":policy_layer", tags = ["manual"], **kwargs)
-        _failure_test(
-            name = case + "_test",
-            target_under_test = ":" + case,
-            want = "rules/tests:%s: %s" % (case, want),
-        )
-        tests.append(":" + case + "_test")
+    tests += failure_tests(caps_policy_test, _FAILURES, {"image": ":policy_layer"})
 
     native.test_suite(name = name, tests = tests)
