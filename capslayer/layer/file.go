@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/capslayer/rules_capslayer/capslayer/internal/atomicfile"
+	"github.com/capslayer/rules_capslayer/capslayer/internal/errprefix"
 )
 
 // WriteFile writes a layer holding files to path, and its descriptor when
@@ -19,7 +20,8 @@ import (
 // run that was killed are removed first. The descriptor, when present,
 // always describes the layer beside it: it is removed before the layer is
 // replaced and renamed into place after it.
-func WriteFile(path string, files []File, opts ...Option) (*Result, error) {
+func WriteFile(path string, files []File, opts ...Option) (_ *Result, err error) {
+	defer errprefix.Add(&err, "layer")
 	o, err := makeOptions(opts)
 	if err != nil {
 		return nil, err
@@ -98,7 +100,8 @@ func writeAtomic(path string, o *options, write func(io.Writer) (*Result, error)
 
 // MarshalIndent returns the JSON form of d, indented by two spaces and
 // ending in a newline, as WithDescriptorFile writes it.
-func (d Descriptor) MarshalIndent() ([]byte, error) {
+func (d Descriptor) MarshalIndent() (_ []byte, err error) {
+	defer errprefix.Add(&err, "layer")
 	if d.Files == nil {
 		d.Files = []FileInfo{}
 	}

@@ -94,20 +94,20 @@ type Result struct {
 // ErrScript reports capabilities on a file that starts with "#!". The kernel
 // ignores file capabilities of interpreted scripts (it runs the
 // interpreter), so they would silently do nothing.
-var ErrScript = errors.New("layer: file capabilities on a script have no effect")
+var ErrScript = errors.New("file capabilities on a script have no effect")
 
 // ErrChanged reports a source file whose size changed while the layer was
 // being written.
-var ErrChanged = errors.New("layer: source file changed while being read")
+var ErrChanged = errors.New("source file changed while being read")
 
 // ErrUnsafeMode reports capabilities on a file whose mode is setuid,
 // setgid or world-writable (WithMode): set-ID adds a second privilege to the
 // capabilities, and anyone may replace a world-writable file's contents
 // while its capabilities stay. WithAllowUnsafeMode stores it anyway.
-var ErrUnsafeMode = errors.New("layer: capabilities on a setuid, setgid or world-writable file")
+var ErrUnsafeMode = errors.New("capabilities on a setuid, setgid or world-writable file")
 
 // ErrModTime reports a modification time after MaxModTime.
-var ErrModTime = errors.New("layer: modification time out of range")
+var ErrModTime = errors.New("modification time out of range")
 
 // MaxModTime is the latest modification time a layer takes, in seconds since
 // the epoch: 8^11-1 (2242-03-16T12:56:31Z), the largest that fits the

@@ -14,6 +14,7 @@ import (
 
 	"github.com/capslayer/rules_capslayer/capslayer/caps"
 	"github.com/capslayer/rules_capslayer/capslayer/internal/abbrev"
+	"github.com/capslayer/rules_capslayer/capslayer/internal/errprefix"
 	"github.com/capslayer/rules_capslayer/capslayer/internal/filekind"
 )
 
@@ -54,7 +55,13 @@ func (e *PathError) Is(target error) bool { return target == ErrPath }
 // tables inspect and audit print); and no component may be a whiteout name
 // (".wh." prefix), which runtimes treat as a deletion marker rather than a
 // file. The error, a *PathError matching ErrPath, names the bad value and suggests a fix.
-func CheckPath(p string) error {
+func CheckPath(p string) (err error) {
+	defer errprefix.Add(&err, "layer")
+	return pathError(p)
+}
+
+// pathError is CheckPath for this package's own callers.
+func pathError(p string) error {
 	if err := checkPath(p); err != nil {
 		return &PathError{Path: p, Err: err}
 	}
@@ -128,7 +135,7 @@ func plan(files []File, o *options) ([]entry, []string, error) {
 	var warnings []string
 	for i := range files {
 		f := &files[i]
-		if err := CheckPath(f.Path); err != nil {
+		if err := pathError(f.Path); err != nil {
 			return nil, nil, err
 		}
 		if g, dup := byPath[f.Path]; dup {

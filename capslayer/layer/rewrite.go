@@ -14,6 +14,7 @@ import (
 
 	"github.com/capslayer/rules_capslayer/capslayer/inspect"
 	"github.com/capslayer/rules_capslayer/capslayer/internal/compression"
+	"github.com/capslayer/rules_capslayer/capslayer/internal/errprefix"
 )
 
 // SetCap names a regular file of an existing tar and the capabilities to
@@ -57,13 +58,14 @@ func (e *RewriteError) Is(target error) bool { return target == ErrRewrite }
 // in the tar, or is named twice. Only WithCompression, WithDescriptorFile
 // (RewriteFile) and WithAllowScripts apply. w may hold a partial layer
 // after an error; RewriteFile writes nothing then.
-func Rewrite(w io.Writer, in io.Reader, sets []SetCap, opts ...Option) (*Result, error) {
+func Rewrite(w io.Writer, in io.Reader, sets []SetCap, opts ...Option) (_ *Result, err error) {
+	defer errprefix.Add(&err, "layer")
 	o, err := rewriteOptions(opts)
 	if err != nil {
 		return nil, err
 	}
 	if o.descriptorPath != "" {
-		return nil, errors.New("layer.Rewrite: WithDescriptorFile only applies to RewriteFile")
+		return nil, errors.New("WithDescriptorFile only applies to RewriteFile, not Rewrite")
 	}
 	byPath, err := checkSets(sets)
 	if err != nil {
@@ -74,7 +76,8 @@ func Rewrite(w io.Writer, in io.Reader, sets []SetCap, opts ...Option) (*Result,
 
 // RewriteFile is Rewrite from the file in to the file out, atomically as
 // WriteFile: on any error, out (and the descriptor) are left as they were.
-func RewriteFile(out, in string, sets []SetCap, opts ...Option) (*Result, error) {
+func RewriteFile(out, in string, sets []SetCap, opts ...Option) (_ *Result, err error) {
+	defer errprefix.Add(&err, "layer")
 	o, err := rewriteOptions(opts)
 	if err != nil {
 		return nil, err
@@ -122,7 +125,7 @@ func rewriteOptions(opts []Option) (*options, error) {
 		return nil, err
 	}
 	if o.mode != DefaultMode || o.uid != 0 || o.gid != 0 || o.mtime != 0 {
-		return nil, errors.New("layer.Rewrite keeps the mode, owner and mtime of the tar's entries: WithMode, WithOwner and WithModTime do not apply")
+		return nil, errors.New("Rewrite keeps the mode, owner and mtime of the tar's entries: WithMode, WithOwner and WithModTime do not apply")
 	}
 	return o, nil
 }
@@ -135,7 +138,7 @@ func checkSets(sets []SetCap) (map[string]*SetCap, error) {
 	byPath := make(map[string]*SetCap, len(sets))
 	for i := range sets {
 		s := &sets[i]
-		if err := CheckPath(s.Path); err != nil {
+		if err := pathError(s.Path); err != nil {
 			return nil, err
 		}
 		if _, dup := byPath[s.Path]; dup {

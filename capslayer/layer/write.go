@@ -11,19 +11,21 @@ import (
 
 	"github.com/capslayer/rules_capslayer/capslayer/internal/compression"
 	"github.com/capslayer/rules_capslayer/capslayer/internal/digest"
+	"github.com/capslayer/rules_capslayer/capslayer/internal/errprefix"
 )
 
 // Write writes a layer holding files to w and describes it. Nothing is
 // written when files or opts are invalid or a source is not a readable
 // regular file; an I/O error may leave a partial layer in w (WriteFile
 // does not).
-func Write(w io.Writer, files []File, opts ...Option) (*Result, error) {
+func Write(w io.Writer, files []File, opts ...Option) (_ *Result, err error) {
+	defer errprefix.Add(&err, "layer")
 	o, err := makeOptions(opts)
 	if err != nil {
 		return nil, err
 	}
 	if o.descriptorPath != "" {
-		return nil, errors.New("layer.Write: WithDescriptorFile only applies to WriteFile")
+		return nil, errors.New("WithDescriptorFile only applies to WriteFile, not Write")
 	}
 	entries, warnings, err := plan(files, o)
 	if err != nil {
