@@ -26,6 +26,7 @@ import (
 
 	"github.com/capslayer/rules_capslayer/capslayer/caps"
 	"github.com/capslayer/rules_capslayer/capslayer/internal/abbrev"
+	"github.com/capslayer/rules_capslayer/capslayer/internal/errprefix"
 )
 
 const (
@@ -77,7 +78,8 @@ func (c Capabilities) Encode() string {
 // Parse reads a LabelCapabilities or AnnotationCapabilities value. It
 // refuses what Encode would not write: anything but a JSON object of
 // strings, keys that are not absolute clean paths, and empty values.
-func Parse(s string) (Capabilities, error) {
+func Parse(s string) (_ Capabilities, err error) {
+	defer errprefix.Add(&err, "imagemeta")
 	c, err := parse(s)
 	if err != nil {
 		return nil, fmt.Errorf("imagemeta: %w", err)

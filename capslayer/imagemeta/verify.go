@@ -12,6 +12,7 @@ import (
 
 	"github.com/capslayer/rules_capslayer/capslayer/caps"
 	"github.com/capslayer/rules_capslayer/capslayer/inspect"
+	"github.com/capslayer/rules_capslayer/capslayer/internal/errprefix"
 )
 
 // ErrMismatch is wrapped by the errors of Verify: the metadata of an image
@@ -43,7 +44,8 @@ func (m *Metadata) Present() bool {
 // Read returns the metadata of img: its config label and the annotations
 // of its manifest's layer descriptors. It reads the manifest and config
 // only. A value that does not parse is an error.
-func Read(img v1.Image) (*Metadata, error) {
+func Read(img v1.Image) (_ *Metadata, err error) {
+	defer errprefix.Add(&err, "imagemeta")
 	m, err := img.Manifest()
 	if err != nil {
 		return nil, err
@@ -92,7 +94,8 @@ func Expected(img inspect.Image) *Metadata {
 // its layers. Only what is present is checked: an image without a label is
 // not checked against one. A difference is an error wrapping ErrMismatch
 // that names both values.
-func Verify(md *Metadata, read inspect.Image) error {
+func Verify(md *Metadata, read inspect.Image) (err error) {
+	defer errprefix.Add(&err, "imagemeta")
 	want := Expected(read)
 	var diffs []string
 	if md.Label != nil {
@@ -166,7 +169,8 @@ func sortedKeys(a, b Capabilities) []string {
 // 0 when none does, e.g. under a symlinked directory). Files that a later
 // layer hides are not in the label, so they are not listed. src gives the
 // name, digest and platform; the manifest and config give the layers.
-func Image(src inspect.Source, md *Metadata) (inspect.Image, error) {
+func Image(src inspect.Source, md *Metadata) (_ inspect.Image, err error) {
+	defer errprefix.Add(&err, "imagemeta")
 	im := inspect.Image{Name: src.Name, Digest: src.Digest, Platform: src.Platform}
 	m, err := src.Image.Manifest()
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/capslayer/rules_capslayer/capslayer/caps"
+	"github.com/capslayer/rules_capslayer/capslayer/internal/errprefix"
 )
 
 // DefaultMaxCaps is the number of capabilities a file may carry without a
@@ -45,14 +46,9 @@ func Default(profile string) Policy {
 }
 
 // Validate reports the first problem that makes p unusable.
-func (p Policy) Validate() error {
-	if err := p.validate(); err != nil {
-		if errors.Is(err, ErrUnknownProfile) {
-			return err
-		}
-		return fmt.Errorf("policy: %w", err)
-	}
-	return nil
+func (p Policy) Validate() (err error) {
+	defer errprefix.Add(&err, "policy")
+	return p.validate()
 }
 
 // validate is Validate without the package's prefix.
@@ -182,7 +178,8 @@ func (j Justification) matches(p string, c int) bool {
 // (or a path.Match pattern). CAP is a capability name in any accepted form
 // (NET_RAW, cap_net_raw). The reason may contain any character; a path
 // containing "=" can only be given in a policy file.
-func ParseJustification(s string) (Justification, error) {
+func ParseJustification(s string) (_ Justification, err error) {
+	defer errprefix.Add(&err, "policy")
 	key, reason, ok := strings.Cut(s, "=")
 	if !ok {
 		return Justification{}, fmt.Errorf("policy: justification %q has no '=': write CAP=REASON or /path:CAP=REASON, e.g. '/usr/bin/ping:NET_RAW=sends ICMP echo requests'", s)
@@ -233,7 +230,8 @@ const maxPolicyFile = 1 << 20
 // that are absent keep their defaults: profile none, max_caps
 // DefaultMaxCaps. Unknown fields are errors, so a misspelt field cannot
 // silently weaken the policy.
-func ParseFile(r io.Reader) (Policy, error) {
+func ParseFile(r io.Reader) (_ Policy, err error) {
+	defer errprefix.Add(&err, "policy")
 	data, err := io.ReadAll(io.LimitReader(r, maxPolicyFile+1))
 	if err != nil {
 		return Policy{}, err
@@ -313,7 +311,8 @@ func jsonKind(field string) string {
 }
 
 // LoadFile reads and parses the JSON policy file at name.
-func LoadFile(name string) (Policy, error) {
+func LoadFile(name string) (_ Policy, err error) {
+	defer errprefix.Add(&err, "policy")
 	f, err := os.Open(name)
 	if err != nil {
 		return Policy{}, fmt.Errorf("policy: %w", err)

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/capslayer/rules_capslayer/capslayer/caps"
+	"github.com/capslayer/rules_capslayer/capslayer/internal/errprefix"
 )
 
 // Names of the built-in profiles.
@@ -92,7 +93,8 @@ var ErrUnknownProfile = errors.New("policy: unknown profile")
 
 // LookupProfile returns the built-in profile with the given name. The error
 // for an unknown name wraps ErrUnknownProfile and lists the valid ones.
-func LookupProfile(name string) (Profile, error) {
+func LookupProfile(name string) (_ Profile, err error) {
+	defer errprefix.Add(&err, "policy")
 	for _, p := range profiles {
 		if p.Name == name {
 			return p, nil
@@ -123,7 +125,8 @@ func mustMask(names ...string) caps.Mask {
 // ParseCapList parses a comma (or space) separated list of capability names
 // as --allow takes them: Docker names (NET_RAW), libcap names (cap_net_raw)
 // or CAP_NET_RAW, in any case. "ALL" means every capability 0-63.
-func ParseCapList(s string) (caps.Mask, error) {
+func ParseCapList(s string) (_ caps.Mask, err error) {
+	defer errprefix.Add(&err, "policy")
 	m, err := parseCapList(s)
 	if err != nil {
 		return 0, fmt.Errorf("policy: %w", err)

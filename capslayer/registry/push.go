@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/capslayer/rules_capslayer/capslayer/inspect"
+	"github.com/capslayer/rules_capslayer/capslayer/internal/errprefix"
 )
 
 // Pushed is the result of Push.
@@ -26,7 +27,8 @@ type Pushed struct {
 // The manifest and blobs are pushed byte for byte, so the digest in the
 // registry is the layout's. A layout whose index.json lists one image index
 // (a multi-platform image) pushes that index and its images.
-func Push(dir, dst string, o Options) (*Pushed, error) {
+func Push(dir, dst string, o Options) (_ *Pushed, err error) {
+	defer errprefix.Add(&err, "registry")
 	ref, err := ParseReference(dst, o)
 	if err != nil {
 		return nil, err

@@ -9,6 +9,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/capslayer/rules_capslayer/capslayer/inspect"
+	"github.com/capslayer/rules_capslayer/capslayer/internal/errprefix"
 )
 
 // KindRegistry is the inspect.Report kind of an image read from a registry.
@@ -24,6 +25,7 @@ const MaxConfigSize = 16 << 20
 // returned in skipped as "digest (media type)". Nothing but the manifests
 // is read; the layers are read when inspect.Scan reads the sources.
 func Images(ref string, o Options) (srcs []inspect.Source, skipped []string, err error) {
+	defer errprefix.Add(&err, "registry")
 	r, err := ParseReference(ref, o)
 	if err != nil {
 		return nil, nil, err

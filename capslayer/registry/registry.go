@@ -28,6 +28,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/capslayer/rules_capslayer/capslayer/internal/errprefix"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -103,7 +104,8 @@ func IsReference(arg string) bool {
 // ParseReference parses a registry reference (HOST/REPO, HOST/REPO:TAG,
 // HOST/REPO@sha256:...); with o.Insecure the host must be a loopback
 // address.
-func ParseReference(s string, o Options) (name.Reference, error) {
+func ParseReference(s string, o Options) (_ name.Reference, err error) {
+	defer errprefix.Add(&err, "registry")
 	var nopts []name.Option
 	if o.Insecure {
 		nopts = append(nopts, name.Insecure)

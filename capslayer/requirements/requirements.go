@@ -35,6 +35,7 @@ import (
 
 	"github.com/capslayer/rules_capslayer/capslayer/caps"
 	"github.com/capslayer/rules_capslayer/capslayer/inspect"
+	"github.com/capslayer/rules_capslayer/capslayer/internal/errprefix"
 )
 
 // Options says what Compute knows besides the image's files.
@@ -178,7 +179,8 @@ func classifyUser(name string, known bool) user {
 
 // Compute works out what the runtimes must grant for the file capabilities
 // of img to work. See the package comment.
-func Compute(img inspect.Image, opts Options) (*Result, error) {
+func Compute(img inspect.Image, opts Options) (_ *Result, err error) {
+	defer errprefix.Add(&err, "requirements")
 	r := &Result{
 		Image:         img.Name,
 		Platform:      img.Platform,
