@@ -6,6 +6,28 @@ import (
 	"strings"
 )
 
+// KubernetesAdvice is how to run the image on Kubernetes. Its fields are
+// inline in the JSON of a Runtime, and empty (left out) for an engine.
+type KubernetesAdvice struct {
+	// SecurityContext is the Kubernetes container securityContext.
+	SecurityContext *SecurityContext `json:"security_context,omitempty"`
+	// PodSecurityLevel is the strictest Pod Security Standards level the
+	// securityContext passes, and PodSecurityReason says why it is not
+	// stricter.
+	PodSecurityLevel  PSSLevel `json:"pod_security_level,omitempty"`
+	PodSecurityReason string   `json:"pod_security_reason,omitempty"`
+}
+
+// PSSLevel is a Pod Security Standards level.
+type PSSLevel string
+
+// The Pod Security Standards levels, strictest first.
+const (
+	PSSRestricted PSSLevel = "restricted"
+	PSSBaseline   PSSLevel = "baseline"
+	PSSPrivileged PSSLevel = "privileged"
+)
+
 // SecurityContext is the part of a Kubernetes container securityContext
 // that capabilities need. Field names are Kubernetes' (k8s.io/api/core/v1
 // SecurityContext), so the JSON and YAML forms parse as one.

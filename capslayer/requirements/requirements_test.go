@@ -103,7 +103,7 @@ func TestCompute(t *testing.T) {
 		opts     Options
 		caps     string
 		docker   string
-		level    string
+		level    PSSLevel
 		warnings []string // substrings, one per warning, in order
 		notes    []string
 	}{

@@ -56,25 +56,6 @@ type EngineAdvice struct {
 	RunFlags []string `json:"run_flags,omitempty"`
 }
 
-// KubernetesAdvice is how to run the image on Kubernetes. Its fields are
-// inline in the JSON of a Runtime, and empty (left out) for an engine.
-type KubernetesAdvice struct {
-	// SecurityContext is the Kubernetes container securityContext.
-	SecurityContext *SecurityContext `json:"security_context,omitempty"`
-	// PodSecurityLevel is the strictest Pod Security Standards level the
-	// securityContext passes (restricted, baseline or privileged), and
-	// PodSecurityReason says why it is not stricter.
-	PodSecurityLevel  string `json:"pod_security_level,omitempty"`
-	PodSecurityReason string `json:"pod_security_reason,omitempty"`
-}
-
-// Pod Security Standards levels.
-const (
-	PSSRestricted = "restricted"
-	PSSBaseline   = "baseline"
-	PSSPrivileged = "privileged"
-)
-
 // runtimes returns the advice for every target.
 func runtimes(needed caps.Mask, u user, imageRef string) []Runtime {
 	if imageRef == "" {
@@ -176,7 +157,7 @@ func kubernetes(needed caps.Mask, u user) KubernetesAdvice {
 
 // podSecurityLevel returns the strictest Pod Security Standards level the
 // securityContext passes, and why it is not stricter.
-func podSecurityLevel(needed caps.Mask, kind userKind) (string, string) {
+func podSecurityLevel(needed caps.Mask, kind userKind) (PSSLevel, string) {
 	baseline := profileMask(policy.ProfileBaseline)
 	restricted := profileMask(policy.ProfileRestricted)
 	switch {
