@@ -179,39 +179,31 @@ def _caps_image_impl(ctx):
 
     requirements = ctx.actions.declare_file(ctx.label.name + ".requirements.txt")
     run_flags = ctx.actions.declare_file(ctx.label.name + ".run_flags.txt")
-    for out, only in [(requirements, []), (run_flags, ["--only", "flags"])]:
-        # No shell either: capslayer writes --output itself.
+    admission = ctx.actions.declare_file(ctx.label.name + ".admission.yaml")
+    for out, command, flags, mnemonic, progress in [
+        (requirements, "requirements", ["--image", tag], "CapsRequirements", "Computing the runtime requirements of %{label}"),
+        (run_flags, "requirements", ["--only", "flags", "--image", tag], "CapsRequirements", "Computing the runtime requirements of %{label}"),
+        (admission, "admission-policy", [], "CapsAdmissionPolicy", "Writing the admission policy of %{label}"),
+    ]:
+        # A file computed from the layout. No shell: capslayer writes
+        # --output itself.
         ctx.actions.run(
             executable = capslayer.binary,
             arguments = [
                 ctx.actions.args()
-                    .add("requirements")
+                    .add(command)
                     .add("--output", out)
-                    .add_all(only)
-                    .add("--image", tag)
+                    .add_all(flags)
                     .add(layout.path),
             ],
             tools = [capslayer.files_to_run],
             inputs = [layout],
             outputs = [out],
-            mnemonic = "CapsRequirements",
-            progress_message = "Computing the runtime requirements of %{label}",
+            mnemonic = mnemonic,
+            progress_message = progress,
             toolchain = TOOLCHAIN_TYPE,
             env = {},
         )
-
-    admission = ctx.actions.declare_file(ctx.label.name + ".admission.yaml")
-    ctx.actions.run(
-        executable = capslayer.binary,
-        arguments = [ctx.actions.args().add("admission-policy").add("--output", admission).add(layout.path)],
-        tools = [capslayer.files_to_run],
-        inputs = [layout],
-        outputs = [admission],
-        mnemonic = "CapsAdmissionPolicy",
-        progress_message = "Writing the admission policy of %{label}",
-        toolchain = TOOLCHAIN_TYPE,
-        env = {},
-    )
 
     return [
         DefaultInfo(files = depset([layout])),
