@@ -143,7 +143,7 @@ func TestImageCLIBaseWithEmptyManifests(t *testing.T) {
 	}
 	out := filepath.Join(dir, "out")
 	code, stdout, stderr := runCLI(t, "image", "--base", base, "--layer", l, "--entrypoint", "/app/server", "--output", out)
-	want := "capslayer image: image: base " + base + ": the base holds no image: its index lists no image manifest; give --base an OCI image layout or docker save tarball that holds an image\n"
+	want := "capslayer image: base " + base + ": the base holds no image: its index lists no image manifest; give --base an OCI image layout or docker save tarball that holds an image\n"
 	if code != 2 || stdout != "" || stderr != want {
 		t.Errorf("exit %d stdout %q stderr %q; want 2 and %q", code, stdout, stderr, want)
 	}
@@ -244,8 +244,8 @@ func TestImageCLIHintStyle(t *testing.T) {
 	for _, tc := range []struct {
 		style, want string
 	}{
-		{"cli", "image: entrypoint /app/nope: /app/nope exists in no layer of the image; check --entrypoint (or --cmd) and the --layer paths, or pass --no-entrypoint-check\n"},
-		{"bazel", "image: entrypoint /app/nope: /app/nope exists in no layer of the image; check 'entrypoint' (or 'cmd') and 'layers', or set check_entrypoint = False\n"},
+		{"cli", "entrypoint /app/nope: /app/nope exists in no layer of the image; check --entrypoint (or --cmd) and the --layer paths, or pass --no-entrypoint-check\n"},
+		{"bazel", "entrypoint /app/nope: /app/nope exists in no layer of the image; check 'entrypoint' (or 'cmd') and 'layers', or set check_entrypoint = False\n"},
 	} {
 		code, _, stderr := runCLI(t, "image", "--layer", l, "--entrypoint", "/app/nope", "--output", filepath.Join(dir, "o"), "--hint-style", tc.style)
 		if code != 2 || stderr != "capslayer image: "+tc.want {

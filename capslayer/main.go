@@ -115,7 +115,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "capslayer %s: %s\n", args[0], shorten(ue.msg, args))
 		return 2
 	default:
-		fmt.Fprintf(stderr, "capslayer %s: %s\n", args[0], shorten(err.Error(), args))
+		// The library's "package: " prefix is dropped where the package is
+		// named like the command ("capslayer inspect: stat x", not
+		// "capslayer inspect: inspect: stat x").
+		msg := strings.TrimPrefix(err.Error(), args[0]+": ")
+		fmt.Fprintf(stderr, "capslayer %s: %s\n", args[0], shorten(msg, args))
 		return 2
 	}
 }
