@@ -392,7 +392,7 @@ func TestBadLayers(t *testing.T) {
 	}{
 		{notTar, "notes.txt: inspect: not a tar archive"},
 		{trunc, "truncated"},
-		{t.TempDir(), "is not a regular file"},
+		{t.TempDir(), "is a directory, not a regular file"},
 		{filepath.Join(t.TempDir(), "missing.tar"), "no such file"},
 	} {
 		_, err := Build(Options{Layers: []string{tc.path}, Entrypoint: []string{"/app/server"}, Created: epoch})

@@ -8,7 +8,6 @@ import (
 	"hash"
 	"io"
 	"io/fs"
-	"os"
 	"strings"
 
 	"github.com/capslayer/rules_capslayer/capslayer/inspect"
@@ -61,11 +60,20 @@ func (s pathSummary) String() string {
 var _ v1.Layer = (*fileLayer)(nil)
 
 // openFile opens the file path of fsys, or the host's when fsys is nil.
+// The file must be a regular file, checked before it is opened: a FIFO
+// passed as --layer would otherwise block the open forever.
 func openFile(fsys fs.FS, path string) (fs.File, error) {
+	var f fs.File
+	var err error
 	if fsys != nil {
-		return fsys.Open(path)
+		f, err = inspect.OpenRegularFS(fsys, path, path)
+	} else {
+		f, err = inspect.OpenRegular(path, path)
 	}
-	return os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("layer %s: %w", path, err)
+	}
+	return f, nil
 }
 
 // openLayer reads the layer file at path (of fsys, nil for the host's) once
@@ -77,11 +85,6 @@ func openLayer(fsys fs.FS, path string, fn inspect.WalkFunc) (*fileLayer, error)
 		return nil, err
 	}
 	defer f.Close()
-	if fi, err := f.Stat(); err != nil {
-		return nil, err
-	} else if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("layer %s is not a regular file", path)
-	}
 	l := &fileLayer{fsys: fsys, path: path}
 	st, err := inspect.Walk(f, func(name string, hdr *tar.Header) error {
 		if hdr.Typeflag != tar.TypeDir {

@@ -61,6 +61,17 @@ func OpenRegular(p, what string) (_ *os.File, err error) {
 	return f.(*os.File), nil
 }
 
+// OpenRegularFS is OpenRegular for the file name of fsys (the in-memory
+// inputs of the fuzz targets and of image.Options.FS).
+func OpenRegularFS(fsys fs.FS, name, what string) (_ fs.File, err error) {
+	defer errprefix.Add(&err, "inspect")
+	f, _, err := openRegular(fsys, name, what)
+	if err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
 // regularFile is a regular file open for reading: *os.File, or the files of
 // fstest.MapFS and embed.FS. The archive readers seek over its members.
 type regularFile interface {
