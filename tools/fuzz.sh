@@ -4,7 +4,8 @@
 # DURATION each (a go test -fuzztime value: 10s, 30m, 1000000x; default 10s),
 # with one worker, one target after the other. It records the executions of
 # each target (the last `execs:` line of `go test -fuzz`), its fuzzing
-# time and rate in docs/fuzzing.md, and keeps the corpus each run built (go's cache) under
+# time and rate in docs/fuzzing.md, and keeps the corpus each run built (go's cache; the
+# smallest new entries, up to FUZZ_KEEP_BYTES, 1 MiB, per target) under
 # the package's testdata/fuzz/<Target>/, where `go test` replays it as seeds
 # and where go writes any crasher. Exits 1 if a target failed.
 #
@@ -54,8 +55,17 @@ for dir in $(grep -rl --include='*_test.go' -E '^func Fuzz[A-Z0-9_]' . | grep -v
     secs="$(awk -v d="$elapsed" 'BEGIN { s = 0; while (match(d, /^[0-9.]+[hms]/)) { n = substr(d, 1, RLENGTH - 1); u = substr(d, RLENGTH, 1); s += n * (u == "h" ? 3600 : u == "m" ? 60 : 1); d = substr(d, RLENGTH + 1) } print s }')"
     rate="$(awk -v n="${execs:-0}" -v s="$secs" 'BEGIN { if (s > 0) printf "%d/s", n / s; else print "-" }')"
     if [ -d "$cache/$pkg/$target" ]; then
+      # The new entries, smallest first, up to FUZZ_KEEP_BYTES (1 MiB) per
+      # target and run: layouts and images are 10-35 KB an entry, and the
+      # repository keeps no large blobs.
       mkdir -p "$dir/testdata/fuzz/$target"
-      cp -n "$cache/$pkg/$target"/* "$dir/testdata/fuzz/$target/" 2>/dev/null || true
+      kept=0
+      while read -r size entry; do
+        [ -e "$dir/testdata/fuzz/$target/${entry##*/}" ] && continue
+        [ $((kept + size)) -gt "${FUZZ_KEEP_BYTES:-1048576}" ] && break
+        cp "$entry" "$dir/testdata/fuzz/$target/"
+        kept=$((kept + size))
+      done < <(find "$cache/$pkg/$target" -maxdepth 1 -type f -printf '%s %p\n' | LC_ALL=C sort -n -k1,1 -k2,2)
     fi
     corpus="$( (ls "$dir/testdata/fuzz/$target" 2>/dev/null || true) | wc -l)"
     rows+="| \`$target\` | \`${pkg#github.com/capslayer/rules_capslayer/}\` | ${execs:-0} | ${elapsed:--} | $rate | $corpus | $result |"$'\n'
