@@ -90,11 +90,11 @@ func runLayer(args []string, stdout, stderr io.Writer) error {
 			if !ok || p == "" || text == "" {
 				return usagef("--set %q: want PATH=CAPS, e.g. --set /bin/ping=cap_net_raw=p", v)
 			}
-			raw, canon, err := encodeCaps(text, fmt.Sprintf("--set %q", v), uint32(rootid))
+			x, err := parseCaps(text, fmt.Sprintf("--set %q", v), uint32(rootid))
 			if err != nil {
 				return err
 			}
-			scs = append(scs, layer.SetCap{Path: p, Capability: raw, Caps: canon})
+			scs = append(scs, layer.SetCap{Path: p, Caps: x})
 		}
 		opts := []layer.Option{copt, layer.WithAllowScripts(*allowScript)}
 		if *descriptor != "" {
@@ -254,29 +254,29 @@ func parseFileFlag(v string, rootid uint32) (layer.File, error) {
 	return layerFile(dest, src, capsText, fmt.Sprintf("--file %q", v), rootid)
 }
 
-// layerFile parses capability text and encodes it for the layer: revision 2
-// (portable), or revision 3 when --rootid was given.
+// layerFile is the file src at dest with the capabilities text.
 func layerFile(dest, src, text, what string, rootid uint32) (layer.File, error) {
-	raw, canon, err := encodeCaps(text, what, rootid)
+	x, err := parseCaps(text, what, rootid)
 	if err != nil {
 		return layer.File{}, err
 	}
-	return layer.File{Path: dest, Source: src, Capability: raw, Caps: canon}, nil
+	return layer.File{Path: dest, Source: src, Caps: &x}, nil
 }
 
-// encodeCaps parses capability text into the raw security.capability
-// value and its canonical text, as getcap (-n) prints it.
-func encodeCaps(text, what string, rootid uint32) ([]byte, string, error) {
+// parseCaps parses capability text into the security.capability value a
+// layer stores: revision 2 (portable), or revision 3 when --rootid was
+// given.
+func parseCaps(text, what string, rootid uint32) (caps.Xattr, error) {
 	fc, err := caps.Parse(text)
 	if err != nil {
 		hint := ""
 		if strings.HasPrefix(what, "--file") && strings.Contains(text, "/") {
 			hint = " (the capabilities start after the last ':'; if the source path contains ':', end it with ':' or ':CAPS')"
 		}
-		return nil, "", usagef("%s: %v%s", what, err, hint)
+		return caps.Xattr{}, usagef("%s: %v%s", what, err, hint)
 	}
 	if rootid != 0 {
-		return fc.EncodeV3(rootid), caps.Xattr{Revision: 3, Caps: fc, RootID: rootid}.String(), nil // as getcap -n prints it
+		return caps.Xattr{Revision: 3, Caps: fc, RootID: rootid}, nil
 	}
-	return fc.EncodeV2(), fc.String(), nil
+	return caps.Xattr{Revision: 2, Caps: fc}, nil
 }

@@ -167,8 +167,15 @@ func TestParseFileFlag(t *testing.T) {
 			t.Errorf("parseFileFlag(%q): %v", tc.in, err)
 			continue
 		}
-		if f.Path != tc.dest || f.Source != tc.src || f.Caps != tc.caps {
-			t.Errorf("parseFileFlag(%q) = %q %q %q, want %q %q %q", tc.in, f.Path, f.Source, f.Caps, tc.dest, tc.src, tc.caps)
+		text := ""
+		if f.Caps != nil {
+			text = f.Caps.String()
+			if f.Caps.Revision != 2 {
+				t.Errorf("parseFileFlag(%q): revision %d, want 2", tc.in, f.Caps.Revision)
+			}
+		}
+		if f.Path != tc.dest || f.Source != tc.src || text != tc.caps {
+			t.Errorf("parseFileFlag(%q) = %q %q %q, want %q %q %q", tc.in, f.Path, f.Source, text, tc.dest, tc.src, tc.caps)
 		}
 	}
 	for _, tc := range []struct{ in, want string }{

@@ -45,7 +45,7 @@ func settle(b *testing.B, out string) {
 // equivalent, and see tools/bench/layer.sh for cp, openssl and GNU tar.
 func BenchmarkWrite(b *testing.B) {
 	src := benchSource(b, benchSize)
-	files := []File{{Path: "/app/big", Source: src, Capability: capServer}}
+	files := []File{{Path: "/app/big", Source: src, Caps: mustXattr(capServer)}}
 	for _, c := range []Compression{None, Gzip, Zstd} {
 		b.Run(string(c), func(b *testing.B) {
 			out := filepath.Join(b.TempDir(), "layer.tar")

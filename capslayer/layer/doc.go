@@ -6,8 +6,12 @@
 // none. The attribute travels in the tar entry as the PAX record
 // SCHILY.xattr.security.capability (the form GNU tar, libarchive, containerd,
 // Docker, Podman and umoci read), holding the exact vfs_cap_data bytes the
-// kernel stores. This package does not interpret capability text: it takes
-// the raw attribute value per file, which package caps produces.
+// kernel stores. Each file's capabilities are one caps.Xattr (parse text
+// with caps.Parse); this package encodes it into that value and records the
+// same value, as hex and as getcap -n text, in the descriptor.
+//
+// Rewrite gives capabilities to files of an existing layer tar instead,
+// copying every other byte of it.
 //
 // The archive is reproducible bit for bit: entry order, names, owners, modes
 // and times come only from the arguments, never from the host (umask, clock,

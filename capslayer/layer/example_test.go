@@ -30,10 +30,9 @@ func Example() {
 	}
 	var buf bytes.Buffer
 	res, err := layer.Write(&buf, []layer.File{{
-		Path:       "/app/server",
-		Source:     server,
-		Capability: fc.EncodeV2(),
-		Caps:       fc.String(),
+		Path:   "/app/server",
+		Source: server,
+		Caps:   &caps.Xattr{Caps: fc, Revision: 2}, // what setcap writes
 	}})
 	if err != nil {
 		log.Fatal(err)
@@ -51,7 +50,7 @@ func Example() {
 			log.Fatal(err)
 		}
 		fmt.Printf("%s %04o %d:%d", h.Name, h.Mode, h.Uid, h.Gid)
-		if v, ok := h.PAXRecords[layer.CapabilityPAXRecord]; ok {
+		if v, ok := h.PAXRecords[caps.PAXRecordKey]; ok {
 			fmt.Printf(" security.capability=%x", v)
 		}
 		fmt.Println()

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"unicode"
 
+	"github.com/capslayer/rules_capslayer/capslayer/caps"
 	"github.com/capslayer/rules_capslayer/capslayer/internal/compression"
 )
 
@@ -61,28 +62,28 @@ func FuzzRewrite(f *testing.F) {
 	// it behind a count of ~10 per minute).
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var out bytes.Buffer
-		if _, err := Rewrite(&out, bytes.NewReader(b), []SetCap{{Path: "/bin/ping", Capability: netRawP}}); err != nil {
+		if _, err := Rewrite(&out, bytes.NewReader(b), []SetCap{{Path: "/bin/ping", Caps: *mustXattr(netRawP)}}); err != nil {
 			return
 		}
-		count := func(b []byte) (n int, caps string) {
+		count := func(b []byte) (n int, value string) {
 			tr := tar.NewReader(bytes.NewReader(b))
 			for {
 				h, err := tr.Next()
 				if err != nil {
-					return n, caps
+					return n, value
 				}
 				n++
 				if path.Clean("/"+h.Name) == "/bin/ping" {
-					caps = h.PAXRecords[CapabilityPAXRecord]
+					value = h.PAXRecords[caps.PAXRecordKey]
 				}
 			}
 		}
 		plain, _, _ := compression.NewReader(bytes.NewReader(b))
 		tb, _ := io.ReadAll(plain)
 		nIn, _ := count(tb)
-		nOut, caps := count(out.Bytes())
-		if nIn != nOut || caps != string(netRawP) || (out.Len()-len(tb))%512 != 0 {
-			t.Fatalf("accepted input of %d entries gave %d entries, /bin/ping capability %x, %d bytes", nIn, nOut, caps, out.Len())
+		nOut, value := count(out.Bytes())
+		if nIn != nOut || value != string(netRawP) || (out.Len()-len(tb))%512 != 0 {
+			t.Fatalf("accepted input of %d entries gave %d entries, /bin/ping capability %x, %d bytes", nIn, nOut, value, out.Len())
 		}
 	})
 }

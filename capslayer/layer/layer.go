@@ -4,16 +4,11 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/capslayer/rules_capslayer/capslayer/caps"
 	"github.com/capslayer/rules_capslayer/capslayer/internal/compression"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 )
-
-// CapabilityPAXRecord is the PAX record key that carries a file's
-// security.capability extended attribute in a tar entry. It has the same
-// value as caps.PAXRecordKey; it is repeated here so that this package works
-// on raw attribute bytes without depending on capability parsing.
-const CapabilityPAXRecord = "SCHILY.xattr.security.capability"
 
 // Defaults for the tar entries. They match what rules_pkg and tar.bzl write
 // for a binary: root-owned, executable, at the Unix epoch.
@@ -33,14 +28,12 @@ type File struct {
 	// devices, pipes and sockets are rejected.
 	Source string
 
-	// Capability is the raw value of the security.capability extended
-	// attribute (a kernel vfs_cap_data blob, as caps.FileCaps.EncodeV2
-	// returns it), or nil for a file without capabilities.
-	Capability []byte
-
-	// Caps is the canonical text of Capability (as getcap prints it, e.g.
-	// "cap_net_bind_service=ep"). It is only recorded in the descriptor.
-	Caps string
+	// Caps is the file's capabilities, or nil for a file without any. The
+	// entry carries Caps.Encode(), the security.capability value of
+	// Caps.Revision (2 is what setcap writes and works in every user
+	// namespace; 3 limits the capabilities to the namespace whose root is
+	// Caps.RootID). The descriptor records that value and Caps.String().
+	Caps *caps.Xattr
 }
 
 // Compression selects how the tar stream is compressed: None, Gzip or
@@ -75,7 +68,7 @@ type Descriptor struct {
 // FileInfo records one file of a layer, in archive order.
 type FileInfo struct {
 	Path  string `json:"path"`            // absolute path in the image
-	Caps  string `json:"caps,omitempty"`  // File.Caps, canonical capability text
+	Caps  string `json:"caps,omitempty"`  // capability text, as getcap -n prints it
 	Xattr string `json:"xattr,omitempty"` // security.capability value, lower-case hex
 	Mode  string `json:"mode"`            // permission bits, octal, e.g. "0755"
 	UID   int    `json:"uid"`

@@ -15,13 +15,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/capslayer/rules_capslayer/capslayer/caps"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/golden*.tar* from the current writer")
 
 // Capability values written by the real setcap(8) (libcap 2.66); the GNU tar
 // reference layers in testdata carry the same bytes, so TestGNUTarReference
-// also pins these. File.Caps is what getcap -n prints for them.
+// also pins these.
 var (
 	// setcap cap_net_bind_service=ep
 	capServer = mustHex("0100000200040000000000000000000000000000")
@@ -30,6 +32,15 @@ var (
 	// setcap -n 1000 cap_net_bind_service=p (revision 3, rootid 1000)
 	capNSTool = mustHex("0000000300040000000000000000000000000000e8030000")
 )
+
+// mustXattr decodes a security.capability value.
+func mustXattr(raw []byte) *caps.Xattr {
+	x, err := caps.Decode(raw)
+	if err != nil {
+		panic(err)
+	}
+	return &x
+}
 
 func mustHex(s string) []byte {
 	b, err := hex.DecodeString(s)
@@ -43,15 +54,15 @@ func mustHex(s string) []byte {
 // order different from the archive order.
 func testFiles() []File {
 	return []File{
-		{Path: "/app/tools/tcpdump", Source: "testdata/src/tcpdump", Capability: capTcpdump, Caps: "cap_net_admin,cap_net_raw=ep"},
+		{Path: "/app/tools/tcpdump", Source: "testdata/src/tcpdump", Caps: mustXattr(capTcpdump)},
 		{Path: "/app-data/motd", Source: "testdata/src/motd"},
-		{Path: "/app/server", Source: "testdata/src/server", Capability: capServer, Caps: "cap_net_bind_service=ep"},
+		{Path: "/app/server", Source: "testdata/src/server", Caps: mustXattr(capServer)},
 	}
 }
 
 // rootIDFiles is the layout of testdata/gnutar-rootid.tar.
 func rootIDFiles() []File {
-	return []File{{Path: "/opt/nstool", Source: "testdata/src/nstool", Capability: capNSTool, Caps: "cap_net_bind_service=p [rootid=1000]"}}
+	return []File{{Path: "/opt/nstool", Source: "testdata/src/nstool", Caps: mustXattr(capNSTool)}}
 }
 
 func writeBytes(t testing.TB, files []File, opts ...Option) ([]byte, *Result) {
@@ -214,7 +225,7 @@ func TestLayout(t *testing.T) {
 	}
 	for i, h := range hdrs {
 		w := want[i]
-		got := row{h.Name, h.Typeflag, h.Mode, h.Uid, h.Gid, h.PAXRecords[CapabilityPAXRecord]}
+		got := row{h.Name, h.Typeflag, h.Mode, h.Uid, h.Gid, h.PAXRecords[caps.PAXRecordKey]}
 		if got != w {
 			t.Errorf("entry %d = %+v, want %+v", i, got, w)
 		}
@@ -259,8 +270,8 @@ func TestHostIndependent(t *testing.T) {
 	}
 	other := filepath.Join(dir, "other")
 	os.WriteFile(other, []byte("other\n"), 0o644)
-	filesA := []File{{Path: "/x/bin", Source: a, Capability: capServer}, {Path: "/y", Source: other}}
-	filesB := []File{{Path: "/y", Source: other}, {Path: "/x/bin", Source: b, Capability: capServer}}
+	filesA := []File{{Path: "/x/bin", Source: a, Caps: mustXattr(capServer)}, {Path: "/y", Source: other}}
+	filesB := []File{{Path: "/y", Source: other}, {Path: "/x/bin", Source: b, Caps: mustXattr(capServer)}}
 	ba, _ := writeBytes(t, filesA)
 	bb, _ := writeBytes(t, filesB)
 	if !bytes.Equal(ba, bb) {
@@ -276,8 +287,8 @@ func TestSymlinkStoredAsFile(t *testing.T) {
 	if err := os.Symlink("real", link); err != nil {
 		t.Fatal(err)
 	}
-	viaLink, _ := writeBytes(t, []File{{Path: "/bin/x", Source: link, Capability: capServer}})
-	direct, _ := writeBytes(t, []File{{Path: "/bin/x", Source: target, Capability: capServer}})
+	viaLink, _ := writeBytes(t, []File{{Path: "/bin/x", Source: link, Caps: mustXattr(capServer)}})
+	direct, _ := writeBytes(t, []File{{Path: "/bin/x", Source: target, Caps: mustXattr(capServer)}})
 	if !bytes.Equal(viaLink, direct) {
 		t.Errorf("symlinked source stored differently from its target:\n%s", byteDiff(viaLink, direct))
 	}
@@ -352,7 +363,7 @@ func TestLongAndUnicodePaths(t *testing.T) {
 	os.WriteFile(src, []byte("x"), 0o644)
 	long := "/" + strings.Repeat("d", 120) + "/" + strings.Repeat("n", 150)
 	files := []File{
-		{Path: long, Source: src, Capability: capServer},
+		{Path: long, Source: src, Caps: mustXattr(capServer)},
 		{Path: "/opt/ünïcødé/bin", Source: src},
 	}
 	b, _ := writeBytes(t, files, WithOwner(3000000, 3000000), WithModTime(MaxModTime))
@@ -370,7 +381,7 @@ func TestLongAndUnicodePaths(t *testing.T) {
 			t.Errorf("%s: uid %d mtime %d, want 3000000 and %d", h.Name, h.Uid, h.ModTime.Unix(), int64(MaxModTime))
 		}
 	}
-	if h := got[long[1:]]; h.PAXRecords[CapabilityPAXRecord] != string(capServer) {
+	if h := got[long[1:]]; h.PAXRecords[caps.PAXRecordKey] != string(capServer) {
 		t.Errorf("long path lost its capability: %q", h.PAXRecords)
 	}
 }
@@ -405,10 +416,9 @@ func TestErrors(t *testing.T) {
 		{"dangling symlink", []File{{Path: "/a", Source: dangling}}, nil, `is a symlink to "nowhere", which does not exist`},
 		{"directory source", []File{{Path: "/a", Source: dir}}, nil, "is a directory"},
 		{"device source", []File{{Path: "/a", Source: "/dev/null"}}, nil, "is a character device, not a regular file"},
-		{"script with caps", []File{{Path: "/run", Source: script, Capability: capServer}}, nil, `is a script (it starts with "#!"): the kernel runs its interpreter`},
-		{"empty capability", []File{{Path: "/a", Source: bin, Capability: []byte{}}}, nil, "capability value is empty"},
-		{"bad capability", []File{{Path: "/a", Source: bin, Capability: []byte("not a capability xattr")}}, nil, "is not a vfs_cap_data blob (22 bytes"},
-		{"wrong revision", []File{{Path: "/a", Source: bin, Capability: capNSTool[:20]}}, nil, "is not a vfs_cap_data blob (20 bytes"},
+		{"script with caps", []File{{Path: "/run", Source: script, Caps: mustXattr(capServer)}}, nil, `is a script (it starts with "#!"): the kernel runs its interpreter`},
+		{"no revision", []File{{Path: "/a", Source: bin, Caps: &caps.Xattr{Caps: mustXattr(capServer).Caps}}}, nil, "/a: caps: unknown vfs_cap_data revision 0 (want 1, 2 or 3)"},
+		{"revision 1 above 31", []File{{Path: "/a", Source: bin, Caps: &caps.Xattr{Revision: 1, Caps: caps.FileCaps{Permitted: caps.MaskOf(32)}}}}, nil, "/a: caps: revision 1 holds capabilities 0..31 only"},
 		{"bad owner", []File{{Path: "/a", Source: bin}}, []Option{WithOwner(-1, 0)}, "owner -1:0 is out of range"},
 		{"bad mode", []File{{Path: "/a", Source: bin}}, []Option{WithMode(0o10000)}, "mode 010000 is out of range"},
 		{"bad mtime", []File{{Path: "/a", Source: bin}}, []Option{WithModTime(-5)}, "mtime -5 is negative"},
@@ -431,7 +441,7 @@ func TestErrors(t *testing.T) {
 			assertEmptyDir(t, filepath.Dir(out))
 		})
 	}
-	if _, err := Write(io.Discard, []File{{Path: "/run", Source: script, Capability: capServer}}); !errors.Is(err, ErrScript) {
+	if _, err := Write(io.Discard, []File{{Path: "/run", Source: script, Caps: mustXattr(capServer)}}); !errors.Is(err, ErrScript) {
 		t.Errorf("script error = %v, want errors.Is ErrScript", err)
 	}
 }
@@ -451,7 +461,7 @@ func TestAllowScripts(t *testing.T) {
 	dir := t.TempDir()
 	script := filepath.Join(dir, "run.sh")
 	os.WriteFile(script, []byte("#!/bin/sh\n"), 0o755)
-	files := []File{{Path: "/run.sh", Source: script, Capability: capServer}}
+	files := []File{{Path: "/run.sh", Source: script, Caps: mustXattr(capServer)}}
 	_, res := writeBytes(t, files, WithAllowScripts(true))
 	if len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "the kernel ignores file capabilities on scripts") {
 		t.Errorf("Warnings = %q, want one about scripts", res.Warnings)

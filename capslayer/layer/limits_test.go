@@ -24,7 +24,7 @@ func TestModTime_9223372036854775807(t *testing.T) {
 	src := filepath.Join(dir, "src")
 	os.WriteFile(src, []byte("x"), 0o644)
 	out := filepath.Join(dir, "l.tar")
-	if _, err := WriteFile(out, []File{{Path: "/app/x", Source: src, Capability: capServer}}, WithModTime(MaxModTime)); err != nil {
+	if _, err := WriteFile(out, []File{{Path: "/app/x", Source: src, Caps: mustXattr(capServer)}}, WithModTime(MaxModTime)); err != nil {
 		t.Fatal(err)
 	}
 	python := testenv.RequireTools(t, "python3")[0]
@@ -45,7 +45,7 @@ func TestMode_07777_withCaps(t *testing.T) {
 	dir := t.TempDir()
 	src := filepath.Join(dir, "src")
 	os.WriteFile(src, []byte("x"), 0o644)
-	caps := []File{{Path: "/app/x", Source: src, Capability: capServer}}
+	caps := []File{{Path: "/app/x", Source: src, Caps: mustXattr(capServer)}}
 	for _, mode := range []int64{0o7777, 0o4755, 0o2755, 0o757} {
 		_, err := WriteFile(filepath.Join(dir, "l.tar"), caps, WithMode(mode))
 		if !errors.Is(err, ErrUnsafeMode) {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/capslayer/rules_capslayer/capslayer/caps"
 	"github.com/capslayer/rules_capslayer/capslayer/inspect"
 	"github.com/capslayer/rules_capslayer/internal/testenv"
 )
@@ -68,12 +69,12 @@ func TestLongestPathReadBack(t *testing.T) {
 	}
 	netRaw := mustHex("0000000200200000000000000000000000000000") // cap_net_raw=p
 	var buf bytes.Buffer
-	if _, err := Write(&buf, []File{{Path: p, Source: src, Capability: netRaw}}); err != nil {
+	if _, err := Write(&buf, []File{{Path: p, Source: src, Caps: mustXattr(netRaw)}}); err != nil {
 		t.Fatal(err)
 	}
 	var got []string
 	if _, err := inspect.Walk(bytes.NewReader(buf.Bytes()), func(name string, hdr *tar.Header) error {
-		if hdr.Typeflag == tar.TypeReg && hdr.PAXRecords[CapabilityPAXRecord] != "" {
+		if hdr.Typeflag == tar.TypeReg && hdr.PAXRecords[caps.PAXRecordKey] != "" {
 			got = append(got, name)
 		}
 		return nil
@@ -104,10 +105,10 @@ func TestWhiteoutNamesRefused(t *testing.T) {
 	os.WriteFile(src, []byte("ELF"), 0o755)
 	netRaw := mustHex("0000000200200000000000000000000000000000")
 	for _, p := range []string{"/app/.wh.server", "/app/.wh..wh..opq", "/.wh.app/server", "/app/.wh..wh.plnk"} {
-		for _, c := range [][]byte{netRaw, nil} {
-			_, err := Write(&bytes.Buffer{}, []File{{Path: p, Source: src, Capability: c}})
+		for _, c := range []*caps.Xattr{mustXattr(netRaw), nil} {
+			_, err := Write(&bytes.Buffer{}, []File{{Path: p, Source: src, Caps: c}})
 			if !errors.Is(err, ErrPath) || !strings.Contains(err.Error(), "whiteout name") {
-				t.Errorf("%s (capability %x): error %v, want a whiteout refusal", p, c, err)
+				t.Errorf("%s (capabilities %v): error %v, want a whiteout refusal", p, c, err)
 			}
 		}
 	}

@@ -1,6 +1,7 @@
 package layer
 
 import (
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -23,7 +24,8 @@ type entry struct {
 	name string // tar name: "app/" for a directory, "app/server" for a file
 	dir  bool
 	file *File
-	size int64 // content size seen when the source was checked
+	caps *capability // the file's, or nil
+	size int64       // content size seen when the source was checked
 }
 
 // Limits of a destination path, in bytes: what Linux (PATH_MAX 4096 with
@@ -105,22 +107,31 @@ func checkPath(p string) error {
 	return nil
 }
 
-// checkCapability checks that v looks like a vfs_cap_data value: 12, 20 or
-// 24 bytes whose revision byte matches the length. The full decoding lives
-// in package caps; this check only keeps arbitrary bytes out of layers.
-func checkCapability(f *File) error {
-	v := f.Capability
-	if v == nil {
-		return nil
+// capability is a file's capabilities as an entry stores them: the
+// security.capability value and its text, both from one caps.Xattr.
+type capability struct {
+	raw  []byte // the value of the PAX record caps.PAXRecordKey
+	text string // as getcap -n prints it
+}
+
+// encodeCapability encodes x for the file at p; nil stays nil.
+func encodeCapability(p string, x *caps.Xattr) (*capability, error) {
+	if x == nil {
+		return nil, nil
 	}
-	if len(v) == 0 {
-		return fmt.Errorf("%s: capability value is empty: use nil for a file without capabilities", f.Path)
+	raw, err := x.Encode()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", p, err)
 	}
-	want := map[int]byte{12: 1, 20: 2, 24: 3}[len(v)]
-	if want == 0 || v[3] != want {
-		return fmt.Errorf("%s: capability value %x is not a vfs_cap_data blob (%d bytes; want 20 bytes with revision byte 0x02 or 24 bytes with revision byte 0x03 at offset 3): encode it with caps.FileCaps.EncodeV2", f.Path, v, len(v))
+	return &capability{raw: raw, text: x.String()}, nil
+}
+
+// record returns the descriptor's caps and xattr fields for c.
+func (c *capability) record() (text, xattr string) {
+	if c == nil {
+		return "", ""
 	}
-	return nil
+	return c.text, hex.EncodeToString(c.raw)
 }
 
 // plan validates files and returns the entries of the layer in archive
@@ -131,6 +142,7 @@ func plan(files []File, o *options) ([]entry, []string, error) {
 		return nil, nil, errors.New("no files given: a layer needs at least one file")
 	}
 	byPath := make(map[string]*File, len(files))
+	encoded := make([]*capability, len(files))
 	var entries []entry
 	var warnings []string
 	for i := range files {
@@ -142,9 +154,11 @@ func plan(files []File, o *options) ([]entry, []string, error) {
 			return nil, nil, fmt.Errorf("destination %s is given twice (sources %q and %q): each path holds one file", f.Path, g.Source, f.Source)
 		}
 		byPath[f.Path] = f
-		if err := checkCapability(f); err != nil {
+		c, err := encodeCapability(f.Path, f.Caps)
+		if err != nil {
 			return nil, nil, err
 		}
+		encoded[i] = c
 	}
 	dirs := make(map[string]bool)
 	for i := range files {
@@ -162,7 +176,7 @@ func plan(files []File, o *options) ([]entry, []string, error) {
 	}
 	for i := range files {
 		f := &files[i]
-		if bits := caps.UnsafeMode(o.mode); f.Capability != nil && bits != "" && !o.allowUnsafe {
+		if bits := caps.UnsafeMode(o.mode); f.Caps != nil && bits != "" && !o.allowUnsafe {
 			return nil, nil, fmt.Errorf("%s: %w: mode %04o sets %s; use a mode without them, e.g. 0755", f.Path, ErrUnsafeMode, o.mode, bits)
 		}
 		size, warn, err := checkSource(f, o.allowScripts)
@@ -172,7 +186,7 @@ func plan(files []File, o *options) ([]entry, []string, error) {
 		if warn != "" {
 			warnings = append(warnings, warn)
 		}
-		entries = append(entries, entry{name: f.Path[1:], file: f, size: size})
+		entries = append(entries, entry{name: f.Path[1:], file: f, caps: encoded[i], size: size})
 	}
 	// Sort by path components, so that a directory's entries directly
 	// follow it ("app/", "app/server", "app-data"), as GNU tar --sort=name
@@ -213,7 +227,7 @@ func checkSource(f *File, allowScripts bool) (int64, string, error) {
 		return 0, "", fmt.Errorf("%s: source: %w", f.Path, err)
 	}
 	defer fd.Close()
-	if f.Capability == nil {
+	if f.Caps == nil {
 		return fi.Size(), "", nil
 	}
 	var magic [2]byte

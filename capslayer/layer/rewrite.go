@@ -3,7 +3,6 @@ package layer
 import (
 	"archive/tar"
 	"bytes"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +11,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/capslayer/rules_capslayer/capslayer/caps"
 	"github.com/capslayer/rules_capslayer/capslayer/inspect"
 	"github.com/capslayer/rules_capslayer/capslayer/internal/compression"
 	"github.com/capslayer/rules_capslayer/capslayer/internal/errprefix"
@@ -23,10 +23,8 @@ type SetCap struct {
 	// Path is the file's absolute, clean path in the image ("/bin/ping").
 	// Entry names in the tar may be stored with or without "./" or "/".
 	Path string
-	// Capability is the raw security.capability value, as in File.
-	Capability []byte
-	// Caps is the canonical text of Capability, recorded in the descriptor.
-	Caps string
+	// Caps is the capabilities to give it, stored as in File.Caps.
+	Caps caps.Xattr
 }
 
 // ErrRewrite is matched (errors.Is) by every error of Rewrite about the
@@ -130,12 +128,13 @@ func rewriteOptions(opts []Option) (*options, error) {
 	return o, nil
 }
 
-// checkSets validates the requested paths and values.
-func checkSets(sets []SetCap) (map[string]*SetCap, error) {
+// checkSets validates the requested paths and values and encodes the
+// values, by path.
+func checkSets(sets []SetCap) (map[string]*capability, error) {
 	if len(sets) == 0 {
 		return nil, errors.New("no file named: give at least one path and its capabilities")
 	}
-	byPath := make(map[string]*SetCap, len(sets))
+	byPath := make(map[string]*capability, len(sets))
 	for i := range sets {
 		s := &sets[i]
 		if err := pathError(s.Path); err != nil {
@@ -144,13 +143,11 @@ func checkSets(sets []SetCap) (map[string]*SetCap, error) {
 		if _, dup := byPath[s.Path]; dup {
 			return nil, &RewriteError{Path: s.Path, Problem: "is named twice: give each file one set of capabilities"}
 		}
-		if len(s.Capability) == 0 {
-			return nil, &RewriteError{Path: s.Path, Problem: "no capability value given"}
-		}
-		if err := checkCapability(&File{Path: s.Path, Capability: s.Capability}); err != nil {
+		c, err := encodeCapability(s.Path, &s.Caps)
+		if err != nil {
 			return nil, err
 		}
-		byPath[s.Path] = s
+		byPath[s.Path] = c
 	}
 	return byPath, nil
 }
@@ -188,7 +185,7 @@ func (rc *recorder) flush(w io.Writer) error {
 // neither reads ahead nor buffers), which lets the bytes of every entry not
 // named be copied as they were, not re-encoded. archive/tar alone would
 // rewrite every header (GNU long names, field encodings, record order).
-func rewrite(w io.Writer, in io.Reader, sets map[string]*SetCap, o *options) (*Result, error) {
+func rewrite(w io.Writer, in io.Reader, sets map[string]*capability, o *options) (*Result, error) {
 	dr, _, err := compression.NewReader(in)
 	if err != nil {
 		return nil, fmt.Errorf("input tar: %w", err)
@@ -224,11 +221,11 @@ func rewrite(w io.Writer, in io.Reader, sets map[string]*SetCap, o *options) (*R
 		}
 		if hdr.Typeflag == tar.TypeLink {
 			target, _ := inspect.CleanName(hdr.Linkname)
-			if s, ok := sets[target]; ok {
-				warnings = append(warnings, fmt.Sprintf("%s is also in the image as %s, a hard link to it, which gets the same capabilities", s.Path, name))
+			if _, ok := sets[target]; ok {
+				warnings = append(warnings, fmt.Sprintf("%s is also in the image as %s, a hard link to it, which gets the same capabilities", target, name))
 			}
 		}
-		s, named := sets[name]
+		c, named := sets[name]
 		if named {
 			if prev, dup := seen[name]; dup {
 				return nil, &RewriteError{Path: name, Problem: fmt.Sprintf("appears twice in the tar (entries %d and %d, a %s and a %s): the later one wins when extracted; fix the tar first", prev.index, index, prev.kind, entryKind(hdr))}
@@ -263,7 +260,7 @@ func rewrite(w io.Writer, in io.Reader, sets map[string]*SetCap, o *options) (*R
 		}
 		rec.held.Reset()      // the header, replaced by setCapability's
 		rec.sink = io.Discard // the original data, copied by setCapability
-		info, warn, err := setCapability(tarOut, tr, hdr, s, o)
+		info, warn, err := setCapability(tarOut, tr, hdr, name, c, o)
 		rec.sink = nil
 		if err != nil {
 			return nil, err
@@ -379,9 +376,9 @@ func checkNamedEntry(name string, hdr *tar.Header) error {
 	return fail("is a %s in the tar, not a regular file", entryKind(hdr))
 }
 
-// setCapability writes hdr with the capability of s, and copies the
-// entry's data from tr.
-func setCapability(w io.Writer, tr *tar.Reader, hdr *tar.Header, s *SetCap, o *options) (FileInfo, string, error) {
+// setCapability writes hdr, the entry of the file p, with the capability c,
+// and copies the entry's data from tr.
+func setCapability(w io.Writer, tr *tar.Reader, hdr *tar.Header, p string, c *capability, o *options) (FileInfo, string, error) {
 	h := *hdr
 	h.PAXRecords = make(map[string]string, len(hdr.PAXRecords)+1)
 	for k, v := range hdr.PAXRecords {
@@ -389,7 +386,7 @@ func setCapability(w io.Writer, tr *tar.Reader, hdr *tar.Header, s *SetCap, o *o
 			h.PAXRecords[k] = v
 		}
 	}
-	h.PAXRecords[CapabilityPAXRecord] = string(s.Capability)
+	h.PAXRecords[caps.PAXRecordKey] = string(c.raw)
 	h.Xattrs = nil //nolint:staticcheck // superseded by PAXRecords
 	h.Format = tar.FormatPAX
 	if h.Typeflag == tar.TypeRegA {
@@ -399,32 +396,33 @@ func setCapability(w io.Writer, tr *tar.Reader, hdr *tar.Header, s *SetCap, o *o
 	head := make([]byte, 2)
 	n, err := io.ReadFull(tr, head)
 	if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
-		return FileInfo{}, "", fmt.Errorf("input tar: %s: %w", s.Path, err)
+		return FileInfo{}, "", fmt.Errorf("input tar: %s: %w", p, err)
 	}
 	head = head[:n]
 	if string(head) == "#!" {
 		if !o.allowScripts {
-			return FileInfo{}, "", fmt.Errorf("%s: the file in the tar is a script (it starts with \"#!\"): the kernel runs its interpreter, not the script, so give the capabilities to a compiled binary (or to the interpreter) instead (%w)", s.Path, ErrScript)
+			return FileInfo{}, "", fmt.Errorf("%s: the file in the tar is a script (it starts with \"#!\"): the kernel runs its interpreter, not the script, so give the capabilities to a compiled binary (or to the interpreter) instead (%w)", p, ErrScript)
 		}
-		warn = fmt.Sprintf("%s starts with \"#!\": the kernel ignores file capabilities on scripts, so it will run without them", s.Path)
+		warn = fmt.Sprintf("%s starts with \"#!\": the kernel ignores file capabilities on scripts, so it will run without them", p)
 	}
 	tw := tar.NewWriter(w)
 	if err := tw.WriteHeader(&h); err != nil {
-		return FileInfo{}, "", fmt.Errorf("%s: encode the new header: %w", s.Path, err)
+		return FileInfo{}, "", fmt.Errorf("%s: encode the new header: %w", p, err)
 	}
 	if _, err := tw.Write(head); err != nil {
 		return FileInfo{}, "", err
 	}
 	if _, err := io.Copy(tw, tr); err != nil {
-		return FileInfo{}, "", fmt.Errorf("input tar: %s: %w", s.Path, err)
+		return FileInfo{}, "", fmt.Errorf("input tar: %s: %w", p, err)
 	}
 	if err := tw.Flush(); err != nil { // pads the data; no end marker
-		return FileInfo{}, "", fmt.Errorf("%s: %w", s.Path, err)
+		return FileInfo{}, "", fmt.Errorf("%s: %w", p, err)
 	}
+	text, xattr := c.record()
 	return FileInfo{
-		Path:  s.Path,
-		Caps:  s.Caps,
-		Xattr: hex.EncodeToString(s.Capability),
+		Path:  p,
+		Caps:  text,
+		Xattr: xattr,
 		Mode:  fmt.Sprintf("%04o", h.Mode&0o7777),
 		UID:   h.Uid,
 		GID:   h.Gid,

@@ -60,7 +60,7 @@ with tarfile.open(sys.argv[2], "w", format=tarfile.PAX_FORMAT) as t: t.add(sys.a
 					}
 				}
 			}
-			if _, err := RewriteFile(out, in, []SetCap{{Path: ping, Capability: netRawP, Caps: "cap_net_raw=p"}}); err != nil {
+			if _, err := RewriteFile(out, in, []SetCap{{Path: ping, Caps: *mustXattr(netRawP)}}); err != nil {
 				t.Fatal(err)
 			}
 			if a, b := run(t, "tar", "-tvf", in), run(t, "tar", "-tvf", out); a != b {

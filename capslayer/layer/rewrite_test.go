@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/capslayer/rules_capslayer/capslayer/caps"
 	"github.com/capslayer/rules_capslayer/capslayer/internal/compression"
 )
 
@@ -65,7 +66,7 @@ func rewriteBytes(t *testing.T, in []byte, sets []SetCap, opts ...Option) ([]byt
 // and contents, with the new capability and no stale LIBARCHIVE copy.
 func TestRewriteCopiesEveryOtherByte(t *testing.T) {
 	in, start, end := fixture(t)
-	out, res, err := rewriteBytes(t, in, []SetCap{{Path: "/bin/ping", Capability: netRawP, Caps: "cap_net_raw=p"}})
+	out, res, err := rewriteBytes(t, in, []SetCap{{Path: "/bin/ping", Caps: *mustXattr(netRawP)}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +89,7 @@ func TestRewriteCopiesEveryOtherByte(t *testing.T) {
 		}
 		data := new(bytes.Buffer)
 		data.ReadFrom(tr)
-		if h.PAXRecords[CapabilityPAXRecord] != string(netRawP) || h.PAXRecords["SCHILY.xattr.user.note"] != "kept" ||
+		if h.PAXRecords[caps.PAXRecordKey] != string(netRawP) || h.PAXRecords["SCHILY.xattr.user.note"] != "kept" ||
 			h.PAXRecords["LIBARCHIVE.xattr.security.capability"] != "" || h.Mode != 0o4755 || !h.ModTime.Equal(time.Unix(1700000000, 0)) || data.String() != "\x7fELF ping binary" {
 			t.Errorf("/bin/ping header %+v, data %q", h, data)
 		}
@@ -111,13 +112,13 @@ func TestRewriteCopiesEveryOtherByte(t *testing.T) {
 		zw, _ := compression.NewWriter(&z, c)
 		zw.Write(in)
 		zw.Close()
-		again, _, err := rewriteBytes(t, z.Bytes(), []SetCap{{Path: "/bin/ping", Capability: netRawP, Caps: "cap_net_raw=p"}})
+		again, _, err := rewriteBytes(t, z.Bytes(), []SetCap{{Path: "/bin/ping", Caps: *mustXattr(netRawP)}})
 		if err != nil || !bytes.Equal(again, out) {
 			t.Errorf("%s input: %v, output differs: %v", c, err, !bytes.Equal(again, out))
 		}
 	}
 	// Compressed output: the same tar inside.
-	gz, gres, err := rewriteBytes(t, in, []SetCap{{Path: "/bin/ping", Capability: netRawP}}, WithCompression(Gzip))
+	gz, gres, err := rewriteBytes(t, in, []SetCap{{Path: "/bin/ping", Caps: *mustXattr(netRawP)}}, WithCompression(Gzip))
 	if err != nil || gres.DiffID != res.DiffID || !bytes.Equal(decompress(t, Gzip, gz), out) {
 		t.Errorf("gzip output: %v, diff_id %s want %s", err, gres.DiffID, res.DiffID)
 	}
@@ -125,7 +126,7 @@ func TestRewriteCopiesEveryOtherByte(t *testing.T) {
 
 func TestRewriteRefuses(t *testing.T) {
 	in, _, end := fixture(t)
-	set := func(p string) []SetCap { return []SetCap{{Path: p, Capability: netRawP}} }
+	set := func(p string) []SetCap { return []SetCap{{Path: p, Caps: *mustXattr(netRawP)}} }
 	for _, tc := range []struct {
 		name string
 		in   []byte
@@ -143,6 +144,7 @@ func TestRewriteRefuses(t *testing.T) {
 		{"truncated", in[:end], set("/bin/ping"), "end-of-archive marker (two zero blocks) is missing"},
 		{"concatenated tars", append(append([]byte(nil), in...), in...), set("/bin/ping"), "data follows the end-of-archive marker"},
 		{"no set", in, nil, "no file named"},
+		{"no revision", in, []SetCap{{Path: "/bin/ping"}}, "/bin/ping: caps: unknown vfs_cap_data revision 0"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, _, err := rewriteBytes(t, tc.in, tc.sets)
@@ -175,11 +177,11 @@ func TestRewriteFileWritesNothingOnError(t *testing.T) {
 	inPath := filepath.Join(dir, "in.tar")
 	os.WriteFile(inPath, in, 0o644)
 	out, desc := filepath.Join(dir, "out.tar"), filepath.Join(dir, "out.json")
-	if _, err := RewriteFile(out, inPath, []SetCap{{Path: "/bin/ping", Capability: netRawP}}, WithDescriptorFile(desc)); err != nil {
+	if _, err := RewriteFile(out, inPath, []SetCap{{Path: "/bin/ping", Caps: *mustXattr(netRawP)}}, WithDescriptorFile(desc)); err != nil {
 		t.Fatal(err)
 	}
 	before, _ := os.ReadFile(out)
-	if _, err := RewriteFile(out, inPath, []SetCap{{Path: "/bin/ping", Capability: netRawP}, {Path: "/bin/nope", Capability: netRawP}}, WithDescriptorFile(desc)); err == nil {
+	if _, err := RewriteFile(out, inPath, []SetCap{{Path: "/bin/ping", Caps: *mustXattr(netRawP)}, {Path: "/bin/nope", Caps: *mustXattr(netRawP)}}, WithDescriptorFile(desc)); err == nil {
 		t.Fatal("missing path accepted")
 	}
 	after, _ := os.ReadFile(out)
@@ -187,10 +189,10 @@ func TestRewriteFileWritesNothingOnError(t *testing.T) {
 	if !bytes.Equal(before, after) || len(ents) != 3 {
 		t.Errorf("after a failed rewrite: output changed %v, directory holds %d entries", !bytes.Equal(before, after), len(ents))
 	}
-	if _, err := RewriteFile(inPath, inPath, []SetCap{{Path: "/bin/ping", Capability: netRawP}}); err == nil || !strings.Contains(err.Error(), "is also the output") {
+	if _, err := RewriteFile(inPath, inPath, []SetCap{{Path: "/bin/ping", Caps: *mustXattr(netRawP)}}); err == nil || !strings.Contains(err.Error(), "is also the output") {
 		t.Errorf("in place: %v", err)
 	}
-	if _, err := RewriteFile(out, inPath, []SetCap{{Path: "/bin/ping", Capability: netRawP}}, WithMode(0o700)); err == nil {
+	if _, err := RewriteFile(out, inPath, []SetCap{{Path: "/bin/ping", Caps: *mustXattr(netRawP)}}, WithMode(0o700)); err == nil {
 		t.Error("WithMode accepted by RewriteFile")
 	}
 }

@@ -35,18 +35,19 @@ func TestGNUTarExtract(t *testing.T) {
 		p := filepath.Join(root, f.Path)
 		got := strings.TrimSpace(run(t, "getcap", "-n", p)) // -n: print the rootid of v3 values
 		var want string
-		if f.Caps != "" {
-			want = p + " " + f.Caps
+		if f.Caps != nil {
+			want = p + " " + f.Caps.String()
 		}
 		if got != want {
 			t.Errorf("getcap %s = %q, want %q", f.Path, got, want)
 		}
-		if f.Capability == nil {
+		if f.Caps == nil {
 			continue
 		}
+		raw, _ := f.Caps.Encode()
 		got = run(t, "getfattr", "--absolute-names", "--only-values", "-n", "security.capability", p)
-		if got != string(f.Capability) {
-			t.Errorf("getfattr %s = %x, want %x", f.Path, got, f.Capability)
+		if got != string(raw) {
+			t.Errorf("getfattr %s = %x, want %x", f.Path, got, raw)
 		}
 		src, _ := os.ReadFile(f.Source)
 		if b, _ := os.ReadFile(p); !bytes.Equal(b, src) {

@@ -2,13 +2,13 @@ package layer
 
 import (
 	"archive/tar"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"time"
 
+	"github.com/capslayer/rules_capslayer/capslayer/caps"
 	"github.com/capslayer/rules_capslayer/capslayer/internal/compression"
 	"github.com/capslayer/rules_capslayer/capslayer/internal/digest"
 	"github.com/capslayer/rules_capslayer/capslayer/internal/errprefix"
@@ -156,8 +156,8 @@ func writeFile(tw *tar.Writer, c *copier, e entry, o *options, mtime time.Time) 
 		ModTime:  mtime,
 		Format:   tar.FormatPAX,
 	}
-	if f.Capability != nil {
-		hdr.PAXRecords = map[string]string{CapabilityPAXRecord: string(f.Capability)}
+	if e.caps != nil {
+		hdr.PAXRecords = map[string]string{caps.PAXRecordKey: string(e.caps.raw)}
 	}
 	if err := tw.WriteHeader(hdr); err != nil {
 		return FileInfo{}, fmt.Errorf("write entry %q: %w", e.name, err)
@@ -173,10 +173,11 @@ func writeFile(tw *tar.Writer, c *copier, e entry, o *options, mtime time.Time) 
 	if n, _ := src.Read(b[:]); n != 0 {
 		return FileInfo{}, fmt.Errorf("%s: source %q: %w (it grew)", f.Path, f.Source, ErrChanged)
 	}
+	text, xattr := e.caps.record()
 	return FileInfo{
 		Path:  f.Path,
-		Caps:  f.Caps,
-		Xattr: hex.EncodeToString(f.Capability),
+		Caps:  text,
+		Xattr: xattr,
 		Mode:  fmt.Sprintf("%04o", o.mode),
 		UID:   o.uid,
 		GID:   o.gid,
