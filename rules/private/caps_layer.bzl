@@ -93,7 +93,10 @@ Outputs:
 * `<name>.tar`, `<name>.tar.gz` or `<name>.tar.zst` (after `compression`): the
   layer, the only default output, so `oci_image(tars = [":name"])` takes it.
 * `<name>.descriptor.json`: its OCI descriptor with diff_id and the files'
-  canonical capabilities, in the output group `descriptor`.
+  canonical capabilities, in the output group `descriptor` and
+  `CapsLayerInfo`. A separate action (`capslayer describe`) computes it from
+  the layer, only when something asks for it: the layer action itself hashes
+  nothing, because `oci_image` and `caps_image` hash the layer they are given.
 * `CapsLayerInfo` for rules that build on the layer.
 
 Do not merge the layer into a `pkg_tar` through `deps`: pkg_tar rewrites the
@@ -165,19 +168,21 @@ def _caps_layer_impl(ctx):
 
     compression = COMPRESSIONS[attr.compression]
     layer = ctx.actions.declare_file(ctx.label.name + compression.extension)
-    descriptor = ctx.actions.declare_file(ctx.label.name + ".descriptor.json")
     if attr.rootid:
         args.add("--rootid", str(attr.rootid))
     args.add("--compression", attr.compression)
     args.add("--output", layer)
-    args.add("--descriptor", descriptor)
 
     capslayer = ctx.toolchains[TOOLCHAIN_TYPE].capslayer_info
+
+    # The layer action hashes nothing: rules_oci hashes the layer itself,
+    # so only the descriptor action below, run when something asks for the
+    # descriptor, reads the layer back for its digests.
     ctx.actions.run(
         executable = capslayer.files_to_run,
         arguments = [args],
         inputs = inputs,
-        outputs = [layer, descriptor],
+        outputs = [layer],
         mnemonic = "CapsLayer",
         progress_message = "Writing file-capability layer %{output} for %{label}",
         toolchain = TOOLCHAIN_TYPE,
@@ -185,6 +190,7 @@ def _caps_layer_impl(ctx):
         # host); the tool gets everything from its arguments.
         env = {},
     )
+    descriptor = _describe(ctx, capslayer, layer, sorted(attr.file_caps.keys()) if attr.tars else None)
 
     return [
         DefaultInfo(files = depset([layer])),
@@ -202,6 +208,39 @@ def _caps_layer_impl(ctx):
             platform = attr.platform.label if attr.platform else None,
         ),
     ]
+
+def _describe(ctx, capslayer, layer, paths):
+    """Declares `<name>.descriptor.json` and the action that computes it.
+
+    Args:
+      ctx: the rule context.
+      capslayer: the toolchain's CapslayerToolchainInfo.
+      layer: the layer File.
+      paths: for a layer made from `tars`, the files to list (the ones
+        `file_caps` names); None lists every regular file.
+
+    Returns:
+      The descriptor File.
+    """
+    descriptor = ctx.actions.declare_file(ctx.label.name + ".descriptor.json")
+    args = ctx.actions.args()
+    args.add("describe")
+    for path in paths or []:
+        args.add("--path", path)
+    args.add("--compression", ctx.attr.compression)
+    args.add("--output", descriptor)
+    args.add(layer)
+    ctx.actions.run(
+        executable = capslayer.files_to_run,
+        arguments = [args],
+        inputs = [layer],
+        outputs = [descriptor],
+        mnemonic = "CapsLayerDescriptor",
+        progress_message = "Describing layer %{input} for %{label}",
+        toolchain = TOOLCHAIN_TYPE,
+        env = {},
+    )
+    return descriptor
 
 def _new_layer(ctx):
     """Checks the attributes of a layer of new files (`binary`, `files`).

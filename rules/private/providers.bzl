@@ -11,7 +11,8 @@ time.""",
                  "Byte-for-byte reproducible; pass it to `oci_image(tars = [...])` as is.",
         "descriptor": "File: `<name>.descriptor.json`, the OCI descriptor of the layer " +
                       "(mediaType, digest, size) plus its diff_id and the list of files with their canonical capabilities, " +
-                      "as written by `capslayer layer --descriptor`.",
+                      "as `capslayer describe` writes it. Its own action reads the layer back to compute it, and runs only " +
+                      "when something needs this file.",
         "compression": "string: `none`, `gzip` or `zstd`.",
         "media_type": "string: the OCI media type of the layer, e.g. `application/vnd.oci.image.layer.v1.tar+gzip`.",
         "caps": "dict of string to string: the destination path of every file in the layer (absolute, e.g. " +

@@ -34,7 +34,7 @@ def _simple_test_impl(ctx):
     asserts.equals(env, None, info.platform)
 
     actions = analysistest.target_actions(env)
-    asserts.equals(env, ["CapsLayer"], [a.mnemonic for a in actions], "one CapsLayer action")
+    asserts.equals(env, ["CapsLayer", "CapsLayerDescriptor"], [a.mnemonic for a in actions], "a layer action and a descriptor action")
     action = actions[0]
     asserts.equals(env, [
         "layer",
@@ -54,15 +54,29 @@ def _simple_test_impl(ctx):
         "none",
         "--output",
         info.layer.path,
-        "--descriptor",
-        info.descriptor.path,
     ], _argv_after_executable(action))
-    asserts.equals(env, sorted([info.layer.path, info.descriptor.path]), sorted([f.path for f in action.outputs.to_list()]))
+    asserts.equals(env, [info.layer.path], [f.path for f in action.outputs.to_list()], "the layer action writes the layer only")
     asserts.true(env, _TESTDATA + "server.bin" in [f.short_path for f in action.inputs.to_list()], "binary is an input")
     asserts.true(env, action.argv[0].endswith("capslayer"), "runs the capslayer from the default toolchain, got %s" % action.argv[0])
 
     # Nothing from the host environment: no SOURCE_DATE_EPOCH, TZ, LANG, PATH.
     asserts.equals(env, {}, action.env, "action env")
+
+    # The descriptor comes from the layer alone, in an action of its own
+    # that runs only when something needs the descriptor.
+    describe = actions[1]
+    asserts.equals(env, [
+        "describe",
+        "--compression",
+        "none",
+        "--output",
+        info.descriptor.path,
+        info.layer.path,
+    ], _argv_after_executable(describe))
+    asserts.equals(env, [info.layer.path], [f.path for f in describe.inputs.to_list() if f.path.endswith(".tar")], "the layer is the only tar input")
+    asserts.false(env, _TESTDATA + "server.bin" in [f.short_path for f in describe.inputs.to_list()], "the sources are not inputs of the descriptor action")
+    asserts.equals(env, [info.descriptor.path], [f.path for f in describe.outputs.to_list()])
+    asserts.equals(env, {}, describe.env, "descriptor action env")
     return analysistest.end(env)
 
 _simple_test = analysistest.make(_simple_test_impl)
@@ -117,8 +131,6 @@ def _full_test_impl(ctx):
         "gzip",
         "--output",
         info.layer.path,
-        "--descriptor",
-        info.descriptor.path,
     ], _argv_after_executable(action))
     asserts.equals(
         env,
@@ -206,7 +218,7 @@ def _tar_rewrite_test_impl(ctx):
     asserts.equals(env, {}, info.files, "a layer from tars has no files of its own")
 
     actions = analysistest.target_actions(env)
-    asserts.equals(env, ["CapsLayer"], [a.mnemonic for a in actions], "one CapsLayer action")
+    asserts.equals(env, ["CapsLayer", "CapsLayerDescriptor"], [a.mnemonic for a in actions], "a layer action and a descriptor action")
     action = actions[0]
     tar = [f for f in action.inputs.to_list() if f.short_path == _TESTDATA + "base.tar"]
     asserts.equals(env, 1, len(tar), "the tar is an input")
@@ -227,10 +239,22 @@ def _tar_rewrite_test_impl(ctx):
         "gzip",
         "--output",
         info.layer.path,
-        "--descriptor",
-        info.descriptor.path,
     ], _argv_after_executable(action))
     asserts.equals(env, {}, action.env, "action env")
+
+    # The descriptor lists the files file_caps names, as --from-tar does.
+    asserts.equals(env, [
+        "describe",
+        "--path",
+        "/bin/arping",
+        "--path",
+        "/bin/ping",
+        "--compression",
+        "gzip",
+        "--output",
+        info.descriptor.path,
+        info.layer.path,
+    ], _argv_after_executable(actions[1]))
     return analysistest.end(env)
 
 _tar_rewrite_test = analysistest.make(_tar_rewrite_test_impl)
