@@ -140,6 +140,9 @@ func runLayer(args []string, stdout, stderr io.Writer) error {
 	if *descriptor != "" {
 		opts = append(opts, layer.WithDescriptorFile(*descriptor))
 	}
+	// Hash only for an output that shows a digest; 'capslayer describe'
+	// computes the descriptor later, when needed.
+	opts = append(opts, layer.WithDigests(*descriptor != "" || *printDigest))
 	res, err := layer.WriteFile(*output, lfiles, opts...)
 	return reportLayer(res, err, *printDigest, stdout, stderr)
 }

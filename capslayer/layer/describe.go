@@ -103,7 +103,7 @@ func describe(r io.Reader, c Compression, paths []string) (Descriptor, error) {
 			GID:  hdr.Gid,
 			Size: hdr.Size,
 		}
-		if v, ok := hdr.PAXRecords[CapabilityPAXRecord]; ok {
+		if v, ok := hdr.PAXRecords[caps.PAXRecordKey]; ok {
 			x, err := caps.Decode([]byte(v))
 			if err != nil {
 				return Descriptor{}, fmt.Errorf("%s: %w", name, err)

@@ -60,10 +60,10 @@ func TestDescribeMatchesRewrite(t *testing.T) {
 		in   []byte
 		sets []SetCap
 	}{
-		{"fixture", in, []SetCap{{Path: "/bin/ping", Capability: netRawP, Caps: "cap_net_raw=p"}}},
+		{"fixture", in, []SetCap{{Path: "/bin/ping", Caps: *mustXattr(netRawP)}}},
 		{"gnutar", gnu, []SetCap{
-			{Path: "/app/server", Capability: netRawP, Caps: "cap_net_raw=p"},
-			{Path: "/app-data/motd", Capability: capNSTool, Caps: "cap_net_bind_service=p [rootid=1000]"},
+			{Path: "/app/server", Caps: *mustXattr(netRawP)},
+			{Path: "/app-data/motd", Caps: *mustXattr(capNSTool)},
 		}},
 	} {
 		for _, c := range []Compression{None, Gzip, Zstd} {

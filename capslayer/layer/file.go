@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 
 	"github.com/capslayer/rules_capslayer/capslayer/internal/atomicfile"
@@ -34,6 +35,13 @@ func WriteFile(path string, files []File, opts ...Option) (_ *Result, err error)
 	if err != nil {
 		return nil, err
 	}
+	if !o.digests && o.compression == None {
+		// The file itself, so that io.Copy can hand the contents to the
+		// kernel; tarWriter gathers the headers and padding.
+		return writeAtomicFile(path, o, func(f *os.File) (*Result, error) {
+			return write(f, entries, warnings, o)
+		})
+	}
 	return writeAtomic(path, o, func(w io.Writer) (*Result, error) {
 		return write(w, entries, warnings, o)
 	})
@@ -55,9 +63,27 @@ func checkOutputs(path string, o *options) error {
 	return nil
 }
 
-// writeAtomic runs write on the temporary layer file and commits the layer
-// and its descriptor (WithDescriptorFile) together, or neither.
+// writeAtomic runs write on the temporary layer file, through a buffer
+// that gathers small writes, and commits the layer and its descriptor
+// (WithDescriptorFile) together, or neither.
 func writeAtomic(path string, o *options, write func(io.Writer) (*Result, error)) (*Result, error) {
+	return writeAtomicFile(path, o, func(f *os.File) (*Result, error) {
+		bw := bufio.NewWriterSize(f, 64<<10) // gathers tar headers; large chunks bypass it
+		res, err := write(bw)
+		if err != nil {
+			return nil, err
+		}
+		if err := bw.Flush(); err != nil {
+			return nil, fmt.Errorf("write %s: %w", path, err)
+		}
+		return res, nil
+	})
+}
+
+// writeAtomicFile runs write on the temporary layer file itself and
+// commits the layer and its descriptor (WithDescriptorFile) together, or
+// neither.
+func writeAtomicFile(path string, o *options, write func(*os.File) (*Result, error)) (*Result, error) {
 	var lf, df *atomicfile.File
 	var commit func() error
 	if o.descriptorPath == "" {
@@ -75,13 +101,9 @@ func writeAtomic(path string, o *options, write func(io.Writer) (*Result, error)
 		defer p.Discard()
 		lf, df, commit = p.First, p.Second, p.Commit
 	}
-	bw := bufio.NewWriterSize(lf, 64<<10) // gathers tar headers; large chunks bypass it
-	res, err := write(bw)
+	res, err := write(lf.File)
 	if err != nil {
 		return nil, err
-	}
-	if err := bw.Flush(); err != nil {
-		return nil, fmt.Errorf("write %s: %w", path, err)
 	}
 	if df != nil {
 		js, err := res.Descriptor.MarshalIndent()

@@ -120,6 +120,7 @@ type options struct {
 	allowScripts   bool
 	allowUnsafe    bool
 	descriptorPath string
+	digests        bool
 }
 
 // maxID is the largest valid Linux uid or gid; (uid_t)-1 means "no change".
@@ -209,12 +210,29 @@ func WithDescriptorFile(path string) Option {
 	}
 }
 
+// WithDigests(false) makes Write and WriteFile skip hashing: the Result's
+// Descriptor then has its MediaType and Files but no Digest, Size or DiffID.
+// Hashing is most of the time an uncompressed layer takes; without it,
+// WriteFile copies each file's contents to the layer in the kernel where it
+// can (see writeUnhashed). Describe computes the digests from the layer
+// later, when something needs them. It does not go with WithDescriptorFile.
+// Rewrite and RewriteFile ignore it.
+func WithDigests(compute bool) Option {
+	return func(o *options) error {
+		o.digests = compute
+		return nil
+	}
+}
+
 func makeOptions(opts []Option) (*options, error) {
-	o := &options{mode: DefaultMode, compression: None}
+	o := &options{mode: DefaultMode, compression: None, digests: true}
 	for _, opt := range opts {
 		if err := opt(o); err != nil {
 			return nil, err
 		}
+	}
+	if !o.digests && o.descriptorPath != "" {
+		return nil, errors.New("WithDescriptorFile needs the digests that WithDigests(false) skips")
 	}
 	return o, nil
 }

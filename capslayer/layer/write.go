@@ -2,6 +2,7 @@ package layer
 
 import (
 	"archive/tar"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"github.com/capslayer/rules_capslayer/capslayer/internal/compression"
 	"github.com/capslayer/rules_capslayer/capslayer/internal/digest"
 	"github.com/capslayer/rules_capslayer/capslayer/internal/errprefix"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
 // Write writes a layer holding files to w and describes it. Nothing is
@@ -34,8 +36,12 @@ func Write(w io.Writer, files []File, opts ...Option) (_ *Result, err error) {
 	return write(w, entries, warnings, o)
 }
 
-// write writes the planned entries to w.
+// write writes the planned entries to w, hashing them unless
+// WithDigests(false) was given.
 func write(w io.Writer, entries []entry, warnings []string, o *options) (*Result, error) {
+	if !o.digests && o.compression == None {
+		return writeUnhashed(w, entries, warnings, o)
+	}
 
 	// The stream: tar -> hashSink (diff_id) -> [compressor -> digest] ->
 	// w. See pipeline.go. An uncompressed layer's digest is its diff_id.
@@ -52,10 +58,51 @@ func write(w io.Writer, entries []entry, warnings []string, o *options) (*Result
 			sink.finish()
 		}
 	}()
-
-	tw := tar.NewWriter(sink)
-	mtime := time.Unix(o.mtime, 0)
 	c := newCopier(sink)
+	tw := &tarWriter{w: sink, body: func(src *os.File, n int64) error { return c.copyN(sink, src, n) }}
+	infos, err := writeEntries(tw, entries, o)
+	if err != nil {
+		return nil, err
+	}
+	sink.finish() // the diff_id is complete
+	finished = true
+	d, err := out.finish(infos)
+	if err != nil {
+		return nil, err
+	}
+	if !o.digests {
+		// A compressed layer takes the hashing path even so: the
+		// compressor's output depends on how the tar stream is cut into
+		// writes, and hashing, on its own goroutine, costs little next to
+		// compressing.
+		d.Digest, d.DiffID, d.Size = v1.Hash{}, v1.Hash{}, 0
+	}
+	return &Result{Descriptor: d, Warnings: warnings}, nil
+}
+
+// writeUnhashed writes the planned entries to w as an uncompressed tar
+// without hashing them. When w is an *os.File (WriteFile), each file's
+// contents go from its source to w with io.Copy, which on Linux copies in
+// the kernel (copy_file_range(2)) and falls back to read and write where
+// that fails (another file system, an old kernel).
+func writeUnhashed(w io.Writer, entries []entry, warnings []string, o *options) (*Result, error) {
+	tw := &tarWriter{w: w, body: func(src *os.File, n int64) error {
+		_, err := io.CopyN(w, src, n)
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return err
+	}}
+	infos, err := writeEntries(tw, entries, o)
+	if err != nil {
+		return nil, err
+	}
+	return &Result{Descriptor: Descriptor{MediaType: compression.MediaType(None), Files: infos}, Warnings: warnings}, nil
+}
+
+// writeEntries writes the tar archive of the planned entries to tw.
+func writeEntries(tw *tarWriter, entries []entry, o *options) ([]FileInfo, error) {
+	mtime := time.Unix(o.mtime, 0)
 	infos := make([]FileInfo, 0, len(entries))
 	for _, e := range entries {
 		if e.dir {
@@ -66,28 +113,94 @@ func write(w io.Writer, entries []entry, warnings []string, o *options) (*Result
 				ModTime:  mtime,
 				Format:   tar.FormatPAX,
 			}
-			if err := tw.WriteHeader(hdr); err != nil {
+			if err := tw.header(hdr); err != nil {
 				return nil, fmt.Errorf("write directory entry %q: %w", e.name, err)
 			}
 			continue
 		}
-		info, err := writeFile(tw, c, e, o, mtime)
+		info, err := writeFile(tw, e, o, mtime)
 		if err != nil {
 			return nil, err
 		}
 		infos = append(infos, info)
 	}
-	if err := tw.Close(); err != nil {
+	if err := tw.close(); err != nil {
 		return nil, fmt.Errorf("finish tar: %w", err)
 	}
-	sink.finish() // the diff_id is complete
-	finished = true
-	d, err := out.finish(infos)
-	if err != nil {
-		return nil, err
-	}
-	return &Result{Descriptor: d, Warnings: warnings}, nil
+	return infos, nil
 }
+
+// tarWriter writes a tar archive as archive/tar's Writer does, byte for
+// byte, but hands each file's contents to body instead of passing them
+// through its own Write: archive/tar would hide the destination file from
+// io.Copy, and so from copy_file_range. The headers are archive/tar's own
+// encoding (a fresh tar.Writer per entry writes exactly that entry's header
+// blocks: it keeps no state across entries that changes them); tarWriter
+// adds the zero padding after the contents and the end-of-archive marker.
+// Headers and padding are gathered in pend and written together, once per
+// file.
+type tarWriter struct {
+	w    io.Writer
+	body func(src *os.File, n int64) error // copies exactly n bytes of src to w
+	pend bytes.Buffer
+	size int64 // contents still owed by the current entry
+}
+
+// header encodes hdr after the previous entry's padding.
+func (t *tarWriter) header(hdr *tar.Header) error {
+	if t.size != 0 {
+		return fmt.Errorf("entry %q follows an entry missing %d bytes of contents", hdr.Name, t.size)
+	}
+	if err := tar.NewWriter(&t.pend).WriteHeader(hdr); err != nil {
+		return err
+	}
+	t.size = hdr.Size
+	return nil
+}
+
+// contents writes the current entry's header and padding so far, then
+// copies its n bytes of contents from src, then pads them to a block.
+func (t *tarWriter) contents(src *os.File, n int64) error {
+	if n != t.size {
+		return fmt.Errorf("entry has %d bytes of contents, not %d", t.size, n)
+	}
+	if n == 0 {
+		return nil
+	}
+	if err := t.flush(); err != nil {
+		return err
+	}
+	if err := t.body(src, n); err != nil {
+		return err
+	}
+	t.size = 0
+	t.pend.Write(zeroBlock[:(-n)&(blockSize-1)])
+	return nil
+}
+
+// close writes the end-of-archive marker, two zero blocks, and everything
+// pending.
+func (t *tarWriter) close() error {
+	if t.size != 0 {
+		return fmt.Errorf("the last entry is missing %d bytes of contents", t.size)
+	}
+	t.pend.Write(zeroBlock[:])
+	t.pend.Write(zeroBlock[:])
+	return t.flush()
+}
+
+func (t *tarWriter) flush() error {
+	if t.pend.Len() == 0 {
+		return nil
+	}
+	_, err := t.w.Write(t.pend.Bytes())
+	t.pend.Reset()
+	return err
+}
+
+const blockSize = 512
+
+var zeroBlock [blockSize]byte
 
 // blobWriter is the output end of a layer: the tar stream goes to next,
 // which compresses it (unless uncompressed) and writes it to w, computing
@@ -129,7 +242,7 @@ func (b *blobWriter) finish(files []FileInfo) (Descriptor, error) {
 }
 
 // writeFile writes the header and contents of one file entry.
-func writeFile(tw *tar.Writer, c *copier, e entry, o *options, mtime time.Time) (FileInfo, error) {
+func writeFile(tw *tarWriter, e entry, o *options, mtime time.Time) (FileInfo, error) {
 	f := e.file
 	src, err := os.Open(f.Source)
 	if err != nil {
@@ -159,10 +272,10 @@ func writeFile(tw *tar.Writer, c *copier, e entry, o *options, mtime time.Time) 
 	if e.caps != nil {
 		hdr.PAXRecords = map[string]string{caps.PAXRecordKey: string(e.caps.raw)}
 	}
-	if err := tw.WriteHeader(hdr); err != nil {
+	if err := tw.header(hdr); err != nil {
 		return FileInfo{}, fmt.Errorf("write entry %q: %w", e.name, err)
 	}
-	if err := c.copyN(tw, src, e.size); err != nil {
+	if err := tw.contents(src, e.size); err != nil {
 		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
 			return FileInfo{}, fmt.Errorf("%s: source %q: %w (it shrank)", f.Path, f.Source, ErrChanged)
 		}
