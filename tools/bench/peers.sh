@@ -294,14 +294,14 @@ fi
 pigz_version=$(pigz --version 2>&1 | head -n1)
 zstd_version=$(zstd --version 2>&1 | head -n1 | sed 's/^\*\*\* //; s/, by .*//')
 cat <<EOF
-## Peers: caps_layer, rules_pkg pkg_tar, tar.bzl tar (Bazel actions)
+### The run of $started
 
-Date: $started. Machine: $(nproc) CPUs ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo) RAM, $(uname -sr); load average $load_start at the start, $load_end at the end.
+Machine: $(nproc) CPUs ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo) RAM, $(uname -sr); load average $load_start at the start, $load_end at the end.
 Commit $commit$dirty; Bazel $(tr -d '[:space:]' <.bazelversion) (tools/bazel), rules_pkg 1.2.0, tar.bzl 0.7.0 (with $bsdtar_version), rules_oci 2.3.2; $pigz_version, $zstd_version.
 Command: \`SIZES_MIB="$SIZES_MIB" COMPRESS_SIZES_MIB="$COMPRESS_SIZES_MIB" RUNS=$RUNS RUNS_LARGE=$RUNS_LARGE LOOP_RUNS=$LOOP_RUNS tools/bench/peers.sh\`.
 Times in seconds, median (min–max) of the runs; no disk or remote cache.
 
-### A. The layer action (executionWallTime of the one spawn) and \`cp\` of the payload
+#### A. The layer action (executionWallTime of the one spawn) and \`cp\` of the payload
 
 | payload | caps_layer (CapsLayer) | pkg_tar (PackageTar) | tar.bzl (Tar) | cp | pkg_tar / caps_layer | tar.bzl / caps_layer | caps_layer / cp | layer sizes (bytes) |
 |---|---|---|---|---|---|---|---|---|
@@ -316,7 +316,7 @@ for mib in $SIZES_MIB; do
 done
 cat <<EOF
 
-### B. Layer + oci_image (all spawns of the build: layer, OCIDescriptor, OCIImage)
+#### B. Layer + oci_image (all spawns of the build: layer, OCIDescriptor, OCIImage)
 
 | payload | over caps_layer: spawns / critical path | over pkg_tar | over tar.bzl |
 |---|---|---|---|
@@ -332,7 +332,7 @@ done
 if ((LOOP_RUNS > 0)); then
   cat <<EOF
 
-### C. Edit-to-image loop (one Go string changed, then \`bazel build\` of the image, warm server)
+#### C. Edit-to-image loop (one Go string changed, then \`bazel build\` of the image, warm server)
 
 | image | bazel build wall | layer action | image actions |
 |---|---|---|---|
@@ -346,7 +346,7 @@ fi
 if [[ -n ${COMPRESS_SIZES_MIB// /} ]]; then
   cat <<EOF
 
-### D. Compressed layers (the CapsLayer spawn) against pigz and zstd -T0 compressing the uncompressed layer
+#### D. Compressed layers (the CapsLayer spawn) against pigz and zstd -T0 compressing the uncompressed layer
 
 | payload | caps_layer gzip | pigz -6 | caps_layer zstd | zstd -3 -T0 | caps_layer gzip / pigz | caps_layer zstd / zstd -T0 | sizes (bytes): caps_layer gzip / pigz / caps_layer zstd / zstd |
 |---|---|---|---|---|---|---|---|
