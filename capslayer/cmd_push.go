@@ -30,6 +30,7 @@ func runPush(args []string, stdout, stderr io.Writer) error {
 	repo := fs.String("repository", "", "where to push: `HOST/REPO[:TAG]` or HOST/REPO@sha256:...")
 	insecure := fs.Bool("insecure", false, "allow plain HTTP to a registry on this machine (localhost, 127.0.0.0/8, ::1 only)")
 	caFile := fs.String("ca-file", "", "PEM `file` of CA certificates to trust for the registry, besides the system's")
+	timeout := addTimeoutFlag(fs)
 	if err := fs.parse(args); err != nil {
 		return err
 	}
@@ -39,7 +40,7 @@ func runPush(args []string, stdout, stderr io.Writer) error {
 	if *repo == "" {
 		return usagef("give the destination with --repository HOST/REPO[:TAG], e.g. --repository registry.example.com/app:v1")
 	}
-	p, err := registry.Push(fs.Arg(0), *repo, registry.Options{Insecure: *insecure, CAFile: *caFile})
+	p, err := registry.Push(fs.Arg(0), *repo, registry.Options{Insecure: *insecure, CAFile: *caFile, Timeout: *timeout})
 	if err != nil {
 		return registryError(err)
 	}

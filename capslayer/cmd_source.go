@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
@@ -40,6 +41,29 @@ type sourceFlags struct {
 	insecure *bool
 	caFile   *string
 	layers   *bool
+	timeout  *time.Duration
+}
+
+// addTimeoutFlag adds --timeout, the deadline of a command's registry
+// requests.
+func addTimeoutFlag(fs *cmdFlags) *time.Duration {
+	d := registry.DefaultTimeout
+	fs.Var((*timeoutFlag)(&d), "timeout", "`duration` within which every registry request of the command must end (e.g. 30s, 20m); a request also fails on its own when it makes no progress for 30s")
+	return &d
+}
+
+// timeoutFlag is a positive time.Duration flag.
+type timeoutFlag time.Duration
+
+func (f *timeoutFlag) String() string { return time.Duration(*f).String() }
+
+func (f *timeoutFlag) Set(s string) error {
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return fmt.Errorf("want a positive duration such as 30s or 20m, got %q", s)
+	}
+	*f = timeoutFlag(d)
+	return nil
 }
 
 func addSourceFlags(fs *cmdFlags) *sourceFlags {
@@ -47,11 +71,12 @@ func addSourceFlags(fs *cmdFlags) *sourceFlags {
 		insecure: fs.Bool("insecure", false, "allow plain HTTP to a registry on this machine (localhost, 127.0.0.0/8, ::1 only)"),
 		caFile:   fs.String("ca-file", "", "PEM `file` of CA certificates to trust for registries, besides the system's"),
 		layers:   fs.Bool("layers", false, "for a registry image with capability metadata, also stream its layers and verify the metadata against them"),
+		timeout:  addTimeoutFlag(fs),
 	}
 }
 
 func (sf *sourceFlags) options() registry.Options {
-	return registry.Options{Insecure: *sf.insecure, CAFile: *sf.caFile}
+	return registry.Options{Insecure: *sf.insecure, CAFile: *sf.caFile, Timeout: *sf.timeout}
 }
 
 // registryHints says, for each typed error of package registry, what fixes
@@ -60,6 +85,10 @@ var registryHints = []struct {
 	err  error
 	hint string
 }{
+	// A deadline or a stall is the cause even when go-containerregistry
+	// then tried plain HTTP (and was refused); a stall has no flag.
+	{registry.ErrTimeout, "a slow registry needs a longer --timeout"},
+	{registry.ErrStalled, ""},
 	{registry.ErrInsecure, "--insecure is only for a registry on this machine; for a remote registry whose CA the system does not trust, give the CA with --ca-file FILE"},
 	{registry.ErrUnknownAuthority, "give its CA with --ca-file FILE (or SSL_CERT_FILE)"},
 	{registry.ErrPlainHTTP, "for a plain-HTTP registry on this machine, add --insecure"},
@@ -71,6 +100,9 @@ var registryHints = []struct {
 func registryError(err error) error {
 	for _, h := range registryHints {
 		if errors.Is(err, h.err) {
+			if h.hint == "" {
+				return err
+			}
 			return fmt.Errorf("%w; %s", err, h.hint)
 		}
 	}

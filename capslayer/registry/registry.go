@@ -9,9 +9,22 @@
 //
 // Transport security: every request goes over TLS unless Options.Insecure
 // is set, which is refused for any registry that is not on a loopback
-// address (localhost, 127.0.0.0/8, ::1). go-containerregistry itself falls
-// back to plain HTTP for loopback and private (RFC 1918) addresses when TLS
-// fails; the transport of this package refuses that downgrade instead.
+// address (localhost, 127.0.0.0/8, ::1); even then plain HTTP goes only to a
+// loopback host, which is checked on every request, redirects and the upload
+// locations of a push included. go-containerregistry itself falls back to
+// plain HTTP for loopback and private (RFC 1918) addresses when TLS fails;
+// the transport of this package refuses that downgrade instead.
+//
+// Bounds: a registry is remote input. Every call of Images or Push has a
+// deadline (Options.Timeout) and a request budget (MaxRequests); every
+// request a stall timeout (Options.StallTimeout: connecting, the TLS
+// handshake, the response headers, and MinProgress bytes in each window of
+// a body) and at most MaxRedirects redirects; manifests, indexes, configs
+// and error bodies are size-bounded; Images fetches each manifest once per
+// digest, within MaxFetches, MaxIndexEntries and MaxIndexDepth. The error
+// that stops a call names its bound and wraps one of the Err values
+// (ErrTimeout, ErrStalled, ErrRedirects, ErrTooLarge, ErrBudget, ErrIndex;
+// the size and count ones also wrap inspect.ErrLimit).
 // Credentials come from the docker config keychain (authn.DefaultKeychain:
 // $DOCKER_CONFIG/config.json or ~/.docker/config.json, as `docker login`
 // writes them, and their credential helpers).
@@ -27,7 +40,9 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"time"
 
+	"github.com/capslayer/rules_capslayer/capslayer/inspect"
 	"github.com/capslayer/rules_capslayer/capslayer/internal/errprefix"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -51,6 +66,12 @@ type Options struct {
 	Transport http.RoundTripper
 	// Context bounds every request; nil means context.Background().
 	Context context.Context
+	// Timeout bounds one call of Images, with every later read of the
+	// images it returns, or of Push; 0 means DefaultTimeout.
+	Timeout time.Duration
+	// StallTimeout is how long a request may make no progress (see
+	// DefaultStallTimeout); 0 means DefaultStallTimeout.
+	StallTimeout time.Duration
 }
 
 // Errors; the returned errors wrap them and say which registry and
@@ -74,6 +95,15 @@ var (
 	ErrNotFound = errors.New("registry: not found")
 	// ErrReference: not a registry reference.
 	ErrReference = errors.New("registry: not an image reference")
+	// ErrTooLarge: a manifest, index or config larger than its bound
+	// (MaxManifestSize, MaxConfigSize, MaxMetadataSize).
+	ErrTooLarge = fmt.Errorf("registry: too large (%w)", inspect.ErrLimit)
+	// ErrBudget: more requests (MaxRequests) or manifest and config fetches
+	// (MaxFetches) than one call may make.
+	ErrBudget = fmt.Errorf("registry: too many requests (%w)", inspect.ErrLimit)
+	// ErrIndex: an image index with more than MaxIndexEntries entries, or
+	// indexes nested more than MaxIndexDepth deep.
+	ErrIndex = fmt.Errorf("registry: image index too wide or too deep (%w)", inspect.ErrLimit)
 )
 
 // IsReference reports whether arg names an image in a registry rather than
@@ -138,15 +168,15 @@ func isLoopback(hostport string) bool {
 func (o Options) remoteOptions() ([]remote.Option, error) {
 	base := o.Transport
 	if base == nil {
-		t := http.DefaultTransport.(*http.Transport).Clone()
+		var tc *tls.Config
 		if o.CAFile != "" {
 			pool, err := caPool(o.CAFile)
 			if err != nil {
 				return nil, err
 			}
-			t.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+			tc = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 		}
-		base = t
+		base = baseTransport(o, tc)
 	} else if o.CAFile != "" {
 		if _, err := caPool(o.CAFile); err != nil {
 			return nil, err
@@ -161,7 +191,7 @@ func (o Options) remoteOptions() ([]remote.Option, error) {
 		ctx = context.Background()
 	}
 	return []remote.Option{
-		remote.WithTransport(&guard{base: base, insecure: o.Insecure}),
+		remote.WithTransport(newGuard(base, o)),
 		remote.WithAuthFromKeychain(kc),
 		remote.WithContext(ctx),
 		remote.WithUserAgent("capslayer"),
@@ -182,19 +212,6 @@ func caPool(file string) (*x509.CertPool, error) {
 		return nil, fmt.Errorf("%w %s holds no PEM certificate", ErrCAFile, file)
 	}
 	return pool, nil
-}
-
-// guard refuses plain-HTTP requests unless insecure is set.
-type guard struct {
-	base     http.RoundTripper
-	insecure bool
-}
-
-func (g *guard) RoundTrip(r *http.Request) (*http.Response, error) {
-	if r.URL.Scheme != "https" && !g.insecure {
-		return nil, fmt.Errorf("%w to %s: the registry must use TLS (plain HTTP needs Options.Insecure and a registry on this machine)", ErrPlainHTTP, r.URL.Host)
-	}
-	return g.base.RoundTrip(r)
 }
 
 // explain turns go-containerregistry's errors into this package's, with
@@ -225,6 +242,13 @@ func explain(err error, ref name.Reference, what string) error {
 	var ue x509.UnknownAuthorityError
 	if errors.As(err, &ue) {
 		return fmt.Errorf("%w: %s %s: the TLS certificate of %s is signed by an unknown authority: trust its CA with Options.CAFile (or SSL_CERT_FILE): %w", ErrUnknownAuthority, what, ref, reg, err)
+	}
+	for _, bound := range []error{ErrTimeout, ErrStalled, ErrRedirects, ErrInsecure} {
+		if errors.Is(err, bound) {
+			// Not a TLS problem, even when go-containerregistry then
+			// tried plain HTTP.
+			return fmt.Errorf("registry: %s %s: %w", what, ref, err)
+		}
 	}
 	if errors.Is(err, ErrPlainHTTP) {
 		return fmt.Errorf("registry: %s %s: %s does not answer over TLS: %w", what, ref, reg, err)
