@@ -42,6 +42,9 @@ type sourceFlags struct {
 	caFile   *string
 	layers   *bool
 	timeout  *time.Duration
+	// deadline is the command's, set when the first image is read: the
+	// images of one command share it.
+	deadline time.Time
 }
 
 // addTimeoutFlag adds --timeout, the deadline of a command's registry
@@ -76,7 +79,10 @@ func addSourceFlags(fs *cmdFlags) *sourceFlags {
 }
 
 func (sf *sourceFlags) options() registry.Options {
-	return registry.Options{Insecure: *sf.insecure, CAFile: *sf.caFile, Timeout: *sf.timeout}
+	if sf.deadline.IsZero() {
+		sf.deadline = time.Now().Add(*sf.timeout)
+	}
+	return registry.Options{Insecure: *sf.insecure, CAFile: *sf.caFile, Timeout: *sf.timeout, Deadline: sf.deadline}
 }
 
 // registryHints says, for each typed error of package registry, what fixes

@@ -75,12 +75,15 @@ func TestStalls(t *testing.T) {
 		// timeout is Options.Timeout; the stall timeout is stall unless
 		// it is set.
 		timeout time.Duration
-		silent  bool
-		want    error
-		msg     string
+		// deadline sets Options.Deadline, this long from now.
+		deadline time.Duration
+		silent   bool
+		want     error
+		msg      string
 	}{
 		{name: "silent host", silent: true, want: ErrStalled, msg: "TLS handshake"},
 		{name: "silent host, deadline", silent: true, timeout: stall, want: ErrTimeout, msg: "deadline of 300ms (Options.Timeout) passed"},
+		{name: "silent host, Deadline", silent: true, deadline: stall, want: ErrTimeout, msg: "(Options.Deadline) passed"},
 		{name: "no headers", want: ErrStalled, msg: "/manifests/1: ", hook: func(s *registrytest.Server) func(http.ResponseWriter, *http.Request) bool {
 			return func(w http.ResponseWriter, r *http.Request) bool {
 				if !strings.Contains(r.URL.Path, "/manifests/") {
@@ -123,6 +126,9 @@ func TestStalls(t *testing.T) {
 			o.StallTimeout = stall
 			if tc.timeout > 0 {
 				o.Timeout, o.StallTimeout = tc.timeout, time.Minute
+			}
+			if tc.deadline > 0 {
+				o.Deadline, o.StallTimeout = time.Now().Add(tc.deadline), time.Minute
 			}
 			err := within(t, 5*stall, func() error {
 				_, _, err := Images(host+"/app:1", o)

@@ -69,6 +69,10 @@ type Options struct {
 	// Timeout bounds one call of Images, with every later read of the
 	// images it returns, or of Push; 0 means DefaultTimeout.
 	Timeout time.Duration
+	// Deadline, when set, ends the call at that time instead, so that
+	// several calls (a command reading several images) share one
+	// deadline; errors name Timeout when it is set too.
+	Deadline time.Time
 	// StallTimeout is how long a request may make no progress (see
 	// DefaultStallTimeout); 0 means DefaultStallTimeout.
 	StallTimeout time.Duration

@@ -71,10 +71,9 @@ var (
 type guard struct {
 	base     http.RoundTripper
 	insecure bool
-	// deadline of the call (zero: none), timeout the duration it came
-	// from, for messages.
+	// deadline of the call (zero: none), said as bound in messages.
 	deadline time.Time
-	timeout  time.Duration
+	bound    string
 	// stall is the stall timeout (zero: none).
 	stall    time.Duration
 	requests atomic.Int64
@@ -82,8 +81,15 @@ type guard struct {
 
 // newGuard returns the guard of one call, its deadline starting now.
 func newGuard(base http.RoundTripper, o Options) *guard {
-	g := &guard{base: base, insecure: o.Insecure, timeout: o.timeout(), stall: o.stallTimeout()}
-	g.deadline = time.Now().Add(g.timeout)
+	g := &guard{base: base, insecure: o.Insecure, stall: o.stallTimeout()}
+	g.deadline = time.Now().Add(o.timeout())
+	g.bound = fmt.Sprintf("the deadline of %s (Options.Timeout)", o.timeout())
+	if !o.Deadline.IsZero() {
+		g.deadline = o.Deadline
+		if o.Timeout == 0 {
+			g.bound = fmt.Sprintf("the deadline %s (Options.Deadline)", o.Deadline.UTC().Format(time.RFC3339))
+		}
+	}
 	return g
 }
 
@@ -194,7 +200,7 @@ func (g *guard) RoundTrip(r *http.Request) (*http.Response, error) {
 }
 
 func (g *guard) timeoutError(r *http.Request) error {
-	return fmt.Errorf("%w: %s: the call's deadline of %s (Options.Timeout) passed", ErrTimeout, where(r), g.timeout)
+	return fmt.Errorf("%w: %s: %s passed", ErrTimeout, where(r), g.bound)
 }
 
 // watch follows one request: its phase, and whether it made progress in
