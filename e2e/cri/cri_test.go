@@ -34,15 +34,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -97,167 +94,20 @@ func buildImages(t *testing.T) *images {
 	return im
 }
 
-// containerd is a private containerd with its CRI plugin.
+// containerd is a private containerd (harness.StartContainerd) and the
+// sequence number of its pods and containers.
 type containerd struct {
-	dir, sock, bridge, cgroup string
-	version, runc             string
-	rt                        runtimeapi.RuntimeServiceClient
-	img                       runtimeapi.ImageServiceClient
-	proc                      *harness.Proc
-	seq                       int
+	*harness.Containerd
+	seq int
 }
-
-// config is the daemon's configuration (version 2, which containerd 2.x
-// migrates). unprivPorts "" leaves enable_unprivileged_ports at the
-// plugin's default.
-const config = `version = 2
-root = "{{dir}}/root"
-state = "{{dir}}/state"
-[grpc]
-  address = "{{dir}}/containerd.sock"
-[plugins."io.containerd.internal.v1.opt"]
-  path = "{{dir}}/opt"
-[plugins."io.containerd.grpc.v1.cri"]
-  sandbox_image = "` + pauseRef + `"
-  restrict_oom_score_adj = true
-  netns_mounts_under_state_dir = true
-  stream_server_address = "127.0.0.1"
-  stream_server_port = "0"
-  {{unprivPorts}}
-  [plugins."io.containerd.grpc.v1.cri".cni]
-    bin_dir = "{{cnibin}}"
-    conf_dir = "{{dir}}/cni"
-  [plugins."io.containerd.grpc.v1.cri".containerd]
-    default_runtime_name = "runc"
-  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
-    runtime_type = "io.containerd.runc.v2"
-  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
-    Root = "{{dir}}/runc"
-`
-
-// cniConf is a bridge with no address on the host, no gateway and no
-// masquerading: the CRI plugin wants an eth0 with an address in the pod,
-// and nothing on the host changes but the bridge, removed at the end.
-const cniConf = `{
-  "cniVersion": "0.4.0",
-  "name": "capslayer-e2e",
-  "plugins": [{
-    "type": "bridge",
-    "bridge": "{{bridge}}",
-    "isGateway": false,
-    "ipMasq": false,
-    "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.233.{{net}}.0/24"}]], "dataDir": "{{dir}}/ipam"}
-  }]
-}
-`
-
-var cniBinDirs = []string{"/usr/lib/cni", "/opt/cni/bin"}
 
 func startContainerd(t *testing.T, im *images, name, unprivPorts string) *containerd {
 	t.Helper()
-	tools := harness.RequireTools(t, "containerd", "containerd-shim-runc-v2", "ctr", "runc", "ip")
-	cniBin := ""
-	for _, d := range cniBinDirs {
-		if _, err := os.Stat(filepath.Join(d, "bridge")); err == nil {
-			cniBin = d
-			break
-		}
-	}
-	if cniBin == "" {
-		harness.SkipOrFail(t, "no CNI bridge plugin in %s (Debian package containernetworking-plugins)", strings.Join(cniBinDirs, " or "))
-	}
-	c := &containerd{
-		dir:    harness.WorldDir(t),
-		bridge: fmt.Sprintf("clcri%d%s", os.Getpid()%1000000, name[:1]),
-		cgroup: fmt.Sprintf("capslayer-e2e-cri-%d-%s", os.Getpid(), name),
-	}
-	c.sock = filepath.Join(c.dir, "containerd.sock")
-	ports := ""
-	if unprivPorts != "" {
-		ports = "enable_unprivileged_ports = " + unprivPorts
-	}
-	r := strings.NewReplacer("{{dir}}", c.dir, "{{unprivPorts}}", ports, "{{cnibin}}", cniBin,
-		"{{bridge}}", c.bridge, "{{net}}", strconv.Itoa(os.Getpid()%200+len(name)))
-	if err := os.MkdirAll(filepath.Join(c.dir, "cni"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(c.dir, "config.toml"), []byte(r.Replace(config)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(c.dir, "cni", "10-capslayer-e2e.conflist"), []byte(r.Replace(cniConf)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-
-	// Cleanups run last first: stop the pods and the daemon, then check
-	// that nothing is left, then remove cgroups and the bridge.
-	t.Cleanup(func() {
-		if out, err := runIP("link", "show", c.bridge); err == nil {
-			if _, err := runIP("link", "delete", c.bridge); err != nil {
-				t.Errorf("deleting the bridge %s: %v\n%s", c.bridge, err, out)
-			}
-		}
-		if out, _ := runIP("-o", "link", "show"); strings.Contains(out, "veth") && strings.Contains(out, "master "+c.bridge) {
-			t.Errorf("veth left on the bridge %s:\n%s", c.bridge, out)
-		}
-	})
-	t.Cleanup(func() { harness.RemoveCgroups(t, c.cgroup) })
-	harness.CleanUpAfter(t, c.dir)
-	c.proc = harness.Start(t, tools[0], "--config", filepath.Join(c.dir, "config.toml"))
-	t.Cleanup(func() { harness.StopGracefully(t, c.proc, 30*time.Second) })
-
-	conn, err := grpc.NewClient("unix://"+c.sock, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	c.rt, c.img = runtimeapi.NewRuntimeServiceClient(conn), runtimeapi.NewImageServiceClient(conn)
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		v, err := c.rt.Version(ctx, &runtimeapi.VersionRequest{})
-		cancel()
-		if err == nil {
-			c.version = cleanVersion(v.RuntimeVersion)
-			break
-		}
-		if c.proc.Exited() || time.Now().After(deadline) {
-			t.Fatalf("containerd's CRI did not come up: %v\n%s", err, c.proc.Result())
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	c.runc = runcVersion(t)
-	for _, tarball := range append([]string{im.pause, im.server}, mapValues(im.tarballs)...) {
-		harness.MustRun(t, "ctr", "--address", c.sock, "--namespace", "k8s.io", "images", "import", tarball)
-	}
-	// The CRI plugin learns of images imported through containerd's API
-	// from its events, asynchronously (containerd 2.x): wait for each.
-	for _, ref := range append([]string{pauseRef, im.serverRef}, mapValues(im.refs)...) {
-		deadline := time.Now().Add(harness.DefaultTimeout)
-		for {
-			st, err := c.img.ImageStatus(ctxT(t), &runtimeapi.ImageStatusRequest{Image: &runtimeapi.ImageSpec{Image: ref}})
-			if err == nil && st.Image != nil {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("the CRI does not see the imported image %s after %v: %v", ref, harness.DefaultTimeout, err)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
-	t.Logf("containerd %s (%s), enable_unprivileged_ports %s, CNI plugins from %s", c.version, c.runc, orDefault(unprivPorts), cniBin)
-	return c
-}
-
-func runIP(args ...string) (string, error) {
-	out, err := exec.Command("ip", args...).CombinedOutput()
-	return string(out), err
-}
-
-func orDefault(s string) string {
-	if s == "" {
-		return "default"
-	}
-	return s
+	return &containerd{Containerd: harness.StartContainerd(t, harness.ContainerdOptions{
+		Name: name, PauseRef: pauseRef, UnprivilegedPorts: unprivPorts,
+		Images: append([]string{im.pause, im.server}, mapValues(im.tarballs)...),
+		Refs:   append([]string{pauseRef, im.serverRef}, mapValues(im.refs)...),
+	})}
 }
 
 func mapValues(m map[string]string) []string {
@@ -268,24 +118,6 @@ func mapValues(m map[string]string) []string {
 		}
 	}
 	return out
-}
-
-// cleanVersion turns "v2.1.9" or "1.6.20~ds1" into "2.1.9" / "1.6.20".
-func cleanVersion(v string) string {
-	v = strings.TrimPrefix(v, "v")
-	for _, sep := range []string{"~", "+", "-"} {
-		v, _, _ = strings.Cut(v, sep)
-	}
-	return v
-}
-
-func runcVersion(t *testing.T) string {
-	r := harness.MustRun(t, "runc", "--version")
-	f := strings.Fields(r.Stdout)
-	if len(f) < 3 {
-		t.Fatalf("runc --version: %q", r.Stdout)
-	}
-	return "runc " + cleanVersion(f[2])
 }
 
 func ctxT(t *testing.T) context.Context {
@@ -311,9 +143,9 @@ func (c *containerd) runPod(t *testing.T, name string) *pod {
 	cfg := &runtimeapi.PodSandboxConfig{
 		Metadata:     &runtimeapi.PodSandboxMetadata{Name: name, Uid: uid, Namespace: "capslayer-e2e"},
 		Hostname:     name,
-		LogDirectory: filepath.Join(c.dir, "pods", uid),
+		LogDirectory: filepath.Join(c.Dir, "pods", uid),
 		Linux: &runtimeapi.LinuxPodSandboxConfig{
-			CgroupParent: "/" + c.cgroup + "/" + uid,
+			CgroupParent: "/" + c.Cgroup + "/" + uid,
 			SecurityContext: &runtimeapi.LinuxSandboxSecurityContext{
 				NamespaceOptions: &runtimeapi.NamespaceOption{Network: runtimeapi.NamespaceMode_POD, Pid: runtimeapi.NamespaceMode_CONTAINER, Ipc: runtimeapi.NamespaceMode_POD},
 				Seccomp:          &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_RuntimeDefault},
@@ -323,20 +155,20 @@ func (c *containerd) runPod(t *testing.T, name string) *pod {
 	if err := os.MkdirAll(cfg.LogDirectory, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	resp, err := c.rt.RunPodSandbox(ctxT(t), &runtimeapi.RunPodSandboxRequest{Config: cfg})
+	resp, err := c.RT.RunPodSandbox(ctxT(t), &runtimeapi.RunPodSandboxRequest{Config: cfg})
 	if err != nil {
 		t.Fatalf("RunPodSandbox: %v", err)
 	}
 	p := &pod{c: c, id: resp.PodSandboxId, config: cfg}
 	t.Cleanup(func() {
-		if _, err := c.rt.StopPodSandbox(context.Background(), &runtimeapi.StopPodSandboxRequest{PodSandboxId: p.id}); err != nil {
+		if _, err := c.RT.StopPodSandbox(context.Background(), &runtimeapi.StopPodSandboxRequest{PodSandboxId: p.id}); err != nil {
 			t.Errorf("StopPodSandbox: %v", err)
 		}
-		if _, err := c.rt.RemovePodSandbox(context.Background(), &runtimeapi.RemovePodSandboxRequest{PodSandboxId: p.id}); err != nil {
+		if _, err := c.RT.RemovePodSandbox(context.Background(), &runtimeapi.RemovePodSandboxRequest{PodSandboxId: p.id}); err != nil {
 			t.Errorf("RemovePodSandbox: %v", err)
 		}
 	})
-	st, err := c.rt.PodSandboxStatus(ctxT(t), &runtimeapi.PodSandboxStatusRequest{PodSandboxId: p.id, Verbose: true})
+	st, err := c.RT.PodSandboxStatus(ctxT(t), &runtimeapi.PodSandboxStatusRequest{PodSandboxId: p.id, Verbose: true})
 	if err != nil {
 		t.Fatalf("PodSandboxStatus: %v", err)
 	}
@@ -436,12 +268,12 @@ func (p *pod) run(t *testing.T, ref string, sc *runtimeapi.LinuxContainerSecurit
 	if err != nil {
 		return "", -1, err
 	}
-	if _, err := p.c.rt.StartContainer(ctxT(t), &runtimeapi.StartContainerRequest{ContainerId: id}); err != nil {
+	if _, err := p.c.RT.StartContainer(ctxT(t), &runtimeapi.StartContainerRequest{ContainerId: id}); err != nil {
 		return p.log(t, name), -1, err
 	}
 	deadline := time.Now().Add(harness.DefaultTimeout)
 	for {
-		st, err := p.c.rt.ContainerStatus(ctxT(t), &runtimeapi.ContainerStatusRequest{ContainerId: id})
+		st, err := p.c.RT.ContainerStatus(ctxT(t), &runtimeapi.ContainerStatusRequest{ContainerId: id})
 		if err != nil {
 			t.Fatalf("ContainerStatus: %v", err)
 		}
@@ -457,12 +289,12 @@ func (p *pod) run(t *testing.T, ref string, sc *runtimeapi.LinuxContainerSecurit
 
 func (p *pod) create(t *testing.T, cfg *runtimeapi.ContainerConfig) (string, error) {
 	t.Helper()
-	resp, err := p.c.rt.CreateContainer(ctxT(t), &runtimeapi.CreateContainerRequest{PodSandboxId: p.id, Config: cfg, SandboxConfig: p.config})
+	resp, err := p.c.RT.CreateContainer(ctxT(t), &runtimeapi.CreateContainerRequest{PodSandboxId: p.id, Config: cfg, SandboxConfig: p.config})
 	if err != nil {
 		return "", err
 	}
 	t.Cleanup(func() {
-		if _, err := p.c.rt.RemoveContainer(context.Background(), &runtimeapi.RemoveContainerRequest{ContainerId: resp.ContainerId}); err != nil {
+		if _, err := p.c.RT.RemoveContainer(context.Background(), &runtimeapi.RemoveContainerRequest{ContainerId: resp.ContainerId}); err != nil {
 			t.Errorf("RemoveContainer: %v", err)
 		}
 	})
@@ -550,7 +382,7 @@ func testMatrix(t *testing.T, c *containerd, p *pod, setting string) {
 					t.Fatalf("running the container: %v\n%s", err, out)
 				}
 				got := harness.ParseProbe(out)
-				matrix.Record(got.Observation("containerd CRI", c.version, c.runc, what, fmt.Sprintf("exit %d", code)))
+				matrix.Record(got.Observation("containerd CRI", c.Version, c.Runc, what, fmt.Sprintf("exit %d", code)))
 				if !got.Ran {
 					t.Fatalf("the probe did not run (exit %d):\n%s", code, out)
 				}
@@ -586,7 +418,7 @@ func testMatrix(t *testing.T, c *containerd, p *pod, setting string) {
 			result = "exec fails: operation not permitted"
 		}
 		got := harness.ParseProbe(out)
-		matrix.Record(got.Observation("containerd CRI", c.version, c.runc, what, result))
+		matrix.Record(got.Observation("containerd CRI", c.Version, c.Runc, what, result))
 		if got.Ran || code == 0 || result != "exec fails: operation not permitted" {
 			t.Errorf("want the exec to fail with operation not permitted; err %v, exit %d:\n%s", err, code, out)
 		}
@@ -640,15 +472,15 @@ func testServer(t *testing.T, c *containerd, p *pod, im *images) {
 	if err != nil {
 		t.Fatalf("CreateContainer: %v", err)
 	}
-	if _, err := c.rt.StartContainer(ctxT(t), &runtimeapi.StartContainerRequest{ContainerId: id}); err != nil {
+	if _, err := c.RT.StartContainer(ctxT(t), &runtimeapi.StartContainerRequest{ContainerId: id}); err != nil {
 		t.Fatalf("StartContainer: %v\n%s", err, p.log(t, "server"))
 	}
 	t.Cleanup(func() {
-		if _, err := c.rt.StopContainer(context.Background(), &runtimeapi.StopContainerRequest{ContainerId: id, Timeout: 10}); err != nil {
+		if _, err := c.RT.StopContainer(context.Background(), &runtimeapi.StopContainerRequest{ContainerId: id, Timeout: 10}); err != nil {
 			t.Errorf("StopContainer: %v", err)
 		}
 	})
-	st, err := c.rt.ContainerStatus(ctxT(t), &runtimeapi.ContainerStatusRequest{ContainerId: id, Verbose: true})
+	st, err := c.RT.ContainerStatus(ctxT(t), &runtimeapi.ContainerStatusRequest{ContainerId: id, Verbose: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -674,7 +506,7 @@ func testServer(t *testing.T, c *containerd, p *pod, im *images) {
 	if status.CapBnd != netBind || status.CapAmb != 0 || status.NoNewPrivs != csc.NoNewPrivs {
 		t.Errorf("server: %v\nwant CapBnd %x, CapAmb 0, NoNewPrivs %t", status, netBind, csc.NoNewPrivs)
 	}
-	matrix.Record(matrix.Observation{Engine: "containerd CRI", Version: c.version, Runtime: c.runc,
+	matrix.Record(matrix.Observation{Engine: "containerd CRI", Version: c.Version, Runtime: c.Runc,
 		Case:   fmt.Sprintf("example server (=ep) with the securityContext of `capslayer requirements` (allowPrivilegeEscalation: %t); pod: ip_unprivileged_port_start=%s", !csc.NoNewPrivs, p.portStart),
 		Result: "passes PSS restricted; serves :80"})
 }
