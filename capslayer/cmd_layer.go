@@ -7,15 +7,21 @@ import (
 	"strconv"
 	"strings"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
 	"github.com/capslayer/rules_capslayer/capslayer/caps"
+	"github.com/capslayer/rules_capslayer/capslayer/inspect"
 	"github.com/capslayer/rules_capslayer/capslayer/internal/compression"
+	"github.com/capslayer/rules_capslayer/capslayer/internal/printable"
 	"github.com/capslayer/rules_capslayer/capslayer/internal/sourcedate"
 	"github.com/capslayer/rules_capslayer/capslayer/layer"
+	"github.com/capslayer/rules_capslayer/capslayer/registry"
 )
 
 const layerUsage = `--binary SRC --path DEST --caps TEXT --output OUT [flags]
        capslayer layer --file DEST=SRC[:CAPS] [--file ...] --output OUT [flags]
-       capslayer layer --from-tar IN --set PATH=CAPS [--set ...] --output OUT [flags]`
+       capslayer layer --from-tar IN --set PATH=CAPS [--set ...] --output OUT [flags]
+       capslayer layer --from-image BASE --set PATH=CAPS [--set ...] --output OUT [flags]`
 
 const layerHelp = `Writes a reproducible OCI layer tar holding the file SRC at the absolute path
 DEST in the image, with the file capabilities TEXT (setcap syntax such as
@@ -31,6 +37,20 @@ regular file PATH for each --set; every other entry and byte is copied
 unchanged, and the entries keep their mode, owner and mtime. A PATH that is
 missing, not a regular file (a directory, symlink or hard link: the error
 names what it points to), in the tar twice or named twice is an error.
+
+With --from-image, the layer is a copy-up layer for the image BASE (an OCI
+layout directory, an oci-archive, a docker save tarball or a registry
+reference; --platform picks one image of a multi-platform BASE): for each
+--set, the regular file at PATH in BASE's final filesystem (whiteouts and
+opaque directories applied, symlinked parent directories followed) with its
+bytes, mode, owner and mtime and the capabilities CAPS, and its parent
+directories with BASE's metadata. Put on top of BASE, it gives the file
+capabilities as 'RUN setcap CAPS PATH' in a Dockerfile does. The layers are
+read from the top down to the one holding the file, checked against their
+digests, never extracted. A setuid, setgid or world-writable file needs
+--allow-unsafe-mode; a file that already has capabilities needs
+--replace-caps. A hard-linked file is copied alone: its other names keep the
+original file (a warning names them).
 
 The compression follows OUT's extension (.tar, .tar.gz/.tgz, .tar.zst/.tzst)
 unless --compression is given; the two must agree. The mtime of every entry is
@@ -53,12 +73,17 @@ func runLayer(args []string, stdout, stderr io.Writer) error {
 		allowScript = fs.Bool("allow-script", false, "allow capabilities on a file starting with #! (the kernel ignores them there; a warning is printed)")
 		printDigest = fs.Bool("print-digest", false, "print the layer digest (sha256:...) on stdout")
 		fromTar     = fs.String("from-tar", "", "existing layer `tar` (plain, gzip or zstd) to copy, setting capabilities on the files named by --set")
+		fromImage   = fs.String("from-image", "", "base `image` (OCI layout, oci-archive, docker save tarball or registry reference) whose files named by --set the layer copies up with capabilities")
+		platform    = fs.String("platform", "", "with --from-image: the image of a multi-platform BASE to read, `os/arch[/variant]`")
+		replaceCaps = fs.Bool("replace-caps", false, "with --from-image: replace the capabilities a file of BASE already has")
+		insecure    = fs.Bool("insecure", false, "with --from-image: allow plain HTTP to a registry on this machine (localhost, 127.0.0.0/8, ::1 only)")
+		caFile      = fs.String("ca-file", "", "with --from-image: PEM `file` of CA certificates to trust for registries, besides the system's")
 		files       stringList
 		sets        stringList
 		rootid      rootIDFlag
 	)
 	fs.Var(&files, "file", "one more file, `DEST=SRC[:CAPS]`; repeatable")
-	fs.Var(&sets, "set", "with --from-tar: give the regular file PATH of the tar the capabilities CAPS, `PATH=CAPS`; repeatable")
+	fs.Var(&sets, "set", "with --from-tar or --from-image: give the regular file PATH of the tar or image the capabilities CAPS, `PATH=CAPS`; repeatable")
 	fs.Var(&rootid, "rootid", rootIDUsage)
 	if err := fs.parse(args); err != nil {
 		return err
@@ -70,6 +95,45 @@ func runLayer(args []string, stdout, stderr io.Writer) error {
 
 	if *output == "" {
 		return usagef("--output is required: name the layer file to write, e.g. --output layer.tar")
+	}
+	if set("from-image") {
+		for _, name := range []string{"binary", "path", "caps", "file", "mode", "owner", "mtime", "from-tar"} {
+			if set(name) {
+				return usagef("--%s does not go with --from-image: the copied files keep the base image's bytes, modes, owners and mtimes", name)
+			}
+		}
+		if len(sets.values) == 0 {
+			return usagef("--from-image BASE needs at least one --set PATH=CAPS, e.g. --from-image base/ --set /usr/sbin/nginx=cap_net_bind_service=ep")
+		}
+		copt, err := compressionOption(*output, *compression)
+		if err != nil {
+			return err
+		}
+		scs, err := parseSets(sets.values, uint32(rootid))
+		if err != nil {
+			return err
+		}
+		img, err := openBase(*fromImage, *platform, registry.Options{Insecure: *insecure, CAFile: *caFile})
+		if err != nil {
+			return err
+		}
+		opts := []layer.Option{copt, layer.WithAllowScripts(*allowScript), layer.WithAllowUnsafeMode(*allowUnsafe), layer.WithReplaceCapabilities(*replaceCaps)}
+		if *descriptor != "" {
+			opts = append(opts, layer.WithDescriptorFile(*descriptor))
+		}
+		res, err := layer.CopyUpFile(*output, img, scs, opts...)
+		switch {
+		case errors.Is(err, layer.ErrUnsafeMode):
+			return fmt.Errorf("%w (pass --allow-unsafe-mode to copy it anyway)", err)
+		case errors.Is(err, layer.ErrHasCapability):
+			return fmt.Errorf("%w (pass --replace-caps to replace them)", err)
+		}
+		return reportLayer(res, err, *printDigest, stdout, stderr)
+	}
+	for _, name := range []string{"platform", "replace-caps", "insecure", "ca-file"} {
+		if set(name) {
+			return usagef("--%s only goes with --from-image", name)
+		}
 	}
 	if set("from-tar") || set("set") {
 		for _, name := range []string{"binary", "path", "caps", "file", "mode", "owner", "mtime"} {
@@ -84,17 +148,9 @@ func runLayer(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		var scs []layer.SetCap
-		for _, v := range sets.values {
-			p, text, ok := strings.Cut(v, "=")
-			if !ok || p == "" || text == "" {
-				return usagef("--set %q: want PATH=CAPS, e.g. --set /bin/ping=cap_net_raw=p", v)
-			}
-			x, err := parseCaps(text, fmt.Sprintf("--set %q", v), uint32(rootid))
-			if err != nil {
-				return err
-			}
-			scs = append(scs, layer.SetCap{Path: p, Caps: x})
+		scs, err := parseSets(sets.values, uint32(rootid))
+		if err != nil {
+			return err
 		}
 		opts := []layer.Option{copt, layer.WithAllowScripts(*allowScript)}
 		if *descriptor != "" {
@@ -147,6 +203,82 @@ func runLayer(args []string, stdout, stderr io.Writer) error {
 	return reportLayer(res, err, *printDigest, stdout, stderr)
 }
 
+// parseSets parses --set values, PATH=CAPS.
+func parseSets(values []string, rootid uint32) ([]layer.SetCap, error) {
+	var scs []layer.SetCap
+	for _, v := range values {
+		p, text, ok := strings.Cut(v, "=")
+		if !ok || p == "" || text == "" {
+			return nil, usagef("--set %q: want PATH=CAPS, e.g. --set /bin/ping=cap_net_raw=p", v)
+		}
+		x, err := parseCaps(text, fmt.Sprintf("--set %q", v), rootid)
+		if err != nil {
+			return nil, err
+		}
+		scs = append(scs, layer.SetCap{Path: p, Caps: x})
+	}
+	return scs, nil
+}
+
+// openBase opens the image of --from-image: a local image or a registry
+// reference, and of a multi-platform one the image for platform.
+func openBase(arg, platform string, ro registry.Options) (v1.Image, error) {
+	var want *v1.Platform
+	if platform != "" {
+		p, err := v1.ParsePlatform(platform)
+		if err != nil || p.OS == "" || p.Architecture == "" {
+			return nil, usagef("--platform %q: want os/arch[/variant], e.g. linux/amd64 or linux/arm/v7", platform)
+		}
+		want = p
+	}
+	var srcs []inspect.Source
+	var err error
+	if registry.IsReference(arg) {
+		srcs, _, err = registry.Images(arg, ro)
+		err = registryError(err)
+	} else {
+		if ro.Insecure || ro.CAFile != "" {
+			return nil, usagef("--insecure and --ca-file are for registry references (HOST/REPO:TAG); %s is not one", arg)
+		}
+		_, srcs, err = inspect.Images(arg)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("--from-image: %w", err)
+	}
+	return pickImage(arg, srcs, want)
+}
+
+// pickImage returns the one image of srcs (distinct by digest) for want,
+// or the only one when want is nil.
+func pickImage(arg string, srcs []inspect.Source, want *v1.Platform) (v1.Image, error) {
+	var match []inspect.Source
+	var all []string
+	seen := map[string]bool{}
+	for _, s := range srcs {
+		if seen[s.Digest] {
+			continue
+		}
+		seen[s.Digest] = true
+		all = append(all, fmt.Sprintf("%s (%s)", orDash(s.Platform), s.Digest))
+		if want == nil {
+			match = append(match, s)
+			continue
+		}
+		if p, err := v1.ParsePlatform(s.Platform); err == nil && s.Platform != "" && p.Satisfies(*want) {
+			match = append(match, s)
+		}
+	}
+	switch {
+	case len(match) == 1:
+		return match[0].Image, nil
+	case want == nil:
+		return nil, usagef("--from-image %s holds %d images: pick one with --platform os/arch[/variant]; it holds %s", printable.String(arg), len(all), strings.Join(all, ", "))
+	case len(match) == 0:
+		return nil, usagef("--from-image %s has no image for --platform %s: it holds %s", printable.String(arg), want, strings.Join(all, ", "))
+	}
+	return nil, usagef("--from-image %s has %d images for --platform %s: give the variant too; it holds %s", printable.String(arg), len(match), want, strings.Join(all, ", "))
+}
+
 // reportLayer translates the result of writing a layer for the user.
 func reportLayer(res *layer.Result, err error, printDigest bool, stdout, stderr io.Writer) error {
 	if err != nil {
@@ -155,6 +287,7 @@ func reportLayer(res *layer.Result, err error, printDigest bool, stdout, stderr 
 			return fmt.Errorf("%w (pass --allow-script to store them anyway)", err)
 		case errors.Is(err, layer.ErrUnsafeMode):
 			return usagef("--mode: %v (or pass --allow-unsafe-mode to store them anyway)", err)
+
 		case errors.Is(err, layer.ErrModTime):
 			return usagef("--mtime or SOURCE_DATE_EPOCH: %v", err)
 		}

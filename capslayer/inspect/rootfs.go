@@ -116,6 +116,13 @@ func (fs *RootFS) Lookup(p string, follow bool) (n Node, resolved string, found 
 // and the stored directory that holds it (nil if none). It allocates only
 // when it follows a symlink.
 func (fs *RootFS) resolve(p string, follow bool) (string, *fsNode, *fsNode, error) {
+	return fs.resolveVisit(p, follow, nil)
+}
+
+// resolveVisit is resolve calling visit with every node it steps on (nil
+// where nothing is stored), the last one included, and the path of that
+// node with the symlinks before it resolved.
+func (fs *RootFS) resolveVisit(p string, follow bool, visit func(at string, n *fsNode)) (string, *fsNode, *fsNode, error) {
 	links := 0
 restart:
 	cur := fs.root
@@ -130,6 +137,9 @@ restart:
 		var next *fsNode
 		if cur != nil {
 			next = cur.kids[el]
+		}
+		if visit != nil {
+			visit(p[:end], next)
 		}
 		if next != nil && next.Type == tar.TypeSymlink && (!last || follow) {
 			if links++; links > maxLinks {
@@ -202,6 +212,17 @@ func (fs *RootFS) add(p string, hdr *tar.Header, layer int) (Added, error) {
 		if old := dir.kids[base]; old != nil {
 			if old.Type == tar.TypeDir && isDir {
 				old.Mode, old.Layer = hdr.Mode&0o7777, layer
+				if fs.watch == nil {
+					// Remembering every entry: the directory is this
+					// entry now, under a new ID (the old one is
+					// overwritten by this layer).
+					if old.ID >= 0 {
+						fs.hidden[old.ID] = layer
+					}
+					old.ID = len(fs.hidden)
+					fs.hidden = append(fs.hidden, -1)
+					res.ID, res.Path = old.ID, path.Join(dirPath, base)
+				}
 				return res, nil
 			}
 			fs.remove(dir, base, layer)

@@ -5,8 +5,10 @@
 package inspect
 
 import (
+	"archive/tar"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"strings"
 
@@ -123,49 +125,104 @@ func Scan(src Source, opts ...Option) (_ Image, err error) {
 }
 
 func scan(img v1.Image, o *options) ([]Layer, error) {
-	m, err := img.Manifest()
+	layers, diffIDs, err := imageLayers(img, o)
 	if err != nil {
 		return nil, err
 	}
+	s := newImageScan()
+	for i, d := range layers {
+		entries := s.entries(i)
+		st, err := readLayer(img, i, d, diffIDs[i], func(p string, hdr *tar.Header, _ io.Reader) error {
+			return entries(p, hdr)
+		}, o)
+		if err != nil {
+			return nil, err
+		}
+		l := &s.layers[i]
+		l.Digest, l.DiffID, l.MediaType = st.Digest, st.DiffID, string(d.MediaType)
+	}
+	return s.finish(), nil
+}
+
+// ReadLayer walks layer i (0 = bottom) of img with fn, reading the blob
+// as stored within the limits of opts, and checks it against the digest
+// and size of its manifest descriptor and the diff ID of the config.
+func ReadLayer(img v1.Image, i int, fn DataWalkFunc, opts ...Option) (_ Stream, err error) {
+	var fnErr error
+	defer func() {
+		if err != fnErr {
+			errprefix.Add(&err, "inspect")
+		}
+	}()
+	o := makeOptions(opts)
+	layers, diffIDs, err := imageLayers(img, o)
+	if err != nil {
+		return Stream{}, err
+	}
+	if i < 0 || i >= len(layers) {
+		return Stream{}, fmt.Errorf("layer %d: the image has %d layers", i, len(layers))
+	}
+	st, err := readLayer(img, i, layers[i], diffIDs[i], func(name string, hdr *tar.Header, data io.Reader) error {
+		fnErr = fn(name, hdr, data)
+		return fnErr
+	}, o)
+	if err != nil && fnErr != nil && errors.Is(err, fnErr) {
+		return st, fnErr
+	}
+	return st, err
+}
+
+// imageLayers returns the layer descriptors of img's manifest and the diff
+// IDs of its config, bottom first, checked to agree and to be within the
+// limits.
+func imageLayers(img v1.Image, o *options) ([]v1.Descriptor, []v1.Hash, error) {
+	m, err := img.Manifest()
+	if err != nil {
+		return nil, nil, err
+	}
 	cfg, err := img.ConfigFile()
 	if err != nil {
-		return nil, fmt.Errorf("config: %w", err)
+		return nil, nil, fmt.Errorf("config: %w", err)
 	}
 	diffIDs := cfg.RootFS.DiffIDs
 	if len(m.Layers) != len(diffIDs) {
-		return nil, fmt.Errorf("the manifest lists %d layers but the config has %d diff_ids", len(m.Layers), len(diffIDs))
+		return nil, nil, fmt.Errorf("the manifest lists %d layers but the config has %d diff_ids", len(m.Layers), len(diffIDs))
 	}
 	if len(m.Layers) > o.maxLayers {
-		return nil, fmt.Errorf("%w: more than %d layers", ErrLimit, o.maxLayers)
+		return nil, nil, fmt.Errorf("%w: more than %d layers", ErrLimit, o.maxLayers)
 	}
-	s := newImageScan()
 	for i, d := range m.Layers {
 		if err := checkDigest(d.Digest); err != nil {
-			return nil, fmt.Errorf("layer %d: %w", i, err)
-		}
-		bl, err := img.LayerByDigest(d.Digest)
-		if err != nil {
-			return nil, fmt.Errorf("layer %d: %w", i, err)
+			return nil, nil, fmt.Errorf("layer %d: %w", i, err)
 		}
 		if d.Size < 0 {
-			return nil, fmt.Errorf("layer %d: negative size %d in its descriptor", i, d.Size)
+			return nil, nil, fmt.Errorf("layer %d: negative size %d in its descriptor", i, d.Size)
 		}
-		rc, err := bl.Compressed()
-		if err != nil {
-			return nil, fmt.Errorf("layer %d: %w", i, err)
-		}
-		// Whatever the source, no more and no fewer bytes than the
-		// descriptor says are read.
-		err = s.layer(exactly(rc, d.Size, "blob "+d.Digest.String()), i, o)
-		rc.Close()
-		if err != nil {
-			return nil, fmt.Errorf("layer %d (%s): %w", i, d.Digest, err)
-		}
-		if l := s.layers[i]; l.Digest != d.Digest.String() || l.DiffID != diffIDs[i].String() {
-			return nil, fmt.Errorf("layer %d: blob has digest %s and diff ID %s but the image says %s and %s: the image is corrupt or was tampered with",
-				i, s.layers[i].Digest, s.layers[i].DiffID, d.Digest, diffIDs[i])
-		}
-		s.layers[i].MediaType = string(d.MediaType)
 	}
-	return s.finish(), nil
+	return m.Layers, diffIDs, nil
+}
+
+// readLayer walks layer i of img, whose manifest descriptor is d and diff
+// ID diffID, with fn, reading the blob as stored, and checks that its
+// bytes match d's digest and size and diffID. Whatever the source, no more
+// and no fewer bytes than the descriptor says are read.
+func readLayer(img v1.Image, i int, d v1.Descriptor, diffID v1.Hash, fn DataWalkFunc, o *options) (Stream, error) {
+	bl, err := img.LayerByDigest(d.Digest)
+	if err != nil {
+		return Stream{}, fmt.Errorf("layer %d: %w", i, err)
+	}
+	rc, err := bl.Compressed()
+	if err != nil {
+		return Stream{}, fmt.Errorf("layer %d: %w", i, err)
+	}
+	defer rc.Close()
+	st, err := walkData(exactly(rc, d.Size, "blob "+d.Digest.String()), fn, func(x *options) { *x = *o })
+	if err != nil {
+		return st, fmt.Errorf("layer %d (%s): %w", i, d.Digest, err)
+	}
+	if st.Digest != d.Digest.String() || st.DiffID != diffID.String() {
+		return st, fmt.Errorf("layer %d: blob has digest %s and diff ID %s but the image says %s and %s: the image is corrupt or was tampered with",
+			i, st.Digest, st.DiffID, d.Digest, diffID)
+	}
+	return st, nil
 }

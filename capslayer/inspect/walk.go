@@ -51,13 +51,37 @@ func Walk(r io.Reader, fn WalkFunc, opts ...Option) (_ Stream, err error) {
 			errprefix.Add(&err, "inspect")
 		}
 	}()
-	return walk(r, func(name string, hdr *tar.Header) error {
+	return walkData(r, func(name string, hdr *tar.Header, _ io.Reader) error {
 		fnErr = fn(name, hdr)
 		return fnErr
 	}, opts...)
 }
 
+// DataWalkFunc is WalkFunc with the entry's data: fn may read data (to its
+// end or not) before it returns; what it leaves is skipped. data is valid
+// only during the call.
+type DataWalkFunc func(name string, hdr *tar.Header, data io.Reader) error
+
+// WalkData is Walk for callers that read the data of some entries as the
+// layer streams past: the digests and limits still cover every byte.
+func WalkData(r io.Reader, fn DataWalkFunc, opts ...Option) (_ Stream, err error) {
+	var fnErr error
+	defer func() {
+		if err != fnErr {
+			errprefix.Add(&err, "inspect")
+		}
+	}()
+	return walkData(r, func(name string, hdr *tar.Header, data io.Reader) error {
+		fnErr = fn(name, hdr, data)
+		return fnErr
+	}, opts...)
+}
+
 func walk(r io.Reader, fn WalkFunc, opts ...Option) (Stream, error) {
+	return walkData(r, func(name string, hdr *tar.Header, _ io.Reader) error { return fn(name, hdr) }, opts...)
+}
+
+func walkData(r io.Reader, fn DataWalkFunc, opts ...Option) (Stream, error) {
 	o := makeOptions(opts)
 	var st Stream
 	rawDigest, tarDigest := digest.New(), digest.New()
@@ -101,7 +125,7 @@ func walk(r io.Reader, fn WalkFunc, opts ...Option) (Stream, error) {
 			return st, err
 		}
 		last = name
-		if err := fn(name, hdr); err != nil {
+		if err := fn(name, hdr, tr); err != nil {
 			return st, err
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/capslayer/rules_capslayer/capslayer/caps"
+	"github.com/capslayer/rules_capslayer/capslayer/inspect"
 	"github.com/capslayer/rules_capslayer/capslayer/internal/compression"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
@@ -121,6 +122,8 @@ type options struct {
 	allowUnsafe    bool
 	descriptorPath string
 	digests        bool
+	replaceCaps    bool             // CopyUp
+	readLimits     []inspect.Option // CopyUp
 }
 
 // maxID is the largest valid Linux uid or gid; (uid_t)-1 means "no change".
