@@ -113,7 +113,7 @@ func runLayer(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		img, err := openBase(*fromImage, *platform, registry.Options{Insecure: *insecure, CAFile: *caFile})
+		img, err := openBase("--from-image", *fromImage, *platform, registry.Options{Insecure: *insecure, CAFile: *caFile})
 		if err != nil {
 			return err
 		}
@@ -220,9 +220,9 @@ func parseSets(values []string, rootid uint32) ([]layer.SetCap, error) {
 	return scs, nil
 }
 
-// openBase opens the image of --from-image: a local image or a registry
-// reference, and of a multi-platform one the image for platform.
-func openBase(arg, platform string, ro registry.Options) (v1.Image, error) {
+// openBase opens the image given with the flag named flag: a local image or
+// a registry reference, and of a multi-platform one the image for platform.
+func openBase(flag, arg, platform string, ro registry.Options) (v1.Image, error) {
 	var want *v1.Platform
 	if platform != "" {
 		p, err := v1.ParsePlatform(platform)
@@ -243,14 +243,14 @@ func openBase(arg, platform string, ro registry.Options) (v1.Image, error) {
 		_, srcs, err = inspect.Images(arg)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("--from-image: %w", err)
+		return nil, fmt.Errorf("%s: %w", flag, err)
 	}
-	return pickImage(arg, srcs, want)
+	return pickImage(flag, arg, srcs, want)
 }
 
 // pickImage returns the one image of srcs (distinct by digest) for want,
 // or the only one when want is nil.
-func pickImage(arg string, srcs []inspect.Source, want *v1.Platform) (v1.Image, error) {
+func pickImage(flag, arg string, srcs []inspect.Source, want *v1.Platform) (v1.Image, error) {
 	var match []inspect.Source
 	var all []string
 	seen := map[string]bool{}
@@ -272,11 +272,11 @@ func pickImage(arg string, srcs []inspect.Source, want *v1.Platform) (v1.Image, 
 	case len(match) == 1:
 		return match[0].Image, nil
 	case want == nil:
-		return nil, usagef("--from-image %s holds %d images: pick one with --platform os/arch[/variant]; it holds %s", printable.String(arg), len(all), strings.Join(all, ", "))
+		return nil, usagef("%s %s holds %d images: pick one with --platform os/arch[/variant]; it holds %s", flag, printable.String(arg), len(all), strings.Join(all, ", "))
 	case len(match) == 0:
-		return nil, usagef("--from-image %s has no image for --platform %s: it holds %s", printable.String(arg), want, strings.Join(all, ", "))
+		return nil, usagef("%s %s has no image for --platform %s: it holds %s", flag, printable.String(arg), want, strings.Join(all, ", "))
 	}
-	return nil, usagef("--from-image %s has %d images for --platform %s: give the variant too; it holds %s", printable.String(arg), len(match), want, strings.Join(all, ", "))
+	return nil, usagef("%s %s has %d images for --platform %s: give the variant too; it holds %s", flag, printable.String(arg), len(match), want, strings.Join(all, ", "))
 }
 
 // reportLayer translates the result of writing a layer for the user.

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+
 	"github.com/capslayer/rules_capslayer/capslayer/caps"
 	"github.com/capslayer/rules_capslayer/internal/tartest"
 )
@@ -90,5 +92,59 @@ func TestLayerFromImage(t *testing.T) {
 				t.Errorf("output written after an error")
 			}
 		})
+	}
+}
+
+func TestLabelsForImagesOtherToolsAssemble(t *testing.T) {
+	// A base whose ping already has a capability, and a copy-up layer of
+	// its busybox: the label lists both, as capslayer image would.
+	baseLayer := tartest.WriteFile(t, "base.tar", tartest.Tar(t,
+		tartest.Symlink("bin", "usr/bin"), tartest.Dir("usr/"), tartest.Dir("usr/bin/"),
+		tartest.File("usr/bin/busybox", "busybox", nil), tartest.File("usr/bin/ping", "ping", tartest.NetBindEP)))
+	base := polLayout(t, t.TempDir(), "base:1", polImage(t, "", nil, "amd64", baseLayer))
+	copyup := filepath.Join(t.TempDir(), "copyup.tar")
+	if code, _, stderr := runCLI(t, "layer", "--from-image", base, "--set", "/bin/busybox=cap_net_bind_service=ep", "--output", copyup); code != 0 {
+		t.Fatalf("layer: exit %d: %s", code, stderr)
+	}
+	labels := filepath.Join(t.TempDir(), "image.labels")
+	if code, _, stderr := runCLI(t, "labels", "--base", base, "--output", labels, copyup); code != 0 {
+		t.Fatalf("labels: exit %d: %s", code, stderr)
+	}
+	got, _ := os.ReadFile(labels)
+	want := `io.capslayer.capabilities={"/usr/bin/busybox":"cap_net_bind_service=ep","/usr/bin/ping":"cap_net_bind_service=ep"}` + "\n"
+	if string(got) != want {
+		t.Fatalf("labels file %q, want %q", got, want)
+	}
+	// Only the layer: what caps_layer writes beside each layer.
+	if code, _, stderr := runCLI(t, "labels", "--output", labels, copyup); code != 0 {
+		t.Fatalf("labels: exit %d: %s", code, stderr)
+	}
+	if got, _ := os.ReadFile(labels); string(got) != `io.capslayer.capabilities={"/usr/bin/busybox":"cap_net_bind_service=ep"}`+"\n" {
+		t.Errorf("layer labels file %q", got)
+	}
+
+	// The image as oci_image(base, tars, labels) assembles it: read and
+	// verified by requirements; a forged label is caught.
+	for _, tc := range []struct {
+		label string
+		ok    bool
+	}{
+		{strings.TrimPrefix(strings.TrimSpace(want), "io.capslayer.capabilities="), true},
+		{`{"/usr/bin/busybox":"cap_sys_admin=ep","/usr/bin/ping":"cap_net_bind_service=ep"}`, false},
+		{`{"/usr/bin/busybox":"cap_net_bind_service=ep"}`, false},
+	} {
+		img := polImage(t, "1000", []string{"/bin/busybox"}, "amd64", baseLayer, copyup)
+		cf, _ := img.ConfigFile()
+		cf = cf.DeepCopy()
+		cf.Config.Labels = map[string]string{"io.capslayer.capabilities": tc.label}
+		img, err := mutate.ConfigFile(img, cf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lay := polLayout(t, t.TempDir(), "app:1", img)
+		code, stdout, stderr := runCLI(t, "requirements", lay)
+		if tc.ok != (code == 0) || (!tc.ok && !strings.Contains(stderr, "does not match the layers")) {
+			t.Errorf("label %s: exit %d, stdout %q, stderr %q", tc.label, code, stdout, stderr)
+		}
 	}
 }

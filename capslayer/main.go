@@ -43,6 +43,7 @@ func init() {
 		"decode":           {"print the canonical text (as getcap prints it) of a security.capability value given as hex", runDecode},
 		"layer":            {"write a deterministic OCI layer tar whose files carry file capabilities", runLayer},
 		"describe":         {"write the OCI descriptor (digest, diff_id, files' capabilities) of a layer tar", runDescribe},
+		"labels":           {"write the io.capslayer.capabilities label of an image other tools assemble, as key=value for rules_oci's oci_image(labels = ...)", runLabels},
 		"inspect":          {"list the files that carry capabilities in a layer tar, OCI layout or docker save tarball", runInspect},
 		"image":            {"assemble a reproducible OCI image (layout and optional docker/podman tarball) from layers", runImage},
 		"audit":            {"check every file capability in an image or layer against a policy", runAudit},
