@@ -106,8 +106,8 @@ func TestAdmissionPolicyServerPod(t *testing.T) {
 		want string // "" = admitted
 	}{
 		{"as requirements prints it (allowPrivilegeEscalation: false)", sc, ""},
-		{"one capability more", strings.Replace(sc, `add: ["NET_BIND_SERVICE"]`, `add: ["NET_BIND_SERVICE", "NET_RAW"]`, 1), "containers server (add exactly [NET_BIND_SERVICE])"},
-		{"without drop ALL", strings.Replace(sc, `drop: ["ALL"]`, `drop: ["NET_RAW"]`, 1), "containers server must set securityContext.capabilities.drop: [ALL]"},
+		{"one capability more", strings.Replace(sc, `add: [NET_BIND_SERVICE]`, `add: [NET_BIND_SERVICE, NET_RAW]`, 1), "containers server (add exactly [NET_BIND_SERVICE])"},
+		{"without drop ALL", strings.Replace(sc, `drop: [ALL]`, `drop: [NET_RAW]`, 1), "containers server must set securityContext.capabilities.drop: [ALL]"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -10,6 +10,8 @@ import (
 	"github.com/capslayer/rules_capslayer/capslayer/caps"
 	"github.com/capslayer/rules_capslayer/capslayer/inspect"
 	"github.com/capslayer/rules_capslayer/capslayer/internal/atomicfile"
+	"github.com/capslayer/rules_capslayer/capslayer/internal/printable"
+	"github.com/capslayer/rules_capslayer/capslayer/internal/quote"
 	"github.com/capslayer/rules_capslayer/capslayer/policy"
 )
 
@@ -134,7 +136,7 @@ func policyFailSummary(res *policy.Result) string {
 		if f.Level != policy.LevelError {
 			continue
 		}
-		s := f.Path
+		s := printable.String(f.Path)
 		if len(f.Caps) > 0 {
 			s += " " + strings.Join(f.Caps, ",")
 		}
@@ -151,15 +153,42 @@ func policyFailSummary(res *policy.Result) string {
 	return strings.Join(parts, "; ")
 }
 
-// auditCLIWords say how to fix an audit finding with capslayer's flags.
+// auditCLIWords say how to fix an audit finding with capslayer's flags: each
+// hint is an argv rendered by quote.Command, so a path from the image stays
+// one argument when the hint is pasted.
 var auditCLIWords = policy.Words{
-	Allow:    func(list string) string { return "--allow " + list },
-	Profile:  func(name string) string { return "--profile " + name },
-	Justify:  func(path, name, reason string) string { return fmt.Sprintf("--justify '%s:%s=%s'", path, name, reason) },
+	Allow:   func(list string) string { return cliHint(nil, "--allow", list) },
+	Profile: func(name string) string { return cliHint(nil, "--profile", name) },
+	Justify: func(pattern, name, reason string) string {
+		// --justify cuts PATTERN:CAP=REASON at its first "=": a pattern
+		// with one is written in a policy file instead, as is one that
+		// a shell line cannot show.
+		fallback := func() string {
+			return "a policy file (--policy FILE) with " + policy.PolicyFileWords.Justify(pattern, name, reason) +
+				" (--justify cannot hold this path)"
+		}
+		if strings.Contains(pattern, "=") {
+			return fallback()
+		}
+		return cliHint(fallback, "--justify", pattern+":"+name+"="+reason)
+	},
 	MaxCaps:  func() string { return "--max-caps" },
 	Caps:     func() string { return "capslayer layer --caps TEXT" },
 	Mode:     func() string { return "capslayer layer --mode 0755" },
 	NoRootID: func() string { return "capslayer layer without --rootid" },
+}
+
+// cliHint is argv as a shell line (quote.Command); when an argument cannot
+// be shown in one, it is fallback's text, or a note saying so.
+func cliHint(fallback func() string, argv ...string) string {
+	line, err := quote.Command(argv...)
+	if err == nil {
+		return line
+	}
+	if fallback != nil {
+		return fallback()
+	}
+	return fmt.Sprintf("%s (with a value a shell line cannot show: %s)", argv[0], printable.Text(err.Error()))
 }
 
 // auditBazelWords say it with the attributes of caps_policy_test (which

@@ -174,7 +174,7 @@ func runImage(args []string, stdout, stderr io.Writer) error {
 		return imageBuildError(err, string(*hintStyle))
 	}
 	for _, w := range res.Warnings {
-		fmt.Fprintf(stderr, "capslayer image: warning: %s\n", w)
+		printWarning(stderr, "image", w)
 	}
 	if err := image.WriteLayout(*output, res.Image, t, &res.Platform); err != nil {
 		return err

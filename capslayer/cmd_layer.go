@@ -294,7 +294,7 @@ func reportLayer(res *layer.Result, err error, printDigest bool, stdout, stderr 
 		return err
 	}
 	for _, w := range res.Warnings {
-		fmt.Fprintf(stderr, "capslayer layer: warning: %s\n", w)
+		printWarning(stderr, "layer", w)
 	}
 	if printDigest {
 		fmt.Fprintln(stdout, res.Digest)

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/capslayer/rules_capslayer/capslayer/internal/atomicfile"
+	"github.com/capslayer/rules_capslayer/capslayer/internal/quote"
 	"github.com/capslayer/rules_capslayer/capslayer/requirements"
 )
 
@@ -20,7 +21,7 @@ PATH is a layer tar (plain, gzip or zstd), an OCI image layout directory or a do
 func runRequirements(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("requirements", "[flags] PATH", requirementsHelp+"\n\n"+imageArgHelp, stderr)
 	user := fs.String("user", "", "`user` the container runs as (uid[:gid] or name); default: the image config's user")
-	imageRef := fs.String("image", "", "image `reference` to put in the docker and podman lines (default: the image's tag, else IMAGE)")
+	imageRef := fs.String("image", "", "image `reference` to put in the docker and podman lines (default: the image's own name when it is a full reference, registry/repository:tag, else IMAGE)")
 	var paths stringList
 	fs.Var(&paths, "path", "only account for the file at `path`, e.g. the entrypoint (repeatable; default: every file with capabilities)")
 	platform := fs.String("platform", "", "only the image for `platform` (os/arch[/variant]) of a multi-platform layout")
@@ -47,6 +48,11 @@ func runRequirements(args []string, stdout, stderr io.Writer) error {
 	}
 	if *only != "" && *jsonOut {
 		return usagef("--only and --json do not go together: --json prints everything")
+	}
+	if fs.isSet("image") {
+		if err := requirements.CheckRef(*imageRef); err != nil {
+			return usagef("--image: %v", err)
+		}
 	}
 	for _, p := range paths.values {
 		if !strings.HasPrefix(p, "/") {
@@ -75,16 +81,13 @@ func runRequirements(args []string, stdout, stderr io.Writer) error {
 		case hasConfig:
 			opts.User, opts.UserKnown, opts.UserSource = cfg.Config.User, true, "image config"
 		}
-		if opts.ImageRef == "" && runnableRef(img.Name) {
-			opts.ImageRef = img.Name
-		}
 		r, err := requirements.Compute(img, opts)
 		var pe *requirements.PathError
 		if errors.As(err, &pe) {
 			if len(pe.Have) == 0 {
 				return usagef("--path %s: no file in the container's filesystem has capabilities", pe.Path)
 			}
-			return usagef("--path %s: no file with capabilities there in the container's filesystem (files with capabilities: %s)", pe.Path, strings.Join(pe.Have, ", "))
+			return usagef("--path %s: no file with capabilities there in the container's filesystem (files with capabilities: %s)", pe.Path, requirements.PrintableList(pe.Have))
 		}
 		if err != nil {
 			return err
@@ -123,17 +126,24 @@ func writeRequirements(w io.Writer, rr *requirements.Report, jsonOut bool, only,
 			podman, _ := r.Runtime(requirements.Podman)
 			k8s, _ := r.Runtime(requirements.KubernetesContainerd)
 			var s string
+			var err error
 			switch only {
 			case "docker":
-				s = requirements.CommandLine(docker.Command) + "\n"
+				s, err = quote.Command(docker.Command...)
 			case "podman":
-				s = requirements.CommandLine(podman.Command) + "\n"
+				s, err = quote.Command(podman.Command...)
 			case "flags":
-				s = requirements.CommandLine(docker.RunFlags) + "\n"
+				s, err = quote.Command(docker.RunFlags...)
 			case "kubernetes":
-				s = k8s.SecurityContext.YAML(0)
+				s, err = k8s.SecurityContext.YAML(0)
 			case "capabilities":
-				s = strings.Join(r.Capabilities, ",") + "\n"
+				s = strings.Join(r.Capabilities, ",")
+			}
+			if err != nil {
+				return err
+			}
+			if !strings.HasSuffix(s, "\n") {
+				s += "\n"
 			}
 			if !seen[s] {
 				seen[s] = true
@@ -147,14 +157,4 @@ func writeRequirements(w io.Writer, rr *requirements.Report, jsonOut bool, only,
 		return err
 	}
 	return rr.WriteText(w)
-}
-
-// runnableRef reports whether an image name from inspect is a reference
-// docker or podman can run ("repo:tag", "registry/repo"), rather than a bare
-// tag or a digest.
-func runnableRef(name string) bool {
-	if name == "" || strings.HasPrefix(name, "sha256:") {
-		return false
-	}
-	return strings.ContainsAny(name, ":/")
 }

@@ -22,7 +22,7 @@ func TestRequirementsCLILayer(t *testing.T) {
 		{"flags", []string{l, "--only", "flags", "--user", "1000"}, "--cap-drop ALL --cap-add NET_BIND_SERVICE --user 1000\n"},
 		{"capabilities", []string{"--only", "capabilities", l}, "NET_BIND_SERVICE\n"},
 		{"kubernetes", []string{"--only", "kubernetes", "--user", "1000", l},
-			"securityContext:\n  runAsNonRoot: true\n  runAsUser: 1000\n  allowPrivilegeEscalation: false\n  capabilities:\n    drop: [\"ALL\"]\n    add: [\"NET_BIND_SERVICE\"]\n  seccompProfile:\n    type: RuntimeDefault\n"},
+			"securityContext:\n  runAsNonRoot: true\n  runAsUser: 1000\n  allowPrivilegeEscalation: false\n  capabilities:\n    drop: [ALL]\n    add: [NET_BIND_SERVICE]\n  seccompProfile:\n    type: RuntimeDefault\n"},
 		{"text", []string{l}, "~" + l + " (layer)|user: unknown|/app/server  cap_net_bind_service=ep  layer 0|" +
 			"\n  docker run --cap-drop ALL --cap-add NET_BIND_SERVICE IMAGE\n|\n  podman run --cap-drop ALL --cap-add NET_BIND_SERVICE IMAGE\n|" +
 			"Pod Security Standards: restricted|exec fails with \"operation not permitted\"|Kubernetes on CRI-O (not measured|" +

@@ -21,6 +21,7 @@ import (
 
 	"github.com/capslayer/rules_capslayer/capslayer/internal/abbrev"
 	"github.com/capslayer/rules_capslayer/capslayer/internal/atomicfile"
+	"github.com/capslayer/rules_capslayer/capslayer/internal/printable"
 )
 
 // command is one subcommand of capslayer.
@@ -110,20 +111,33 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	case errors.As(err, &cf):
 		if cf.msg != "" {
-			fmt.Fprintf(stderr, "capslayer %s: %s\n", args[0], shorten(cf.msg, args))
+			printError(stderr, args, cf.msg)
 		}
 		return 1
 	case errors.As(err, &ue):
-		fmt.Fprintf(stderr, "capslayer %s: %s\n", args[0], shorten(ue.msg, args))
+		printError(stderr, args, ue.msg)
 		return 2
 	default:
 		// The library's "package: " prefix is dropped where the package is
 		// named like the command ("capslayer inspect: stat x", not
 		// "capslayer inspect: inspect: stat x").
-		msg := strings.TrimPrefix(err.Error(), args[0]+": ")
-		fmt.Fprintf(stderr, "capslayer %s: %s\n", args[0], shorten(msg, args))
+		printError(stderr, args, strings.TrimPrefix(err.Error(), args[0]+": "))
 		return 2
 	}
+}
+
+// printError prints the one line of an error message. The message can hold
+// what an input or a registry supplied (a file name, an error body), so
+// every rune that is not printable is escaped (printable.Text): a newline,
+// a carriage return or an escape sequence cannot forge or erase a line of
+// the log.
+func printError(stderr io.Writer, args []string, msg string) {
+	fmt.Fprintf(stderr, "capslayer %s: %s\n", args[0], printable.Text(shorten(msg, args)))
+}
+
+// printWarning prints a warning of command cmd, escaped as printError does.
+func printWarning(stderr io.Writer, cmd string, w any) {
+	fmt.Fprintf(stderr, "capslayer %s: warning: %s\n", cmd, printable.Text(fmt.Sprint(w)))
 }
 
 // maxMessage bounds an error message printed by capslayer, in bytes.

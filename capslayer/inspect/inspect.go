@@ -68,9 +68,10 @@ type Layer struct {
 
 // Image is one image of a layout or archive.
 type Image struct {
-	// Name is the tag (the org.opencontainers.image.ref.name or
-	// io.containerd.image.name annotation, or a docker archive RepoTag), or
-	// the manifest digest when the image has no name.
+	// Name is the image's own name: its io.containerd.image.name
+	// annotation, else its org.opencontainers.image.ref.name annotation
+	// (often the tag alone), or a docker archive RepoTag; the manifest
+	// digest when the image has no name. It is input, printed escaped.
 	Name string
 	// Digest is the manifest digest; for a docker save tarball, which holds
 	// no manifest, it is the image ID (the config digest) as docker shows it.

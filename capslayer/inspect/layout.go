@@ -77,11 +77,14 @@ func (w *layoutWalker) blob(d v1.Descriptor) ([]byte, error) {
 	return b, nil
 }
 
+// refName names the image of d: the full name (io.containerd.image.name,
+// "example.com/app:1.0") before the ref.name annotation, which tools that
+// write layouts often give the tag alone ("1.0").
 func refName(d v1.Descriptor, inherited string) string {
-	if n := d.Annotations[AnnotationRefName]; n != "" {
+	if n := d.Annotations[AnnotationContainerName]; n != "" {
 		return n
 	}
-	if n := d.Annotations[AnnotationContainerName]; n != "" {
+	if n := d.Annotations[AnnotationRefName]; n != "" {
 		return n
 	}
 	return inherited

@@ -10,6 +10,8 @@ import (
 
 	"github.com/capslayer/rules_capslayer/capslayer/caps"
 	"github.com/capslayer/rules_capslayer/capslayer/inspect"
+	"github.com/capslayer/rules_capslayer/capslayer/internal/printable"
+	"github.com/capslayer/rules_capslayer/capslayer/internal/quote"
 )
 
 // Level is how serious a finding is; the values are SARIF's.
@@ -205,8 +207,12 @@ type Words struct {
 	// Profile chooses the built-in profile name.
 	Profile func(name string) string
 	// Justify writes reason as the justification of capability name
-	// (a Docker name, or "CAP") for the file at path.
-	Justify func(path, name, reason string) string
+	// (a Docker name, or "CAP") for the files that pattern matches (a
+	// Justification.Path; Audit gives one that matches a file's path
+	// alone, see LiteralPattern). The result is text safe to print: the
+	// pattern, which comes from an image, quoted for the language
+	// (internal/quote).
+	Justify func(pattern, name, reason string) string
 	// MaxCaps is the per-file limit of capabilities without
 	// justification.
 	MaxCaps func() string
@@ -220,13 +226,27 @@ type Words struct {
 var PolicyFileWords = Words{
 	Allow:   func(list string) string { return fmt.Sprintf(`"allow": [%s] in the policy`, quoteList(list)) },
 	Profile: func(name string) string { return fmt.Sprintf(`"profile": %q in the policy`, name) },
-	Justify: func(path, name, reason string) string {
-		return fmt.Sprintf(`{"path": %q, "capability": %q, "reason": %q} in the policy's "justifications"`, path, name, reason)
+	Justify: func(pattern, name, reason string) string {
+		return fmt.Sprintf(`{"path": %s, "capability": %s, "reason": %s} in the policy's "justifications"`,
+			quote.JSONString(pattern), quote.JSONString(name), quote.JSONString(reason))
 	},
 	MaxCaps:  func() string { return `the policy's "max_caps"` },
 	Caps:     func() string { return "the layer's capability text" },
 	Mode:     func() string { return "mode 0755 in the layer" },
 	NoRootID: func() string { return "a layer written without a root ID" },
+}
+
+// LiteralPattern returns the Justification.Path pattern that matches p
+// alone: p with the metacharacters of path.Match (* ? [ \) escaped.
+func LiteralPattern(p string) string {
+	var b strings.Builder
+	for i := 0; i < len(p); i++ {
+		if strings.IndexByte(`*?[\`, p[i]) >= 0 {
+			b.WriteByte('\\')
+		}
+		b.WriteByte(p[i])
+	}
+	return b.String()
 }
 
 // quoteList turns "A,B" into `"A", "B"`.
@@ -351,7 +371,11 @@ func auditFile(img inspect.Image, f inspect.File, p Policy, w Words, allowed cap
 		fd.Fix = fix
 		return fd
 	}
-	where := fileWhere(f.Path, img.Name, f.Layer)
+	// Messages and fixes are text for people: the names in them, which
+	// come from the image, are escaped (printable.String); the hints that
+	// Words write quote them for their language.
+	pp := printable.String(f.Path)
+	where := fileWhere(pp, printable.String(img.Name), f.Layer)
 
 	if f.ShadowedBy >= 0 {
 		fr.Status = StatusShadowed
@@ -372,7 +396,7 @@ func auditFile(img inspect.Image, f inspect.File, p Policy, w Words, allowed cap
 		fr.Status = StatusFail
 		return fr, []Finding{mk(RuleInvalid, nil,
 			fmt.Sprintf("%s has a security.capability value that cannot be decoded (%s; hex %s)", where, f.Invalid, fr.Hex),
-			fmt.Sprintf("rewrite the capabilities of %s (%s) or remove the attribute", f.Path, w.Caps()))}
+			fmt.Sprintf("rewrite the capabilities of %s (%s) or remove the attribute", pp, w.Caps()))}
 	}
 
 	var findings []Finding
@@ -382,7 +406,7 @@ func auditFile(img inspect.Image, f inspect.File, p Policy, w Words, allowed cap
 	if bad := all &^ allowed; bad != 0 {
 		names := bad.DockerNames()
 		list := strings.Join(names, ",")
-		fix := fmt.Sprintf("drop %s from %s, or allow %s with %s", list, f.Path, pronoun(len(names)), w.Allow(list))
+		fix := fmt.Sprintf("drop %s from %s, or allow %s with %s", list, pp, pronoun(len(names)), w.Allow(list))
 		if prof := broaderProfile(p, bad); prof != "" {
 			fix += fmt.Sprintf(" (or use %s)", w.Profile(prof))
 		}
@@ -411,7 +435,7 @@ func auditFile(img inspect.Image, f inspect.File, p Policy, w Words, allowed cap
 		name := caps.DockerName(c)
 		findings = append(findings, mk(RuleDangerous, []string{name},
 			fmt.Sprintf("%s has CAP_%s, a dangerous capability (%s), without a written justification", where, name, d.Reason),
-			fmt.Sprintf("drop %s from %s, or justify it: %s", name, f.Path, w.Justify(f.Path, name, "why the program needs it"))))
+			fmt.Sprintf("drop %s from %s, or justify it: %s", name, pp, w.Justify(LiteralPattern(f.Path), name, "why the program needs it"))))
 	}
 	if n := bits.OnesCount64(uint64(all)); p.MaxCaps != NoLimit && n > p.MaxCaps {
 		var missing []string
@@ -423,7 +447,7 @@ func auditFile(img inspect.Image, f inspect.File, p Policy, w Words, allowed cap
 		if len(missing) > 0 {
 			findings = append(findings, mk(RuleTooMany, missing,
 				fmt.Sprintf("%s has %d capabilities (%s), more than the %d allowed without justification; not justified: %s", where, n, strings.Join(fr.Capabilities, ", "), p.MaxCaps, strings.Join(missing, ", ")),
-				fmt.Sprintf("drop the capabilities %s does not need, or justify each of %s with %s, or raise %s", f.Path, strings.Join(missing, ", "), w.Justify(f.Path, "CAP", "REASON"), w.MaxCaps())))
+				fmt.Sprintf("drop the capabilities %s does not need, or justify each of %s with %s, or raise %s", pp, strings.Join(missing, ", "), w.Justify(LiteralPattern(f.Path), "CAP", "REASON"), w.MaxCaps())))
 		}
 	}
 	for _, c := range all.List() {
@@ -435,13 +459,13 @@ func auditFile(img inspect.Image, f inspect.File, p Policy, w Words, allowed cap
 	if bits := caps.UnsafeMode(f.Mode); bits != "" && all != 0 {
 		findings = append(findings, mk(RuleUnsafeMode, nonEmpty(fr.Capabilities),
 			fmt.Sprintf("%s has capabilities and mode %04o: it is %s", where, f.Mode, bits),
-			fmt.Sprintf("give %s a mode without the setuid, setgid and world-writable bits, e.g. 0755 (%s)", f.Path, w.Mode())))
+			fmt.Sprintf("give %s a mode without the setuid, setgid and world-writable bits, e.g. 0755 (%s)", pp, w.Mode())))
 	}
 
 	if f.Xattr.Revision == 3 && f.Xattr.RootID != 0 {
 		findings = append(findings, mk(RuleNamespaced, nil,
 			fmt.Sprintf("%s has a revision 3 security.capability value with root uid %d: Linux applies it only in a user namespace whose root is host uid %d and ignores it elsewhere", where, f.Xattr.RootID, f.Xattr.RootID),
-			fmt.Sprintf("write a revision 2 value for %s (%s)", f.Path, w.NoRootID())))
+			fmt.Sprintf("write a revision 2 value for %s (%s)", pp, w.NoRootID())))
 	}
 
 	for _, fd := range findings {

@@ -36,7 +36,7 @@ func (res *Result) WriteText(w io.Writer) error {
 		fmt.Fprint(tw, "LAYER\tPATH\tCAPABILITIES\tRESULT\n")
 		for _, f := range res.Files {
 			if withImage {
-				fmt.Fprintf(tw, "%s\t%s\t", dash(printable.String(f.Image)), dash(f.Platform))
+				fmt.Fprintf(tw, "%s\t%s\t", dash(printable.String(f.Image)), dash(printable.String(f.Platform)))
 			}
 			c := f.Caps
 			if f.Invalid != "" {
@@ -51,9 +51,9 @@ func (res *Result) WriteText(w io.Writer) error {
 	if len(res.Findings) > 0 {
 		fmt.Fprintf(ew, "\nfindings:\n")
 		for _, fd := range res.Findings {
-			fmt.Fprintf(ew, "  %s [%s] %s\n", strings.ToUpper(string(fd.Level)), fd.Rule, printable.String(fd.Message))
+			fmt.Fprintf(ew, "  %s [%s] %s\n", strings.ToUpper(string(fd.Level)), fd.Rule, printable.Text(fd.Message))
 			if fd.Fix != "" {
-				fmt.Fprintf(ew, "      fix: %s\n", printable.String(fd.Fix))
+				fmt.Fprintf(ew, "      fix: %s\n", printable.Text(fd.Fix))
 			}
 		}
 	}

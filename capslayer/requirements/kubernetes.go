@@ -1,9 +1,9 @@
 package requirements
 
 import (
-	"fmt"
-	"strconv"
 	"strings"
+
+	"github.com/capslayer/rules_capslayer/capslayer/internal/quote"
 )
 
 // KubernetesAdvice is how to run the image on Kubernetes. Its fields are
@@ -32,63 +32,38 @@ const (
 // that capabilities need. Field names are Kubernetes' (k8s.io/api/core/v1
 // SecurityContext), so the JSON and YAML forms parse as one.
 type SecurityContext struct {
-	RunAsNonRoot             *bool               `json:"runAsNonRoot,omitempty"`
-	RunAsUser                *int64              `json:"runAsUser,omitempty"`
-	RunAsGroup               *int64              `json:"runAsGroup,omitempty"`
-	AllowPrivilegeEscalation bool                `json:"allowPrivilegeEscalation"`
-	Capabilities             CapabilitiesContext `json:"capabilities"`
-	SeccompProfile           SeccompProfile      `json:"seccompProfile"`
+	RunAsNonRoot             *bool               `json:"runAsNonRoot,omitempty" yaml:"runAsNonRoot,omitempty"`
+	RunAsUser                *int64              `json:"runAsUser,omitempty" yaml:"runAsUser,omitempty"`
+	RunAsGroup               *int64              `json:"runAsGroup,omitempty" yaml:"runAsGroup,omitempty"`
+	AllowPrivilegeEscalation bool                `json:"allowPrivilegeEscalation" yaml:"allowPrivilegeEscalation"`
+	Capabilities             CapabilitiesContext `json:"capabilities" yaml:"capabilities"`
+	SeccompProfile           SeccompProfile      `json:"seccompProfile" yaml:"seccompProfile"`
 	// Comments are written as YAML comments above the mapping.
-	Comments []string `json:"-"`
+	Comments []string `json:"-" yaml:"-"`
 }
 
 // CapabilitiesContext is securityContext.capabilities.
 type CapabilitiesContext struct {
-	Drop []string `json:"drop"`
-	Add  []string `json:"add,omitempty"`
+	Drop []string `json:"drop" yaml:"drop,flow"`
+	Add  []string `json:"add,omitempty" yaml:"add,flow,omitempty"`
 }
 
 // SeccompProfile is securityContext.seccompProfile.
 type SeccompProfile struct {
-	Type string `json:"type"`
+	Type string `json:"type" yaml:"type"`
 }
 
 // YAML returns the securityContext as a YAML mapping under the key
-// "securityContext", indented by indent spaces. It is written by hand (a
-// dozen fixed lines) to keep the field order of the Kubernetes docs and
-// the comments; the tests parse it with a YAML parser into the Kubernetes
-// type.
-func (sc SecurityContext) YAML(indent int) string {
+// "securityContext", below its Comments, every line indented by indent
+// spaces; quote.YAML writes it.
+func (sc SecurityContext) YAML(indent int) (string, error) {
+	b, err := quote.YAML(struct {
+		SecurityContext SecurityContext `yaml:"securityContext"`
+	}{sc}, sc.Comments...)
+	if err != nil {
+		return "", err
+	}
 	pad := strings.Repeat(" ", indent)
-	var b strings.Builder
-	for _, c := range sc.Comments {
-		fmt.Fprintf(&b, "%s# %s\n", pad, c)
-	}
-	fmt.Fprintf(&b, "%ssecurityContext:\n", pad)
-	if sc.RunAsNonRoot != nil {
-		fmt.Fprintf(&b, "%s  runAsNonRoot: %t\n", pad, *sc.RunAsNonRoot)
-	}
-	if sc.RunAsUser != nil {
-		fmt.Fprintf(&b, "%s  runAsUser: %d\n", pad, *sc.RunAsUser)
-	}
-	if sc.RunAsGroup != nil {
-		fmt.Fprintf(&b, "%s  runAsGroup: %d\n", pad, *sc.RunAsGroup)
-	}
-	fmt.Fprintf(&b, "%s  allowPrivilegeEscalation: %t\n", pad, sc.AllowPrivilegeEscalation)
-	fmt.Fprintf(&b, "%s  capabilities:\n", pad)
-	fmt.Fprintf(&b, "%s    drop: [%s]\n", pad, yamlList(sc.Capabilities.Drop))
-	if len(sc.Capabilities.Add) > 0 {
-		fmt.Fprintf(&b, "%s    add: [%s]\n", pad, yamlList(sc.Capabilities.Add))
-	}
-	fmt.Fprintf(&b, "%s  seccompProfile:\n", pad)
-	fmt.Fprintf(&b, "%s    type: %s\n", pad, sc.SeccompProfile.Type)
-	return b.String()
-}
-
-func yamlList(items []string) string {
-	q := make([]string, len(items))
-	for i, s := range items {
-		q[i] = strconv.Quote(s)
-	}
-	return strings.Join(q, ", ")
+	lines := strings.SplitAfter(strings.TrimSuffix(string(b), "\n"), "\n")
+	return pad + strings.Join(lines, pad) + "\n", nil
 }

@@ -36,13 +36,15 @@ import (
 	"github.com/capslayer/rules_capslayer/capslayer/caps"
 	"github.com/capslayer/rules_capslayer/capslayer/inspect"
 	"github.com/capslayer/rules_capslayer/capslayer/internal/errprefix"
+	"github.com/capslayer/rules_capslayer/capslayer/internal/printable"
 )
 
 // Options says what Compute knows besides the image's files.
 type Options struct {
 	ContainerUser
-	// ImageRef is the image reference the docker and podman commands run;
-	// empty means the placeholder IMAGE.
+	// ImageRef is the image reference the docker and podman commands run
+	// (see CheckRef); empty means the image's own name when CheckImageName
+	// accepts it, else the Placeholder.
 	ImageRef string
 	// Paths limits the files considered to these paths (e.g. the
 	// entrypoint); empty means every file with capabilities that is in the
@@ -181,6 +183,11 @@ func classifyUser(name string, known bool) user {
 // of img to work. See the package comment.
 func Compute(img inspect.Image, opts Options) (_ *Result, err error) {
 	defer errprefix.Add(&err, "requirements")
+	if opts.ImageRef != "" {
+		if err := CheckRef(opts.ImageRef); err != nil {
+			return nil, err
+		}
+	}
 	r := &Result{
 		Image:         img.Name,
 		Platform:      img.Platform,
@@ -195,9 +202,9 @@ func Compute(img inspect.Image, opts Options) (_ *Result, err error) {
 	for _, f := range img.SortedFiles() {
 		switch {
 		case f.ShadowedBy >= 0:
-			shadowed = append(shadowed, fmt.Sprintf("%s (layer %d, replaced or deleted by layer %d)", f.Path, f.Layer, f.ShadowedBy))
+			shadowed = append(shadowed, fmt.Sprintf("%s (layer %d, replaced or deleted by layer %d)", printable.String(f.Path), f.Layer, f.ShadowedBy))
 		case f.Invalid != "":
-			invalid = append(invalid, fmt.Sprintf("%s (%s)", f.Path, f.Invalid))
+			invalid = append(invalid, fmt.Sprintf("%s (%s)", printable.String(f.Path), f.Invalid))
 		default:
 			visible = append(visible, f)
 		}
@@ -227,20 +234,21 @@ func Compute(img inspect.Image, opts Options) (_ *Result, err error) {
 		needed |= fc.Permitted
 		inheritable |= fc.Inheritable
 		if f.Xattr.Revision == 3 && f.Xattr.RootID != 0 {
-			r.warn(WarnRootID, fmt.Sprintf("%s: revision 3 value with rootid %d: the kernel ignores it unless the container's user namespace root is host uid %d; rebuild the layer with a revision 2 value", f.Path, f.Xattr.RootID, f.Xattr.RootID))
+			r.warn(WarnRootID, fmt.Sprintf("%s: revision 3 value with rootid %d: the kernel ignores it unless the container's user namespace root is host uid %d; rebuild the layer with a revision 2 value", printable.String(f.Path), f.Xattr.RootID, f.Xattr.RootID))
 		}
 		if fc.Permitted == 0 {
 			continue
 		}
 		if fc.Effective {
-			r.warn(WarnNotGranted, fmt.Sprintf("%s: %s: if the runtime does not grant %s, exec fails with \"operation not permitted\"", f.Path, rf.Caps, strings.Join(rf.Permitted, ", ")))
+			r.warn(WarnNotGranted, fmt.Sprintf("%s: %s: if the runtime does not grant %s, exec fails with \"operation not permitted\"", printable.String(f.Path), rf.Caps, strings.Join(rf.Permitted, ", ")))
 		} else {
 			promote = append(promote, rf)
 		}
 	}
 	r.Capabilities = nonNil(needed.DockerNames())
 	u := classifyUser(opts.User, opts.UserKnown)
-	r.Runtimes = runtimes(needed, u, opts.ImageRef)
+	ref, refNote := runRef(img.Name, opts.ImageRef)
+	r.Runtimes = runtimes(needed, u, ref)
 
 	switch {
 	case u.kind == userRoot && needed != 0:
@@ -252,8 +260,14 @@ func Compute(img inspect.Image, opts Options) (_ *Result, err error) {
 		r.warn(WarnInvalid, "invalid security.capability value, not counted: "+s)
 	}
 
+	if refNote != "" {
+		r.Notes = append(r.Notes, refNote)
+	}
+	if u.kind == userNonRoot && !userFlagOK(u.name) {
+		r.Notes = append(r.Notes, fmt.Sprintf("the run commands leave out --user: the user %s (%s) starts with \"-\" or holds characters a shell line cannot show; give a uid", printable.String(u.name), printable.String(opts.UserSource)))
+	}
 	for _, f := range promote {
-		r.Notes = append(r.Notes, fmt.Sprintf("%s: %s has no effective bit: the program must raise %s itself (capslayer/activate)", f.Path, f.Caps, strings.Join(f.Permitted, ", ")))
+		r.Notes = append(r.Notes, fmt.Sprintf("%s: %s has no effective bit: the program must raise %s itself (capslayer/activate)", printable.String(f.Path), f.Caps, strings.Join(f.Permitted, ", ")))
 	}
 	if only := inheritable &^ needed; only != 0 {
 		r.Notes = append(r.Notes, fmt.Sprintf("%s only in inheritable sets: not granted (they need the process's inheritable set too)", strings.Join(only.DockerNames(), ", ")))
@@ -281,9 +295,18 @@ type PathError struct {
 
 func (e *PathError) Error() string {
 	if len(e.Have) == 0 {
-		return fmt.Sprintf("requirements: %s: no file in the container's filesystem has capabilities", e.Path)
+		return fmt.Sprintf("requirements: %s: no file in the container's filesystem has capabilities", printable.String(e.Path))
 	}
-	return fmt.Sprintf("requirements: %s: no file with capabilities there in the container's filesystem (files with capabilities: %s)", e.Path, strings.Join(e.Have, ", "))
+	return fmt.Sprintf("requirements: %s: no file with capabilities there in the container's filesystem (files with capabilities: %s)", printable.String(e.Path), PrintableList(e.Have))
+}
+
+// PrintableList joins names with ", ", each escaped by printable.String.
+func PrintableList(names []string) string {
+	q := make([]string, len(names))
+	for i, n := range names {
+		q[i] = printable.String(n)
+	}
+	return strings.Join(q, ", ")
 }
 
 // pickPaths keeps the files at paths; every path must be one of them.

@@ -16,8 +16,28 @@ import (
 
 	"github.com/capslayer/rules_capslayer/capslayer/caps"
 	"github.com/capslayer/rules_capslayer/capslayer/inspect"
+	"github.com/capslayer/rules_capslayer/capslayer/internal/quote"
 	"github.com/capslayer/rules_capslayer/internal/testenv"
 )
+
+// commandLine is argv as the report prints it.
+func commandLine(t testing.TB, argv []string) string {
+	t.Helper()
+	line, err := quote.Command(argv...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return line
+}
+
+func scYAML(t testing.TB, sc *SecurityContext, indent int) string {
+	t.Helper()
+	y, err := sc.YAML(indent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return y
+}
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
@@ -134,7 +154,7 @@ func TestCompute(t *testing.T) {
 		},
 		{
 			name: "root", img: image(server), opts: Options{ContainerUser: ContainerUser{UserKnown: true, UserSource: "image config"}},
-			caps: "NET_BIND_SERVICE", docker: "docker run --cap-drop ALL --cap-add NET_BIND_SERVICE IMAGE",
+			caps: "NET_BIND_SERVICE", docker: "docker run --cap-drop ALL --cap-add NET_BIND_SERVICE example.com/app:1.0",
 			level:    PSSBaseline,
 			warnings: []string{"/app/server: ", "the image runs as root"},
 		},
@@ -186,13 +206,13 @@ func TestCompute(t *testing.T) {
 				t.Errorf("targets = %v", targets)
 			}
 			docker, podman := runtimeOf(t, r, Docker), runtimeOf(t, r, Podman)
-			if got := CommandLine(docker.Command); got != tc.docker {
+			if got := commandLine(t, docker.Command); got != tc.docker {
 				t.Errorf("docker = %s\nwant %s", got, tc.docker)
 			}
-			if got, want := CommandLine(docker.RunFlags), strings.TrimSuffix(strings.TrimPrefix(tc.docker, "docker run "), " "+docker.Command[len(docker.Command)-1]); got != want {
+			if got, want := commandLine(t, docker.RunFlags), strings.TrimSuffix(strings.TrimPrefix(tc.docker, "docker run "), " "+docker.Command[len(docker.Command)-1]); got != want {
 				t.Errorf("run flags = %s, want %s", got, want)
 			}
-			if got, want := CommandLine(podman.Command), "podman"+strings.TrimPrefix(tc.docker, "docker"); got != want {
+			if got, want := commandLine(t, podman.Command), "podman"+strings.TrimPrefix(tc.docker, "docker"); got != want {
 				t.Errorf("podman = %s\nwant %s", got, want)
 			}
 			if docker.NoNewPrivs || podman.NoNewPrivs {
@@ -344,7 +364,7 @@ func TestComputeUsers(t *testing.T) {
 		user, yaml, flag string
 	}{
 		{"1000:2000", "    runAsNonRoot: true\n    runAsUser: 1000\n    runAsGroup: 2000\n    allowPrivilegeEscalation: false\n", "--user 1000:2000"},
-		{"app", "  # the image runs as user \"app\": set runAsUser to its numeric uid, or the kubelet cannot check runAsNonRoot\n", "--user app"},
+		{"app", "  # the image runs as user app: set runAsUser to its numeric uid, or the kubelet cannot check runAsNonRoot\n", "--user app"},
 		{"root", "  # the image runs as root: runAsNonRoot: true would keep it from starting\n", "--user root"},
 		{"0:0", "  # the image runs as root", "--user 0:0"},
 		{"", "  # the image runs as root", ""},
@@ -354,12 +374,12 @@ func TestComputeUsers(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		y := runtimeOf(t, r, KubernetesContainerd).SecurityContext.YAML(2)
+		y := scYAML(t, runtimeOf(t, r, KubernetesContainerd).SecurityContext, 2)
 		if !strings.Contains(y, tc.yaml) {
 			t.Errorf("user %s: YAML =\n%s\nwant it to contain\n%s", tc.user, y, tc.yaml)
 		}
-		line := CommandLine(runtimeOf(t, r, Docker).Command)
-		if tc.flag != "" && !strings.Contains(line, tc.flag+" IMAGE") || tc.flag == "" && strings.Contains(line, "--user") {
+		line := commandLine(t, runtimeOf(t, r, Docker).Command)
+		if tc.flag != "" && !strings.Contains(line, tc.flag+" example.com/app:1.0") || tc.flag == "" && strings.Contains(line, "--user") {
 			t.Errorf("user %s: docker = %s, want %q", tc.user, line, tc.flag)
 		}
 	}
@@ -435,7 +455,7 @@ func TestGolden(t *testing.T) {
 func TestCommandLineShell(t *testing.T) {
 	sh := testenv.RequireTools(t, "sh")[0]
 	argv := []string{"docker", "run", "--cap-drop", "ALL", "--user", "app user", "it's", "$HOME", "a\"b", "", "reg.example:5000/app:1.0@sha256:ab"}
-	line := CommandLine(argv)
+	line := commandLine(t, argv)
 	got, err := exec.Command(sh, "-c", "set -- "+line+`; for a in "$@"; do printf '[%s]\n' "$a"; done`).Output()
 	if err != nil {
 		t.Fatalf("sh -c %q: %v", line, err)
@@ -460,17 +480,18 @@ func TestSecurityContextYAML(t *testing.T) {
 			t.Fatal(err)
 		}
 		sc := runtimeOf(t, r, KubernetesContainerd).SecurityContext
+		y := scYAML(t, sc, 0)
 		var doc struct {
 			SecurityContext json.RawMessage `json:"securityContext"`
 		}
-		if err := k8syaml.UnmarshalStrict([]byte(sc.YAML(0)), &doc); err != nil {
-			t.Fatalf("user %q: %v\n%s", user, err, sc.YAML(0))
+		if err := k8syaml.UnmarshalStrict([]byte(y), &doc); err != nil {
+			t.Fatalf("user %q: %v\n%s", user, err, y)
 		}
 		got := []byte(doc.SecurityContext)
 		want, _ := json.Marshal(sc)
 		var a, b any
 		if err := json.Unmarshal(got, &a); err != nil || a == nil {
-			t.Fatalf("user %q: no securityContext in the YAML (%v):\n%s", user, err, sc.YAML(0))
+			t.Fatalf("user %q: no securityContext in the YAML (%v):\n%s", user, err, y)
 		}
 		json.Unmarshal(want, &b)
 		ga, _ := json.Marshal(a)

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/capslayer/rules_capslayer/capslayer/caps"
+	"github.com/capslayer/rules_capslayer/capslayer/internal/printable"
 	"github.com/capslayer/rules_capslayer/capslayer/policy"
 )
 
@@ -56,17 +57,15 @@ type EngineAdvice struct {
 	RunFlags []string `json:"run_flags,omitempty"`
 }
 
-// runtimes returns the advice for every target.
+// runtimes returns the advice for every target; imageRef is what the run
+// commands run (checked by Compute).
 func runtimes(needed caps.Mask, u user, imageRef string) []Runtime {
-	if imageRef == "" {
-		imageRef = "IMAGE"
-	}
 	names := needed.DockerNames()
 	flags := []string{"--cap-drop", "ALL"}
 	for _, c := range names {
 		flags = append(flags, "--cap-add", c)
 	}
-	if u.kind != userUnknown && u.name != "" {
+	if u.kind != userUnknown && u.name != "" && userFlagOK(u.name) {
 		flags = append(flags, "--user", u.name)
 	}
 	lowPorts := needed.Has(mustCap(netBindServiceCapName))
@@ -143,7 +142,7 @@ func kubernetes(needed caps.Mask, u user) KubernetesAdvice {
 		sc.RunAsNonRoot = &yes
 		sc.RunAsUser, sc.RunAsGroup = u.uid, u.gid
 		if u.uid == nil {
-			sc.Comments = append(sc.Comments, fmt.Sprintf("the image runs as user %q: set runAsUser to its numeric uid, or the kubelet cannot check runAsNonRoot", u.name))
+			sc.Comments = append(sc.Comments, fmt.Sprintf("the image runs as user %s: set runAsUser to its numeric uid, or the kubelet cannot check runAsNonRoot", printable.String(u.name)))
 		}
 	case userRoot:
 		sc.Comments = append(sc.Comments, "the image runs as root: runAsNonRoot: true would keep it from starting")
@@ -185,4 +184,11 @@ func mustCap(name string) int {
 		panic("requirements: unknown capability " + name)
 	}
 	return c
+}
+
+// userFlagOK reports whether the run commands can pass user as --user's
+// value: it must be printable (a shell line shows it) and must not start
+// with "-" (an engine must not read it as a flag).
+func userFlagOK(user string) bool {
+	return !strings.HasPrefix(user, "-") && printable.Safe(user)
 }
