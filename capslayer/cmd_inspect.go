@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -10,6 +9,7 @@ import (
 
 	"github.com/capslayer/rules_capslayer/capslayer/inspect"
 	"github.com/capslayer/rules_capslayer/capslayer/internal/printable"
+	"github.com/capslayer/rules_capslayer/capslayer/internal/quote"
 )
 
 const inspectUsage = "[--json] PATH"
@@ -55,15 +55,19 @@ func runInspect(args []string, stdout, stderr io.Writer) error {
 		return printConfigs(stdout, fs.Arg(0), in)
 	}
 	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(jsonReport(rep))
+		b, err := quote.JSON(jsonReport(rep))
+		if err != nil {
+			return err
+		}
+		_, err = stdout.Write(b)
+		return err
 	}
 	return printReport(stdout, rep)
 }
 
 // printConfigs prints the raw config of every image, each followed by a
-// newline.
+// newline; the config was parsed as JSON when read, so quote.EscapeJSON
+// applies.
 func printConfigs(w io.Writer, arg string, in *loaded) error {
 	if len(in.sources) == 0 {
 		return fmt.Errorf("%s is a single layer: it has no image config", arg)
@@ -78,7 +82,8 @@ func printConfigs(w io.Writer, arg string, in *loaded) error {
 		if err != nil {
 			return fmt.Errorf("%s: image %s: %w", arg, src.Name, err)
 		}
-		if _, err := w.Write(append(b, '\n')); err != nil {
+		// Byte for byte, but for what a terminal must not get raw.
+		if _, err := w.Write(append(quote.EscapeJSON(b), '\n')); err != nil {
 			return err
 		}
 	}
@@ -93,7 +98,7 @@ func printReport(w io.Writer, rep *inspect.Report) error {
 			fmt.Fprintln(tw)
 		}
 		if rep.Kind != inspect.KindLayer {
-			fmt.Fprintf(tw, "image %s  %s  %s  (%d layers)\n", printable.String(im.Name), im.Digest, orDash(im.Platform), len(im.Layers))
+			fmt.Fprintf(tw, "image %s  %s  %s  (%d layers)\n", printable.String(im.Name), im.Digest, orDash(printable.String(im.Platform)), len(im.Layers))
 		}
 		files := im.Files()
 		if len(files) == 0 {

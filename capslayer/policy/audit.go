@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/capslayer/rules_capslayer/capslayer/caps"
 	"github.com/capslayer/rules_capslayer/capslayer/inspect"
@@ -237,14 +238,23 @@ var PolicyFileWords = Words{
 }
 
 // LiteralPattern returns the Justification.Path pattern that matches p
-// alone: p with the metacharacters of path.Match (* ? [ \) escaped.
+// alone: p with the metacharacters of path.Match (* ? [ \) escaped. A byte
+// of p that is not UTF-8 becomes ?, which matches it: neither a flag read
+// from a shell line nor a JSON string can hold that byte.
 func LiteralPattern(p string) string {
 	var b strings.Builder
-	for i := 0; i < len(p); i++ {
-		if strings.IndexByte(`*?[\`, p[i]) >= 0 {
+	for i := 0; i < len(p); {
+		r, n := utf8.DecodeRuneInString(p[i:])
+		switch {
+		case r == utf8.RuneError && n == 1:
+			b.WriteByte('?')
+		case strings.ContainsRune(`*?[\`, r):
 			b.WriteByte('\\')
+			b.WriteRune(r)
+		default:
+			b.WriteString(p[i : i+n])
 		}
-		b.WriteByte(p[i])
+		i += n
 	}
 	return b.String()
 }

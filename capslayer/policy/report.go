@@ -3,7 +3,6 @@ package policy
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/url"
@@ -12,6 +11,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/capslayer/rules_capslayer/capslayer/internal/printable"
+	"github.com/capslayer/rules_capslayer/capslayer/internal/quote"
 )
 
 // WriteText writes res as a table of every file with capabilities followed
@@ -134,12 +134,14 @@ func (res *Result) WriteJSON(w io.Writer) error {
 	return writeJSON(w, res)
 }
 
+// writeJSON writes v as quote.JSON does: indented, unprintable runes
+// escaped.
 func writeJSON(w io.Writer, v any) error {
-	b, err := json.MarshalIndent(v, "", "  ")
+	b, err := quote.JSON(v)
 	if err != nil {
 		return err
 	}
-	_, err = w.Write(append(b, '\n'))
+	_, err = w.Write(b)
 	return err
 }
 

@@ -149,6 +149,15 @@ func JSON(v any) ([]byte, error) {
 	return append(escapeUnprintable(b, true), '\n'), nil
 }
 
+// EscapeJSON returns the JSON text b (valid JSON, as encoding/json checks
+// it) with each rune that is not printable and that JSON allows raw (DEL,
+// C1 controls, U+202E...) written as a \uXXXX escape: the same JSON value,
+// safe for a terminal. Valid JSON holds such runes only inside strings,
+// where the escape means the rune; b is returned as is when it holds none.
+func EscapeJSON(b []byte) []byte {
+	return escapeUnprintable(b, true)
+}
+
 // JSONString returns s as a JSON string literal, written by encoding/json
 // and escaped as JSON escapes it; invalid UTF-8 becomes U+FFFD, as in
 // encoding/json.
