@@ -168,7 +168,7 @@ func TestImageIndexCLI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.Images) != 2 || rep.Images[0].Platform != "linux/amd64" || rep.Images[1].Platform != "linux/arm64" || rep.Images[0].Name != "v1" {
+	if len(rep.Images) != 2 || rep.Images[0].Platform != "linux/amd64" || rep.Images[1].Platform != "linux/arm64" || rep.Images[0].Name != "app:v1" {
 		t.Fatalf("report %+v", rep)
 	}
 	idx, _ := os.ReadFile(filepath.Join(dir, "multi", "index.json"))
