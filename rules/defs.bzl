@@ -91,6 +91,13 @@ See `examples/server` and `examples/policy`.
   data tar): `caps_layer(tars = [":pkg"], file_caps = {"/bin/ping":
   "cap_net_raw=p"})` copies the tar with the capabilities set on those files.
   See `examples/rewrite`.
+* Files the base image ships (`/usr/sbin/nginx`, `/bin/busybox`):
+  `caps_layer(base = "@base", file_caps = {"/bin/busybox":
+  "cap_net_bind_service=ep"})` writes a copy-up layer of those files with the
+  capabilities, what `RUN setcap` leaves in a Dockerfile's image. For an
+  `oci_image`, `caps_labels(base = ..., layers = [...])` writes the
+  `io.capslayer.capabilities` label that `capslayer audit` verifies. See
+  `examples/baseimage`.
 * Own rules: read `CapsLayerInfo`, or run `capslayer` through the toolchain
   (`CAPSLAYER_TOOLCHAIN_TYPE`); genrules get `$(CAPSLAYER_BIN)` with
   `toolchains = ["@rules_capslayer//rules:resolved_toolchain"]`.
@@ -101,6 +108,7 @@ load(
     _caps_image = "caps_image",
     _caps_image_rule = "caps_image_rule",
 )
+load("//rules/private:caps_labels.bzl", _caps_labels = "caps_labels")
 load("//rules/private:caps_layer.bzl", _caps_layer = "caps_layer")
 load("//rules/private:caps_policy.bzl", _caps_policy_test = "caps_policy_test")
 load(
@@ -118,6 +126,7 @@ load(
 
 # Rules: see docs/rules.md.
 caps_layer = _caps_layer
+caps_labels = _caps_labels
 caps_image = _caps_image
 caps_image_rule = _caps_image_rule
 caps_image_push = _caps_image_push

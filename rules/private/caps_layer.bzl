@@ -1,6 +1,7 @@
 """Implementation of caps_layer. Private: load it from //rules:defs.bzl."""
 
 load(":providers.bzl", "CapsLayerInfo")
+load(":target_platform.bzl", "TargetPlatformInfo")
 load(":toolchain.bzl", "TOOLCHAIN_TYPE")
 load(":transition.bzl", "platform_transition")
 load(":util.bzl", "check")
@@ -9,6 +10,7 @@ load(
     "COMPRESSIONS",
     "LAYER_EXTENSIONS",
     "check_caps",
+    "check_copy_up",
     "check_files_dest",
     "check_int",
     "check_layout",
@@ -88,6 +90,51 @@ tar: concatenating several into one layer would change what their whiteouts
 hide and which of two entries at a path wins, so give the others to the image
 as layers of their own (or merge them first with `pkg_tar(deps = ...)`).
 
+Do not merge the layer into a `pkg_tar` through `deps`: pkg_tar rewrites the
+entries without their PAX records and the capabilities are lost. Pass both
+tars to the image instead.
+
+A file the base image already ships (`/usr/sbin/nginx`, `/bin/busybox`,
+`/usr/bin/node`) gets capabilities with `base` and `file_caps`: a copy-up
+layer, what `RUN setcap cap_net_bind_service=ep /usr/sbin/nginx` leaves in
+a Dockerfile's image, without running the image.
+
+```starlark
+caps_layer(
+    name = "nginx_caps",
+    base = "@nginx_base",              # oci_pull, oci_image or caps_image
+    file_caps = {"/usr/sbin/nginx": "cap_net_bind_service=ep"},
+)
+
+caps_labels(
+    name = "labels",                   # the io.capslayer.capabilities label
+    base = "@nginx_base",
+    layers = [":nginx_caps"],
+)
+
+oci_image(
+    name = "image",
+    base = "@nginx_base",
+    tars = [":nginx_caps"],
+    labels = ":labels",
+    user = "1000",
+)
+```
+
+The layer holds each named file of the base's final filesystem (whiteouts
+and opaque directories applied, symlinked parent directories followed: a
+name through `/bin -> usr/bin` is stored at `/usr/bin/...`) with its bytes,
+mode, owner and mtime and the capabilities, plus its parent directories
+with the base's metadata, and nothing else. A multi-platform base gives the
+image of the target platform (or of `platform`), so the rule works under
+`oci_image_index`'s transition. The base's layers are read from the top down
+to the one holding the file, checked against their digests, never unpacked.
+A setuid, setgid or world-writable file, a file that already has
+capabilities (unless `replace_caps`), a directory, a symlink (the error
+names its target) or a path the base does not have (the error lists the
+layers read) fails the build. A hard-linked file is copied alone: its other
+names keep the original file and its capabilities.
+
 Outputs:
 
 * `<name>.tar`, `<name>.tar.gz` or `<name>.tar.zst` (after `compression`): the
@@ -97,11 +144,12 @@ Outputs:
   `CapsLayerInfo`. A separate action (`capslayer describe`) computes it from
   the layer, only when something asks for it: the layer action itself hashes
   nothing, because `oci_image` and `caps_image` hash the layer they are given.
+* `<name>.labels`: `io.capslayer.capabilities=<json>`, the image config label
+  `capslayer image` writes, for the files of this layer, in the `key=value`
+  form `oci_image(labels = ...)` takes; in the output group `labels`. With
+  several layers, or a base that has capability files of its own, write the
+  image's label with `caps_labels`.
 * `CapsLayerInfo` for rules that build on the layer.
-
-Do not merge the layer into a `pkg_tar` through `deps`: pkg_tar rewrites the
-entries without their PAX records and the capabilities are lost. Pass both
-tars to the image instead.
 
 `SOURCE_DATE_EPOCH` is not read: the mtime comes from the `mtime` attribute.
 """
@@ -156,12 +204,50 @@ def _tar_rewrite(ctx):
         args.add("--set", "%s=%s" % (path, attr.file_caps[path]))
     return args, tars, dict(attr.file_caps), {}
 
+def _copy_up(ctx):
+    """Checks the attributes of a copy-up layer from `base`.
+
+    Returns:
+      The `capslayer layer` arguments so far, the inputs, and the `caps` and
+      `files` of CapsLayerInfo.
+    """
+    attr = ctx.attr
+    conflicting = [name for name, is_set in [
+        ("binary", attr.binary),
+        ("path", attr.path),
+        ("caps", attr.caps),
+        ("files", attr.files),
+        ("tars", attr.tars),
+        ("mode", attr.mode != "0755"),
+        ("owner", attr.owner != "0:0"),
+        ("mtime", attr.mtime != 0),
+    ] if is_set]
+    check(ctx, check_copy_up(conflicting, attr.file_caps))
+    for path, caps in attr.file_caps.items():
+        check(ctx, check_caps("file_caps[\"%s\"]" % path, caps))
+    base = _single_file(ctx, attr.base[0], "base")
+    args = ctx.actions.args()
+    args.add("layer")
+    args.add("--from-image", base.path)
+    platform = attr._platform[0][TargetPlatformInfo].platform
+    if platform:
+        args.add("--platform", platform)
+    if attr.replace_caps:
+        args.add("--replace-caps")
+    for path in sorted(attr.file_caps.keys()):
+        args.add("--set", "%s=%s" % (path, attr.file_caps[path]))
+    return args, [base], dict(attr.file_caps), {}
+
 def _caps_layer_impl(ctx):
     attr = ctx.attr
 
     # Validate every attribute before declaring anything.
     check(ctx, check_int("rootid", attr.rootid, 4294967294))
-    if attr.tars:
+    if attr.replace_caps and not attr.base:
+        fail("%s: 'replace_caps' is for the files of 'base', which is not set" % ctx.label)
+    if attr.base:
+        args, inputs, caps_by_path, files_by_path = _copy_up(ctx)
+    elif attr.tars:
         args, inputs, caps_by_path, files_by_path = _tar_rewrite(ctx)
     else:
         args, inputs, caps_by_path, files_by_path = _new_layer(ctx)
@@ -192,10 +278,27 @@ def _caps_layer_impl(ctx):
     )
     descriptor = _describe(ctx, capslayer, layer, sorted(attr.file_caps.keys()) if attr.tars else None)
 
+    labels = ctx.actions.declare_file(ctx.label.name + ".labels")
+    labels_args = ctx.actions.args()
+    labels_args.add("labels")
+    labels_args.add("--output", labels)
+    labels_args.add(layer)
+    ctx.actions.run(
+        executable = capslayer.files_to_run,
+        arguments = [labels_args],
+        inputs = [layer],
+        outputs = [labels],
+        mnemonic = "CapsLabels",
+        progress_message = "Writing the io.capslayer.capabilities label of %{label}",
+        toolchain = TOOLCHAIN_TYPE,
+        env = {},
+    )
+
     return [
         DefaultInfo(files = depset([layer])),
         OutputGroupInfo(
             descriptor = depset([descriptor]),
+            labels = depset([labels]),
             layer = depset([layer]),
         ),
         CapsLayerInfo(
@@ -205,6 +308,7 @@ def _caps_layer_impl(ctx):
             media_type = compression.media_type,
             caps = caps_by_path,
             files = files_by_path,
+            labels = labels,
             platform = attr.platform.label if attr.platform else None,
         ),
     ]
@@ -344,6 +448,26 @@ caps_layer = rule(
                   "their own. Built for `platform` when it is set.",
             allow_files = LAYER_EXTENSIONS,
             cfg = platform_transition,
+        ),
+        "base": attr.label(
+            doc = "A base image whose files `file_caps` names, by absolute path in its final filesystem " +
+                  "(`{\"/usr/sbin/nginx\": \"cap_net_bind_service=ep\"}`): an OCI image layout directory " +
+                  "(rules_oci's `oci_pull` or `oci_image`, a `caps_image`) or a `docker save` tarball. The " +
+                  "layer is a copy-up of those files with the capabilities (see above); `binary`, `path`, " +
+                  "`caps`, `files`, `tars`, `mode`, `owner` and `mtime` do not go with it. Of a " +
+                  "multi-platform base, the image of the target platform (or `platform`).",
+            allow_files = True,
+            cfg = platform_transition,
+        ),
+        "replace_caps": attr.bool(
+            doc = "With `base`: replace the capabilities a named file of the base already has, instead " +
+                  "of failing.",
+            default = False,
+        ),
+        "_platform": attr.label(
+            default = "//rules/private:current_platform",
+            cfg = platform_transition,
+            providers = [TargetPlatformInfo],
         ),
         "mode": attr.string(
             doc = "Mode of every file, as 3 or 4 octal digits. The kernel honours file capabilities " +

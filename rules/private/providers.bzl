@@ -18,10 +18,13 @@ time.""",
         "caps": "dict of string to string: the destination path of every file in the layer (absolute, e.g. " +
                 "`/app/server`) to the capability text given for it (`\"\"` for a file without capabilities). " +
                 "The text is the one written in BUILD; the canonical form is in the descriptor. For a layer made " +
-                "from `tars`, only the files `file_caps` names.",
+                "from `tars`, only the files `file_caps` names; for one made from `base`, the paths as `file_caps` " +
+                "names them (the descriptor has where they are once symlinked directories are resolved).",
         "files": "dict of string to File: the destination path of every file in the layer to the file put there; " +
                  "empty for a layer made from `tars`.",
         "platform": "Label or None: the `platform` the files were built for, when `caps_layer` transitioned them.",
+        "labels": "File: `<name>.labels`, the line `io.capslayer.capabilities=<json>` for the files of this " +
+                  "layer, as `oci_image(labels = ...)` takes it (see `caps_labels` for a whole image).",
     },
 )
 

@@ -178,6 +178,33 @@ def check_layout(path, file_paths, file_caps):
             )
     return None
 
+def check_copy_up(conflicting, file_caps):
+    """Checks the attributes of a caps_layer that copies files up from `base`.
+
+    Args:
+      conflicting: the names of the attributes set that do not go with
+        `base`, in attribute order: any of `binary`, `path`, `caps`, `files`,
+        `tars`, and `mode`, `owner`, `mtime` when not at their defaults.
+      file_caps: the `file_caps` dict: path in the base image to capability
+        text.
+
+    Returns:
+      None, or the problem and its fix.
+    """
+    for attr in conflicting:
+        if attr == "caps":
+            return "'caps' is for 'binary', which does not go with 'base'; give the capabilities of the base's files by path in 'file_caps', e.g. file_caps = {\"/usr/sbin/nginx\": \"cap_net_bind_service=ep\"}"
+        if attr in ("mode", "owner", "mtime"):
+            return "'%s' does not go with 'base': the copied files keep the base image's modes, owners and mtimes" % attr
+        return "'%s' does not go with 'base': the layer is a copy-up of the base's files 'file_caps' names; put other files in a caps_layer of their own" % attr
+    if not file_caps:
+        return "'base' needs 'file_caps' to name the files of the base image to give capabilities, e.g. file_caps = {\"/usr/sbin/nginx\": \"cap_net_bind_service=ep\"}"
+    for path in sorted(file_caps.keys()):
+        problem = _check_flag_path("file_caps", "path", path, "--set", "")
+        if problem:
+            return problem
+    return None
+
 def check_tar_rewrite(conflicting, file_caps):
     """Checks the attributes of a caps_layer that sets capabilities in `tars`.
 

@@ -1,7 +1,7 @@
 """Analysis tests of caps_layer: outputs, provider, action, and fail() texts."""
 
 load("@bazel_skylib//lib:unittest.bzl", "analysistest", "asserts")
-load("//rules:defs.bzl", "CapsLayerInfo", "caps_layer")
+load("//rules:defs.bzl", "CapsLayerInfo", "caps_image", "caps_labels", "caps_layer")
 load(":failure.bzl", "failure_tests")
 
 _TESTDATA = "rules/tests/testdata/"
@@ -34,7 +34,7 @@ def _simple_test_impl(ctx):
     asserts.equals(env, None, info.platform)
 
     actions = analysistest.target_actions(env)
-    asserts.equals(env, ["CapsLayer", "CapsLayerDescriptor"], [a.mnemonic for a in actions], "a layer action and a descriptor action")
+    asserts.equals(env, ["CapsLayer", "CapsLayerDescriptor", "CapsLabels"], [a.mnemonic for a in actions], "a layer action, a descriptor action and a labels action")
     action = actions[0]
     asserts.equals(env, [
         "layer",
@@ -218,7 +218,7 @@ def _tar_rewrite_test_impl(ctx):
     asserts.equals(env, {}, info.files, "a layer from tars has no files of its own")
 
     actions = analysistest.target_actions(env)
-    asserts.equals(env, ["CapsLayer", "CapsLayerDescriptor"], [a.mnemonic for a in actions], "a layer action and a descriptor action")
+    asserts.equals(env, ["CapsLayer", "CapsLayerDescriptor", "CapsLabels"], [a.mnemonic for a in actions], "a layer action, a descriptor action and a labels action")
     action = actions[0]
     tar = [f for f in action.inputs.to_list() if f.short_path == _TESTDATA + "base.tar"]
     asserts.equals(env, 1, len(tar), "the tar is an input")
@@ -393,6 +393,119 @@ _TAR_FAILURES = {
     ),
 }
 
+# ---------------------------------------------------------------------------
+# `base` + `file_caps`: a copy-up layer of files of a base image.
+
+def _copy_up_test_impl(ctx):
+    env = analysistest.begin(ctx)
+    target = analysistest.target_under_test(env)
+    name = target.label.name
+    info = target[CapsLayerInfo]
+    asserts.equals(env, [name + ".tar"], _basenames(target[DefaultInfo].files.to_list()), "default outputs")
+    asserts.equals(env, [name + ".labels"], _basenames(target[OutputGroupInfo].labels.to_list()), "labels output group")
+    asserts.equals(env, name + ".labels", info.labels.basename)
+    asserts.equals(env, {"/bin/ping": "cap_net_raw=p"}, info.caps)
+    asserts.equals(env, {}, info.files, "a copy-up layer has no files of its own")
+
+    actions = analysistest.target_actions(env)
+    asserts.equals(env, ["CapsLayer", "CapsLayerDescriptor", "CapsLabels"], [a.mnemonic for a in actions])
+    action = actions[0]
+    layouts = [f for f in action.inputs.to_list() if f.basename == ctx.attr.base_name]
+    asserts.equals(env, 1, len(layouts), "the base layout is an input")
+
+    # The platform of a multi-platform base is the target platform's (here
+    # the transitioned arm64), named as OCI names it.
+    asserts.equals(env, [
+        "layer",
+        "--from-image",
+        layouts[0].path if layouts else "",
+        "--platform",
+        ctx.attr.platform,
+        "--replace-caps",
+        "--set",
+        "/bin/ping=cap_net_raw=p",
+        "--compression",
+        "none",
+        "--output",
+        info.layer.path,
+    ], _argv_after_executable(action))
+
+    # The descriptor lists the layer's files, at their resolved paths.
+    asserts.equals(env, [
+        "describe",
+        "--compression",
+        "none",
+        "--output",
+        info.descriptor.path,
+        info.layer.path,
+    ], _argv_after_executable(actions[1]))
+    asserts.equals(env, ["labels", "--output", info.labels.path, info.layer.path], _argv_after_executable(actions[2]))
+    return analysistest.end(env)
+
+_copy_up_test = analysistest.make(
+    _copy_up_test_impl,
+    attrs = {"base_name": attr.string(), "platform": attr.string()},
+)
+
+def _labels_test_impl(ctx):
+    env = analysistest.begin(ctx)
+    target = analysistest.target_under_test(env)
+    out = target[DefaultInfo].files.to_list()
+    asserts.equals(env, [target.label.name + ".labels"], _basenames(out))
+    actions = analysistest.target_actions(env)
+    asserts.equals(env, ["CapsLabels"], [a.mnemonic for a in actions])
+    argv = _argv_after_executable(actions[0])
+    base = [f for f in actions[0].inputs.to_list() if f.basename == ctx.attr.base_name]
+    layer = [f for f in actions[0].inputs.to_list() if f.basename == ctx.attr.layer_name]
+    asserts.equals(env, [
+        "labels",
+        "--output",
+        out[0].path,
+        "--base",
+        base[0].path if base else "",
+        "--platform",
+        "linux/amd64",
+        layer[0].path if layer else "",
+    ], argv)
+    asserts.equals(env, {}, actions[0].env)
+    return analysistest.end(env)
+
+_labels_test = analysistest.make(
+    _labels_test_impl,
+    attrs = {"base_name": attr.string(), "layer_name": attr.string()},
+)
+
+_COPY_UP_FAILURES = {
+    "base_with_binary": (
+        {"binary": ":testdata/server.bin"},
+        "'binary' does not go with 'base': the layer is a copy-up of the base's files 'file_caps' names; put other files in a caps_layer of their own",
+    ),
+    "base_with_tars": (
+        {"tars": [":testdata/base.tar"]},
+        "'tars' does not go with 'base': the layer is a copy-up of the base's files 'file_caps' names; put other files in a caps_layer of their own",
+    ),
+    "base_with_caps": (
+        {"caps": "cap_net_raw=p"},
+        "'caps' is for 'binary', which does not go with 'base'; give the capabilities of the base's files by path in 'file_caps', e.g. file_caps = {\"/usr/sbin/nginx\": \"cap_net_bind_service=ep\"}",
+    ),
+    "base_with_mode": (
+        {"mode": "0700"},
+        "'mode' does not go with 'base': the copied files keep the base image's modes, owners and mtimes",
+    ),
+    "base_without_file_caps": (
+        {"file_caps": {}},
+        "'base' needs 'file_caps' to name the files of the base image to give capabilities, e.g. file_caps = {\"/usr/sbin/nginx\": \"cap_net_bind_service=ep\"}",
+    ),
+    "base_relative_path": (
+        {"file_caps": {"bin/ping": "cap_net_raw=p"}},
+        "'file_caps' must be absolute, got \"bin/ping\"; write \"/bin/ping\"",
+    ),
+    "replace_caps_without_base": (
+        {"base": None, "tars": [":testdata/base.tar"]},
+        "'replace_caps' is for the files of 'base', which is not set",
+    ),
+}
+
 def caps_layer_test_suite(name):
     """Declares the analysis tests of caps_layer and the targets they check.
 
@@ -492,5 +605,38 @@ def caps_layer_test_suite(name):
         "tars": [":testdata/base.tar"],
         "file_caps": {"/bin/ping": "cap_net_raw=p"},
     })
+
+    caps_image(
+        name = "copy_up_base",
+        layers = [":testdata/base.tar"],
+        check_entrypoint = False,
+        tags = ["manual"],
+    )
+    caps_layer(
+        name = "copy_up",
+        base = ":copy_up_base",
+        file_caps = {"/bin/ping": "cap_net_raw=p"},
+        platform = ":arm64_linux",
+        replace_caps = True,
+        tags = ["manual"],
+    )
+    _copy_up_test(name = "copy_up_test", target_under_test = ":copy_up", base_name = "copy_up_base", platform = "linux/arm64")
+    tests.append(":copy_up_test")
+
+    tests += failure_tests(caps_layer, _COPY_UP_FAILURES, {
+        "base": ":copy_up_base",
+        "file_caps": {"/bin/ping": "cap_net_raw=p"},
+        "replace_caps": True,
+    })
+
+    caps_labels(
+        name = "copy_up_labels",
+        base = ":copy_up_base",
+        layers = [":copy_up"],
+        platform = "@rules_go//go/toolchain:linux_amd64",
+        tags = ["manual"],
+    )
+    _labels_test(name = "copy_up_labels_test", target_under_test = ":copy_up_labels", base_name = "copy_up_base", layer_name = "copy_up.tar")
+    tests.append(":copy_up_labels_test")
 
     native.test_suite(name = name, tests = tests)
