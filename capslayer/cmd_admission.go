@@ -95,11 +95,10 @@ func runAdmissionPolicy(args []string, stdout, stderr io.Writer) error {
 // admissionImages reads the images of src and the capabilities each must
 // be granted: the capabilities `capslayer requirements` lists.
 func admissionImages(sf *sourceFlags, src string, stderr io.Writer) ([]admission.Image, error) {
-	in, err := sf.load(src, stderr, "admission-policy")
+	_, rep, err := sf.load(src, stderr, "admission-policy")
 	if err != nil {
 		return nil, err
 	}
-	rep := in.report
 	switch rep.Kind {
 	case inspect.KindOCILayout, inspect.KindOCIArchive, registry.KindRegistry:
 	case inspect.KindDockerArchive:

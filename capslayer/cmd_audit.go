@@ -75,11 +75,10 @@ func runAudit(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 
-	in, err := sf.load(pos[0], stderr, "audit")
+	_, rep, err := sf.load(pos[0], stderr, "audit")
 	if err != nil {
 		return err
 	}
-	rep := in.report
 	if err := checkSomethingRead(pos[0], rep); err != nil {
 		return err
 	}
@@ -137,6 +136,9 @@ func policyFailSummary(res *policy.Result) string {
 			continue
 		}
 		s := printable.String(f.Path)
+		if f.Path == "" {
+			s = "image " + printable.String(f.Image)
+		}
 		if len(f.Caps) > 0 {
 			s += " " + strings.Join(f.Caps, ",")
 		}
@@ -176,6 +178,9 @@ var auditCLIWords = policy.Words{
 	Caps:     func() string { return "capslayer layer --caps TEXT" },
 	Mode:     func() string { return "capslayer layer --mode 0755" },
 	NoRootID: func() string { return "capslayer layer without --rootid" },
+	ReadLayers: func() string {
+		return "drop --label-only: the layers are read and the label verified by default"
+	},
 }
 
 // cliHint is argv as a shell line (quote.Command); when an argument cannot

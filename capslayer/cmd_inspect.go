@@ -7,9 +7,11 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/capslayer/rules_capslayer/capslayer/imagemeta"
 	"github.com/capslayer/rules_capslayer/capslayer/inspect"
 	"github.com/capslayer/rules_capslayer/capslayer/internal/printable"
 	"github.com/capslayer/rules_capslayer/capslayer/internal/quote"
+	"github.com/capslayer/rules_capslayer/capslayer/source"
 )
 
 const inspectUsage = "[--json] PATH"
@@ -46,11 +48,10 @@ func runInspect(args []string, stdout, stderr io.Writer) error {
 	if *config && *asJSON {
 		return usagef("--config and --json do not go together: the config is JSON already")
 	}
-	in, err := sf.load(fs.Arg(0), stderr, "inspect")
+	in, rep, err := sf.load(fs.Arg(0), stderr, "inspect")
 	if err != nil {
 		return err
 	}
-	rep := in.report
 	if *config {
 		return printConfigs(stdout, fs.Arg(0), in)
 	}
@@ -68,12 +69,12 @@ func runInspect(args []string, stdout, stderr io.Writer) error {
 // printConfigs prints the raw config of every image, each followed by a
 // newline; the config was parsed as JSON when read, so quote.EscapeJSON
 // applies.
-func printConfigs(w io.Writer, arg string, in *loaded) error {
-	if len(in.sources) == 0 {
+func printConfigs(w io.Writer, arg string, in *source.Input) error {
+	if len(in.Images) == 0 {
 		return fmt.Errorf("%s is a single layer: it has no image config", arg)
 	}
 	seen := map[string]bool{}
-	for _, src := range in.sources {
+	for _, src := range in.Images {
 		if seen[src.Digest] {
 			continue
 		}
@@ -99,6 +100,9 @@ func printReport(w io.Writer, rep *inspect.Report) error {
 		}
 		if rep.Kind != inspect.KindLayer {
 			fmt.Fprintf(tw, "image %s  %s  %s  (%d layers)\n", printable.String(im.Name), im.Digest, orDash(printable.String(im.Platform)), len(im.Layers))
+			if im.LabelOnly {
+				fmt.Fprintf(tw, "capabilities from the image's %s label, layers not read: %s\n", imagemeta.LabelCapabilities, inspect.FromLabel)
+			}
 		}
 		files := im.Files()
 		if len(files) == 0 {
@@ -165,10 +169,13 @@ type (
 		Skipped []string    `json:"skipped"`
 	}
 	jsonImage struct {
-		Name     string      `json:"name"`
-		Digest   string      `json:"digest"`
-		Platform string      `json:"platform"`
-		Layers   []jsonLayer `json:"layers"`
+		Name     string `json:"name"`
+		Digest   string `json:"digest"`
+		Platform string `json:"platform"`
+		// Source is where the files were read: inspect.FromLayer or
+		// inspect.FromLabel ("label-unverified").
+		Source string      `json:"source"`
+		Layers []jsonLayer `json:"layers"`
 	}
 	jsonLayer struct {
 		Index     int        `json:"index"`
@@ -196,6 +203,7 @@ type (
 		Layer       int      `json:"layer"`
 		ShadowedBy  int      `json:"shadowed_by"`
 		Visible     bool     `json:"visible"`
+		Source      string   `json:"source"`
 	}
 )
 
@@ -205,7 +213,7 @@ func jsonReport(rep *inspect.Report) jsonReportT {
 		out.Skipped = []string{}
 	}
 	for _, im := range rep.Images {
-		ji := jsonImage{Name: im.Name, Digest: im.Digest, Platform: im.Platform, Layers: []jsonLayer{}}
+		ji := jsonImage{Name: im.Name, Digest: im.Digest, Platform: im.Platform, Source: im.FilesFrom(), Layers: []jsonLayer{}}
 		for _, l := range im.Layers {
 			jl := jsonLayer{Index: l.Index, Digest: l.Digest, DiffID: l.DiffID, MediaType: l.MediaType, Files: []jsonFile{}}
 			for _, f := range l.Files {
@@ -215,6 +223,7 @@ func jsonReport(rep *inspect.Report) jsonReportT {
 					Hex: hex.EncodeToString(f.Raw), Invalid: f.Invalid,
 					Mode: fmt.Sprintf("%04o", f.Mode), UID: f.UID, GID: f.GID, Size: f.Size,
 					Layer: f.Layer, ShadowedBy: f.ShadowedBy, Visible: f.Visible(),
+					Source: im.FilesFrom(),
 				}
 				if f.Invalid == "" {
 					x := f.Xattr

@@ -67,7 +67,7 @@ func TestInspectJSON(t *testing.T) {
 		t.Fatalf("report %s", stdout)
 	}
 	f, _ := json.Marshal(l.Files[0])
-	want := `{"caps":"cap_net_bind_service=ep","effective":true,"gid":0,"hex":"0100000200040000000000000000000000000000","inheritable":[],"layer":0,"mode":"0755","path":"/app/server","permitted":["cap_net_bind_service"],"revision":2,"shadowed_by":-1,"size":6,"type":"file","uid":0,"visible":true}`
+	want := `{"caps":"cap_net_bind_service=ep","effective":true,"gid":0,"hex":"0100000200040000000000000000000000000000","inheritable":[],"layer":0,"mode":"0755","path":"/app/server","permitted":["cap_net_bind_service"],"revision":2,"shadowed_by":-1,"size":6,"source":"layer","type":"file","uid":0,"visible":true}`
 	if string(f) != want {
 		t.Errorf("file\n got %s\nwant %s", f, want)
 	}

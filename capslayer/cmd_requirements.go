@@ -60,11 +60,10 @@ func runRequirements(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	src := pos[0]
-	in, err := sf.load(src, stderr, "requirements")
+	in, rep, err := sf.load(src, stderr, "requirements")
 	if err != nil {
 		return err
 	}
-	rep := in.report
 
 	rr := &requirements.Report{Origin: rep.Origin}
 	var platforms []string
@@ -74,12 +73,12 @@ func runRequirements(args []string, stdout, stderr io.Writer) error {
 			continue
 		}
 		opts := requirements.Options{Paths: paths.values, ImageRef: *imageRef}
-		cfg, hasConfig := in.configs[img.Digest]
+		cfg, hasConfig := in.ByDigest(img.Digest)
 		switch {
 		case fs.isSet("user"):
 			opts.User, opts.UserKnown, opts.UserSource = *user, true, "--user"
 		case hasConfig:
-			opts.User, opts.UserKnown, opts.UserSource = cfg.Config.User, true, "image config"
+			opts.User, opts.UserKnown, opts.UserSource = cfg.Config.Config.User, true, "image config"
 		}
 		r, err := requirements.Compute(img, opts)
 		var pe *requirements.PathError

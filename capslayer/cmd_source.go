@@ -1,9 +1,8 @@
 package main
 
-// Reading the IMAGE argument of inspect, audit, requirements and
-// admission-policy: a local path (inspect reads it) or a registry reference
-// (package registry), with the capability metadata of the image used and
-// verified (package imagemeta).
+// The IMAGE argument of inspect, audit, requirements and admission-policy:
+// its flags mapped to package source's options, and registry errors to the
+// flags that fix them. Reading is package source's.
 
 import (
 	"errors"
@@ -11,37 +10,39 @@ import (
 	"io"
 	"time"
 
-	v1 "github.com/google/go-containerregistry/pkg/v1"
-
 	"github.com/capslayer/rules_capslayer/capslayer/imagemeta"
 	"github.com/capslayer/rules_capslayer/capslayer/inspect"
+	"github.com/capslayer/rules_capslayer/capslayer/internal/printable"
 	"github.com/capslayer/rules_capslayer/capslayer/registry"
+	"github.com/capslayer/rules_capslayer/capslayer/source"
 )
 
 // imageArgHelp is the help paragraph about IMAGE for the commands that read
 // images.
 const imageArgHelp = `IMAGE may also be a registry reference, HOST/REPO:TAG or
-HOST/REPO@sha256:... (a manifest list gives one image per platform):
-credentials come from the docker config ($DOCKER_CONFIG/config.json or
-~/.docker/config.json, as 'docker login' writes it), TLS is required
+HOST/REPO@sha256:... (a manifest list gives one image per platform); an
+argument that starts with /, ./ or ../, or that exists, is always a local
+path. Credentials come from the docker config ($DOCKER_CONFIG/config.json
+or ~/.docker/config.json, as 'docker login' writes it), TLS is required
 (--ca-file adds a CA), --insecure allows plain HTTP to a registry on this
-machine only. An image with capability metadata (the io.capslayer.capabilities
-label that capslayer image writes) is read from its manifest and config
-alone; --layers streams its layers too and verifies the metadata. Layers
-are streamed, never written to disk. For local images the layers are always
-read and the metadata, when present, verified against them: a mismatch is
-an error.`
+machine only.
 
-// maxConfigSize bounds an image config, which is held in memory; configs
-// are a few kilobytes.
-const maxConfigSize = 4 << 20
+The capabilities always come from the layers, local or in a registry:
+every layer is streamed (never written to disk) and checked against its
+digest, and the capability metadata an image carries (the
+io.capslayer.capabilities label that capslayer image writes) is verified
+against them: a mismatch is an error. --label-only takes them from the
+label alone, without reading the layers: the results say
+"label-unverified", and audit then never passes (exit 1, verdict
+UNVERIFIED).`
 
 // sourceFlags are the flags about where and how images are read.
 type sourceFlags struct {
-	insecure *bool
-	caFile   *string
-	layers   *bool
-	timeout  *time.Duration
+	insecure  *bool
+	caFile    *string
+	labelOnly *bool
+	layers    *bool
+	timeout   *time.Duration
 	// deadline is the command's, set when the first image is read: the
 	// images of one command share it.
 	deadline time.Time
@@ -71,18 +72,26 @@ func (f *timeoutFlag) Set(s string) error {
 
 func addSourceFlags(fs *cmdFlags) *sourceFlags {
 	return &sourceFlags{
-		insecure: fs.Bool("insecure", false, "allow plain HTTP to a registry on this machine (localhost, 127.0.0.0/8, ::1 only)"),
-		caFile:   fs.String("ca-file", "", "PEM `file` of CA certificates to trust for registries, besides the system's"),
-		layers:   fs.Bool("layers", false, "for a registry image with capability metadata, also stream its layers and verify the metadata against them"),
-		timeout:  addTimeoutFlag(fs),
+		insecure:  fs.Bool("insecure", false, "allow plain HTTP to a registry on this machine (localhost, 127.0.0.0/8, ::1 only)"),
+		caFile:    fs.String("ca-file", "", "PEM `file` of CA certificates to trust for registries, besides the system's"),
+		labelOnly: fs.Bool("label-only", false, "take the capabilities of an image that carries the io.capslayer.capabilities label from the label, without reading its layers: results are marked label-unverified and audit never passes"),
+		layers:    fs.Bool("layers", false, "deprecated, the default: the layers are always read and the metadata verified (see --label-only)"),
+		timeout:   addTimeoutFlag(fs),
 	}
 }
 
-func (sf *sourceFlags) options() registry.Options {
+// registryOptions are the registry options of the flags; the first call
+// starts the command's deadline.
+func (sf *sourceFlags) registryOptions() registry.Options {
 	if sf.deadline.IsZero() {
 		sf.deadline = time.Now().Add(*sf.timeout)
 	}
 	return registry.Options{Insecure: *sf.insecure, CAFile: *sf.caFile, Timeout: *sf.timeout, Deadline: sf.deadline}
+}
+
+// options maps the flags to the reader's options.
+func (sf *sourceFlags) options() source.Options {
+	return source.Options{Registry: sf.registryOptions(), LabelOnly: *sf.labelOnly}
 }
 
 // registryHints says, for each typed error of package registry, what fixes
@@ -115,107 +124,24 @@ func registryError(err error) error {
 	return err
 }
 
-// loaded is an image input read by load.
-type loaded struct {
-	report *inspect.Report
-	// configs are the image configs, by image digest (none for a layer).
-	configs map[string]*v1.ConfigFile
-	// sources are the images as go-containerregistry reads them.
-	sources []inspect.Source
-	// fromMetadata lists the digests of the images whose files come from
-	// their metadata alone (layers not read).
-	fromMetadata map[string]bool
-}
-
-// load reads arg: a layer tar, a local image or a registry reference. The
-// capability metadata of every image read is verified against its layers;
-// a registry image with metadata is read from it alone unless --layers.
-func (sf *sourceFlags) load(arg string, stderr io.Writer, cmd string) (*loaded, error) {
-	out := &loaded{configs: map[string]*v1.ConfigFile{}, fromMetadata: map[string]bool{}}
-	if !registry.IsReference(arg) {
-		if *sf.insecure || *sf.caFile != "" {
-			return nil, usagef("--insecure and --ca-file are for registry references (HOST/REPO:TAG); %s is not one", arg)
-		}
-		rep, err := inspect.Path(arg)
-		if err != nil {
-			return nil, err
-		}
-		out.report = rep
-		if rep.Kind == inspect.KindLayer {
-			return out, nil
-		}
-		if _, out.sources, err = inspect.Images(arg); err != nil {
-			return nil, err
-		}
-		scanned := map[string]inspect.Image{}
-		for _, im := range rep.Images {
-			scanned[im.Digest] = im
-		}
-		for _, src := range out.sources {
-			if err := out.config(arg, src); err != nil {
-				return nil, err
-			}
-			md, err := imagemeta.Read(src.Image)
-			if err != nil {
-				return nil, fmt.Errorf("%s: image %s: %w", arg, src.Name, err)
-			}
-			if md.Present() {
-				if err := imagemeta.Verify(md, scanned[src.Digest]); err != nil {
-					return nil, fmt.Errorf("%s: image %s: %w", arg, src.Name, err)
-				}
-			}
-		}
-		return out, nil
+// load reads arg (a layer tar, a local image or a registry reference) with
+// package source, whose semantics these flags select. An image whose files
+// come from its label alone is named on stderr.
+func (sf *sourceFlags) load(arg string, stderr io.Writer, cmd string) (*source.Input, *inspect.Report, error) {
+	if *sf.labelOnly && *sf.layers {
+		return nil, nil, usagef("--label-only and --layers contradict each other: the layers are read by default, drop --layers")
 	}
-
-	srcs, skipped, err := registry.Images(arg, sf.options())
+	if !registry.IsReference(arg) && (*sf.insecure || *sf.caFile != "") {
+		return nil, nil, usagef("--insecure and --ca-file are for registry references (HOST/REPO:TAG); %s is not one", arg)
+	}
+	in, rep, err := source.Read(arg, sf.options())
 	if err != nil {
-		return nil, registryError(err)
+		return nil, nil, registryError(err)
 	}
-	out.sources = srcs
-	out.report = &inspect.Report{Origin: inspect.Origin{Source: arg, Kind: registry.KindRegistry}, Skipped: skipped}
-	for _, src := range srcs {
-		if err := out.config(arg, src); err != nil {
-			return nil, err
+	for _, im := range rep.Images {
+		if im.LabelOnly {
+			fmt.Fprintf(stderr, "capslayer %s: %s (%s): capabilities from the image's %s label, layers not read: UNVERIFIED (drop --label-only to read and verify them)\n", cmd, printable.String(arg), printable.String(orDash(im.Platform)), imagemeta.LabelCapabilities)
 		}
-		md, err := imagemeta.Read(src.Image)
-		if err != nil {
-			return nil, fmt.Errorf("%s: image %s: %w", arg, src.Digest, err)
-		}
-		var im inspect.Image
-		if md.Label != nil && !*sf.layers {
-			if im, err = imagemeta.Image(src, md); err != nil {
-				return nil, fmt.Errorf("%s: image %s: %w", arg, src.Digest, err)
-			}
-			out.fromMetadata[src.Digest] = true
-			fmt.Fprintf(stderr, "capslayer %s: %s (%s): capabilities from the image's %s label; layers not read (--layers reads and verifies them)\n", cmd, arg, orDash(src.Platform), imagemeta.LabelCapabilities)
-		} else {
-			if im, err = inspect.Scan(src); err != nil {
-				return nil, fmt.Errorf("%s: image %s: %w", arg, src.Digest, err)
-			}
-			if md.Present() {
-				if err := imagemeta.Verify(md, im); err != nil {
-					return nil, fmt.Errorf("%s: image %s: %w", arg, src.Digest, err)
-				}
-			}
-		}
-		out.report.Images = append(out.report.Images, im)
 	}
-	return out, nil
-}
-
-// config reads the config of src, bounded.
-func (l *loaded) config(arg string, src inspect.Source) error {
-	if _, ok := l.configs[src.Digest]; ok {
-		return nil
-	}
-	if m, err := src.Image.Manifest(); err == nil && m.Config.Size > maxConfigSize {
-		return fmt.Errorf("%s: image %s: config is %d bytes, more than %d", arg, src.Name, m.Config.Size, maxConfigSize)
-	}
-	cf, err := src.Image.ConfigFile()
-	if err != nil {
-		return fmt.Errorf("%s: image %s: reading the config: %w", arg, src.Name, err)
-	}
-	l.configs[src.Digest] = cf
-	return nil
+	return in, rep, nil
 }

@@ -3,7 +3,8 @@
 // sets), and inspects, audits and assembles images that contain them.
 //
 // The binary is a thin layer over the packages below it: caps parses and
-// encodes capability text, layer writes tars, inspect reads layers and images,
+// encodes capability text, layer writes tars, source (over inspect and
+// registry) reads layers and images with their metadata verified,
 // image assembles images, policy checks capabilities against allowlists.
 //
 // Exit status: 0 on success, 1 when a check failed (audit, policy), 2 on bad

@@ -168,10 +168,12 @@ func sortedKeys(a, b Capabilities) []string {
 // to the topmost layer whose annotation lists it with the same value (layer
 // 0 when none does, e.g. under a symlinked directory). Files that a later
 // layer hides are not in the label, so they are not listed. src gives the
-// name, digest and platform; the manifest and config give the layers.
+// name, digest and platform; the manifest and config give the layers. The
+// image is marked LabelOnly: nothing here checks the label against what
+// the layers hold.
 func Image(src inspect.Source, md *Metadata) (_ inspect.Image, err error) {
 	defer errprefix.Add(&err, "imagemeta")
-	im := inspect.Image{Name: src.Name, Digest: src.Digest, Platform: src.Platform}
+	im := inspect.Image{Name: src.Name, Digest: src.Digest, Platform: src.Platform, LabelOnly: true}
 	m, err := src.Image.Manifest()
 	if err != nil {
 		return im, err

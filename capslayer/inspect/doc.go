@@ -7,7 +7,9 @@
 // of input), layout.go (OCI layouts), tararchive.go and dockerarchive.go
 // (tarballs), blobimage.go (blobs as a v1.Image), source.go (Images and
 // Scan: the API other readers, such as a registry, build on), walk.go and
-// decompress.go (one layer stream), inspect.go (the report).
+// decompress.go (one layer stream), inspect.go (Open, Path and the report).
+// Package source builds on it to read any input, registry references
+// included, with the image's capability metadata verified.
 //
 // A file capability is the security.capability extended attribute that
 // setcap(8) sets. In a layer tar it travels as the PAX record

@@ -79,6 +79,33 @@ type Image struct {
 	// Platform is os/arch[/variant].
 	Platform string
 	Layers   []Layer
+	// LabelOnly is true when the files were not read from the layers but
+	// taken from the image's own io.capslayer.capabilities label, a claim
+	// of the image about itself that nothing verified (package source,
+	// with its LabelOnly option, builds such images; package policy never
+	// passes one). Layers then hold the manifest's digests and the
+	// label's files, and FinalPath is the label's path.
+	LabelOnly bool
+}
+
+// Where the capability files of an image come from, as FilesFrom says and
+// reports print it.
+const (
+	// FromLayer: read from the layer blob named by the layer's digest,
+	// checked against that digest.
+	FromLayer = "layer"
+	// FromLabel: taken from the image's io.capslayer.capabilities label,
+	// its layers not read: not verified.
+	FromLabel = "label-unverified"
+)
+
+// FilesFrom returns FromLabel for an image whose files come from its label
+// (LabelOnly), else FromLayer.
+func (im Image) FilesFrom() string {
+	if im.LabelOnly {
+		return FromLabel
+	}
+	return FromLayer
 }
 
 // Files returns the files of all layers, bottom layer first.
@@ -142,11 +169,16 @@ const (
 
 // Path inspects a layer tar (plain, gzip or zstd), an OCI image layout
 // directory (every manifest, indexes recursively, multi-platform) or the
-// same packed in a tar (oci-archive), or a docker/podman save tarball. A layer is reported as one image without name,
-// digest or platform, holding that one layer.
+// same packed in a tar (oci-archive), or a docker/podman save tarball. A
+// layer is reported as one image without name, digest or platform, holding
+// that one layer. It is Open followed by Local.Report.
 func Path(p string, opts ...Option) (_ *Report, err error) {
 	defer errprefix.Add(&err, "inspect")
-	return report(diskInput(p), makeOptions(opts))
+	l, err := open(diskInput(p), makeOptions(opts))
+	if err != nil {
+		return nil, err
+	}
+	return l.report()
 }
 
 // PathFS is Path for the input named name in fsys (a directory or a file,
@@ -154,18 +186,68 @@ func Path(p string, opts ...Option) (_ *Report, err error) {
 // files must be regular files that can seek (fstest.MapFS, embed.FS).
 func PathFS(fsys fs.FS, name string, opts ...Option) (_ *Report, err error) {
 	defer errprefix.Add(&err, "inspect")
-	return report(input{fsys, name, name}, makeOptions(opts))
+	l, err := open(input{fsys, name, name}, makeOptions(opts))
+	if err != nil {
+		return nil, err
+	}
+	return l.report()
 }
 
-func report(in input, o *options) (*Report, error) {
-	p := in.path
+// Local is a local input opened once by Open: its kind and, for an image
+// input, its images, resolved from the index or manifest.json without
+// reading any layer. Report scans it.
+type Local struct {
+	Origin
+	// Sources are the images of the input, in index order (a tag of an
+	// image already listed is listed again); none for a layer tar.
+	Sources []Source
+	// Skipped lists the manifests that are not images, as in Report.
+	Skipped []string
+	in      input
+	o       *options
+}
+
+// Open tells which kind of local input p is and, for an image input (an
+// OCI layout directory or oci-archive tar, a docker save tarball), lists
+// its images as Images does; a layer tar has none. No layer is read.
+func Open(p string, opts ...Option) (_ *Local, err error) {
+	defer errprefix.Add(&err, "inspect")
+	return open(diskInput(p), makeOptions(opts))
+}
+
+// OpenFS is Open for the input named name in fsys, as PathFS.
+func OpenFS(fsys fs.FS, name string, opts ...Option) (_ *Local, err error) {
+	defer errprefix.Add(&err, "inspect")
+	return open(input{fsys, name, name}, makeOptions(opts))
+}
+
+func open(in input, o *options) (*Local, error) {
 	kind, err := detect(in, o)
 	if err != nil {
 		return nil, err
 	}
-	rep := &Report{Origin: Origin{Source: p, Kind: kind}}
-	if kind == KindLayer {
-		f, _, err := openRegular(in.fsys, in.name, p)
+	l := &Local{Origin: Origin{Source: in.path, Kind: kind}, in: in, o: o}
+	if kind != KindLayer {
+		if l.Sources, l.Skipped, err = images(in, kind, o); err != nil {
+			return nil, err
+		}
+	}
+	return l, nil
+}
+
+// Report reads the layers of the input: the layer tar itself, or the layers
+// of every image (once per manifest digest, however many tags name it),
+// as Path reports them.
+func (l *Local) Report() (_ *Report, err error) {
+	defer errprefix.Add(&err, "inspect")
+	return l.report()
+}
+
+func (l *Local) report() (*Report, error) {
+	p, o := l.in.path, l.o
+	rep := &Report{Origin: l.Origin, Skipped: l.Skipped}
+	if l.Kind == KindLayer {
+		f, _, err := openRegular(l.in.fsys, l.in.name, p)
 		if err != nil {
 			return nil, err
 		}
@@ -177,13 +259,8 @@ func report(in input, o *options) (*Report, error) {
 		rep.Images = []Image{{Layers: s.finish()}}
 		return rep, nil
 	}
-	srcs, skipped, err := images(in, kind, o)
-	if err != nil {
-		return nil, err
-	}
-	rep.Skipped = skipped
 	done := map[string][]Layer{} // by manifest digest: tags of one image
-	for _, src := range srcs {
+	for _, src := range l.Sources {
 		im := Image{Name: src.Name, Digest: src.Digest, Platform: src.Platform}
 		if ls, ok := done[src.Digest]; ok {
 			im.Layers = ls

@@ -1,6 +1,13 @@
 package inspect
 
-import "archive/tar"
+import (
+	"archive/tar"
+	"fmt"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/capslayer/rules_capslayer/capslayer/internal/errprefix"
+)
 
 // Scanner replays the layers of an image that its caller walks itself
 // (capslayer image computes the digests of its layer files while it reads
@@ -25,6 +32,19 @@ func NewScanner(watch func(p string, hdr *tar.Header) bool) *Scanner {
 // Layer starts the next layer, bottom first, and returns the WalkFunc to
 // walk it with. Layer.Digest, DiffID and MediaType are left to the caller.
 func (sc *Scanner) Layer() WalkFunc { return sc.s.entries(len(sc.s.layers)) }
+
+// Image replays every layer of img, bottom first, with the checks of Scan
+// (each blob against its manifest digest and size and its config diff ID,
+// within the limits of opts), so that Lookup then answers for img's final
+// filesystem. It is for a Scanner that has replayed no layer yet; call
+// Finish for the capability files.
+func (sc *Scanner) Image(img v1.Image, opts ...Option) (err error) {
+	defer errprefix.Add(&err, "inspect")
+	if len(sc.s.layers) != 0 {
+		return fmt.Errorf("Scanner.Image: %d layers were replayed already", len(sc.s.layers))
+	}
+	return sc.s.image(img, makeOptions(opts))
+}
 
 // Files returns the capability files of layer idx so far, in archive
 // order, without ShadowedBy (see Finish).

@@ -125,23 +125,32 @@ func Scan(src Source, opts ...Option) (_ Image, err error) {
 }
 
 func scan(img v1.Image, o *options) ([]Layer, error) {
-	layers, diffIDs, err := imageLayers(img, o)
-	if err != nil {
+	s := newImageScan()
+	if err := s.image(img, o); err != nil {
 		return nil, err
 	}
-	s := newImageScan()
+	return s.finish(), nil
+}
+
+// image scans every layer of img, bottom first, checking each blob against
+// its manifest digest and size and its config diff ID.
+func (s *imageScan) image(img v1.Image, o *options) error {
+	layers, diffIDs, err := imageLayers(img, o)
+	if err != nil {
+		return err
+	}
 	for i, d := range layers {
-		entries := s.entries(i)
+		entries := s.entries(len(s.layers))
 		st, err := readLayer(img, i, d, diffIDs[i], func(p string, hdr *tar.Header, _ io.Reader) error {
 			return entries(p, hdr)
 		}, o)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		l := &s.layers[i]
 		l.Digest, l.DiffID, l.MediaType = st.Digest, st.DiffID, string(d.MediaType)
 	}
-	return s.finish(), nil
+	return nil
 }
 
 // ReadLayer walks layer i (0 = bottom) of img with fn, reading the blob

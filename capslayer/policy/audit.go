@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/capslayer/rules_capslayer/capslayer/caps"
+	"github.com/capslayer/rules_capslayer/capslayer/imagemeta"
 	"github.com/capslayer/rules_capslayer/capslayer/inspect"
 	"github.com/capslayer/rules_capslayer/capslayer/internal/printable"
 	"github.com/capslayer/rules_capslayer/capslayer/internal/quote"
@@ -34,6 +35,7 @@ const (
 	RuleNamespaced = "namespaced-capability"
 	RuleShadowed   = "shadowed-capability"
 	RuleUnsafeMode = "unsafe-mode"
+	RuleUnverified = "unverified-capabilities"
 )
 
 // Rule describes one audit rule.
@@ -69,6 +71,9 @@ var rules = []Rule{
 	{RuleUnsafeMode, "UnsafeMode", LevelError,
 		"A file with capabilities is setuid, setgid or world-writable.",
 		"Set-user-ID and set-group-ID add a second privilege to the capabilities, and anyone who can write a world-writable file can replace the program while its capabilities stay. Fix: give the file a mode without these bits, e.g. 0755."},
+	{RuleUnverified, "UnverifiedCapabilities", LevelError,
+		"The image's capabilities were taken from its own label; its layers were not read.",
+		"The io.capslayer.capabilities label is what the image says about itself: a forged or stale label can list fewer capabilities than the layers give, so a verdict cannot rest on it. Fix: read the layers (the default), which also verifies the label against them."},
 	{RuleShadowed, "ShadowedCapability", LevelNote,
 		"A file with capabilities was replaced or deleted by a later layer.",
 		"The file does not reach the container's filesystem, so its capabilities are reported for information and not checked. They still ship in the image's base layer."},
@@ -125,12 +130,18 @@ type Location struct {
 	Image string `json:"image,omitempty"`
 	// Platform is the image's os/arch; empty for a lone layer.
 	Platform string `json:"platform,omitempty"`
-	// Layer is the index of the layer holding the file, 0 = bottom.
+	// Layer is the index of the layer holding the file, 0 = bottom; -1
+	// for a finding about the whole image.
 	Layer int `json:"layer"`
 	// LayerDigest is the layer's digest when known.
 	LayerDigest string `json:"layer_digest,omitempty"`
-	// Path is the file's absolute path in the image.
+	// Path is the file's absolute path in the image; empty for a finding
+	// about the whole image.
 	Path string `json:"path"`
+	// Source is where the file and its capabilities were read:
+	// inspect.FromLayer (the layer blob, checked against LayerDigest) or
+	// inspect.FromLabel (the image's own label, not verified).
+	Source string `json:"source"`
 }
 
 // FileResult is one file with capabilities and how it fared.
@@ -167,7 +178,12 @@ type Result struct {
 	// Unused lists justifications that matched no capability of any
 	// visible file; they may be stale.
 	Unused []string `json:"unused_justifications,omitempty"`
-	// Passed is true when no finding has LevelError.
+	// Verified is true when the files of every image were read from its
+	// layers; false when any image's come from its label alone, which is
+	// then a finding of RuleUnverified.
+	Verified bool `json:"verified"`
+	// Passed is true when no finding has LevelError: never for an audit
+	// that is not Verified.
 	Passed bool `json:"passed"`
 }
 
@@ -220,6 +236,9 @@ type Words struct {
 	// Caps, Mode and NoRootID say how the layer's writer sets a file's
 	// capabilities, gives it mode 0755, and writes revision 2 values.
 	Caps, Mode, NoRootID func() string
+	// ReadLayers says how to read the image's layers instead of taking
+	// its capabilities from its label.
+	ReadLayers func() string
 }
 
 // PolicyFileWords are the policy file's fields (docs/policy.md), the
@@ -235,6 +254,9 @@ var PolicyFileWords = Words{
 	Caps:     func() string { return "the layer's capability text" },
 	Mode:     func() string { return "mode 0755 in the layer" },
 	NoRootID: func() string { return "a layer written without a root ID" },
+	ReadLayers: func() string {
+		return "read the layers (source.Options.LabelOnly false, the default)"
+	},
 }
 
 // LiteralPattern returns the Justification.Path pattern that matches p
@@ -306,7 +328,12 @@ func Audit(rep *inspect.Report, p Policy, w Words) *Result {
 		res.Policy.Allow = p.Allow.DockerNames()
 	}
 	used := make([]bool, len(p.Justifications))
+	res.Verified = true
 	for _, img := range rep.Images {
+		if img.LabelOnly {
+			res.Verified = false
+			res.Findings = append(res.Findings, unverified(img, w))
+		}
 		for _, f := range img.SortedFiles() {
 			fr, findings := auditFile(img, f, p, w, allowed, used)
 			res.Files = append(res.Files, fr)
@@ -321,6 +348,25 @@ func Audit(rep *inspect.Report, p Policy, w Words) *Result {
 	errs, _, _ := res.Counts()
 	res.Passed = errs == 0
 	return res
+}
+
+// unverified is the finding about an image whose files come from its
+// label alone.
+func unverified(img inspect.Image, w Words) Finding {
+	where := "the image"
+	if img.Name != "" {
+		where = "image " + img.Name
+	}
+	if img.Platform != "" {
+		where += " (" + img.Platform + ")"
+	}
+	return Finding{
+		Rule:     RuleUnverified,
+		Level:    ruleByID(RuleUnverified).Level,
+		Location: Location{Image: img.Name, Platform: img.Platform, Layer: -1, Source: img.FilesFrom()},
+		Message:  fmt.Sprintf("the capabilities of %s were taken from its %s label, not read from its layers: nothing was verified, so there is no verdict", where, imagemeta.LabelCapabilities),
+		Fix:      w.ReadLayers(),
+	}
 }
 
 func nonNil(s []string) []string {
@@ -360,7 +406,7 @@ func justify(p Policy, used []bool, path string, c int) (string, bool) {
 func auditFile(img inspect.Image, f inspect.File, p Policy, w Words, allowed caps.Mask, used []bool) (FileResult, []Finding) {
 	fc := f.Xattr.Caps
 	fr := FileResult{
-		Location:     Location{Image: img.Name, Platform: img.Platform, Layer: f.Layer, LayerDigest: layerDigest(img, f.Layer), Path: f.Path},
+		Location:     Location{Image: img.Name, Platform: img.Platform, Layer: f.Layer, LayerDigest: layerDigest(img, f.Layer), Path: f.Path, Source: img.FilesFrom()},
 		Hex:          hex.EncodeToString(f.Raw),
 		Capabilities: []string{},
 		Invalid:      f.Invalid,

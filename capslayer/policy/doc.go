@@ -28,6 +28,10 @@
 //   - shadowed-capability (note): a file whose capabilities a later layer
 //     replaced or deleted. It never reaches the container's filesystem, so it
 //     is reported but not checked against the other rules.
+//   - unverified-capabilities (error): an image's files were taken from its
+//     own io.capslayer.capabilities label, its layers not read
+//     (inspect.Image.LabelOnly): a result resting on a claim nothing
+//     verified never passes.
 //
 // The profiles, the dangerous list and their sources are documented in
 // docs/policy.md.

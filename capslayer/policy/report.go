@@ -10,6 +10,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/capslayer/rules_capslayer/capslayer/inspect"
 	"github.com/capslayer/rules_capslayer/capslayer/internal/printable"
 	"github.com/capslayer/rules_capslayer/capslayer/internal/quote"
 )
@@ -68,7 +69,13 @@ func (res *Result) WriteText(w io.Writer) error {
 		}
 	}
 	verdict := "PASS"
-	if !res.Passed {
+	switch {
+	case !res.Passed && errs > unverifiedCount(res):
+		verdict = "FAIL"
+	case !res.Verified:
+		// Nothing but the label was read: neither PASS nor a violation.
+		verdict = "UNVERIFIED"
+	case !res.Passed:
 		verdict = "FAIL"
 	}
 	fmt.Fprintf(ew, "\n%s: %s, %s, %s; %s (%d shadowed)\n", verdict,
@@ -77,7 +84,25 @@ func (res *Result) WriteText(w io.Writer) error {
 	return ew.err
 }
 
+// unverifiedCount is the number of RuleUnverified findings of res.
+func unverifiedCount(res *Result) int {
+	n := 0
+	for _, fd := range res.Findings {
+		if fd.Rule == RuleUnverified {
+			n++
+		}
+	}
+	return n
+}
+
 func fileStatusText(f FileResult) string {
+	if f.Source == inspect.FromLabel {
+		return fileResultText(f) + " [" + inspect.FromLabel + "]"
+	}
+	return fileResultText(f)
+}
+
+func fileResultText(f FileResult) string {
 	switch f.Status {
 	case StatusShadowed:
 		return fmt.Sprintf("shadowed by layer %d (not checked)", f.ShadowedBy)
@@ -236,6 +261,8 @@ type sarifResultProps struct {
 	LayerDigest  string   `json:"layerDigest,omitempty"`
 	Path         string   `json:"path"`
 	Capabilities []string `json:"capabilities,omitempty"`
+	// Source is where the capabilities were read (Location.Source).
+	Source string `json:"source"`
 }
 
 // SARIFSchema is the JSON schema URI written in SARIF output.
@@ -250,6 +277,7 @@ var securitySeverity = map[string]string{
 	RuleInvalid:    "5.0",
 	RuleNamespaced: "3.0",
 	RuleShadowed:   "0.0",
+	RuleUnverified: "7.0",
 }
 
 // WriteSARIF writes res as a SARIF 2.1.0 log for code-scanning UIs: one
@@ -288,8 +316,12 @@ func (res *Result) WriteSARIF(w io.Writer, toolVersion string) error {
 		if fd.Fix != "" {
 			msg += ". Fix: " + fd.Fix + "."
 		}
-		fq := fd.Path
-		if fd.Image != "" {
+		fq, short := fd.Path, fd.Path[strings.LastIndex(fd.Path, "/")+1:]
+		switch {
+		case fd.Path == "":
+			// A finding about the whole image.
+			fq, short = fd.Image, fd.Image
+		case fd.Image != "":
 			fq = fd.Image + ":" + fd.Path
 		}
 		results = append(results, sarifResult{
@@ -300,7 +332,7 @@ func (res *Result) WriteSARIF(w io.Writer, toolVersion string) error {
 			Locations: []sarifLocation{{
 				PhysicalLocation: sarifPhysical{ArtifactLocation: artifact, Region: sarifRegion{StartLine: 1}},
 				LogicalLocations: []sarifLogical{{
-					Name:               fd.Path[strings.LastIndex(fd.Path, "/")+1:],
+					Name:               short,
 					FullyQualifiedName: fq,
 					Kind:               "resource",
 				}},
@@ -313,6 +345,7 @@ func (res *Result) WriteSARIF(w io.Writer, toolVersion string) error {
 				LayerDigest:  fd.LayerDigest,
 				Path:         fd.Path,
 				Capabilities: fd.Caps,
+				Source:       fd.Source,
 			},
 		})
 	}

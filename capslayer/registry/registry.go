@@ -39,6 +39,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -111,12 +112,18 @@ var (
 )
 
 // IsReference reports whether arg names an image in a registry rather than
-// a local file: it does not exist on disk and its first component is a
+// a local file. A path is never a reference: arg is not one when it starts
+// with "/", "./" or "../" (on Windows also `.\` or `..\`), is absolute,
+// or when it exists on disk. Otherwise its first component must be a
 // registry host (it holds a '.' or a ':' or is "localhost"), as in
 // "example.com/app:1", "127.0.0.1:5000/app@sha256:...". A reference
 // without a host ("ubuntu:24.04") is taken for a local path, so that a
-// mistyped path never turns into a request to Docker Hub.
+// mistyped path never turns into a request to Docker Hub, and neither does
+// a mistyped "./missing/image".
 func IsReference(arg string) bool {
+	if isPathLike(arg) {
+		return false
+	}
 	if _, err := os.Lstat(arg); err == nil {
 		return false
 	}
@@ -133,6 +140,20 @@ func IsReference(arg string) bool {
 		_, err = name.ParseReference(arg)
 	}
 	return err == nil
+}
+
+// isPathLike reports whether arg is written as a path: absolute, or
+// relative to "." or "..", with either separator on Windows.
+func isPathLike(arg string) bool {
+	if strings.HasPrefix(arg, "/") || filepath.IsAbs(arg) {
+		return true
+	}
+	for _, p := range []string{"./", "../"} {
+		if strings.HasPrefix(arg, p) || strings.HasPrefix(arg, strings.ReplaceAll(p, "/", string(filepath.Separator))) {
+			return true
+		}
+	}
+	return arg == "." || arg == ".."
 }
 
 // ParseReference parses a registry reference (HOST/REPO, HOST/REPO:TAG,

@@ -248,6 +248,15 @@ func TestIsReference(t *testing.T) {
 		"image.tar":                    false,
 		filepath.Join(existing, "app"): false,
 		"example.com/App:1":            false,
+		// Written as paths: never references, existing or not.
+		"./missing/path":        false,
+		"../missing/image:1":    false,
+		"./example.com/app:1":   false,
+		"/example.com/app:1":    false,
+		".":                     false,
+		"..":                    false,
+		"./localhost:5000/a:b":  false,
+		"../127.0.0.1:5000/app": false,
 	} {
 		if got := IsReference(s); got != want {
 			t.Errorf("IsReference(%q) = %v, want %v", s, got, want)

@@ -34,6 +34,7 @@ import (
 	"strings"
 
 	"github.com/capslayer/rules_capslayer/capslayer/caps"
+	"github.com/capslayer/rules_capslayer/capslayer/imagemeta"
 	"github.com/capslayer/rules_capslayer/capslayer/inspect"
 	"github.com/capslayer/rules_capslayer/capslayer/internal/errprefix"
 	"github.com/capslayer/rules_capslayer/capslayer/internal/printable"
@@ -114,6 +115,10 @@ const (
 	WarnUserUnknown WarningKind = "user-unknown"
 	// WarnInvalid: a security.capability value that does not decode.
 	WarnInvalid WarningKind = "invalid"
+	// WarnUnverified: the files come from the image's own label, its
+	// layers not read (inspect.Image.LabelOnly): the image may need more
+	// than it says.
+	WarnUnverified WarningKind = "unverified"
 )
 
 func (w Warning) String() string { return w.Text }
@@ -196,6 +201,9 @@ func Compute(img inspect.Image, opts Options) (_ *Result, err error) {
 		Capabilities:  []string{},
 		Warnings:      []Warning{},
 		Notes:         []string{},
+	}
+	if img.LabelOnly {
+		r.warn(WarnUnverified, fmt.Sprintf("unverified: the capabilities come from the image's %s label, its layers were not read; the image may need more than its label says", imagemeta.LabelCapabilities))
 	}
 	var visible []inspect.File
 	var shadowed, invalid []string

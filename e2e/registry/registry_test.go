@@ -217,7 +217,9 @@ func TestRegistry(t *testing.T) {
 	}
 
 	// Audit by tag and by digest gives the local layout's findings, from the
-	// metadata and from the layers (pulled, streamed).
+	// layers (pulled, streamed, the label verified against them), with or
+	// without the no-op --layers. --label-only reads the label alone and
+	// never passes.
 	local := normalize(must(nil, "audit", "--profile", "pss-restricted", "--json", lay))
 	for _, ref := range []string{tag, host + "/caps/server@" + digest} {
 		for _, extra := range [][]string{nil, {"--layers"}} {
@@ -229,15 +231,19 @@ func TestRegistry(t *testing.T) {
 			if got := normalize(strings.ReplaceAll(r.Stdout, ref, lay)); got != local {
 				t.Errorf("%v:\n%s\nlocal layout:\n%s", args, got, local)
 			}
-			if fromMeta := strings.Contains(r.Stderr, "layers not read"); fromMeta != (extra == nil) {
+			if r.Stderr != "" {
 				t.Errorf("%v: stderr %q", args, r.Stderr)
 			}
 		}
+		r := run(good, "audit", "--profile", "pss-restricted", "--label-only", "--ca-file", ca, ref)
+		if r.ExitCode != 1 || !strings.Contains(r.Stdout, "UNVERIFIED") || !strings.Contains(r.Stderr, "layers not read: UNVERIFIED") {
+			t.Errorf("audit --label-only %s: %s", ref, r)
+		}
 	}
-	// Pull: inspect --layers streams every layer and verifies the label.
-	table := must(good, "inspect", "--layers", "--ca-file", ca, tag)
+	// Pull: inspect streams every layer and verifies the label.
+	table := must(good, "inspect", "--ca-file", ca, tag)
 	if !strings.Contains(table, "/app/server") || !strings.Contains(table, "cap_net_bind_service=ep") || !strings.Contains(table, digest) {
-		t.Errorf("inspect --layers %s:\n%s", tag, table)
+		t.Errorf("inspect %s:\n%s", tag, table)
 	}
 	if got := must(good, "requirements", "--only", "capabilities", "--ca-file", ca, tag); got != "NET_BIND_SERVICE\n" {
 		t.Errorf("requirements: %q", got)
@@ -250,7 +256,7 @@ func TestRegistry(t *testing.T) {
 	multi := filepath.Join(dir, "multi")
 	must(nil, "image", "index", "--output", multi, "--tag", "capslayer/server:multi", layouts[0], layouts[1])
 	must(good, "push", "--repository", host+"/caps/server:multi", "--ca-file", ca, multi)
-	out := must(good, "inspect", "--layers", "--ca-file", ca, host+"/caps/server:multi")
+	out := must(good, "inspect", "--ca-file", ca, host+"/caps/server:multi")
 	if !strings.Contains(out, "linux/amd64") || !strings.Contains(out, "linux/arm64") || strings.Count(out, "cap_net_bind_service=ep") != 2 {
 		t.Errorf("manifest list:\n%s", out)
 	}
