@@ -46,7 +46,7 @@ func capsImage(path, text, label string) v1.Image {
 		log.Fatal(err)
 	}
 	var buf bytes.Buffer
-	if _, err := layer.Write(&buf, []layer.File{{Path: path, Source: bin, Capability: fc.EncodeV2(), Caps: fc.String()}}); err != nil {
+	if _, err := layer.Write(&buf, []layer.File{{Path: path, Source: bin, Caps: &caps.Xattr{Caps: fc, Revision: 2}}}); err != nil {
 		log.Fatal(err)
 	}
 	img, err := mutate.AppendLayers(empty.Image, static.NewLayer(buf.Bytes(), types.OCIUncompressedLayer))
