@@ -60,3 +60,15 @@ func TestRequirementsEscapesNames(t *testing.T) {
 		}
 	}
 }
+
+// TestImageFlagNotAFlag: --image refuses what the engine would read as a
+// flag, or what a shell line cannot show.
+func TestImageFlagNotAFlag(t *testing.T) {
+	l := polWriteLayer(t, filepath.Join(t.TempDir(), "l.tar"), polEntry{path: "/app/server", caps: "cap_net_bind_service=ep"})
+	for _, ref := range []string{"--privileged", "-v/:/host", "app:1\nx"} {
+		code, stdout, stderr := runCLI(t, "requirements", "--only", "docker", "--image", ref, l)
+		if code != 2 || stdout != "" || !strings.Contains(stderr, "--image: requirements: not an image reference a run command can print") {
+			t.Errorf("--image %q: exit %d, stdout %q, stderr %q", ref, code, stdout, stderr)
+		}
+	}
+}
