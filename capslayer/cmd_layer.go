@@ -16,6 +16,7 @@ import (
 	"github.com/capslayer/rules_capslayer/capslayer/internal/sourcedate"
 	"github.com/capslayer/rules_capslayer/capslayer/layer"
 	"github.com/capslayer/rules_capslayer/capslayer/registry"
+	"github.com/capslayer/rules_capslayer/capslayer/source"
 )
 
 const layerUsage = `--binary SRC --path DEST --caps TEXT --output OUT [flags]
@@ -231,19 +232,19 @@ func openBase(flag, arg, platform string, ro registry.Options) (v1.Image, error)
 		}
 		want = p
 	}
-	var srcs []inspect.Source
-	var err error
-	if registry.IsReference(arg) {
-		srcs, _, err = registry.Images(arg, ro)
-		err = registryError(err)
-	} else {
-		if ro.Insecure || ro.CAFile != "" {
-			return nil, usagef("--insecure and --ca-file are for registry references (HOST/REPO:TAG); %s is not one", arg)
-		}
-		_, srcs, err = inspect.Images(arg)
+	if !registry.IsReference(arg) && (ro.Insecure || ro.CAFile != "") {
+		return nil, usagef("--insecure and --ca-file are for registry references (HOST/REPO:TAG); %s is not one", arg)
 	}
+	in, err := source.Open(arg, source.Options{Registry: ro})
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", flag, err)
+		return nil, fmt.Errorf("%s: %w", flag, registryError(err))
+	}
+	if in.Kind == inspect.KindLayer {
+		return nil, usagef("%s %s is a single layer tar, not an image (an OCI layout directory, a docker save tarball or a registry reference)", flag, printable.String(arg))
+	}
+	srcs := make([]inspect.Source, len(in.Images))
+	for i, img := range in.Images {
+		srcs[i] = img.Source
 	}
 	return pickImage(flag, arg, srcs, want)
 }

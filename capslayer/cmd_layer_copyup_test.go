@@ -79,6 +79,8 @@ func TestLayerFromImage(t *testing.T) {
 		{"missing", []string{"--from-image", single, "--set", "/usr/sbin/nginx=cap_net_raw=p"}, "searched layers 1, 0, top first"},
 		{"symlink", []string{"--from-image", single, "--set", "/bin=cap_net_raw=p"}, `is a symlink to "usr/bin"`},
 		{"no set", []string{"--from-image", single}, "needs at least one --set"},
+		{"layer tar", []string{"--from-image", copyUpBase(t, "amd64")[0], "--set", "/bin/busybox=cap_net_raw=p"}, "is a single layer tar, not an image"},
+		{"missing path", []string{"--from-image", "./missing/127.0.0.1:5000/base:1", "--set", "/bin/busybox=cap_net_raw=p"}, "no such file or directory"},
 		{"with mode", []string{"--from-image", single, "--set", "/bin/busybox=cap_net_raw=p", "--mode", "0700"}, "--mode does not go with --from-image"},
 		{"platform alone", []string{"--binary", "x", "--path", "/x", "--caps", "cap_net_raw=p", "--platform", "linux/amd64"}, "--platform only goes with --from-image"},
 	} {
