@@ -106,6 +106,9 @@ func runAudit(args []string, stdout, stderr io.Writer) error {
 	}
 	if !res.Passed {
 		errs, _, _ := res.Counts()
+		if !res.Verified && errs == res.UnverifiedImages() {
+			return &checkFailedError{msg: fmt.Sprintf("%s: UNVERIFIED: the capabilities were taken from the image's label, its layers not read, so there is no verdict (drop --label-only)", printable.String(pos[0]))}
+		}
 		n := map[bool]string{true: "violation", false: "violations"}[errs == 1]
 		return &checkFailedError{msg: fmt.Sprintf("%s: %d policy %s (%s)", pos[0], errs, n, policyFailSummary(res))}
 	}

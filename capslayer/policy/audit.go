@@ -213,6 +213,18 @@ func (r *Result) Counts() (errors, warnings, notes int) {
 	return
 }
 
+// UnverifiedImages is the number of RuleUnverified findings of r: images
+// whose capabilities were taken from their label.
+func (r *Result) UnverifiedImages() int {
+	n := 0
+	for _, f := range r.Findings {
+		if f.Rule == RuleUnverified {
+			n++
+		}
+	}
+	return n
+}
+
 // Words says, in the caller's language, how to change the settings that
 // fix a finding: the CLI's flags, a Bazel rule's attributes, or the policy
 // file's fields. Audit writes each finding's Fix with them; a nil field

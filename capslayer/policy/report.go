@@ -70,7 +70,7 @@ func (res *Result) WriteText(w io.Writer) error {
 	}
 	verdict := "PASS"
 	switch {
-	case !res.Passed && errs > unverifiedCount(res):
+	case !res.Passed && errs > res.UnverifiedImages():
 		verdict = "FAIL"
 	case !res.Verified:
 		// Nothing but the label was read: neither PASS nor a violation.
@@ -82,17 +82,6 @@ func (res *Result) WriteText(w io.Writer) error {
 		plural(errs, "error"), plural(warns, "warning"), plural(notes, "note"),
 		plural(len(res.Files), "file with capabilities", "files with capabilities"), shadowed)
 	return ew.err
-}
-
-// unverifiedCount is the number of RuleUnverified findings of res.
-func unverifiedCount(res *Result) int {
-	n := 0
-	for _, fd := range res.Findings {
-		if fd.Rule == RuleUnverified {
-			n++
-		}
-	}
-	return n
 }
 
 func fileStatusText(f FileResult) string {
