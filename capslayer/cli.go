@@ -27,6 +27,10 @@ type cmdFlags struct {
 	help     string // the text after the synopsis; "" prints the command's summary
 	args     []string
 	set      map[string]bool
+	// paths are the flags naming files and directories (cli_paths.go);
+	// argsAreText says the positional arguments are not paths.
+	paths       []*pathFlag
+	argsAreText bool
 }
 
 // newFlagSet returns the flag set of subcommand name, whose usage is
@@ -41,8 +45,13 @@ func newFlagSet(name, synopsis, help string, stderr io.Writer) *cmdFlags {
 	}
 	c.SetOutput(stderr)
 	c.Usage = c.printUsage
+	flagSetCreated(c)
 	return c
 }
+
+// flagSetCreated sees every flag set made; the tests that cover every
+// flag of every command collect them through it.
+var flagSetCreated = func(*cmdFlags) {}
 
 // printUsage is the one usage renderer of capslayer.
 func (c *cmdFlags) printUsage() {
@@ -126,7 +135,7 @@ func (c *cmdFlags) parse(args []string) error {
 		}
 		c.set[name] = true
 	}
-	return nil
+	return c.checkPaths()
 }
 
 func (c *cmdFlags) usageErr(format string, args ...any) error {

@@ -34,7 +34,7 @@ Examples:
 // runAdmissionPolicy implements "capslayer admission-policy".
 func runAdmissionPolicy(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("admission-policy", "[flags] IMAGE...", admissionHelp, stderr)
-	output := fs.String("output", "", "write the YAML to `file` instead of standard output")
+	output := fs.outputFile("output", "", "write the YAML to `file` instead of standard output")
 	name := fs.String("name", admission.DefaultName, "`name` of the policy and of its binding")
 	var others stringList
 	fs.Var(&others, "others-may-add", "`capabilities` containers of other images may add, comma separated (repeatable; ALL: any, and privileged)")

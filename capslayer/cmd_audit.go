@@ -30,9 +30,9 @@ func runAudit(args []string, stdout, stderr io.Writer) error {
 	maxCaps := fs.Int("max-caps", policy.DefaultMaxCaps, "a file with more than `N` capabilities needs a justification for each (-1: no limit)")
 	justs := listFlag[policy.Justification]{parse: policy.ParseJustification}
 	fs.Var(&justs, "justify", "written `justification`: CAP=REASON for every file or /path:CAP=REASON for one (repeatable)")
-	policyFile := fs.String("policy", "", "JSON policy `file` (profile, allow, max_caps, justifications; see docs/policy.md); flags add to it and override it")
+	policyFile := fs.inputFile("policy", "", "JSON policy `file` (profile, allow, max_caps, justifications; see docs/policy.md); flags add to it and override it")
 	jsonOut := fs.Bool("json", false, "print the result as JSON instead of a table")
-	sarifOut := fs.String("sarif", "", "also write the result as a SARIF 2.1.0 log to `file`, for code-scanning UIs")
+	sarifOut := fs.outputFile("sarif", "", "also write the result as a SARIF 2.1.0 log to `file`, for code-scanning UIs")
 	hintStyle := fs.hintStyle("caps_policy_test")
 	sf := addSourceFlags(fs)
 	if err := fs.parse(args); err != nil {

@@ -27,6 +27,7 @@ Examples:
 
 func runDecode(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("decode", decodeUsage, decodeHelp, stderr)
+	fs.textArgs()
 	if err := fs.parse(args); err != nil {
 		return err
 	}

@@ -30,6 +30,7 @@ Examples:
 
 func runEncode(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("encode", encodeUsage, encodeHelp, stderr)
+	fs.textArgs()
 	var rootid rootIDFlag
 	fs.Var(&rootid, "rootid", rootIDUsage)
 	if err := fs.parse(args); err != nil {

@@ -16,7 +16,10 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
-const imageUsage = "[--base PATH] --layer L.tar [--layer ...] [config flags] --output LAYOUT_DIR [--tarball OUT.tar --tag NAME:TAG]\n       capslayer image index --output LAYOUT_DIR [--tag NAME:TAG] IMAGE_LAYOUT..."
+const (
+	imageIndexUsage = "--output LAYOUT_DIR [--tag NAME:TAG] IMAGE_LAYOUT..."
+	imageUsage      = "[--base PATH] --layer L.tar [--layer ...] [config flags] --output LAYOUT_DIR [--tarball OUT.tar --tag NAME:TAG]\n       capslayer image index " + imageIndexUsage
+)
 
 const imageHelp = `Assembles an OCI image from a base and layer tars and writes it as an OCI
 image layout directory (readable by umoci, skopeo, crane, rules_oci) and,
@@ -91,11 +94,11 @@ func runImage(args []string, stdout, stderr io.Writer) error {
 	}
 	fs := newFlagSet("image", imageUsage, imageHelp, stderr)
 	var o image.Options
-	var layers, env, labels, expose stringList
+	var env, labels, expose stringList
 	entrypoint, cmd := listFlag[[]string]{parse: argvWords}, listFlag[[]string]{parse: argvWords}
-	fs.StringVar(&o.Base, "base", "", "base image: an OCI image layout `dir`ectory or a docker save tarball (default: scratch)")
+	fs.inputPathVar(&o.Base, "base", "", "base image: an OCI image layout `dir`ectory or a docker save tarball (default: scratch)")
 	fs.StringVar(&o.BaseRef, "base-ref", "", "which image of a base holding several: a `tag` or manifest digest")
-	fs.Var(&layers, "layer", "layer `tar` (plain, gzip or zstd) to add unchanged, bottom first; repeatable")
+	layers := fs.inputFiles("layer", "layer `tar` (plain, gzip or zstd) to add unchanged, bottom first; repeatable")
 	fs.Var(&entrypoint, "entrypoint", "entrypoint `word`; repeat for more words, or give a JSON array; '[]' clears it")
 	fs.Var(&cmd, "cmd", "command `word` (arguments to the entrypoint); repeatable, or a JSON array")
 	user := fs.String("user", "", "`user` to run as: uid, uid:gid or a name from the image's /etc/passwd")
@@ -105,10 +108,10 @@ func runImage(args []string, stdout, stderr io.Writer) error {
 	fs.Var(&expose, "expose", "exposed `port`, e.g. 80/tcp or 53/udp; repeatable")
 	fs.StringVar(&o.Platform, "platform", "", "`os/arch[/variant]`: picks the image of a multi-platform base, must match a single-platform base (default: the base's, or linux/amd64 without a base)")
 	created := fs.String("created", "", "config created `time`, seconds since the epoch or RFC 3339 (default $SOURCE_DATE_EPOCH, else 0)")
-	output := fs.String("output", "", "OCI image layout `dir`ectory to write")
-	tarballOut := fs.String("tarball", "", "also write a docker load / podman load tarball to `file` (needs --tag)")
+	output := fs.outputDir("output", "", "OCI image layout `dir`ectory to write")
+	tarballOut := fs.outputFile("tarball", "", "also write a docker load / podman load tarball to `file` (needs --tag)")
 	tag := fs.String("tag", "", "image `name`, NAME:TAG: the tarball's repo tag, and the layout's ref.name annotation (its TAG part; default latest)")
-	digestFile := fs.String("digest-file", "", "write the manifest digest (sha256:..., and a newline) to `file` instead of stdout, atomically, after the other outputs")
+	digestFile := fs.outputFile("digest-file", "", "write the manifest digest (sha256:..., and a newline) to `file` instead of stdout, atomically, after the other outputs")
 	fs.BoolVar(&o.NoEntrypointCheck, "no-entrypoint-check", false, "do not check that the entrypoint exists in the image")
 	hintStyle := fs.hintStyle("caps_image")
 	if err := fs.parse(args); err != nil {
@@ -126,7 +129,7 @@ func runImage(args []string, stdout, stderr io.Writer) error {
 	if err := checkDigestFile(*digestFile); err != nil {
 		return err
 	}
-	if o.Base == "" && len(layers.values) == 0 {
+	if o.Base == "" && len(*layers) == 0 {
 		return usagef("give at least one --layer (or a --base)")
 	}
 	t, err := tagFlag(*tag)
@@ -139,7 +142,7 @@ func runImage(args []string, stdout, stderr io.Writer) error {
 	if fs.isSet("workdir") {
 		o.WorkingDir = workdir
 	}
-	o.Layers, o.Env, o.ExposedPorts = layers.values, env.values, expose.values
+	o.Layers, o.Env, o.ExposedPorts = *layers, env.values, expose.values
 	o.Entrypoint, o.Cmd = argv(&entrypoint), argv(&cmd)
 	for _, l := range labels.values {
 		k, v, ok := strings.Cut(l, "=")
@@ -176,19 +179,11 @@ func runImage(args []string, stdout, stderr io.Writer) error {
 	for _, w := range res.Warnings {
 		printWarning(stderr, "image", w)
 	}
-	if err := image.WriteLayout(*output, res.Image, t, &res.Platform); err != nil {
+	out := image.Outputs{Layout: *output, Tarball: *tarballOut, DigestFile: *digestFile, Tag: t, Platform: &res.Platform}
+	if err := image.Write(res.Image, out); err != nil {
 		return err
 	}
-	if *tarballOut != "" {
-		if err := image.WriteTarball(*tarballOut, res.Image, *t); err != nil {
-			return err
-		}
-	}
-	d, err := res.Image.Digest()
-	if err != nil {
-		return err
-	}
-	return printDigest(stdout, d, *digestFile)
+	return printDigest(stdout, res.Image, *digestFile)
 }
 
 // checkDigestFile refuses a --digest-file that cannot be written before any
@@ -215,16 +210,19 @@ func tagFlag(s string) (*name.Tag, error) {
 	return &t, nil
 }
 
-// printDigest prints the manifest digest on stdout or, with --digest-file,
-// writes it to that file atomically: "sha256:<hex>\n", the content of
-// caps_image's <name>.digest, so the rule needs no shell to redirect stdout
-// (and Bazel shows no output for a successful action).
-func printDigest(stdout io.Writer, d v1.Hash, digestFile string) error {
-	line := d.String() + "\n"
+// printDigest prints the manifest (or index) digest on stdout unless
+// --digest-file was given: then image.Write has written it, "sha256:<hex>\n",
+// the content of caps_image's <name>.digest, so the rule needs no shell to
+// redirect stdout (and Bazel shows no output for a successful action).
+func printDigest(stdout io.Writer, img interface{ Digest() (v1.Hash, error) }, digestFile string) error {
 	if digestFile != "" {
-		return atomicfile.WriteFile(digestFile, []byte(line))
+		return nil
 	}
-	_, err := io.WriteString(stdout, line)
+	d, err := img.Digest()
+	if err != nil {
+		return err
+	}
+	_, err = io.WriteString(stdout, d.String()+"\n")
 	return err
 }
 
@@ -263,10 +261,10 @@ func imageBuildError(err error, style string) error {
 }
 
 func runImageIndex(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("image", imageUsage, imageHelp, stderr)
-	output := fs.String("output", "", "OCI image layout `dir`ectory to write the index to")
+	fs := newFlagSet("image index", imageIndexUsage, imageHelp, stderr)
+	output := fs.outputDir("output", "", "OCI image layout `dir`ectory to write the index to")
 	tag := fs.String("tag", "", "index `name`, NAME:TAG; the layout's ref.name annotation is its TAG part (default latest)")
-	digestFile := fs.String("digest-file", "", "write the index digest (sha256:..., and a newline) to `file` instead of stdout, atomically, after the layout")
+	digestFile := fs.outputFile("digest-file", "", "write the index digest (sha256:..., and a newline) to `file` instead of stdout, atomically, after the layout")
 	if err := fs.parse(args); err != nil {
 		return err
 	}
@@ -301,12 +299,8 @@ func runImageIndex(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := image.WriteIndexLayout(*output, idx, t); err != nil {
+	if err := image.WriteIndex(idx, image.Outputs{Layout: *output, DigestFile: *digestFile, Tag: t}); err != nil {
 		return err
 	}
-	d, err := idx.Digest()
-	if err != nil {
-		return err
-	}
-	return printDigest(stdout, d, *digestFile)
+	return printDigest(stdout, idx, *digestFile)
 }

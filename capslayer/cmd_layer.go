@@ -61,24 +61,24 @@ unless --compression is given; the two must agree. The mtime of every entry is
 func runLayer(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("layer", layerUsage, layerHelp, stderr)
 	var (
-		binary      = fs.String("binary", "", "host `file` to store at --path (a symlink is followed)")
+		binary      = fs.inputFile("binary", "", "host `file` to store at --path (a symlink is followed)")
 		dest        = fs.String("path", "", "absolute `path` of --binary in the image, e.g. /app/server")
 		capsText    = fs.String("caps", "", "file capabilities of --binary as `text`: setcap syntax (cap_net_bind_service=ep) or names (NET_BIND_SERVICE, meaning =p)")
-		output      = fs.String("output", "", "layer `file` to write (.tar, .tar.gz, .tgz, .tar.zst or .tzst)")
+		output      = fs.outputFile("output", "", "layer `file` to write (.tar, .tar.gz, .tgz, .tar.zst or .tzst)")
 		mode        = fs.String("mode", "0755", "permission `bits` of the files, octal")
 		owner       = fs.String("owner", "0:0", "numeric `uid:gid` of the files (directories stay 0:0)")
 		mtime       = fs.String("mtime", "", "modification time of every entry, in `seconds` since the epoch (default $SOURCE_DATE_EPOCH, else 0)")
 		compression = fs.String("compression", "", "`compression`: none, gzip or zstd (default: from the --output extension)")
-		descriptor  = fs.String("descriptor", "", "also write the layer's OCI descriptor with diff_id and file list as JSON to `file`")
+		descriptor  = fs.outputFile("descriptor", "", "also write the layer's OCI descriptor with diff_id and file list as JSON to `file`")
 		allowUnsafe = fs.Bool("allow-unsafe-mode", false, "allow capabilities on files whose --mode is setuid, setgid or world-writable")
 		allowScript = fs.Bool("allow-script", false, "allow capabilities on a file starting with #! (the kernel ignores them there; a warning is printed)")
 		printDigest = fs.Bool("print-digest", false, "print the layer digest (sha256:...) on stdout")
-		fromTar     = fs.String("from-tar", "", "existing layer `tar` (plain, gzip or zstd) to copy, setting capabilities on the files named by --set")
-		fromImage   = fs.String("from-image", "", "base `image` (OCI layout, oci-archive, docker save tarball or registry reference) whose files named by --set the layer copies up with capabilities")
+		fromTar     = fs.inputFile("from-tar", "", "existing layer `tar` (plain, gzip or zstd) to copy, setting capabilities on the files named by --set")
+		fromImage   = fs.inputPath("from-image", "", "base `image` (OCI layout, oci-archive, docker save tarball or registry reference) whose files named by --set the layer copies up with capabilities")
 		platform    = fs.String("platform", "", "with --from-image: the image of a multi-platform BASE to read, `os/arch[/variant]`")
 		replaceCaps = fs.Bool("replace-caps", false, "with --from-image: replace the capabilities a file of BASE already has")
 		insecure    = fs.Bool("insecure", false, "with --from-image: allow plain HTTP to a registry on this machine (localhost, 127.0.0.0/8, ::1 only)")
-		caFile      = fs.String("ca-file", "", "with --from-image: PEM `file` of CA certificates to trust for registries, besides the system's")
+		caFile      = fs.inputFile("ca-file", "", "with --from-image: PEM `file` of CA certificates to trust for registries, besides the system's")
 		files       stringList
 		sets        stringList
 		rootid      rootIDFlag

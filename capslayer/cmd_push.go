@@ -29,7 +29,7 @@ func runPush(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("push", "--repository HOST/REPO[:TAG] [flags] LAYOUT", pushHelp, stderr)
 	repo := fs.String("repository", "", "where to push: `HOST/REPO[:TAG]` or HOST/REPO@sha256:...")
 	insecure := fs.Bool("insecure", false, "allow plain HTTP to a registry on this machine (localhost, 127.0.0.0/8, ::1 only)")
-	caFile := fs.String("ca-file", "", "PEM `file` of CA certificates to trust for the registry, besides the system's")
+	caFile := fs.inputFile("ca-file", "", "PEM `file` of CA certificates to trust for the registry, besides the system's")
 	timeout := addTimeoutFlag(fs)
 	if err := fs.parse(args); err != nil {
 		return err

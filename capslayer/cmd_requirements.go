@@ -28,7 +28,7 @@ func runRequirements(args []string, stdout, stderr io.Writer) error {
 	jsonOut := fs.Bool("json", false, "print the requirements as JSON")
 	only := fs.String("only", "", "print only one `item`: docker, podman (the run line), flags (the run flags), kubernetes (the securityContext YAML) or capabilities (comma separated)")
 	sf := addSourceFlags(fs)
-	output := fs.String("output", "", "write to `file` (atomically: a temporary file renamed into place) instead of stdout")
+	output := fs.outputFile("output", "", "write to `file` (atomically: a temporary file renamed into place) instead of stdout")
 	if err := fs.parse(args); err != nil {
 		return err
 	}

@@ -73,7 +73,7 @@ func (f *timeoutFlag) Set(s string) error {
 func addSourceFlags(fs *cmdFlags) *sourceFlags {
 	return &sourceFlags{
 		insecure:  fs.Bool("insecure", false, "allow plain HTTP to a registry on this machine (localhost, 127.0.0.0/8, ::1 only)"),
-		caFile:    fs.String("ca-file", "", "PEM `file` of CA certificates to trust for registries, besides the system's"),
+		caFile:    fs.inputFile("ca-file", "", "PEM `file` of CA certificates to trust for registries, besides the system's"),
 		labelOnly: fs.Bool("label-only", false, "take the capabilities of an image that carries the io.capslayer.capabilities label from the label, without reading its layers: results are marked label-unverified and audit never passes"),
 		layers:    fs.Bool("layers", false, "deprecated, the default: the layers are always read and the metadata verified (see --label-only)"),
 		timeout:   addTimeoutFlag(fs),

@@ -12,6 +12,7 @@ import (
 
 	"github.com/capslayer/rules_capslayer/capslayer/inspect"
 	"github.com/capslayer/rules_capslayer/capslayer/internal/compression"
+	"github.com/capslayer/rules_capslayer/capslayer/internal/openfile"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 )
@@ -63,13 +64,11 @@ var _ v1.Layer = (*fileLayer)(nil)
 // The file must be a regular file, checked before it is opened: a FIFO
 // passed as --layer would otherwise block the open forever.
 func openFile(fsys fs.FS, path string) (fs.File, error) {
-	var f fs.File
-	var err error
-	if fsys != nil {
-		f, err = inspect.OpenRegularFS(fsys, path, path)
-	} else {
-		f, err = inspect.OpenRegular(path, path)
+	name := path
+	if fsys == nil {
+		fsys, name = openfile.Disk(path), "."
 	}
+	f, _, err := openfile.RegularFS(fsys, name, path)
 	if err != nil {
 		return nil, fmt.Errorf("layer %s: %w", path, err)
 	}

@@ -3,6 +3,7 @@ package image
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -59,23 +60,13 @@ func refAnnotations(tag *name.Tag) map[string]string {
 // blobs); anything else is refused, so a mistyped --output cannot delete
 // unrelated files.
 func WriteLayout(dir string, img v1.Image, tag *name.Tag, plat *v1.Platform) (err error) {
-	defer errprefix.Add(&err, "image")
-	return writeLayoutDir(dir, func(lp layout.Path) error {
-		opts := []layout.Option{layout.WithAnnotations(refAnnotations(tag))}
-		if plat != nil {
-			opts = append(opts, layout.WithPlatform(*plat))
-		}
-		return lp.AppendImage(img, opts...)
-	})
+	return Write(img, Outputs{Layout: dir, Tag: tag, Platform: plat})
 }
 
 // WriteIndexLayout writes an image index as an OCI image layout, like
 // WriteLayout.
 func WriteIndexLayout(dir string, idx v1.ImageIndex, tag *name.Tag) (err error) {
-	defer errprefix.Add(&err, "image")
-	return writeLayoutDir(dir, func(lp layout.Path) error {
-		return lp.AppendIndex(idx, layout.WithAnnotations(refAnnotations(tag)))
-	})
+	return WriteIndex(idx, Outputs{Layout: dir, Tag: tag})
 }
 
 // layoutEntries are the names an OCI image layout may hold at its top.
@@ -114,27 +105,33 @@ func checkReplaceable(dir string) (exists bool, err error) {
 	return true, nil
 }
 
-func writeLayoutDir(dir string, fill func(layout.Path) error) error {
+// createLayoutDir writes a layout into the temporary directory of dir,
+// not yet committed.
+func createLayoutDir(dir string, fill func(layout.Path) error) (_ *atomicfile.Dir, err error) {
 	dir = filepath.Clean(dir)
 	if _, err := checkReplaceable(dir); err != nil {
-		return err
+		return nil, err
 	}
 	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
-		return err
+		return nil, err
 	}
 	out, err := atomicfile.CreateDir(dir)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer out.Discard()
+	defer func() {
+		if err != nil {
+			out.Discard()
+		}
+	}()
 	lp, err := layout.Write(out.Path, empty.Index)
 	if err != nil {
-		return fmt.Errorf("writing layout: %w", err)
+		return nil, fmt.Errorf("writing layout: %w", err)
 	}
 	if err := fill(lp); err != nil {
-		return fmt.Errorf("writing layout: %w", err)
+		return nil, fmt.Errorf("writing layout: %w", err)
 	}
-	return out.Commit()
+	return out, nil
 }
 
 // WriteTarball writes img as a docker-archive tarball (manifest.json, config,
@@ -142,18 +139,119 @@ func writeLayoutDir(dir string, fill func(layout.Path) error) error {
 // temporary file renamed into place.
 func WriteTarball(path string, img v1.Image, tag name.Tag) (err error) {
 	defer errprefix.Add(&err, "image")
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	f, err := atomicfile.Create(path)
+	f, err := createTarball(path, img, tag)
 	if err != nil {
 		return err
 	}
-	defer f.Discard()
-	if err := tarball.Write(tag, img, f); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
 	return f.Commit()
+}
+
+// createTarball writes the tarball into the temporary file of path, not
+// yet committed.
+func createTarball(path string, img v1.Image, tag name.Tag) (_ *atomicfile.File, err error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, err
+	}
+	f, err := atomicfile.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := tarball.Write(tag, img, f); err != nil {
+		f.Discard()
+		return nil, fmt.Errorf("writing %s: %w", path, err)
+	}
+	return f, nil
+}
+
+// Outputs are where Write puts an image, and what it names it.
+type Outputs struct {
+	// Layout is the OCI image layout directory to write (required). An
+	// existing one is replaced only if it is empty or a layout.
+	Layout string
+	// Tarball, if set, is the docker-archive tarball to write (needs Tag).
+	Tarball string
+	// DigestFile, if set, gets the manifest (or index) digest,
+	// "sha256:<hex>\n".
+	DigestFile string
+	// Tag names the image: the layout's ref.name annotations and the
+	// tarball's repo tag ("latest" in the layout when nil).
+	Tag *name.Tag
+	// Platform is recorded in the layout's index.json (images only).
+	Platform *v1.Platform
+}
+
+// Write writes img to every output of o, all committed together or not at
+// all: until each is completely written nothing is replaced, so a failure
+// (a full disk) leaves the old layout, tarball and digest file as they
+// were, and at no instant does an old tarball or digest file sit beside
+// the new layout (package atomicfile's Commit).
+func Write(img v1.Image, o Outputs) (err error) {
+	defer errprefix.Add(&err, "image")
+	if o.Tarball != "" && o.Tag == nil {
+		return errors.New("a tarball needs a tag: docker load and podman load name the image after it")
+	}
+	d, err := img.Digest()
+	if err != nil {
+		return err
+	}
+	return writeAll(o, d, func(lp layout.Path) error {
+		opts := []layout.Option{layout.WithAnnotations(refAnnotations(o.Tag))}
+		if o.Platform != nil {
+			opts = append(opts, layout.WithPlatform(*o.Platform))
+		}
+		return lp.AppendImage(img, opts...)
+	}, func(path string) (*atomicfile.File, error) {
+		return createTarball(path, img, *o.Tag)
+	})
+}
+
+// WriteIndex writes an image index as a layout (and digest file), as
+// Write does; o.Tarball and o.Platform must be unset.
+func WriteIndex(idx v1.ImageIndex, o Outputs) (err error) {
+	defer errprefix.Add(&err, "image")
+	if o.Tarball != "" || o.Platform != nil {
+		return errors.New("an index has no tarball and no single platform")
+	}
+	d, err := idx.Digest()
+	if err != nil {
+		return err
+	}
+	return writeAll(o, d, func(lp layout.Path) error {
+		return lp.AppendIndex(idx, layout.WithAnnotations(refAnnotations(o.Tag)))
+	}, nil)
+}
+
+// writeAll writes the layout, the tarball (when asked, by tarball) and the
+// digest file into temporaries, then commits them together.
+func writeAll(o Outputs, d v1.Hash, fill func(layout.Path) error, tarball func(string) (*atomicfile.File, error)) error {
+	dir, err := createLayoutDir(o.Layout, fill)
+	if err != nil {
+		return err
+	}
+	outs := []atomicfile.Output{dir}
+	defer func() {
+		for _, out := range outs {
+			out.Discard()
+		}
+	}()
+	if o.Tarball != "" {
+		f, err := tarball(o.Tarball)
+		if err != nil {
+			return err
+		}
+		outs = append(outs, f)
+	}
+	if o.DigestFile != "" {
+		f, err := atomicfile.Create(o.DigestFile)
+		if err != nil {
+			return err
+		}
+		outs = append(outs, f)
+		if _, err := io.WriteString(f, d.String()+"\n"); err != nil {
+			return fmt.Errorf("write %s: %w", o.DigestFile, err)
+		}
+	}
+	return atomicfile.Commit(outs...)
 }
 
 // Index builds a multi-platform image index from images, each given with

@@ -4,20 +4,15 @@
 package inspect
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"path"
-	"path/filepath"
 	"regexp"
-	"syscall"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
-	"github.com/capslayer/rules_capslayer/capslayer/internal/errprefix"
-	"github.com/capslayer/rules_capslayer/capslayer/internal/filekind"
+	"github.com/capslayer/rules_capslayer/capslayer/internal/openfile"
 )
 
 var digestRE = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
@@ -47,112 +42,20 @@ func readLimited(r io.Reader, max int64, what string) ([]byte, error) {
 // regular file (an input, index.json, a blob) is a FIFO, a device, a socket
 // or a directory: it is refused without being opened for reading, which
 // could hang (a FIFO) or never end (/dev/zero).
-var ErrNotRegular = errors.New("not a regular file")
+var ErrNotRegular = openfile.ErrNotRegular
 
-// OpenRegular opens the regular file at p for reading (following
-// symlinks), refusing anything else before opening it. what names the file
-// in errors.
-func OpenRegular(p, what string) (_ *os.File, err error) {
-	defer errprefix.Add(&err, "inspect")
-	f, _, err := openRegular(diskFS(p), ".", what)
-	if err != nil {
-		return nil, err
-	}
-	return f.(*os.File), nil
-}
+// regularFile is a regular file open for reading; the archive readers seek
+// over its members.
+type regularFile = openfile.File
 
-// OpenRegularFS is OpenRegular for the file name of fsys (the in-memory
-// inputs of the fuzz targets and of image.Options.FS).
-func OpenRegularFS(fsys fs.FS, name, what string) (_ fs.File, err error) {
-	defer errprefix.Add(&err, "inspect")
-	f, _, err := openRegular(fsys, name, what)
-	if err != nil {
-		return nil, err
-	}
-	return f, nil
-}
+// diskFS is the host's file system as the readers see it (openfile.Disk).
+type diskFS = openfile.Disk
 
-// regularFile is a regular file open for reading: *os.File, or the files of
-// fstest.MapFS and embed.FS. The archive readers seek over its members.
-type regularFile interface {
-	fs.File
-	io.Seeker
-	io.ReaderAt
-}
-
-// diskFS is the host's file system as the readers see it: the file or
-// directory at its root (opened as "."), and below it by slash-separated
-// names (filepath.Join: symlinks are followed, see fsOpener). Unlike
-// os.DirFS it opens with O_NONBLOCK, and openRegular checks that the file
-// it opened is the one it checked.
-type diskFS string
-
-func (d diskFS) path(name string) (string, error) {
-	if !fs.ValidPath(name) {
-		return "", &fs.PathError{Op: "open", Path: name, Err: fs.ErrInvalid}
-	}
-	return filepath.Join(string(d), filepath.FromSlash(name)), nil
-}
-
-// Open opens name with O_NONBLOCK: if it is swapped for a FIFO after the
-// Stat of openRegular, opening it must not wait for a writer.
-func (d diskFS) Open(name string) (fs.File, error) {
-	p, err := d.path(name)
-	if err != nil {
-		return nil, err
-	}
-	return os.OpenFile(p, os.O_RDONLY|syscall.O_NONBLOCK, 0)
-}
-
-// Stat implements fs.StatFS, following symlinks.
-func (d diskFS) Stat(name string) (fs.FileInfo, error) {
-	p, err := d.path(name)
-	if err != nil {
-		return nil, err
-	}
-	return os.Stat(p)
-}
-
-// openRegular opens the regular file name of fsys, refusing anything else
-// before opening it, and checks it again once open. The readers open every
-// file through it, on disk (diskFS) as in memory (the fuzz targets'
-// fstest.MapFS).
+// openRegular opens the regular file name of fsys through the one opener
+// of file inputs (package openfile), on disk as in memory (the fuzz
+// targets' fstest.MapFS).
 func openRegular(fsys fs.FS, name, what string) (regularFile, fs.FileInfo, error) {
-	fi, err := fs.Stat(fsys, name)
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := checkRegular(fi, what); err != nil {
-		return nil, nil, err
-	}
-	f, err := fsys.Open(name)
-	if err != nil {
-		return nil, nil, err
-	}
-	fi2, err := f.Stat()
-	if _, disk := fsys.(diskFS); err == nil && disk && !os.SameFile(fi, fi2) {
-		// Only the host's files have an identity to compare.
-		err = fmt.Errorf("%s changed while it was opened", what)
-	}
-	if err == nil {
-		err = checkRegular(fi2, what)
-	}
-	rf, ok := f.(regularFile)
-	if err == nil && !ok {
-		err = fmt.Errorf("%s: the file system's files cannot seek (%T)", what, f)
-	}
-	if err != nil {
-		f.Close()
-		return nil, nil, err
-	}
-	return rf, fi2, nil
-}
-
-func checkRegular(fi os.FileInfo, what string) error {
-	if fi.Mode().IsRegular() {
-		return nil
-	}
-	return fmt.Errorf("%s is %s, %w: refusing to read it", what, filekind.Of(fi.Mode()), ErrNotRegular)
+	return openfile.RegularFS(fsys, name, what)
 }
 
 // opener opens a file of a layout by its slash-separated relative name.

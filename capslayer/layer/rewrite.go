@@ -15,6 +15,7 @@ import (
 	"github.com/capslayer/rules_capslayer/capslayer/inspect"
 	"github.com/capslayer/rules_capslayer/capslayer/internal/compression"
 	"github.com/capslayer/rules_capslayer/capslayer/internal/errprefix"
+	"github.com/capslayer/rules_capslayer/capslayer/internal/openfile"
 )
 
 // SetCap names a regular file of an existing tar and the capabilities to
@@ -87,16 +88,11 @@ func RewriteFile(out, in string, sets []SetCap, opts ...Option) (_ *Result, err 
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.Open(in)
+	f, _, err := openfile.Regular(in, fmt.Sprintf("input tar %q", in))
 	if err != nil {
-		return nil, fmt.Errorf("input tar: %w", err)
+		return nil, err
 	}
 	defer f.Close()
-	if fi, err := f.Stat(); err != nil {
-		return nil, fmt.Errorf("input tar: %w", err)
-	} else if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("input tar %q is not a regular file (%s): give a tar file", in, fi.Mode().Type())
-	}
 	if same, _ := sameFile(in, out); same {
 		return nil, fmt.Errorf("input tar %q is also the output: write to another file", in)
 	}

@@ -6,12 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path"
 	"strings"
 
 	"github.com/capslayer/rules_capslayer/capslayer/caps"
 	"github.com/capslayer/rules_capslayer/capslayer/internal/errprefix"
+	"github.com/capslayer/rules_capslayer/capslayer/internal/openfile"
 )
 
 // DefaultMaxCaps is the number of capabilities a file may carry without a
@@ -313,9 +313,9 @@ func jsonKind(field string) string {
 // LoadFile reads and parses the JSON policy file at name.
 func LoadFile(name string) (_ Policy, err error) {
 	defer errprefix.Add(&err, "policy")
-	f, err := os.Open(name)
+	f, _, err := openfile.Regular(name, "policy "+name)
 	if err != nil {
-		return Policy{}, fmt.Errorf("policy: %w", err)
+		return Policy{}, err
 	}
 	defer f.Close()
 	p, err := ParseFile(f)

@@ -45,6 +45,7 @@ import (
 
 	"github.com/capslayer/rules_capslayer/capslayer/inspect"
 	"github.com/capslayer/rules_capslayer/capslayer/internal/errprefix"
+	"github.com/capslayer/rules_capslayer/capslayer/internal/openfile"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -223,9 +224,13 @@ func (o Options) remoteOptions() ([]remote.Option, error) {
 	}, nil
 }
 
+// maxCAFile bounds a CA file; a bundle of every public root is about
+// 250 KB.
+const maxCAFile = 4 << 20
+
 // caPool returns the system pool plus the certificates of file.
 func caPool(file string) (*x509.CertPool, error) {
-	pem, err := os.ReadFile(file)
+	pem, err := openfile.ReadRegular(file, "CA file "+file, maxCAFile)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrCAFile, err)
 	}

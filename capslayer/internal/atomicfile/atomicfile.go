@@ -227,6 +227,17 @@ func (f *File) rename() error {
 	return nil
 }
 
+func (f *File) targetPath() string       { return f.target }
+func (f *File) install() (string, error) { return "", f.rename() }
+
+// clear removes the old target; the caller is inside committing.
+func (f *File) clear() error {
+	if err := os.Remove(f.target); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("replace %s: %w", f.target, err)
+	}
+	return nil
+}
+
 // Commit closes the file and renames it onto its target, then releases the
 // lock.
 func (f *File) Commit() (err error) {
@@ -301,23 +312,7 @@ func CreatePair(first, second string) (_ *Pair, err error) {
 func (p *Pair) Commit() (err error) {
 	defer errprefix.Add(&err, "atomicfile")
 	defer p.Discard()
-	if err := p.First.finish(); err != nil {
-		return err
-	}
-	if err := p.Second.finish(); err != nil {
-		return err
-	}
-	return committing(func() error {
-		if err := os.Remove(p.Second.target); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("replace %s: %w", p.Second.target, err)
-		}
-		testHook("second removed")
-		if err := p.First.rename(); err != nil {
-			return err
-		}
-		testHook("first renamed")
-		return p.Second.rename()
-	})
+	return commitAll([]Output{p.First, p.Second})
 }
 
 // Discard removes both temporary files unless committed, and releases the
@@ -330,4 +325,79 @@ func (p *Pair) Discard() {
 	}
 	release(p.locks)
 	p.locks = nil
+}
+
+// Output is an output being written, a *File or a *Dir, that Commit
+// installs together with others.
+type Output interface {
+	finish() error
+	// install puts the temporary in place of the target; it runs inside
+	// committing and returns a path to remove afterwards, or "".
+	install() (string, error)
+	// clear removes the target, or moves it aside for install to remove;
+	// it runs inside committing.
+	clear() error
+	targetPath() string
+	Discard()
+}
+
+// Commit installs outputs that must agree, such as an image layout, its
+// tarball and its digest file, then discards them (releasing their locks).
+// The invariant: at every instant, each target after the first is either
+// absent or written by the same Commit as the first. Nothing is installed
+// unless every output was written and closed, so a failed write (a full
+// disk) leaves all the old targets as they were.
+func Commit(outs ...Output) (err error) {
+	defer errprefix.Add(&err, "atomicfile")
+	for _, o := range outs {
+		defer o.Discard()
+	}
+	return commitAll(outs)
+}
+
+// commitAll finishes every output, then, inside committing, removes the
+// old targets of all but the first and installs them in order.
+func commitAll(outs []Output) error {
+	seen := map[string]bool{}
+	for _, o := range outs {
+		t := filepath.Clean(o.targetPath())
+		if seen[t] {
+			return fmt.Errorf("%w: %q is given for two outputs", ErrOutput, t)
+		}
+		seen[t] = true
+	}
+	for _, o := range outs {
+		if err := o.finish(); err != nil {
+			return err
+		}
+	}
+	var remove []string
+	err := committing(func() error {
+		for _, o := range outs[1:] {
+			if err := o.clear(); err != nil {
+				return err
+			}
+		}
+		testHook("second removed")
+		for i, o := range outs {
+			old, err := o.install()
+			if err != nil {
+				return err
+			}
+			if old != "" {
+				remove = append(remove, old)
+			}
+			if i == 0 {
+				testHook("first renamed")
+			}
+		}
+		return nil
+	})
+	for _, old := range remove {
+		if rerr := os.RemoveAll(old); rerr != nil && err == nil {
+			err = fmt.Errorf("remove the replaced %s: %w", old, rerr)
+		}
+		untrack(old)
+	}
+	return err
 }

@@ -17,6 +17,7 @@ type Dir struct {
 	target string
 	locks  []*lock
 	done   bool
+	old    string // the replaced target, moved aside by clear
 }
 
 // CreateDir locks target, removes leftovers of killed writers of it and
@@ -49,37 +50,52 @@ func CreateDir(target string) (_ *Dir, err error) {
 func (d *Dir) Commit() (err error) {
 	defer errprefix.Add(&err, "atomicfile")
 	defer d.Discard()
-	old := d.Path + ".old"
-	_, err = os.Lstat(d.target)
-	exists := err == nil
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
-	}
-	err = committing(func() error {
-		if exists {
-			live.temps[old] = true // removed by a signal from here on
-			if err := os.Rename(d.target, old); err != nil {
-				return fmt.Errorf("replace %s: %w", d.target, err)
-			}
-		}
-		if err := os.Rename(d.Path, d.target); err != nil {
-			if exists {
-				os.Rename(old, d.target)
-			}
-			return fmt.Errorf("write %s: %w", d.target, err)
-		}
-		untrackLocked(d.Path)
-		d.done = true
+	return commitAll([]Output{d})
+}
+
+func (d *Dir) finish() error      { return nil }
+func (d *Dir) targetPath() string { return d.target }
+
+// clear renames an existing target aside, to be removed once everything
+// is in place (d.old). The caller is inside committing.
+func (d *Dir) clear() error {
+	if d.old != "" {
 		return nil
-	})
-	if err != nil || !exists {
+	}
+	_, err := os.Lstat(d.target)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
 		return err
 	}
-	defer untrack(old)
-	if err := os.RemoveAll(old); err != nil {
-		return fmt.Errorf("remove the replaced %s: %w", d.target, err)
+	old := d.Path + ".old"
+	live.temps[old] = true // removed by a signal from here on
+	if err := os.Rename(d.target, old); err != nil {
+		delete(live.temps, old)
+		return fmt.Errorf("replace %s: %w", d.target, err)
 	}
+	d.old = old
 	return nil
+}
+
+// install renames the temporary directory onto the target, after moving an
+// existing one aside; it returns the old one's name, to be removed once
+// everything is in place. The caller is inside committing.
+func (d *Dir) install() (string, error) {
+	if err := d.clear(); err != nil {
+		return "", err
+	}
+	if err := os.Rename(d.Path, d.target); err != nil {
+		if d.old != "" {
+			os.Rename(d.old, d.target)
+			delete(live.temps, d.old)
+		}
+		return "", fmt.Errorf("write %s: %w", d.target, err)
+	}
+	untrackLocked(d.Path)
+	d.done = true
+	return d.old, nil
 }
 
 // Discard removes the temporary directory unless committed, and releases
