@@ -10,11 +10,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/capslayer/rules_capslayer/capslayer/internal/abbrev"
+	"github.com/capslayer/rules_capslayer/capslayer/internal/suggest"
 )
 
 // cmdFlags is the flag set of one subcommand. Define flags with the
@@ -67,8 +69,28 @@ func (c *cmdFlags) printUsage() {
 	c.VisitAll(func(*flag.Flag) { hasFlags = true })
 	if hasFlags {
 		fmt.Fprintf(w, "\nFlags:\n")
+		var b strings.Builder
+		c.SetOutput(&b)
 		c.PrintDefaults()
+		c.SetOutput(w)
+		// The flag package lists "-name"; capslayer's docs and examples
+		// write "--name", which parse accepts as well.
+		fmt.Fprint(w, flagLine.ReplaceAllString(b.String(), "$1--"))
 	}
+}
+
+// flagLine matches the start of a flag's line in flag.PrintDefaults.
+var flagLine = regexp.MustCompile(`(?m)^(  )-`)
+
+// unknownFlag is the error for arg, which names no flag: with the flag it
+// most likely meant, or how to pass an argument that starts with '-'.
+func (c *cmdFlags) unknownFlag(arg, name string) error {
+	var names []string
+	c.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
+	if s, ok := suggest.Closest(name, names); ok {
+		return c.usageErr("unknown flag %s: did you mean --%s?", abbrev.Quote(arg), s)
+	}
+	return c.usageErr("unknown flag %s; put -- before an argument that starts with '-'", abbrev.Quote(arg))
 }
 
 // errHelp is returned by parse when -h or --help was given; the usage has
@@ -114,7 +136,7 @@ func (c *cmdFlags) parse(args []string) error {
 		}
 		f := c.Lookup(name)
 		if f == nil || name == "" || name[0] == '-' {
-			return c.usageErr("unknown flag %s; put -- before an argument that starts with '-'", abbrev.Quote(a))
+			return c.unknownFlag(a, name)
 		}
 		if bf, ok := f.Value.(boolFlag); ok && bf.IsBoolFlag() {
 			if !hasValue {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -93,8 +94,35 @@ func TestUsage(t *testing.T) {
 		if code != 0 || stdout != "" || !strings.HasPrefix(stderr, "Usage: capslayer "+name+" ") {
 			t.Errorf("%s --help: exit %d, stdout %q, stderr %q", name, code, stdout, stderr)
 		}
-		if name != "decode" && name != "version" && !strings.Contains(stderr, "\n\nFlags:\n  -") {
-			t.Errorf("%s --help lists no flags:\n%s", name, stderr)
+		if name != "decode" && name != "version" && !strings.Contains(stderr, "\n\nFlags:\n  --") {
+			t.Errorf("%s --help lists no flags, or lists them with one dash:\n%s", name, stderr)
+		}
+		if regexp.MustCompile(`(?m)^  -[a-z]`).MatchString(stderr) {
+			t.Errorf("%s --help lists a flag with one dash:\n%s", name, stderr)
+		}
+		// "capslayer help CMD" prints exactly what "capslayer CMD --help" does.
+		hcode, hstdout, hstderr := runCLI(t, "help", name)
+		if hcode != code || hstdout != stdout || hstderr != stderr {
+			t.Errorf("help %s differs from %s --help: exit %d, stderr %q", name, name, hcode, hstderr)
+		}
+	}
+}
+
+// A mistyped flag or command gets the one it most likely meant.
+func TestDidYouMean(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"inpsect", "x.tar"}, `capslayer: unknown command "inpsect": did you mean inspect?`},
+		{[]string{"requirments"}, `did you mean requirements?`},
+		{[]string{"layer", "--outptu", "x"}, `capslayer layer: unknown flag "--outptu": did you mean --output?`},
+		{[]string{"audit", "--profle=none", "x"}, `did you mean --profile?`},
+		{[]string{"audit", "--zzzzzzzzzz", "x"}, `unknown flag "--zzzzzzzzzz"; put -- before an argument that starts with '-'`},
+	} {
+		code, _, stderr := runCLI(t, tc.args...)
+		if code != 2 || !strings.Contains(stderr, tc.want) {
+			t.Errorf("%q: exit %d, stderr %q; want 2 and %q", tc.args, code, stderr, tc.want)
 		}
 	}
 }

@@ -1,6 +1,9 @@
 package main
 
-import "testing"
+import (
+	"runtime/debug"
+	"testing"
+)
 
 func TestVersion(t *testing.T) {
 	defer func(v, c string) { version, commit = v, c }(version, commit)
@@ -22,5 +25,23 @@ func TestVersion(t *testing.T) {
 
 	if code, _, stderr := runCLI(t, "version", "extra"); code != 2 || stderr != "capslayer version: version takes no arguments\n" {
 		t.Errorf("version extra: exit %d, stderr %q", code, stderr)
+	}
+
+	// A go build in a git checkout: the commit the toolchain embedded.
+	version, commit = "0.0.0-dev", "unknown"
+	bi := &debug.BuildInfo{Main: debug.Module{Version: "(devel)"}, Settings: []debug.BuildSetting{
+		{Key: "vcs.revision", Value: "6c4ae58170e5bf36ef053f6ca2746a97461c953a"}, {Key: "vcs.modified", Value: "true"}}}
+	if got, want := versionText(bi), "capslayer 0.0.0-dev (commit 6c4ae58170e5bf36ef053f6ca2746a97461c953a, modified)\n"; got != want {
+		t.Errorf("go build in a checkout: %q, want %q", got, want)
+	}
+	// go install module@version: the module version.
+	bi = &debug.BuildInfo{Main: debug.Module{Version: "v0.2.0"}}
+	if got, want := versionText(bi), "capslayer 0.2.0 (commit unknown)\n"; got != want {
+		t.Errorf("go install @v0.2.0: %q, want %q", got, want)
+	}
+	// Stamped values win over the build information.
+	version, commit = "0.1.0", "0123"
+	if got, want := versionText(bi), "capslayer 0.1.0 (commit 0123)\n"; got != want {
+		t.Errorf("stamped: %q, want %q", got, want)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -23,6 +24,7 @@ import (
 	"github.com/capslayer/rules_capslayer/capslayer/internal/abbrev"
 	"github.com/capslayer/rules_capslayer/capslayer/internal/atomicfile"
 	"github.com/capslayer/rules_capslayer/capslayer/internal/printable"
+	"github.com/capslayer/rules_capslayer/capslayer/internal/suggest"
 )
 
 // command is one subcommand of capslayer.
@@ -74,15 +76,20 @@ func (e *checkFailedError) Error() string { return e.msg }
 
 func mainUsage(w io.Writer) {
 	fmt.Fprintf(w, "Usage: capslayer <command> [flags] [arguments]\n\nCommands:\n")
+	for _, n := range commandNames() {
+		fmt.Fprintf(w, "  %-13s %s\n", n, commands[n].summary)
+	}
+	fmt.Fprintf(w, "\nRun 'capslayer <command> --help' for the flags of a command.\n")
+}
+
+// commandNames returns the names of the commands, sorted.
+func commandNames() []string {
 	names := make([]string, 0, len(commands))
 	for n := range commands {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	for _, n := range names {
-		fmt.Fprintf(w, "  %-13s %s\n", n, commands[n].summary)
-	}
-	fmt.Fprintf(w, "\nRun 'capslayer <command> --help' for the flags of a command.\n")
+	return names
 }
 
 // run is main without os.Exit, for tests. It returns the exit status.
@@ -92,7 +99,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	switch args[0] {
-	case "-h", "-help", "--help", "help":
+	case "help":
+		if len(args) == 1 {
+			mainUsage(stdout)
+			return 0
+		}
+		// "capslayer help CMD [SUB]" is "capslayer CMD [SUB] --help".
+		args = append(slices.Clone(args[1:]), "--help")
+	case "-h", "-help", "--help":
 		mainUsage(stdout)
 		return 0
 	case "--version", "-version":
@@ -100,7 +114,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	cmd, ok := commands[args[0]]
 	if !ok {
-		fmt.Fprintf(stderr, "capslayer: unknown command %s\n\n", abbrev.Quote(args[0]))
+		fmt.Fprintf(stderr, "capslayer: unknown command %s", abbrev.Quote(args[0]))
+		if s, ok := suggest.Closest(args[0], commandNames()); ok {
+			fmt.Fprintf(stderr, ": did you mean %s?", s)
+		}
+		fmt.Fprintf(stderr, "\n\n")
 		mainUsage(stderr)
 		return 2
 	}

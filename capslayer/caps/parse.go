@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/capslayer/rules_capslayer/capslayer/internal/abbrev"
+	"github.com/capslayer/rules_capslayer/capslayer/internal/suggest"
 )
 
 // ParseError reports capability text that cannot be parsed or does not
@@ -494,7 +495,7 @@ func Closest(name string) (int, bool) {
 	want := canonicalCandidate(name)
 	best, bestD := -1, 1<<30
 	for c := 0; c < NamedCount; c++ {
-		if d := editDistance(want, Name(c)); d < bestD {
+		if d := suggest.Distance(want, Name(c)); d < bestD {
 			best, bestD = c, d
 		}
 	}
@@ -502,27 +503,6 @@ func Closest(name string) (int, bool) {
 		return 0, false
 	}
 	return best, true
-}
-
-// editDistance is the Levenshtein distance between a and b, in bytes.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 // item is one element of a list input, with its byte offset in the text.
