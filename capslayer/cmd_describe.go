@@ -29,7 +29,7 @@ Example:
 func runDescribe(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("describe", describeUsage, describeHelp, stderr)
 	var (
-		output = fs.String("output", "", "write the descriptor to `file` (default: stdout)")
+		output = fs.outputFile("output", "", "write the descriptor to `file` (default: stdout)")
 		cflag  = fs.String("compression", "", "`compression` of LAYER: none, gzip or zstd (default: from its extension)")
 		paths  stringList
 	)

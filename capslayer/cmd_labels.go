@@ -8,6 +8,7 @@ import (
 	"github.com/capslayer/rules_capslayer/capslayer/imagemeta"
 	"github.com/capslayer/rules_capslayer/capslayer/inspect"
 	"github.com/capslayer/rules_capslayer/capslayer/internal/atomicfile"
+	"github.com/capslayer/rules_capslayer/capslayer/internal/openfile"
 	"github.com/capslayer/rules_capslayer/capslayer/registry"
 )
 
@@ -35,11 +36,11 @@ and verify it against its layers, as for images capslayer image writes.`
 func runLabels(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("labels", labelsUsage, labelsHelp, stderr)
 	var (
-		output   = fs.String("output", "", "labels `file` to write")
-		base     = fs.String("base", "", "base `image` whose layers come first (OCI layout, oci-archive, docker save tarball or registry reference)")
+		output   = fs.outputFile("output", "", "labels `file` to write")
+		base     = fs.inputPath("base", "", "base `image` whose layers come first (OCI layout, oci-archive, docker save tarball or registry reference)")
 		platform = fs.String("platform", "", "with --base: the image of a multi-platform base, `os/arch[/variant]`")
 		insecure = fs.Bool("insecure", false, "with --base: allow plain HTTP to a registry on this machine (localhost, 127.0.0.0/8, ::1 only)")
-		caFile   = fs.String("ca-file", "", "with --base: PEM `file` of CA certificates to trust for registries, besides the system's")
+		caFile   = fs.inputFile("ca-file", "", "with --base: PEM `file` of CA certificates to trust for registries, besides the system's")
 	)
 	if err := fs.parse(args); err != nil {
 		return err
@@ -80,7 +81,7 @@ func runLabels(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	for _, p := range fs.Args() {
-		f, err := inspect.OpenRegular(p, "layer "+p)
+		f, _, err := openfile.Regular(p, "layer "+p)
 		if err != nil {
 			return err
 		}
