@@ -116,8 +116,8 @@ func runAudit(args []string, stdout, stderr io.Writer) error {
 }
 
 // checkSomethingRead is the guard at the verdict: audit never says PASS
-// about an input of which it read no image or no layer (issue 15: an empty
-// index.json passed with "0 files").
+// about an input of which it read no image or no layer (an empty
+// index.json would otherwise pass with "0 files").
 func checkSomethingRead(path string, rep *inspect.Report) error {
 	layers := 0
 	for _, im := range rep.Images {

@@ -128,7 +128,7 @@ func orDash(s string) string {
 }
 
 // displayPath is the PATH cell: control characters in names are escaped
-// so that a name cannot break the table (issue 15).
+// so that a name cannot break the table.
 func displayPath(f inspect.File) string {
 	p := printable.String(f.Path)
 	if f.Type == "hardlink" {

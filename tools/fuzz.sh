@@ -71,18 +71,32 @@ for dir in $(grep -rl --include='*_test.go' -E '^func Fuzz[A-Z0-9_]' . | grep -v
     rows+="| \`$target\` | \`${pkg#github.com/capslayer/rules_capslayer/}\` | ${execs:-0} | ${elapsed:--} | $rate | $corpus | $result |"$'\n'
   done
 done
+# Only the section between the markers is rewritten: the rest of the file is
+# written by hand.
+begin='<!-- fuzz.sh:begin -->'
+end='<!-- fuzz.sh:end -->'
+if ! grep -qxF "$begin" "$doc" || ! grep -qxF "$end" "$doc"; then
+  echo "$doc has no '$begin' ... '$end' section to rewrite; add the two lines where the table goes" >&2
+  exit 2
+fi
+section="$(mktemp)"
 {
-  echo "# Fuzzing"
-  echo
-  echo "Written by \`tools/fuzz.sh $dur\` on $(date -u +%F) ($(go env GOVERSION), $(nproc) CPUs, load average"
-  echo "$(cut -d' ' -f1 /proc/loadavg 2>/dev/null || echo unknown) at the end, one worker per target, one target at a time, new inputs minimized for at"
-  echo "most $minimize): the fuzzing executions (not the minimizing ones, which go does not count) of each fuzz target"
-  echo "in its last run, its fuzzing time and mean rate (go's last \`elapsed:\` line). \`go test ./...\` replays every"
-  echo "corpus entry kept under \`testdata/fuzz/<Target>/\` of the target's package as a regression seed."
+  echo "$begin"
+  echo "Written by \`tools/fuzz.sh $dur\` on $(date -u +%F) at commit $(git rev-parse --short=12 HEAD)$(git diff --quiet HEAD || echo ' plus uncommitted changes')"
+  echo "($(go env GOVERSION), $(nproc) CPUs, load average $(cut -d' ' -f1 /proc/loadavg 2>/dev/null || echo unknown) at the end; one worker per target, one target"
+  echo "at a time, new inputs minimized for at most $minimize)."
   echo
   echo "| target | package | executions | time | rate | corpus entries | result |"
   echo "|---|---|---:|---:|---:|---:|---|"
   printf '%s' "$rows"
-} >"$doc"
-echo "wrote $doc" >&2
+  echo "$end"
+} >"$section"
+awk -v begin="$begin" -v end="$end" -v section="$section" '
+  $0 == begin { while ((getline line < section) > 0) print line; skip = 1; next }
+  $0 == end { skip = 0; next }
+  !skip { print }
+' "$doc" >"$doc.tmp"
+mv "$doc.tmp" "$doc"
+rm -f "$section"
+echo "wrote the generated section of $doc" >&2
 exit "$failed"

@@ -309,7 +309,7 @@ func pickBase(fsys fs.FS, base, ref string, want *v1.Platform) (inspect.Source, 
 	}
 	if len(srcs) == 0 {
 		// An empty index, only artifacts, or index entries that hold no
-		// manifest (issue 15: this indexed srcs[0] and panicked).
+		// manifest: there is no srcs[0] to pick.
 		return inspect.Source{}, fmt.Errorf("base %s: %w: its index lists no image manifest", base, ErrNoBaseImage)
 	}
 	if ref != "" {

@@ -7,7 +7,7 @@
 #   tools/cross/check.sh arm64      # linux/arm64 tests only
 #
 # Cross-compiling proves that no package except capslayer/activate needs
-# Linux (issue 12 §1). The arm64 tests include the golden-file tests of
+# Linux. The arm64 tests include the golden-file tests of
 # capslayer/layer and capslayer (TestLayerGolden, TestGolden...): an arm64
 # capslayer writes the same layer bytes as the amd64 one.
 #
