@@ -104,7 +104,7 @@ cat >"$tmp/downloader.cfg" <<EOF
 rewrite github.com/capslayer/rules_capslayer/releases/download/v$version/(.*) http://127.0.0.1:$port/\$1
 EOF
 
-# 3. The workspaces, with the README's install snippet.
+# 3. The workspaces, with the release's install snippet.
 snippet=$("$repo/tools/release/snippet.sh" "$version" "$integrity")
 mkdir "$tmp/consumer"
 tar -C "$here" --exclude='./bazel-*' --exclude=./go/bazel-\* --exclude=./run.sh -cf - . | tar -C "$tmp/consumer" -xf -

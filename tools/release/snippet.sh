@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# tools/release/snippet.sh VERSION INTEGRITY: prints the README's install
+# tools/release/snippet.sh VERSION INTEGRITY: prints a release's install
 # snippet (the starlark block between the install-snippet markers of
-# README.md) with {VERSION} and {INTEGRITY} filled in. The release notes and
+# tools/release/install-snippet.md) with {VERSION} and {INTEGRITY} filled in. The release notes and
 # the e2e/consumer test both take it from here, so the snippet users copy is
 # the one CI builds with.
 set -euo pipefail
@@ -9,7 +9,7 @@ set -euo pipefail
   echo "usage: tools/release/snippet.sh VERSION INTEGRITY" >&2
   exit 2
 }
-readme=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)/README.md
+readme=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)/install-snippet.md
 block=$(awk '
   /<!-- install-snippet:begin/ { inside = 1; next }
   /<!-- install-snippet:end/ { inside = 0 }
