@@ -65,7 +65,7 @@ func TestDescribeErrors(t *testing.T) {
 		{[]string{noext, "--compression", "gzip"}, 2, "is an uncompressed tar, not gzip-compressed"},
 		{[]string{gz, "--compression", "zstd"}, 2, "does not match"},
 		{[]string{golden, "--path", "/app/nope"}, 2, "not a regular file of the layer: /app/nope"},
-		{[]string{golden, "--output", golden}, 2, "is the layer too"},
+		{[]string{golden, "--output", golden}, 2, "is also the input argument 1"},
 		{[]string{filepath.Join(dir, "missing.tar")}, 2, "no such file"},
 	} {
 		code, stdout, stderr := runCLI(t, append([]string{"describe"}, tc.args...)...)
