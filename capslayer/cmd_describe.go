@@ -15,9 +15,10 @@ digest and size, its diff_id (the digest of the uncompressed tar), and each
 regular file with its capabilities, mode, owner and size. It is the file
 'capslayer layer --descriptor' writes while writing a layer, computed from the
 layer alone, so that a build hashes a layer only when something needs its
-digest. With --path, only those files are listed (what 'capslayer layer
---from-tar' lists for its --set paths), and each must be a regular file of
-LAYER.
+digest. With --path, the list is what 'capslayer layer --from-tar' gives for
+those --set paths: each must be a regular file of LAYER and is listed with
+"origin": "set", and every other file that carries capabilities (hard links
+to such files included) is listed with "origin": "input".
 
 The compression follows LAYER's extension (.tar, .tar.gz/.tgz, .tar.zst/.tzst)
 unless --compression is given; the two and the bytes must agree. The JSON goes
@@ -33,7 +34,7 @@ func runDescribe(args []string, stdout, stderr io.Writer) error {
 		cflag  = fs.String("compression", "", "`compression` of LAYER: none, gzip or zstd (default: from its extension)")
 		paths  stringList
 	)
-	fs.Var(&paths, "path", "list only this regular file, an absolute `path` in the image; repeatable")
+	fs.Var(&paths, "path", "a regular file given capabilities by --from-tar --set, an absolute `path` in the image; repeatable")
 	if err := fs.parse(args); err != nil {
 		return err
 	}

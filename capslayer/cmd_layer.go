@@ -37,7 +37,13 @@ tar.bzl, GNU tar, a Debian package...) with the capabilities CAPS set on its
 regular file PATH for each --set; every other entry and byte is copied
 unchanged, and the entries keep their mode, owner and mtime. A PATH that is
 missing, not a regular file (a directory, symlink or hard link: the error
-names what it points to), in the tar twice or named twice is an error.
+names what it points to), in the tar twice or named twice is an error, and
+so is one whose mode in the tar is setuid, setgid or world-writable, unless
+--allow-unsafe-mode. Replacing capabilities a PATH already has is a warning.
+The descriptor lists every file that carries capabilities in the output, with
+"origin": "set" for the --set ones and "input" for those the tar already
+had. A tar of more than 1,048,576 entries, which capslayer's readers refuse,
+is an error.
 
 With --from-image, the layer is a copy-up layer for the image BASE (an OCI
 layout directory, an oci-archive, a docker save tarball or a registry
@@ -70,7 +76,7 @@ func runLayer(args []string, stdout, stderr io.Writer) error {
 		mtime       = fs.String("mtime", "", "modification time of every entry, in `seconds` since the epoch (default $SOURCE_DATE_EPOCH, else 0)")
 		compression = fs.String("compression", "", "`compression`: none, gzip or zstd (default: from the --output extension)")
 		descriptor  = fs.outputFile("descriptor", "", "also write the layer's OCI descriptor with diff_id and file list as JSON to `file`")
-		allowUnsafe = fs.Bool("allow-unsafe-mode", false, "allow capabilities on files whose --mode is setuid, setgid or world-writable")
+		allowUnsafe = fs.Bool("allow-unsafe-mode", false, "allow capabilities on files whose --mode (or mode in the --from-tar tar) is setuid, setgid or world-writable")
 		allowScript = fs.Bool("allow-script", false, "allow capabilities on a file starting with #! (the kernel ignores them there; a warning is printed)")
 		printDigest = fs.Bool("print-digest", false, "print the layer digest (sha256:...) on stdout")
 		fromTar     = fs.inputFile("from-tar", "", "existing layer `tar` (plain, gzip or zstd) to copy, setting capabilities on the files named by --set")
@@ -129,7 +135,7 @@ func runLayer(args []string, stdout, stderr io.Writer) error {
 		case errors.Is(err, layer.ErrHasCapability):
 			return fmt.Errorf("%w (pass --replace-caps to replace them)", err)
 		}
-		return reportLayer(res, err, *printDigest, stdout, stderr)
+		return reportLayer(res, err, "--set", *printDigest, stdout, stderr)
 	}
 	for _, name := range []string{"platform", "replace-caps", "insecure", "ca-file"} {
 		if set(name) {
@@ -153,12 +159,12 @@ func runLayer(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		opts := []layer.Option{copt, layer.WithAllowScripts(*allowScript)}
+		opts := []layer.Option{copt, layer.WithAllowScripts(*allowScript), layer.WithAllowUnsafeMode(*allowUnsafe)}
 		if *descriptor != "" {
 			opts = append(opts, layer.WithDescriptorFile(*descriptor))
 		}
 		res, err := layer.RewriteFile(*output, *fromTar, scs, opts...)
-		return reportLayer(res, err, *printDigest, stdout, stderr)
+		return reportLayer(res, err, "--set", *printDigest, stdout, stderr)
 	}
 	opts, err := layerOptions(*output, *mode, *owner, *mtime, set("mtime"), *compression)
 	if err != nil {
@@ -201,7 +207,7 @@ func runLayer(args []string, stdout, stderr io.Writer) error {
 	// computes the descriptor later, when needed.
 	opts = append(opts, layer.WithDigests(*descriptor != "" || *printDigest))
 	res, err := layer.WriteFile(*output, lfiles, opts...)
-	return reportLayer(res, err, *printDigest, stdout, stderr)
+	return reportLayer(res, err, "--mode", *printDigest, stdout, stderr)
 }
 
 // parseSets parses --set values, PATH=CAPS.
@@ -280,15 +286,15 @@ func pickImage(flag, arg string, srcs []inspect.Source, want *v1.Platform) (v1.I
 	return nil, usagef("%s %s has %d images for --platform %s: give the variant too; it holds %s", flag, printable.String(arg), len(match), want, strings.Join(all, ", "))
 }
 
-// reportLayer translates the result of writing a layer for the user.
-func reportLayer(res *layer.Result, err error, printDigest bool, stdout, stderr io.Writer) error {
+// reportLayer translates the result of writing a layer for the user;
+// modeFlag is the flag that chose the files' modes.
+func reportLayer(res *layer.Result, err error, modeFlag string, printDigest bool, stdout, stderr io.Writer) error {
 	if err != nil {
 		switch {
 		case errors.Is(err, layer.ErrScript):
 			return fmt.Errorf("%w (pass --allow-script to store them anyway)", err)
 		case errors.Is(err, layer.ErrUnsafeMode):
-			return usagef("--mode: %v (or pass --allow-unsafe-mode to store them anyway)", err)
-
+			return usagef("%s: %v (or pass --allow-unsafe-mode to store them anyway)", modeFlag, err)
 		case errors.Is(err, layer.ErrModTime):
 			return usagef("--mtime or SOURCE_DATE_EPOCH: %v", err)
 		}

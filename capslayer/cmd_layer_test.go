@@ -1,6 +1,7 @@
 package main
 
 import (
+	"archive/tar"
 	"bytes"
 	"crypto/sha256"
 	"encoding/json"
@@ -397,5 +398,57 @@ func TestLayerFromTar(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "x.tar")); err == nil {
 		t.Error("a failed run wrote x.tar")
+	}
+}
+
+// TestLayerFromTarStrict: --from-tar refuses a setuid, setgid or
+// world-writable --set target as --binary refuses such a --mode, warns when
+// it replaces capabilities, and its descriptor lists the capabilities the
+// tar already had.
+func TestLayerFromTarStrict(t *testing.T) {
+	dir := t.TempDir()
+	admin := "\x01\x00\x00\x02\x00\x00\x20\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00" // cap_sys_admin=ep
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, h := range []*tar.Header{
+		{Typeflag: tar.TypeReg, Name: "bin/ping", Mode: 0o4755, Format: tar.FormatPAX, PAXRecords: map[string]string{"SCHILY.xattr.security.capability": admin}},
+		{Typeflag: tar.TypeReg, Name: "bin/helper", Mode: 0o755, Format: tar.FormatPAX, PAXRecords: map[string]string{"SCHILY.xattr.security.capability": admin}},
+	} {
+		h.Size = 4
+		tw.WriteHeader(h)
+		tw.Write([]byte("\x7fELF"))
+	}
+	tw.Close()
+	in := filepath.Join(dir, "in.tar")
+	os.WriteFile(in, buf.Bytes(), 0o644)
+	out, desc := filepath.Join(dir, "out.tar"), filepath.Join(dir, "out.json")
+	args := []string{"layer", "--from-tar", in, "--set", "/bin/ping=cap_net_raw=p", "--output", out, "--descriptor", desc}
+
+	code, _, stderr := runCLI(t, args...)
+	if code != 2 || !strings.Contains(stderr, "--set: layer: /bin/ping: capabilities on a setuid, setgid or world-writable file: the input gives it mode 4755, which sets setuid,") ||
+		!strings.Contains(stderr, "pass --allow-unsafe-mode") {
+		t.Errorf("setuid target: exit %d, %s", code, stderr)
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Error("a refused run wrote the layer")
+	}
+
+	code, _, stderr = runCLI(t, append(args, "--allow-unsafe-mode")...)
+	if code != 0 {
+		t.Fatalf("--allow-unsafe-mode: exit %d: %s", code, stderr)
+	}
+	if want := "capslayer layer: warning: /bin/ping had the capabilities cap_sys_admin=ep in the input; the layer gives it cap_net_raw=p instead\n"; stderr != want {
+		t.Errorf("stderr %q, want %q", stderr, want)
+	}
+	js, _ := os.ReadFile(desc)
+	var d struct {
+		Files []struct{ Path, Caps, Origin string } `json:"files"`
+	}
+	if err := json.Unmarshal(js, &d); err != nil {
+		t.Fatal(err)
+	}
+	got := fmt.Sprint(d.Files)
+	if want := "[{/bin/ping cap_net_raw=p set} {/bin/helper cap_sys_admin=ep input}]"; got != want {
+		t.Errorf("descriptor files %s, want %s\n%s", got, want, js)
 	}
 }

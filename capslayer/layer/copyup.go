@@ -144,7 +144,10 @@ func copyUpStream(w io.Writer, img v1.Image, p string, s *capability, o *options
 			}
 			return nil
 		}
-		if found == nil || hdr.Typeflag == tar.TypeLink || checkBaseFile(found.Path, hdr, o) != nil {
+		if found == nil || hdr.Typeflag == tar.TypeLink {
+			return nil
+		}
+		if _, err := checkExisting(found.Path, hdr, s, o); err != nil {
 			return nil
 		}
 		br := bufio.NewReaderSize(data, 512)
@@ -251,7 +254,7 @@ func planCopyUp(img v1.Image, sets []SetCap, o *options) (*copyUp, error) {
 		}
 		files[f.Resolved] = f.Path
 		if f.Header.Typeflag != tar.TypeLink {
-			if err := checkBaseFile(f.Path, f.Header, o); err != nil {
+			if _, err := checkExisting(f.Path, f.Header, byPath[f.Path], o); err != nil {
 				return nil, err
 			}
 		}
@@ -267,30 +270,6 @@ func planCopyUp(img v1.Image, sets []SetCap, o *options) (*copyUp, error) {
 		return slices.Compare(strings.Split(a.name(), "/"), strings.Split(b.name(), "/"))
 	})
 	return c, nil
-}
-
-// checkBaseFile applies the checks of a new file with capabilities to a
-// file of the base image: its mode, and capabilities it already has.
-func checkBaseFile(p string, hdr *tar.Header, o *options) error {
-	if bits := caps.UnsafeMode(hdr.Mode & 0o7777); bits != "" && !o.allowUnsafe {
-		return fmt.Errorf("%s: %w: the image's file has mode %04o, which sets %s; a copy-up keeps the mode", p, ErrUnsafeMode, hdr.Mode&0o7777, bits)
-	}
-	if old, ok := existingCaps(hdr); ok && !o.replaceCaps {
-		return fmt.Errorf("%s: %w in the image (%s)", p, ErrHasCapability, old)
-	}
-	return nil
-}
-
-// existingCaps returns the text of the capabilities hdr already carries.
-func existingCaps(hdr *tar.Header) (string, bool) {
-	f, ok := inspect.FileFromHeader("/"+strings.TrimPrefix(hdr.Name, "/"), hdr)
-	if !ok {
-		return "", false
-	}
-	if f.Invalid != "" {
-		return "an invalid value: " + f.Invalid, true
-	}
-	return f.Xattr.String(), true
 }
 
 func (c *copyUp) write(w io.Writer) (*Result, error) {
@@ -369,7 +348,7 @@ func (c *copyUp) copyFile(tw *tar.Writer, f *inspect.Located, s *capability) (Fi
 			return err
 		}
 		if f.Header.Typeflag == tar.TypeLink {
-			if err := checkBaseFile(f.Path, hdr, c.o); err != nil {
+			if _, err := checkExisting(f.Path, hdr, s, c.o); err != nil {
 				return err
 			}
 		}
@@ -416,9 +395,9 @@ func (c *copyUp) writeFile(tw *tar.Writer, f *inspect.Located, s *capability, hd
 			h.PAXRecords[k] = v
 		}
 	}
-	var warn string
-	if old, ok := existingCaps(hdr); ok {
-		warn = fmt.Sprintf("%s had the capabilities %s in the image; the copy has %s instead", printable.String(f.Resolved), printable.String(old), s.text)
+	warn, err := checkExisting(f.Path, hdr, s, c.o)
+	if err != nil {
+		return FileInfo{}, "", err
 	}
 	br := bufio.NewReaderSize(data, 512)
 	if head, _ := br.Peek(2); string(head) == "#!" {

@@ -22,9 +22,10 @@ import (
 // Describe reads a layer blob compressed with c from r and returns the
 // Descriptor that WithDescriptorFile writes beside it: the blob's media
 // type, digest and size, the diff_id of its tar, and one FileInfo per
-// regular file, in archive order. With paths, only the regular files at
-// those absolute paths are listed (as Rewrite lists the files it named),
-// and each must be in the layer once.
+// regular file, in archive order. With paths, the list is Rewrite's for
+// those named paths: each must be a regular file in the layer once and is
+// listed with Origin OriginSet, and every other entry that carries
+// capabilities (a hard link to one included) with Origin OriginInput.
 //
 // Describe is how a build describes a layer only when something needs the
 // digest: writing the layer alone hashes nothing. For a layer written by
@@ -70,6 +71,7 @@ func describe(r io.Reader, c Compression, paths []string) (Descriptor, error) {
 		tarStream = io.TeeReader(dr, diffID)
 	}
 	var files []FileInfo
+	var list capLister // with paths
 	tr := tar.NewReader(tarStream)
 	for index := 1; ; index++ {
 		hdr, err := tr.Next()
@@ -79,7 +81,8 @@ func describe(r io.Reader, c Compression, paths []string) (Descriptor, error) {
 		if err != nil {
 			return Descriptor{}, fmt.Errorf("layer tar: entry %d: %w", index, err)
 		}
-		if hdr.Typeflag != tar.TypeReg && hdr.Typeflag != tar.TypeRegA {
+		regular := hdr.Typeflag == tar.TypeReg || hdr.Typeflag == tar.TypeRegA
+		if !regular && want == nil {
 			continue
 		}
 		name, err := inspect.CleanName(hdr.Name)
@@ -88,7 +91,10 @@ func describe(r io.Reader, c Compression, paths []string) (Descriptor, error) {
 		}
 		if want != nil {
 			found, named := want[name]
-			if !named {
+			if !named || !regular {
+				if _, err := list.input(name, hdr); err != nil {
+					return Descriptor{}, fmt.Errorf("layer tar: entry %d: %w", index, err)
+				}
 				continue
 			}
 			if found {
@@ -110,7 +116,15 @@ func describe(r io.Reader, c Compression, paths []string) (Descriptor, error) {
 			}
 			info.Caps, info.Xattr = x.String(), hex.EncodeToString([]byte(v))
 		}
+		if want != nil {
+			info.Origin = OriginSet
+			list.add(info)
+			continue
+		}
 		files = append(files, info)
+	}
+	if want != nil {
+		files = list.infos
 	}
 	// The digests cover the whole blob: the tar's trailing padding and, for
 	// a compressed layer, the end of the compressed stream.

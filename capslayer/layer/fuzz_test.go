@@ -62,7 +62,7 @@ func FuzzRewrite(f *testing.F) {
 	// it behind a count of ~10 per minute).
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var out bytes.Buffer
-		if _, err := Rewrite(&out, bytes.NewReader(b), []SetCap{{Path: "/bin/ping", Caps: *mustXattr(netRawP)}}); err != nil {
+		if _, err := Rewrite(&out, bytes.NewReader(b), []SetCap{{Path: "/bin/ping", Caps: *mustXattr(netRawP)}}, WithAllowUnsafeMode(true)); err != nil {
 			return
 		}
 		count := func(b []byte) (n int, value string) {

@@ -75,6 +75,11 @@ type FileInfo struct {
 	UID   int    `json:"uid"`
 	GID   int    `json:"gid"`
 	Size  int64  `json:"size"` // bytes of file content
+	// Origin is set in layers made from an existing tar (Rewrite):
+	// OriginSet for capabilities given there, OriginInput for those the
+	// input already had. It is empty in layers written from files, where
+	// every capability is given.
+	Origin string `json:"origin,omitempty"`
 }
 
 // Result is what Write and WriteFile report.
@@ -124,6 +129,7 @@ type options struct {
 	digests        bool
 	replaceCaps    bool             // CopyUp
 	readLimits     []inspect.Option // CopyUp
+	maxEntries     int              // entries of an input tar (Rewrite)
 }
 
 // maxID is the largest valid Linux uid or gid; (uid_t)-1 means "no change".
@@ -228,7 +234,7 @@ func WithDigests(compute bool) Option {
 }
 
 func makeOptions(opts []Option) (*options, error) {
-	o := &options{mode: DefaultMode, compression: None, digests: true}
+	o := &options{mode: DefaultMode, compression: None, digests: true, maxEntries: inspect.DefaultMaxEntries}
 	for _, opt := range opts {
 		if err := opt(o); err != nil {
 			return nil, err

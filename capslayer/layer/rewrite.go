@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path"
 	"slices"
 	"strings"
 
@@ -16,6 +15,7 @@ import (
 	"github.com/capslayer/rules_capslayer/capslayer/internal/compression"
 	"github.com/capslayer/rules_capslayer/capslayer/internal/errprefix"
 	"github.com/capslayer/rules_capslayer/capslayer/internal/openfile"
+	"github.com/capslayer/rules_capslayer/capslayer/internal/printable"
 )
 
 // SetCap names a regular file of an existing tar and the capabilities to
@@ -51,18 +51,30 @@ func (e *RewriteError) Is(target error) bool { return target == ErrRewrite }
 // owner, times and other PAX records, re-encoded as one PAX entry by
 // archive/tar. The output depends only on the input and sets.
 //
+// Each named entry must be a regular file; a setuid, setgid or
+// world-writable one is refused unless WithAllowUnsafeMode; capabilities
+// it already had are replaced, with a warning in Result.Warnings (the rules
+// CopyUp shares, except that CopyUp needs WithReplaceCapabilities to
+// replace). Result.Files lists, in archive order, every
+// entry of the output that carries capabilities: the named ones (Origin
+// OriginSet), those the input already gave capabilities (OriginInput), and
+// hard links to either, which share them.
+//
 // It fails, wrapping ErrRewrite, when a named path is missing from the tar,
 // is not a regular file (a directory, a symlink, a hard link to another
 // entry, which the error names, a device or a sparse file), appears twice
-// in the tar, or is named twice. Only WithCompression, WithDescriptorFile
-// (RewriteFile) and WithAllowScripts apply. w may hold a partial layer
-// after an error; RewriteFile writes nothing then.
+// in the tar, or is named twice; and, wrapping inspect.ErrLimit, when the
+// tar has more than inspect.DefaultMaxEntries entries, which capslayer's
+// readers would refuse. Only WithCompression, WithDescriptorFile
+// (RewriteFile), WithAllowScripts and WithAllowUnsafeMode apply. w may hold
+// a partial layer after an error; RewriteFile writes nothing then.
 func Rewrite(w io.Writer, in io.Reader, sets []SetCap, opts ...Option) (_ *Result, err error) {
 	defer errprefix.Add(&err, "layer")
 	o, err := rewriteOptions(opts)
 	if err != nil {
 		return nil, err
 	}
+	o.replaceCaps = true // with a warning
 	if o.descriptorPath != "" {
 		return nil, errors.New("WithDescriptorFile only applies to RewriteFile, not Rewrite")
 	}
@@ -81,6 +93,7 @@ func RewriteFile(out, in string, sets []SetCap, opts ...Option) (_ *Result, err 
 	if err != nil {
 		return nil, err
 	}
+	o.replaceCaps = true // with a warning
 	if err := checkOutputs(out, o); err != nil {
 		return nil, err
 	}
@@ -124,15 +137,14 @@ func rewriteOptions(opts []Option) (*options, error) {
 	return o, nil
 }
 
-// checkSets validates the requested paths and values and encodes the
-// values, by path.
+// checkSets validates the requested paths and encodes their values, by
+// path.
 func checkSets(sets []SetCap) (map[string]*capability, error) {
 	if len(sets) == 0 {
 		return nil, errors.New("no file named: give at least one path and its capabilities")
 	}
 	byPath := make(map[string]*capability, len(sets))
-	for i := range sets {
-		s := &sets[i]
+	for _, s := range sets {
 		if err := pathError(s.Path); err != nil {
 			return nil, err
 		}
@@ -198,11 +210,12 @@ func rewrite(w io.Writer, in io.Reader, sets map[string]*capability, o *options)
 		index int
 		kind  string
 	}
-	seen := map[string]seenEntry{}
-	var infos []FileInfo
+	seen := map[string]seenEntry{} // entries at a named path
+	var list capLister
 	var warnings []string
 	var dataEnd int64 // input offset where the previous entry's data ended
 	prevNamed := false
+	entries := 0
 	for index := 1; ; index++ {
 		hdr, err := tr.Next()
 		if err == io.EOF {
@@ -211,26 +224,20 @@ func rewrite(w io.Writer, in io.Reader, sets map[string]*capability, o *options)
 		if err != nil {
 			return nil, fmt.Errorf("input tar: entry %d: %w", index, err)
 		}
+		if entries++; entries > o.maxEntries {
+			return nil, fmt.Errorf("input tar: %w: more than %d entries, the most capslayer's readers (inspect, audit, image) take in one layer, so they would refuse the output; split the tar into several layers", inspect.ErrLimit, o.maxEntries)
+		}
 		name, err := inspect.CleanName(hdr.Name)
 		if err != nil {
 			return nil, fmt.Errorf("input tar: entry %d: %w", index, err)
-		}
-		if hdr.Typeflag == tar.TypeLink {
-			target, _ := inspect.CleanName(hdr.Linkname)
-			if _, ok := sets[target]; ok {
-				warnings = append(warnings, fmt.Sprintf("%s is also in the image as %s, a hard link to it, which gets the same capabilities", target, name))
-			}
 		}
 		c, named := sets[name]
 		if named {
 			if prev, dup := seen[name]; dup {
 				return nil, &RewriteError{Path: name, Problem: fmt.Sprintf("appears twice in the tar (entries %d and %d, a %s and a %s): the later one wins when extracted; fix the tar first", prev.index, index, prev.kind, entryKind(hdr))}
 			}
-			if err := checkNamedEntry(name, hdr); err != nil {
-				return nil, err
-			}
+			seen[name] = seenEntry{index, entryKind(hdr)}
 		}
-		seen[name] = seenEntry{index, entryKind(hdr)}
 		// The held bytes are the previous entry's padding, then this
 		// entry's header blocks. A named entry's padding was written
 		// with its new header by setCapability.
@@ -242,21 +249,35 @@ func rewrite(w io.Writer, in io.Reader, sets map[string]*capability, o *options)
 		}
 		prevNamed = named
 		if !named {
+			target, err := list.input(name, hdr)
+			if err != nil {
+				return nil, fmt.Errorf("input tar: entry %d: %w", index, err)
+			}
+			if target != "" {
+				warnings = append(warnings, fmt.Sprintf("%s is also in the image as %s, a hard link to it, which gets the same capabilities", target, printable.String(name)))
+			}
 			if err := rec.flush(tarOut); err != nil {
 				return nil, err
 			}
 			rec.sink = tarOut // the data, as it was
-			_, err := io.Copy(io.Discard, tr)
+			_, err = io.Copy(io.Discard, tr)
 			rec.sink = nil
 			if err != nil {
-				return nil, fmt.Errorf("input tar: %s: %w", name, err)
+				return nil, fmt.Errorf("input tar: %s: %w", printable.String(name), err)
 			}
 			dataEnd = rec.pos
 			continue
 		}
+		ce, err := setEntryCaps(name, hdr, c, o)
+		if err != nil {
+			return nil, err
+		}
+		if ce.warning != "" {
+			warnings = append(warnings, ce.warning)
+		}
 		rec.held.Reset()      // the header, replaced by setCapability's
 		rec.sink = io.Discard // the original data, copied by setCapability
-		info, warn, err := setCapability(tarOut, tr, hdr, name, c, o)
+		warn, err := setCapability(tarOut, tr, ce.header, name, o)
 		rec.sink = nil
 		if err != nil {
 			return nil, err
@@ -265,7 +286,7 @@ func rewrite(w io.Writer, in io.Reader, sets map[string]*capability, o *options)
 			warnings = append(warnings, warn)
 		}
 		dataEnd = rec.pos
-		infos = append(infos, info)
+		list.add(ce.info)
 	}
 	// The end-of-archive marker, and whatever padding follows it.
 	padding := rec.held.Next(int((-dataEnd) & 511))
@@ -293,9 +314,9 @@ func rewrite(w io.Writer, in io.Reader, sets map[string]*capability, o *options)
 	}
 	if len(missing) > 0 {
 		slices.Sort(missing)
-		return nil, &RewriteError{Path: missing[0], Problem: fmt.Sprintf("is not in the tar (%d entries; missing: %s): check the path, as `tar -tvf` lists it", len(seen), strings.Join(missing, ", "))}
+		return nil, &RewriteError{Path: missing[0], Problem: fmt.Sprintf("is not in the tar (%d entries; missing: %s): check the path, as `tar -tvf` lists it", entries, strings.Join(missing, ", "))}
 	}
-	d, err := out.finish(infos)
+	d, err := out.finish(list.infos)
 	if err != nil {
 		return nil, err
 	}
@@ -321,107 +342,35 @@ func isZero(b []byte) bool {
 	return true
 }
 
-// entryKind names the type of a tar entry for messages.
-func entryKind(hdr *tar.Header) string {
-	switch hdr.Typeflag {
-	case tar.TypeReg, tar.TypeRegA:
-		return "regular file"
-	case tar.TypeDir:
-		return "directory"
-	case tar.TypeSymlink:
-		return "symlink"
-	case tar.TypeLink:
-		return "hard link"
-	case tar.TypeChar:
-		return "character device"
-	case tar.TypeBlock:
-		return "block device"
-	case tar.TypeFifo:
-		return "named pipe"
-	case tar.TypeGNUSparse:
-		return "sparse file"
-	}
-	return fmt.Sprintf("entry of type %q", hdr.Typeflag)
-}
-
-// checkNamedEntry refuses a named entry that is not a plain regular file.
-func checkNamedEntry(name string, hdr *tar.Header) error {
-	fail := func(format string, args ...any) error {
-		return &RewriteError{Path: name, Problem: fmt.Sprintf(format, args...)}
-	}
-	switch hdr.Typeflag {
-	case tar.TypeReg, tar.TypeRegA:
-		for k := range hdr.PAXRecords {
-			if strings.HasPrefix(k, "GNU.sparse.") {
-				return fail("is a sparse file, which capslayer does not rewrite: store it without --sparse")
-			}
-		}
-		return nil
-	case tar.TypeDir:
-		return fail("is a directory in the tar: name a regular file (capabilities on directories have no effect)")
-	case tar.TypeSymlink:
-		target := hdr.Linkname
-		if !path.IsAbs(target) {
-			target = path.Join(path.Dir(name), target)
-		}
-		return fail("is a symlink to %q in the tar: name the file it points to, %s", hdr.Linkname, target)
-	case tar.TypeLink:
-		target, _ := inspect.CleanName(hdr.Linkname)
-		return fail("is a hard link to %s, an earlier entry of the tar: name %s instead (hard links share its capabilities)", target, target)
-	}
-	return fail("is a %s in the tar, not a regular file", entryKind(hdr))
-}
-
-// setCapability writes hdr, the entry of the file p, with the capability c,
-// and copies the entry's data from tr.
-func setCapability(w io.Writer, tr *tar.Reader, hdr *tar.Header, p string, c *capability, o *options) (FileInfo, string, error) {
-	h := *hdr
-	h.PAXRecords = make(map[string]string, len(hdr.PAXRecords)+1)
-	for k, v := range hdr.PAXRecords {
-		if k != "LIBARCHIVE.xattr.security.capability" {
-			h.PAXRecords[k] = v
-		}
-	}
-	h.PAXRecords[caps.PAXRecordKey] = string(c.raw)
-	h.Xattrs = nil //nolint:staticcheck // superseded by PAXRecords
-	h.Format = tar.FormatPAX
-	if h.Typeflag == tar.TypeRegA {
-		h.Typeflag = tar.TypeReg
-	}
+// setCapability writes h, the new header of the named file p (see
+// setEntryCaps), and copies the entry's data from tr, refusing a script
+// unless WithAllowScripts.
+func setCapability(w io.Writer, tr *tar.Reader, h *tar.Header, p string, o *options) (string, error) {
 	var warn string
 	head := make([]byte, 2)
 	n, err := io.ReadFull(tr, head)
 	if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
-		return FileInfo{}, "", fmt.Errorf("input tar: %s: %w", p, err)
+		return "", fmt.Errorf("input tar: %s: %w", p, err)
 	}
 	head = head[:n]
 	if string(head) == "#!" {
 		if !o.allowScripts {
-			return FileInfo{}, "", fmt.Errorf("%s: the file in the tar is a script (it starts with \"#!\"): the kernel runs its interpreter, not the script, so give the capabilities to a compiled binary (or to the interpreter) instead (%w)", p, ErrScript)
+			return "", fmt.Errorf("%s: the file in the tar is a script (it starts with \"#!\"): the kernel runs its interpreter, not the script, so give the capabilities to a compiled binary (or to the interpreter) instead (%w)", p, ErrScript)
 		}
 		warn = fmt.Sprintf("%s starts with \"#!\": the kernel ignores file capabilities on scripts, so it will run without them", p)
 	}
 	tw := tar.NewWriter(w)
-	if err := tw.WriteHeader(&h); err != nil {
-		return FileInfo{}, "", fmt.Errorf("%s: encode the new header: %w", p, err)
+	if err := tw.WriteHeader(h); err != nil {
+		return "", fmt.Errorf("%s: encode the new header: %w", p, err)
 	}
 	if _, err := tw.Write(head); err != nil {
-		return FileInfo{}, "", err
+		return "", err
 	}
 	if _, err := io.Copy(tw, tr); err != nil {
-		return FileInfo{}, "", fmt.Errorf("input tar: %s: %w", p, err)
+		return "", fmt.Errorf("input tar: %s: %w", p, err)
 	}
 	if err := tw.Flush(); err != nil { // pads the data; no end marker
-		return FileInfo{}, "", fmt.Errorf("%s: %w", p, err)
+		return "", fmt.Errorf("%s: %w", p, err)
 	}
-	text, xattr := c.record()
-	return FileInfo{
-		Path:  p,
-		Caps:  text,
-		Xattr: xattr,
-		Mode:  fmt.Sprintf("%04o", h.Mode&0o7777),
-		UID:   h.Uid,
-		GID:   h.Gid,
-		Size:  h.Size,
-	}, warn, nil
+	return warn, nil
 }

@@ -3,9 +3,11 @@ package layer
 import (
 	"archive/tar"
 	"bytes"
+	"encoding/hex"
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -66,7 +68,8 @@ func rewriteBytes(t *testing.T, in []byte, sets []SetCap, opts ...Option) ([]byt
 // and contents, with the new capability and no stale LIBARCHIVE copy.
 func TestRewriteCopiesEveryOtherByte(t *testing.T) {
 	in, start, end := fixture(t)
-	out, res, err := rewriteBytes(t, in, []SetCap{{Path: "/bin/ping", Caps: *mustXattr(netRawP)}})
+	unsafe := WithAllowUnsafeMode(true) // /bin/ping is setuid
+	out, res, err := rewriteBytes(t, in, []SetCap{{Path: "/bin/ping", Caps: *mustXattr(netRawP)}}, unsafe)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,11 +100,16 @@ func TestRewriteCopiesEveryOtherByte(t *testing.T) {
 	if n != 10 {
 		t.Errorf("%d entries, want 10", n)
 	}
-	if len(res.Files) != 1 || res.Files[0].Path != "/bin/ping" || res.Files[0].Mode != "4755" || res.Files[0].Caps != "cap_net_raw=p" {
-		t.Errorf("descriptor files %+v", res.Files)
+	want := []FileInfo{
+		{Path: "/bin/ping", Caps: "cap_net_raw=p", Xattr: hex.EncodeToString(netRawP), Mode: "4755", Size: 16, Origin: OriginSet},
+		{Path: "/bin/ping4", Caps: "cap_net_raw=p", Xattr: hex.EncodeToString(netRawP), Mode: "4755", Size: 16, Origin: OriginSet},
 	}
-	if len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "/bin/ping4, a hard link") {
-		t.Errorf("warnings %q, want one about the hard link /bin/ping4", res.Warnings)
+	if !slices.Equal(res.Files, want) {
+		t.Errorf("descriptor files\n%+v\nwant\n%+v", res.Files, want)
+	}
+	if len(res.Warnings) != 2 || res.Warnings[0] != "/bin/ping had the capabilities cap_net_bind_service=ep in the input; the layer gives it cap_net_raw=p instead" ||
+		res.Warnings[1] != `/bin/ping is also in the image as /bin/ping4, a hard link to it, which gets the same capabilities` {
+		t.Errorf("warnings %q, want the replaced value and the hard link /bin/ping4", res.Warnings)
 	}
 	if res.Digest != res.DiffID || res.Size != int64(len(out)) {
 		t.Errorf("descriptor %+v for %d bytes", res.Descriptor, len(out))
@@ -112,13 +120,13 @@ func TestRewriteCopiesEveryOtherByte(t *testing.T) {
 		zw, _ := compression.NewWriter(&z, c)
 		zw.Write(in)
 		zw.Close()
-		again, _, err := rewriteBytes(t, z.Bytes(), []SetCap{{Path: "/bin/ping", Caps: *mustXattr(netRawP)}})
+		again, _, err := rewriteBytes(t, z.Bytes(), []SetCap{{Path: "/bin/ping", Caps: *mustXattr(netRawP)}}, unsafe)
 		if err != nil || !bytes.Equal(again, out) {
 			t.Errorf("%s input: %v, output differs: %v", c, err, !bytes.Equal(again, out))
 		}
 	}
 	// Compressed output: the same tar inside.
-	gz, gres, err := rewriteBytes(t, in, []SetCap{{Path: "/bin/ping", Caps: *mustXattr(netRawP)}}, WithCompression(Gzip))
+	gz, gres, err := rewriteBytes(t, in, []SetCap{{Path: "/bin/ping", Caps: *mustXattr(netRawP)}}, WithCompression(Gzip), unsafe)
 	if err != nil || gres.DiffID != res.DiffID || !bytes.Equal(decompress(t, Gzip, gz), out) {
 		t.Errorf("gzip output: %v, diff_id %s want %s", err, gres.DiffID, res.DiffID)
 	}
@@ -135,8 +143,8 @@ func TestRewriteRefuses(t *testing.T) {
 	}{
 		{"missing path", in, set("/bin/nope"), "/bin/nope: is not in the tar"},
 		{"directory", in, set("/bin"), "/bin: is a directory in the tar"},
-		{"symlink", in, set("/bin/ping6"), `/bin/ping6: is a symlink to "ping" in the tar: name the file it points to, /bin/ping`},
-		{"hard link", in, set("/bin/ping4"), "/bin/ping4: is a hard link to /bin/ping, an earlier entry of the tar: name /bin/ping instead"},
+		{"symlink", in, set("/bin/ping6"), `/bin/ping6: is a symlink to ping in the tar: name the file it points to, /bin/ping`},
+		{"hard link", in, set("/bin/ping4"), `/bin/ping4: is a hard link to /bin/ping, an earlier entry of the tar: name /bin/ping instead`},
 		{"fifo", in, set("/run/fifo"), "/run/fifo: is a named pipe in the tar"},
 		{"named twice", in, append(set("/bin/ping"), set("/bin/ping")...), "/bin/ping: is named twice"},
 		{"whiteout", in, set("/bin/.wh.old"), "whiteout name"},
@@ -147,7 +155,7 @@ func TestRewriteRefuses(t *testing.T) {
 		{"no revision", in, []SetCap{{Path: "/bin/ping"}}, "/bin/ping: caps: unknown vfs_cap_data revision 0"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, _, err := rewriteBytes(t, tc.in, tc.sets)
+			_, _, err := rewriteBytes(t, tc.in, tc.sets, WithAllowUnsafeMode(true))
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("error %v, want %q", err, tc.want)
 			}
@@ -177,7 +185,7 @@ func TestRewriteFileWritesNothingOnError(t *testing.T) {
 	inPath := filepath.Join(dir, "in.tar")
 	os.WriteFile(inPath, in, 0o644)
 	out, desc := filepath.Join(dir, "out.tar"), filepath.Join(dir, "out.json")
-	if _, err := RewriteFile(out, inPath, []SetCap{{Path: "/bin/ping", Caps: *mustXattr(netRawP)}}, WithDescriptorFile(desc)); err != nil {
+	if _, err := RewriteFile(out, inPath, []SetCap{{Path: "/bin/ping", Caps: *mustXattr(netRawP)}}, WithDescriptorFile(desc), WithAllowUnsafeMode(true)); err != nil {
 		t.Fatal(err)
 	}
 	before, _ := os.ReadFile(out)

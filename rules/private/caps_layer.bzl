@@ -144,6 +144,8 @@ Outputs:
   `CapsLayerInfo`. A separate action (`capslayer describe`) computes it from
   the layer, only when something asks for it: the layer action itself hashes
   nothing, because `oci_image` and `caps_image` hash the layer they are given.
+  For `tars`, it lists every file that carries capabilities in the layer, with
+  `origin` `"set"` (from `file_caps`) or `"input"` (already in the tar).
 * `<name>.labels`: `io.capslayer.capabilities=<json>`, the image config label
   `capslayer image` writes, for the files of this layer, in the `key=value`
   form `oci_image(labels = ...)` takes; in the output group `labels`. With

@@ -19,7 +19,10 @@ time.""",
                 "`/app/server`) to the capability text given for it (`\"\"` for a file without capabilities). " +
                 "The text is the one written in BUILD; the canonical form is in the descriptor. For a layer made " +
                 "from `tars`, only the files `file_caps` names; for one made from `base`, the paths as `file_caps` " +
-                "names them (the descriptor has where they are once symlinked directories are resolved).",
+                "names them (the descriptor has where they are once symlinked directories are resolved). " +
+                "Capabilities a tar already carries are known only once the action has read it: the descriptor " +
+                "lists every file that carries capabilities in the layer, those from the tar with " +
+                "`\"origin\": \"input\"`.",
         "files": "dict of string to File: the destination path of every file in the layer to the file put there; " +
                  "empty for a layer made from `tars`.",
         "platform": "Label or None: the `platform` the files were built for, when `caps_layer` transitioned them.",
