@@ -12,6 +12,7 @@ import (
 	"github.com/capslayer/rules_capslayer/capslayer/caps"
 	"github.com/capslayer/rules_capslayer/capslayer/internal/errprefix"
 	"github.com/capslayer/rules_capslayer/capslayer/internal/openfile"
+	"github.com/capslayer/rules_capslayer/capslayer/internal/strictjson"
 )
 
 // DefaultMaxCaps is the number of capabilities a file may carry without a
@@ -228,8 +229,11 @@ const maxPolicyFile = 1 << 20
 
 // ParseFile parses a JSON policy file (schema in docs/policy.md). Fields
 // that are absent keep their defaults: profile none, max_caps
-// DefaultMaxCaps. Unknown fields are errors, so a misspelt field cannot
-// silently weaken the policy.
+// DefaultMaxCaps. Keys are exact and case-sensitive, at every level: an
+// unknown key (a misspelt one, "PROFILE", "Allow" or "juſtifications" with
+// U+017F), a key given twice in one object, or a key written with a
+// backslash escape is an error naming the key and its line and column, so
+// that no key the reader of the file overlooks can weaken the policy.
 func ParseFile(r io.Reader) (_ Policy, err error) {
 	defer errprefix.Add(&err, "policy")
 	data, err := io.ReadAll(io.LimitReader(r, maxPolicyFile+1))
@@ -239,9 +243,18 @@ func ParseFile(r io.Reader) (_ Policy, err error) {
 	if len(data) > maxPolicyFile {
 		return Policy{}, fmt.Errorf("policy: policy file is larger than %d bytes", maxPolicyFile)
 	}
+	var f policyFile
+	// Keys exactly as the schema spells them, each once: encoding/json alone
+	// would take "PROFILE", "juſtifications" or a second "profile".
+	if err := strictjson.Check(data, &f); err != nil {
+		var ke *strictjson.KeyError
+		if errors.As(err, &ke) {
+			return Policy{}, fmt.Errorf("policy: policy file: %v", err)
+		}
+		// Syntax errors are reported by the decoding below.
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
-	var f policyFile
 	if err := dec.Decode(&f); err != nil {
 		var se *json.SyntaxError
 		var te *json.UnmarshalTypeError
