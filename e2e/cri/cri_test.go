@@ -61,6 +61,7 @@ type images struct {
 	pause             string            // tarball of the pause image
 	tarballs, refs    map[string]string // by variant
 	server, serverRef string
+	busybox           harness.BusyboxImages
 }
 
 const pauseRef = "localhost/capslayer-e2e/pause:1"
@@ -88,6 +89,7 @@ func buildImages(t *testing.T) *images {
 		im.tarballs[v.name] = harness.BuildImage(t, im.capslayer, im.dir, v.name, harness.ImageSpec{
 			Binary: probe, Path: "/app/probe", Caps: v.caps, User: "1000", Ref: ref})
 	}
+	im.busybox = harness.BuildBusyboxImages(t, im.capslayer, im.dir, "localhost/capslayer-e2e/")
 	im.serverRef = "localhost/capslayer-e2e/server:1"
 	im.server = harness.BuildImage(t, im.capslayer, im.dir, "server", harness.ImageSpec{
 		Binary: server, Path: "/app/server", Caps: "cap_net_bind_service=ep", User: "1000", Ref: im.serverRef})
@@ -105,8 +107,8 @@ func startContainerd(t *testing.T, im *images, name, unprivPorts string) *contai
 	t.Helper()
 	return &containerd{Containerd: harness.StartContainerd(t, harness.ContainerdOptions{
 		Name: name, PauseRef: pauseRef, UnprivilegedPorts: unprivPorts,
-		Images: append([]string{im.pause, im.server}, mapValues(im.tarballs)...),
-		Refs:   append([]string{pauseRef, im.serverRef}, mapValues(im.refs)...),
+		Images: append([]string{im.pause, im.server, im.busybox.Copyup, im.busybox.Plain}, mapValues(im.tarballs)...),
+		Refs:   append([]string{pauseRef, im.serverRef, im.busybox.CopyupRef, im.busybox.PlainRef}, mapValues(im.refs)...),
 	})}
 }
 
@@ -344,6 +346,7 @@ func TestCRI(t *testing.T) {
 			testMatrix(t, c, p, setting.name)
 			if setting.value == "false" {
 				t.Run("example server", func(t *testing.T) { testServer(t, c, p, im) })
+				t.Run("copy-up of a base image's busybox", func(t *testing.T) { testCopyUp(t, p, im) })
 			}
 		})
 	}
@@ -423,6 +426,24 @@ func testMatrix(t *testing.T, c *containerd, p *pod, setting string) {
 			t.Errorf("want the exec to fail with operation not permitted; err %v, exit %d:\n%s", err, code, out)
 		}
 	})
+}
+
+// testCopyUp runs Debian's busybox-static, unmodified, from an image that
+// is its package plus the copy-up layer `capslayer layer --from-image`
+// writes for /bin/busybox, with the securityContext of the matrix (drop
+// ALL, add NET_BIND_SERVICE, uid 1000) in a pod whose
+// ip_unprivileged_port_start is 1024: its nc binds port 80. The same image
+// without the copy-up layer gets EPERM.
+func testCopyUp(t *testing.T, p *pod, im *images) {
+	sc := securityContext(matrixSC(false))
+	out, code, err := p.run(t, im.busybox.CopyupRef, sc, harness.BusyNC...)
+	if err != nil || code != 143 || strings.Contains(out, "bind") {
+		t.Errorf("copy-up: want nc bound on :80 until timeout ended it (exit 143); err %v, exit %d:\n%s", err, code, out)
+	}
+	out, code, err = p.run(t, im.busybox.PlainRef, sc, harness.BusyNC...)
+	if err != nil || code != 1 || !strings.Contains(out, "nc: bind: Permission denied") {
+		t.Errorf("without the copy-up layer: want nc: bind: Permission denied (exit 1); err %v, exit %d:\n%s", err, code, out)
+	}
 }
 
 func (c *containerd) imageRef(variant string) string {

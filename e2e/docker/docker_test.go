@@ -265,6 +265,30 @@ func TestDocker(t *testing.T) {
 	})
 
 	t.Run("requirements line verbatim", func(t *testing.T) { testRequirementsLine(t, d) })
+	t.Run("copy-up of a base image's busybox", func(t *testing.T) { testCopyUp(t, d, grant) })
+}
+
+// testCopyUp runs Debian's busybox-static, unmodified, from an image that
+// is its package plus the copy-up layer `capslayer layer --from-image`
+// writes for /bin/busybox: as uid 1000 with only NET_BIND_SERVICE, its nc
+// binds port 80. The same image without the copy-up layer is refused with
+// EPERM.
+func testCopyUp(t *testing.T, d *daemon, grant []string) {
+	im := harness.BuildBusyboxImages(t, d.capslayer, d.dir, "localhost/capslayer-e2e:")
+	for _, tarball := range []string{im.Copyup, im.Plain} {
+		harness.MustRun(t, d.cli("load", "--input", tarball)...)
+	}
+	run := func(ref string) harness.Result {
+		d.seq++
+		argv := append(append([]string{"run", "--rm", "--name", fmt.Sprintf("capslayer-e2e-%d", d.seq)}, pinned...), grant...)
+		return harness.Run(t, harness.Cmd{Args: d.cli(append(append(argv, ref), harness.BusyNC...)...)})
+	}
+	if r := run(im.CopyupRef); r.ExitCode != 143 || strings.Contains(r.Output(), "bind") {
+		t.Errorf("copy-up: want nc bound on :80 until timeout ended it (exit 143):\n%s", r)
+	}
+	if r := run(im.PlainRef); r.ExitCode != 1 || !strings.Contains(r.Output(), "nc: bind: Permission denied") {
+		t.Errorf("without the copy-up layer: want nc: bind: Permission denied (exit 1):\n%s", r)
+	}
 }
 
 // keepsPermitted returns m when Docker version v puts added capabilities

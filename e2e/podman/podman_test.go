@@ -344,3 +344,33 @@ func TestNotGranted(t *testing.T) {
 			"--cap-add NET_BIND_SERVICE")
 	})
 }
+
+// TestCopyUp runs Debian's busybox-static, unmodified, from an image that is
+// its package plus the copy-up layer `capslayer layer --from-image` writes
+// for /bin/busybox, with the requirements' flags: as uid 1000, its nc binds
+// port 80. The same image without the copy-up layer is the control: EPERM
+// unless podman hands the --cap-add capability to uid 1000 through the
+// ambient set (podman 4.3 does; see TestGranted), and then it binds too.
+func TestCopyUp(t *testing.T) {
+	s := newStore(t)
+	im := harness.BuildBusyboxImages(t, s.capslayer, s.dir, "localhost/capslayer-e2e:")
+	for _, tarball := range []string{im.Copyup, im.Plain} {
+		harness.MustRun(t, s.podman("load", "--input", tarball)...)
+	}
+	flags := s.requirementsFlags(t, im.Copyup)
+	if !strings.Contains(strings.Join(flags, " "), "--cap-drop ALL --cap-add NET_BIND_SERVICE") {
+		t.Fatalf("requirements flags %q, want --cap-drop ALL --cap-add NET_BIND_SERVICE", flags)
+	}
+	if r := s.fail(t, flags, im.CopyupRef, harness.BusyNC...); r.ExitCode != 143 || strings.Contains(r.Output(), "bind") {
+		t.Errorf("copy-up: want nc bound on :80 until timeout ended it (exit 143):\n%s", r)
+	}
+	r := s.fail(t, flags, im.PlainRef, harness.BusyNC...)
+	switch {
+	case r.ExitCode == 1 && strings.Contains(r.Output(), "nc: bind: Permission denied"):
+		t.Logf("without the copy-up layer: EPERM")
+	case r.ExitCode == 143:
+		t.Logf("without the copy-up layer: binds, through the ambient set podman fills from --cap-add for a non-root user")
+	default:
+		t.Errorf("without the copy-up layer: want EPERM or, through podman's ambient set, a bind:\n%s", r)
+	}
+}
