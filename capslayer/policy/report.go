@@ -266,6 +266,7 @@ var securitySeverity = map[string]string{
 	RuleInvalid:    "5.0",
 	RuleNamespaced: "3.0",
 	RuleShadowed:   "0.0",
+	RuleUnsafeMode: "7.5",
 	RuleUnverified: "7.0",
 }
 

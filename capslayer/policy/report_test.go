@@ -232,3 +232,13 @@ func TestSARIFArtifact(t *testing.T) {
 		}
 	}
 }
+
+// TestEverySARIFRuleHasASeverity: code scanning ranks alerts by
+// security-severity; a rule without one is ranked as nothing.
+func TestEverySARIFRuleHasASeverity(t *testing.T) {
+	for _, r := range Rules() {
+		if securitySeverity[r.ID] == "" {
+			t.Errorf("rule %s has no security-severity", r.ID)
+		}
+	}
+}
