@@ -284,6 +284,58 @@ func TestRegistry(t *testing.T) {
 	}
 }
 
+// TestRegistryLabelOfAnotherAssembler pushes an image assembled as rules_oci's
+// oci_image assembles one (base layers and the copy-up layer kept as they
+// are, the config label from `capslayer labels`, no layer annotations) and
+// audits it from the registry: the label is found and verified against the
+// layers. The same image with a forged label is refused.
+func TestRegistryLabelOfAnotherAssembler(t *testing.T) {
+	host, ca := startRegistry(t)
+	capslayer := harness.Capslayer.Path(t)
+	dir := t.TempDir()
+	env := []string{"DOCKER_CONFIG=" + dockerConfig(t, host, password)}
+	run := func(args ...string) harness.Result {
+		t.Helper()
+		return harness.Run(t, harness.Cmd{Args: append([]string{capslayer}, args...), Env: env})
+	}
+	im := harness.BuildBusyboxImages(t, capslayer, dir, "localhost/capslayer-e2e:")
+	base := filepath.Join(dir, "busybox-base")
+	labels := filepath.Join(dir, "image.labels")
+	if r := run("labels", "--base", base, "--output", labels, im.Layer); r.ExitCode != 0 {
+		t.Fatalf("%s", r)
+	}
+	b, err := os.ReadFile(labels)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, value, _ := strings.Cut(strings.TrimSuffix(string(b), "\n"), "=")
+	if key != "io.capslayer.capabilities" || value != `{"/bin/busybox":"cap_net_bind_service=ep"}` {
+		t.Fatalf("labels file %q", b)
+	}
+	for _, tc := range []struct {
+		name, label string
+		ok          bool
+	}{
+		{"caps_labels", value, true},
+		{"forged", `{"/bin/busybox":"cap_sys_admin=ep"}`, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			lay := harness.AppendWithLabel(t, base, im.Layer, filepath.Join(dir, tc.name), "1000", map[string]string{key: tc.label})
+			ref := host + "/caps/busybox:" + tc.name
+			if r := run("push", "--repository", ref, "--ca-file", ca, lay); r.ExitCode != 0 {
+				t.Fatalf("%s", r)
+			}
+			r := run("audit", "--profile", "pss-restricted", "--ca-file", ca, ref)
+			switch {
+			case tc.ok && (r.ExitCode != 0 || !strings.Contains(r.Stdout, "/bin/busybox")):
+				t.Errorf("audit of the image with caps_labels' label: want it to pass and list /bin/busybox:\n%s", r)
+			case !tc.ok && (r.ExitCode == 0 || !strings.Contains(r.Stderr, "does not match the layers")):
+				t.Errorf("audit of the forged label: want the mismatch reported:\n%s", r)
+			}
+		})
+	}
+}
+
 // normalize drops the lines that name the source.
 func normalize(s string) string {
 	var out []string

@@ -4,6 +4,12 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/static"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
 // BusyboxDeb is Debian's busybox-static package, the third-party binary of
@@ -79,4 +85,49 @@ func busyboxDeb(t testing.TB, dir string) string {
 		t.Fatalf("apt-get download busybox-static left %v", m)
 	}
 	return m[0]
+}
+
+// AppendWithLabel writes to out an OCI layout of the only image of the
+// layout base plus the uncompressed layer tar layer, kept byte for byte,
+// with the config's user and labels set: what rules_oci's oci_image(base,
+// tars, user, labels) assembles, without capslayer's writer. It returns out.
+func AppendWithLabel(t testing.TB, base, layer, out, user string, labels map[string]string) string {
+	t.Helper()
+	idx, err := layout.ImageIndexFromPath(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := idx.IndexManifest()
+	if err != nil || len(m.Manifests) != 1 {
+		t.Fatalf("%s: want one image: %v", base, err)
+	}
+	img, err := idx.Image(m.Manifests[0].Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(layer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if img, err = mutate.AppendLayers(img, static.NewLayer(b, types.OCIUncompressedLayer)); err != nil {
+		t.Fatal(err)
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf = cf.DeepCopy()
+	cf.Config.User = user
+	cf.Config.Labels = labels
+	if img, err = mutate.ConfigFile(img, cf); err != nil {
+		t.Fatal(err)
+	}
+	lp, err := layout.Write(out, empty.Index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := lp.AppendImage(img); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
