@@ -163,6 +163,7 @@ func runLayer(args []string, stdout, stderr io.Writer) error {
 		if *descriptor != "" {
 			opts = append(opts, layer.WithDescriptorFile(*descriptor))
 		}
+		opts = append(opts, layer.WithDigests(*descriptor != "" || *printDigest))
 		res, err := layer.RewriteFile(*output, *fromTar, scs, opts...)
 		return reportLayer(res, err, "--set", *printDigest, stdout, stderr)
 	}

@@ -219,13 +219,15 @@ func WithDescriptorFile(path string) Option {
 	}
 }
 
-// WithDigests(false) makes Write and WriteFile skip hashing: the Result's
-// Descriptor then has its MediaType and Files but no Digest, Size or DiffID.
-// Hashing is most of the time an uncompressed layer takes; without it,
-// WriteFile copies each file's contents to the layer in the kernel where it
-// can (see writeUnhashed). Describe computes the digests from the layer
-// later, when something needs them. It does not go with WithDescriptorFile.
-// Rewrite and RewriteFile ignore it.
+// WithDigests(false) makes Write, WriteFile, Rewrite and RewriteFile skip
+// hashing: the Result's Descriptor then has its MediaType and Files but no
+// Digest, Size or DiffID. Describe computes them from the layer later, when
+// something needs them. Hashing is most of the time an uncompressed layer
+// takes; without it, WriteFile hands each file's contents to the kernel,
+// which copies them to the layer (copy_file_range on Linux; see
+// writeUnhashed), and RewriteFile of an uncompressed tar does the same with
+// the data of every entry it copies unchanged. A compressed layer is
+// written as with hashing. It does not go with WithDescriptorFile.
 func WithDigests(compute bool) Option {
 	return func(o *options) error {
 		o.digests = compute

@@ -16,6 +16,7 @@ import (
 	"github.com/capslayer/rules_capslayer/capslayer/internal/errprefix"
 	"github.com/capslayer/rules_capslayer/capslayer/internal/openfile"
 	"github.com/capslayer/rules_capslayer/capslayer/internal/printable"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
 // SetCap names a regular file of an existing tar and the capabilities to
@@ -109,6 +110,13 @@ func RewriteFile(out, in string, sets []SetCap, opts ...Option) (_ *Result, err 
 	if same, _ := sameFile(in, out); same {
 		return nil, fmt.Errorf("input tar %q is also the output: write to another file", in)
 	}
+	if !o.digests && o.compression == None {
+		// The file itself, so that the data of entries copied unchanged
+		// can go from the input to it in the kernel (see recorder.Seek).
+		return writeAtomicFile(out, o, func(w *os.File) (*Result, error) {
+			return rewrite(w, f, byPath, o)
+		})
+	}
 	return writeAtomic(out, o, func(w io.Writer) (*Result, error) {
 		return rewrite(w, f, byPath, o)
 	})
@@ -164,22 +172,65 @@ func checkSets(sets []SetCap) (map[string]*capability, error) {
 // to sink if set (entry data), else into held until the caller decides
 // whether to copy it (an entry not named) or replace it (a named entry's
 // header). pos counts every byte read.
+//
+// An uncompressed input file copied to an output file can also pass on an
+// entry's data without reading it (kernel mode: in and out are set and r is
+// in itself, unbuffered): the caller sets owed to the data's size and lets
+// tar.Reader.Next skip it. Next skips data with Seek(0), Seek(n-1), then a
+// read of the last byte; Seek copies the n-1 bytes from in to out with
+// io.CopyN, which is copy_file_range(2) on Linux, and the last byte goes to
+// out through Read. The rest (padding, headers) is read as usual.
 type recorder struct {
 	r    io.Reader
 	sink io.Writer
 	held bytes.Buffer
 	pos  int64
+
+	in, out *os.File
+	owed    int64 // data bytes that go to out before anything is held again
 }
 
 func (rc *recorder) Read(p []byte) (int, error) {
+	if rc.owed > 0 && int64(len(p)) > rc.owed {
+		p = p[:rc.owed]
+	}
 	n, err := rc.r.Read(p)
 	rc.pos += int64(n)
-	if rc.sink == nil {
+	switch {
+	case rc.owed > 0:
+		rc.owed -= int64(n)
+		if _, werr := rc.out.Write(p[:n]); werr != nil {
+			return n, werr
+		}
+	case rc.sink == nil:
 		rc.held.Write(p[:n])
-	} else if _, werr := rc.sink.Write(p[:n]); werr != nil {
-		return n, werr
+	default:
+		if _, werr := rc.sink.Write(p[:n]); werr != nil {
+			return n, werr
+		}
 	}
 	return n, err
+}
+
+var errNoSeek = errors.New("recorder: no data owed")
+
+// Seek implements the two seeks of tar's skipping of owed data: to the
+// current position, and then to the data's last byte, copying the bytes in
+// between to out. Any other seek fails, and tar reads instead.
+func (rc *recorder) Seek(offset int64, whence int) (int64, error) {
+	if whence != io.SeekCurrent || rc.owed < 2 || (offset != 0 && offset != rc.owed-1) {
+		return -1, errNoSeek
+	}
+	if offset == 0 {
+		return rc.pos, nil
+	}
+	n, err := io.CopyN(rc.out, rc.in, offset)
+	rc.pos += n
+	rc.owed -= n
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	return rc.pos, err
 }
 
 // flush copies the held bytes to w.
@@ -194,17 +245,25 @@ func (rc *recorder) flush(w io.Writer) error {
 // named be copied as they were, not re-encoded. archive/tar alone would
 // rewrite every header (GNU long names, field encodings, record order).
 func rewrite(w io.Writer, in io.Reader, sets map[string]*capability, o *options) (*Result, error) {
-	dr, _, err := compression.NewReader(in)
-	if err != nil {
-		return nil, fmt.Errorf("input tar: %w", err)
+	rec := &recorder{}
+	var dr io.Reader
+	var out *blobWriter
+	var tarOut io.Writer
+	if kernelIn, kernelOut := kernelFiles(in, w, o); kernelIn != nil {
+		rec.in, rec.out = kernelIn, kernelOut
+		dr, tarOut = kernelIn, kernelOut
+	} else {
+		zr, _, err := compression.NewReader(in)
+		if err != nil {
+			return nil, fmt.Errorf("input tar: %w", err)
+		}
+		defer zr.Close()
+		if out, err = newBlobWriter(w, o.compression); err != nil {
+			return nil, err
+		}
+		dr, tarOut = zr, io.MultiWriter(out.diffID, out.next)
 	}
-	defer dr.Close()
-	out, err := newBlobWriter(w, o.compression)
-	if err != nil {
-		return nil, err
-	}
-	tarOut := io.MultiWriter(out.diffID, out.next)
-	rec := &recorder{r: dr}
+	rec.r = dr
 	tr := tar.NewReader(rec)
 	type seenEntry struct {
 		index int
@@ -258,6 +317,12 @@ func rewrite(w io.Writer, in io.Reader, sets map[string]*capability, o *options)
 			}
 			if err := rec.flush(tarOut); err != nil {
 				return nil, err
+			}
+			if n, ok := kernelData(hdr); ok && rec.in != nil {
+				// tr.Next skips the data; rec copies it (see recorder).
+				rec.owed = n
+				dataEnd = rec.pos + n
+				continue
 			}
 			rec.sink = tarOut // the data, as it was
 			_, err = io.Copy(io.Discard, tr)
@@ -316,11 +381,61 @@ func rewrite(w io.Writer, in io.Reader, sets map[string]*capability, o *options)
 		slices.Sort(missing)
 		return nil, &RewriteError{Path: missing[0], Problem: fmt.Sprintf("is not in the tar (%d entries; missing: %s): check the path, as `tar -tvf` lists it", entries, strings.Join(missing, ", "))}
 	}
+	if rec.owed != 0 {
+		return nil, fmt.Errorf("input tar: truncated in the data of its last entry")
+	}
+	if out == nil {
+		return &Result{Descriptor: Descriptor{MediaType: compression.MediaType(None), Files: list.infos}, Warnings: warnings}, nil
+	}
 	d, err := out.finish(list.infos)
 	if err != nil {
 		return nil, err
 	}
+	if !o.digests {
+		d.Digest, d.DiffID, d.Size = v1.Hash{}, v1.Hash{}, 0
+	}
 	return &Result{Descriptor: d, Warnings: warnings}, nil
+}
+
+// kernelFiles returns the input and output files when the data of entries
+// copied unchanged can go from one to the other in the kernel: no digests
+// are wanted, the output is an uncompressed tar written to an *os.File, and
+// the input an uncompressed tar read from an *os.File. It reads the input's
+// first bytes with ReadAt, leaving its offset where it was.
+func kernelFiles(in io.Reader, w io.Writer, o *options) (*os.File, *os.File) {
+	inFile, ok1 := in.(*os.File)
+	outFile, ok2 := w.(*os.File)
+	if !ok1 || !ok2 || o.digests || o.compression != None {
+		return nil, nil
+	}
+	off, err := inFile.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return nil, nil
+	}
+	head := make([]byte, compression.SniffLen)
+	n, err := inFile.ReadAt(head, off)
+	if err != nil && err != io.EOF {
+		return nil, nil
+	}
+	if c, err := compression.Sniff(head[:n]); err != nil || c != None {
+		return nil, nil
+	}
+	return inFile, outFile
+}
+
+// kernelData returns the size of the data tar.Reader skips after hdr when
+// it is worth a kernel copy: an entry of a regular file of more than one
+// byte, not sparse (whose data in the archive is not hdr.Size bytes).
+func kernelData(hdr *tar.Header) (int64, bool) {
+	if hdr.Typeflag != tar.TypeReg && hdr.Typeflag != tar.TypeRegA || hdr.Size < 2 {
+		return 0, false
+	}
+	for k := range hdr.PAXRecords {
+		if strings.HasPrefix(k, "GNU.sparse.") {
+			return 0, false
+		}
+	}
+	return hdr.Size, true
 }
 
 // zeroWriter passes on zero bytes and fails on anything else.

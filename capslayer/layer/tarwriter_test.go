@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/capslayer/rules_capslayer/capslayer/caps"
+	"github.com/capslayer/rules_capslayer/capslayer/inspect"
 	"github.com/capslayer/rules_capslayer/capslayer/internal/compression"
 )
 
@@ -257,3 +258,74 @@ func TestWriteFileWithoutDigestsChangedSource(t *testing.T) {
 		})
 	}
 }
+
+// TestRewriteFileKernelCopy: RewriteFile without digests, where the data of
+// unchanged entries goes from the input file to the layer in the kernel,
+// writes the bytes Rewrite writes through its reads, and fails where it
+// fails, for every corpus tar (a named /bin/ping where there is one, else
+// the first regular file) and a tar of large entries.
+func TestRewriteFileKernelCopy(t *testing.T) {
+	dir := t.TempDir()
+	tars := corpusTars(t)
+	var big bytes.Buffer
+	tw := tar.NewWriter(&big)
+	for i, size := range []int{2, 1 << 20, 3<<20 + 7, 511, 513} {
+		tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: fmt.Sprintf("f%d", i), Mode: 0o755, Size: int64(size)})
+		tw.Write(bytes.Repeat([]byte{byte(i + 1)}, size))
+	}
+	tw.Close()
+	tars["large"] = big.Bytes()
+	in := filepath.Join(dir, "in.tar")
+	accepted := 0
+	for name, b := range tars {
+		target := "/bin/ping"
+		if entries := readTar(b); len(entries) > 0 {
+			has := false
+			for _, e := range entries {
+				if p, _ := inspectClean(e.hdr.Name); p == "/bin/ping" {
+					has = true
+				}
+			}
+			if !has {
+				for _, e := range entries {
+					if e.hdr.Typeflag == tar.TypeReg {
+						target, _ = inspectClean(e.hdr.Name)
+						break
+					}
+				}
+			}
+		}
+		sets := []SetCap{{Path: target, Caps: *mustXattr(netRawP)}}
+		if err := os.WriteFile(in, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		want, _, wantErr := rewriteBytes(t, b, sets, WithAllowScripts(true), WithAllowUnsafeMode(true))
+		out := filepath.Join(dir, "out.tar")
+		os.Remove(out)
+		res, err := RewriteFile(out, in, sets, WithDigests(false), WithAllowScripts(true), WithAllowUnsafeMode(true))
+		if (err == nil) != (wantErr == nil) {
+			t.Errorf("%s: RewriteFile without digests: %v; Rewrite: %v", name, err, wantErr)
+			continue
+		}
+		if err != nil {
+			if _, serr := os.Stat(out); serr == nil {
+				t.Errorf("%s: a failed RewriteFile left %s", name, out)
+			}
+			continue
+		}
+		accepted++
+		got, _ := os.ReadFile(out)
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s: RewriteFile without digests wrote %d bytes, Rewrite %d:\n%s", name, len(got), len(want), byteDiff(got, want))
+		}
+		if res.Digest.Hex != "" || res.Size != 0 {
+			t.Errorf("%s: unhashed result has digest %v size %d", name, res.Digest, res.Size)
+		}
+	}
+	t.Logf("%d of %d corpus tars rewritten", accepted, len(tars))
+	if accepted < 5 {
+		t.Errorf("only %d corpus tars were rewritten; want at least 5", accepted)
+	}
+}
+
+func inspectClean(name string) (string, error) { return inspect.CleanName(name) }
