@@ -341,6 +341,8 @@ check_bazel() {
   ob=$(bz "$a" info output_base 2>/dev/null)
   check "the CapsLayer action runs the toolchain's capslayer, no host program, no environment, no host path" \
     python3 "$execlog" hermetic "$alog" --mnemonic CapsLayer --forbid "$a:$b:$ob:$work"
+  check "the CapsLayerDescriptor action (capslayer describe) likewise" \
+    python3 "$execlog" hermetic "$alog" --mnemonic CapsLayerDescriptor --forbid "$a:$b:$ob:$work"
   # caps_image runs capslayer through a shell that redirects its stdout to
   # the digest file: the one host program it needs.
   check "the CapsImage action: no environment, no host path, no host program but the shell" \
