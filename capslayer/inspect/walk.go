@@ -8,6 +8,8 @@ import (
 	"path"
 	"strings"
 
+	"github.com/klauspost/readahead"
+
 	"github.com/capslayer/rules_capslayer/capslayer/internal/compression"
 	"github.com/capslayer/rules_capslayer/capslayer/internal/digest"
 	"github.com/capslayer/rules_capslayer/capslayer/internal/errprefix"
@@ -77,6 +79,13 @@ func WalkData(r io.Reader, fn DataWalkFunc, opts ...Option) (_ Stream, err error
 	}, opts...)
 }
 
+// The stages of walk hand each other buffers of stageBufferSize bytes,
+// stageBuffers of them ahead (4 MiB in all).
+const (
+	stageBuffers    = 4
+	stageBufferSize = 512 << 10
+)
+
 func walk(r io.Reader, fn WalkFunc, opts ...Option) (Stream, error) {
 	return walkData(r, func(name string, hdr *tar.Header, _ io.Reader) error { return fn(name, hdr) }, opts...)
 }
@@ -85,14 +94,37 @@ func walkData(r io.Reader, fn DataWalkFunc, opts ...Option) (Stream, error) {
 	o := makeOptions(opts)
 	var st Stream
 	rawDigest, tarDigest := digest.New(), digest.New()
-	raw := io.TeeReader(r, rawDigest)
+	// Three stages, each on its own goroutine and so on up to three
+	// cores: reading the blob with its digest (a registry's blob over the
+	// network, with go-containerregistry's check of the digest), its
+	// decompression, and the diff ID with the tar headers here. Inflating
+	// gzip is most of the work; the stages keep the rest off its core.
+	// rawDigest is written by the first stage until raw ends or stop
+	// returns.
+	raw, err := readahead.NewReaderSize(io.TeeReader(r, rawDigest), stageBuffers, stageBufferSize)
+	if err != nil {
+		return st, err
+	}
+	defer raw.Close()
 	dr, comp, err := compression.NewReader(raw)
 	if err != nil {
 		return st, err
 	}
 	defer dr.Close()
 	st.Compression = comp
-	lr := &limitReader{r: dr, n: o.maxLayerSize, max: o.maxLayerSize}
+	var decompressed io.Reader = dr
+	stop := func() { raw.Close() }
+	if comp != compression.None {
+		ra, err := readahead.NewReaderSize(dr, stageBuffers, stageBufferSize)
+		if err != nil {
+			return st, err
+		}
+		// Before dr and raw, which its goroutine reads.
+		defer ra.Close()
+		decompressed = ra
+		stop = func() { ra.Close(); raw.Close() }
+	}
+	lr := &limitReader{r: decompressed, n: o.maxLayerSize, max: o.maxLayerSize}
 	tail := &tailBlock{}
 	tarStream := io.TeeReader(lr, io.MultiWriter(tarDigest, tail))
 	tr := tar.NewReader(tarStream)
@@ -108,6 +140,7 @@ func walkData(r io.Reader, fn DataWalkFunc, opts ...Option) (Stream, error) {
 				return st, err
 			}
 			if st.Entries == 0 {
+				stop()
 				if rawDigest.Size() == 0 {
 					return st, errors.New("empty input: not a tar archive")
 				}
@@ -147,7 +180,8 @@ func walkData(r io.Reader, fn DataWalkFunc, opts ...Option) (Stream, error) {
 	if err := zerosOnly(tarStream, tarDigest.Size()); err != nil {
 		return st, err
 	}
-	if _, err := io.Copy(io.Discard, raw); err != nil {
+	// Not raw's WriteTo, which returns io.EOF itself once raw has ended.
+	if _, err := io.Copy(io.Discard, struct{ io.Reader }{raw}); err != nil {
 		return st, err
 	}
 	st.Digest = rawDigest.Digest().String()
