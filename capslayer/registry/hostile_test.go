@@ -60,6 +60,18 @@ func TestRedirectLoop(t *testing.T) {
 	if n := s.Requests.Load(); n != 1+1+MaxRedirects {
 		t.Errorf("%d requests, want %d", n, 1+1+MaxRedirects)
 	}
+
+	// The ping too: go-containerregistry pings with Go's redirect policy,
+	// which stops after 10 requests.
+	s = registrytest.New(t)
+	s.Hook(func(w http.ResponseWriter, r *http.Request) bool {
+		http.Redirect(w, r, r.URL.Path, http.StatusTemporaryRedirect)
+		return true
+	})
+	_, _, err = Images(s.Host+"/app:1", hostileOptions(s))
+	if !errors.Is(err, ErrRedirects) || strings.Contains(err.Error(), "does not answer over TLS") {
+		t.Errorf("a ping redirected in a loop: got %v, want ErrRedirects", err)
+	}
 }
 
 // TestStalls: a registry that never answers, or never sends the headers,

@@ -273,6 +273,11 @@ func explain(err error, ref name.Reference, what string) error {
 	if errors.As(err, &ue) {
 		return fmt.Errorf("%w: %s %s: the TLS certificate of %s is signed by an unknown authority: trust its CA with Options.CAFile (or SSL_CERT_FILE): %w", ErrUnknownAuthority, what, ref, reg, err)
 	}
+	if !errors.Is(err, ErrRedirects) && strings.Contains(err.Error(), "stopped after 10 redirects") {
+		// go-containerregistry's ping uses Go's default redirect policy,
+		// whose error is a bare string.
+		err = fmt.Errorf("%w: %w", ErrRedirects, err)
+	}
 	for _, bound := range []error{ErrTimeout, ErrStalled, ErrRedirects, ErrInsecure} {
 		if errors.Is(err, bound) {
 			// Not a TLS problem, even when go-containerregistry then
