@@ -9,6 +9,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync/atomic"
 
 	"github.com/capslayer/rules_capslayer/capslayer/caps"
 	"github.com/capslayer/rules_capslayer/capslayer/inspect"
@@ -214,6 +215,9 @@ func (rc *recorder) Read(p []byte) (int, error) {
 
 var errNoSeek = errors.New("recorder: no data owed")
 
+// kernelCopied counts the bytes recorders handed to the kernel, for tests.
+var kernelCopied atomic.Int64
+
 // Seek implements the two seeks of tar's skipping of owed data: to the
 // current position, and then to the data's last byte, copying the bytes in
 // between to out. Any other seek fails, and tar reads instead.
@@ -227,6 +231,7 @@ func (rc *recorder) Seek(offset int64, whence int) (int64, error) {
 	n, err := io.CopyN(rc.out, rc.in, offset)
 	rc.pos += n
 	rc.owed -= n
+	kernelCopied.Add(n)
 	if err == io.EOF {
 		err = io.ErrUnexpectedEOF
 	}
