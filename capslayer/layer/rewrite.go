@@ -189,9 +189,20 @@ type recorder struct {
 
 	in, out *os.File
 	owed    int64 // data bytes that go to out before anything is held again
+	// phantom counts data bytes of a named entry that setCapability has
+	// already copied from in to out: tar.Reader still skips them, and
+	// Seek and Read serve them without reading in.
+	phantom int64
 }
 
 func (rc *recorder) Read(p []byte) (int, error) {
+	if rc.phantom > 0 {
+		n := int(min(int64(len(p)), rc.phantom))
+		clear(p[:n])
+		rc.phantom -= int64(n)
+		rc.pos += int64(n)
+		return n, nil
+	}
 	if rc.owed > 0 && int64(len(p)) > rc.owed {
 		p = p[:rc.owed]
 	}
@@ -222,6 +233,11 @@ var kernelCopied atomic.Int64
 // current position, and then to the data's last byte, copying the bytes in
 // between to out. Any other seek fails, and tar reads instead.
 func (rc *recorder) Seek(offset int64, whence int) (int64, error) {
+	if whence == io.SeekCurrent && rc.phantom >= 2 && (offset == 0 || offset == rc.phantom-1) {
+		rc.phantom -= offset
+		rc.pos += offset
+		return rc.pos, nil
+	}
 	if whence != io.SeekCurrent || rc.owed < 2 || (offset != 0 && offset != rc.owed-1) {
 		return -1, errNoSeek
 	}
@@ -347,7 +363,7 @@ func rewrite(w io.Writer, in io.Reader, sets map[string]*capability, o *options)
 		}
 		rec.held.Reset()      // the header, replaced by setCapability's
 		rec.sink = io.Discard // the original data, copied by setCapability
-		warn, err := setCapability(tarOut, tr, ce.header, name, o)
+		warn, err := setCapability(tarOut, tr, rec, ce.header, name, o)
 		rec.sink = nil
 		if err != nil {
 			return nil, err
@@ -355,7 +371,7 @@ func rewrite(w io.Writer, in io.Reader, sets map[string]*capability, o *options)
 		if warn != "" {
 			warnings = append(warnings, warn)
 		}
-		dataEnd = rec.pos
+		dataEnd = rec.pos + rec.phantom
 		list.add(ce.info)
 	}
 	// The end-of-archive marker, and whatever padding follows it.
@@ -465,7 +481,7 @@ func isZero(b []byte) bool {
 // setCapability writes h, the new header of the named file p (see
 // setEntryCaps), and copies the entry's data from tr, refusing a script
 // unless WithAllowScripts.
-func setCapability(w io.Writer, tr *tar.Reader, h *tar.Header, p string, o *options) (string, error) {
+func setCapability(w io.Writer, tr *tar.Reader, rec *recorder, h *tar.Header, p string, o *options) (string, error) {
 	var warn string
 	head := make([]byte, 2)
 	n, err := io.ReadFull(tr, head)
@@ -478,6 +494,32 @@ func setCapability(w io.Writer, tr *tar.Reader, h *tar.Header, p string, o *opti
 			return "", fmt.Errorf("%s: the file in the tar is a script (it starts with \"#!\"): the kernel runs its interpreter, not the script, so give the capabilities to a compiled binary (or to the interpreter) instead (%w)", p, ErrScript)
 		}
 		warn = fmt.Sprintf("%s starts with \"#!\": the kernel ignores file capabilities on scripts, so it will run without them", p)
+	}
+	if rest := h.Size - int64(len(head)); rec.in != nil && rest > 1 {
+		// Kernel mode: the header as archive/tar encodes it (see
+		// tarWriter), the data from the input file by the kernel, zero
+		// padding; tar.Reader then skips the data as phantom bytes.
+		var hb bytes.Buffer
+		if err := tar.NewWriter(&hb).WriteHeader(h); err != nil {
+			return "", fmt.Errorf("%s: encode the new header: %w", p, err)
+		}
+		hb.Write(head)
+		if _, err := w.Write(hb.Bytes()); err != nil {
+			return "", err
+		}
+		n, err := io.CopyN(rec.out, rec.in, rest)
+		kernelCopied.Add(n)
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		if err != nil {
+			return "", fmt.Errorf("input tar: %s: %w", p, err)
+		}
+		if _, err := w.Write(zeroBlock[:(-h.Size)&(blockSize-1)]); err != nil {
+			return "", err
+		}
+		rec.phantom = rest
+		return warn, nil
 	}
 	tw := tar.NewWriter(w)
 	if err := tw.WriteHeader(h); err != nil {
