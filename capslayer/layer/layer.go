@@ -226,7 +226,7 @@ func WithDescriptorFile(path string) Option {
 // takes; without it, WriteFile hands each file's contents to the kernel,
 // which copies them to the layer (copy_file_range on Linux; see
 // writeUnhashed), and RewriteFile of an uncompressed tar does the same with
-// the data of every entry it copies unchanged. A compressed layer is
+// the data of every regular file. A compressed layer is
 // written as with hashing. It does not go with WithDescriptorFile.
 func WithDigests(compute bool) Option {
 	return func(o *options) error {
