@@ -38,6 +38,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -249,6 +250,15 @@ func caPool(file string) (*x509.CertPool, error) {
 func explain(err error, ref name.Reference, what string) error {
 	if err == nil {
 		return nil
+	}
+	// Go's url.Error prints the whole URL; an upload location carries
+	// the upload's state in its query.
+	var urlErr *url.Error
+	if errors.As(err, &urlErr) {
+		if u, perr := url.Parse(urlErr.URL); perr == nil && u.RawQuery != "" {
+			u.RawQuery = ""
+			urlErr.URL = u.String()
+		}
 	}
 	var te *transport.Error
 	reg := ref.Context().RegistryStr()
