@@ -137,9 +137,9 @@ func TestLayer_mode_07777_and_mtime_9223372036854775807(t *testing.T) {
 		code int
 		want string
 	}{
-		{[]string{"--mode", "07777"}, 2, "--mode: layer: /app/server: capabilities on a setuid, setgid or world-writable file: mode 7777 sets setuid, setgid, world-writable; use a mode without them, e.g. 0755 (or pass --allow-unsafe-mode to store them anyway)"},
+		{[]string{"--mode", "07777"}, 2, "capslayer layer: /app/server: capabilities on a setuid, setgid or world-writable file: mode 7777 sets setuid, setgid, world-writable; use a mode without them, e.g. 0755; or pass --allow-unsafe-mode to store it anyway\n"},
 		{[]string{"--mode", "07777", "--allow-unsafe-mode"}, 0, ""},
-		{[]string{"--mtime", "9223372036854775807"}, 2, "--mtime or SOURCE_DATE_EPOCH: layer: modification time out of range: 9223372036854775807 is after 8589934591 (2242-03-16)"},
+		{[]string{"--mtime", "9223372036854775807"}, 2, "capslayer layer: modification time out of range: 9223372036854775807 is after 8589934591 (2242-03-16), the latest time a plain tar header holds; check --mtime or SOURCE_DATE_EPOCH\n"},
 		{[]string{"--mtime", "8589934591"}, 0, ""},
 	} {
 		code, _, stderr := runCLI(t, append(base, tc.args...)...)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -73,13 +72,8 @@ func runAdmissionPolicy(args []string, stdout, stderr io.Writer) error {
 		images = append(images, imgs...)
 	}
 	p, err := admission.Generate(images, opts)
-	var oe *admission.OptionError
-	if errors.As(err, &oe) {
-		flagName := map[string]string{"Name": "--name", "OthersMayAdd": "--others-may-add", "Namespaces": "--namespace"}[oe.Option]
-		return usagef("%s: %v", flagName, oe.Err)
-	}
 	if err != nil {
-		return err
+		return explain(err, nil)
 	}
 	y, err := p.YAML()
 	if err != nil {

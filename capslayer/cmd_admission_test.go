@@ -25,9 +25,9 @@ func TestAdmissionPolicyErrors(t *testing.T) {
 		{"a layer", []string{l}, 2, "is a single layer, not an image"},
 		{"docker archive", []string{archive}, 2, "is a docker save tarball: it holds no manifest"},
 		{"missing", []string{filepath.Join(dir, "nope")}, 2, "no such file"},
-		{"bad --others-may-add", []string{"--others-may-add", "NET_RAWW", lay}, 2, `--others-may-add: admission: not a capability Kubernetes can name: "NET_RAWW"`},
-		{"bad --name", []string{lay, "--name", "Caps"}, 2, "--name: admission: not a Kubernetes object name"},
-		{"bad --namespace", []string{lay, "--namespace", "a/b"}, 2, "--namespace: admission: not a Kubernetes object name"},
+		{"bad --others-may-add", []string{"--others-may-add", "NET_RAWW", lay}, 2, `admission: not a capability Kubernetes can name: "NET_RAWW"`},
+		{"bad --name", []string{lay, "--name", "Caps"}, 2, "admission: not a Kubernetes object name: \"Caps\" (lower case letters, digits, '-' and '.'); check --name"},
+		{"bad --namespace", []string{lay, "--namespace", "a/b"}, 2, "admission: not a Kubernetes object name: namespace \"a/b\"; check --namespace"},
 		{"--output is a directory", []string{"--output", dir, lay}, 2, "is a directory"},
 	}
 	for _, tc := range cases {

@@ -4,14 +4,12 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 
 	"github.com/capslayer/rules_capslayer/capslayer/caps"
 	"github.com/capslayer/rules_capslayer/capslayer/inspect"
 	"github.com/capslayer/rules_capslayer/capslayer/internal/atomicfile"
 	"github.com/capslayer/rules_capslayer/capslayer/internal/printable"
-	"github.com/capslayer/rules_capslayer/capslayer/internal/quote"
 	"github.com/capslayer/rules_capslayer/capslayer/policy"
 )
 
@@ -82,11 +80,7 @@ func runAudit(args []string, stdout, stderr io.Writer) error {
 	if err := checkSomethingRead(pos[0], rep); err != nil {
 		return err
 	}
-	words := auditCLIWords
-	if hintStyle.bazel() {
-		words = auditBazelWords
-	}
-	res := policy.Audit(rep, p, words)
+	res := policy.Audit(rep, p, auditWords(hintStyle))
 	if *sarifOut != "" {
 		var buf bytes.Buffer
 		if err := res.WriteSARIF(&buf, version); err != nil {
@@ -156,70 +150,4 @@ func policyFailSummary(res *policy.Result) string {
 		parts = append(parts[:max], fmt.Sprintf("and %d more", len(parts)-max))
 	}
 	return strings.Join(parts, "; ")
-}
-
-// auditCLIWords say how to fix an audit finding with capslayer's flags: each
-// hint is an argv rendered by quote.Command, so a path from the image stays
-// one argument when the hint is pasted.
-var auditCLIWords = policy.Words{
-	Allow:   func(list string) string { return cliHint(nil, "--allow", list) },
-	Profile: func(name string) string { return cliHint(nil, "--profile", name) },
-	Justify: func(pattern, name, reason string) string {
-		// --justify cuts PATTERN:CAP=REASON at its first "=": a pattern
-		// with one is written in a policy file instead, as is one that
-		// a shell line cannot show.
-		fallback := func() string {
-			return "a policy file (--policy FILE) with " + policy.PolicyFileWords.Justify(pattern, name, reason) +
-				" (--justify cannot hold this path)"
-		}
-		if strings.Contains(pattern, "=") {
-			return fallback()
-		}
-		return cliHint(fallback, "--justify", pattern+":"+name+"="+reason)
-	},
-	MaxCaps:  func() string { return "--max-caps" },
-	Caps:     func() string { return "capslayer layer --caps TEXT" },
-	Mode:     func() string { return "capslayer layer --mode 0755" },
-	NoRootID: func() string { return "capslayer layer without --rootid" },
-	ReadLayers: func() string {
-		return "drop --label-only: the layers are read and the label verified by default"
-	},
-}
-
-// cliHint is argv as a shell line (quote.Command); when an argument cannot
-// be shown in one, it is fallback's text, or a note saying so.
-func cliHint(fallback func() string, argv ...string) string {
-	line, err := quote.Command(argv...)
-	if err == nil {
-		return line
-	}
-	if fallback != nil {
-		return fallback()
-	}
-	return fmt.Sprintf("%s (with a value a shell line cannot show: %s)", argv[0], printable.Text(err.Error()))
-}
-
-// auditBazelWords say it with the attributes of caps_policy_test (which
-// runs audit with --hint-style bazel) and caps_layer.
-var auditBazelWords = policy.Words{
-	Allow: func(list string) string {
-		return fmt.Sprintf("allow = [%s]", quotedList(strings.Split(list, ",")))
-	},
-	Profile: func(name string) string { return fmt.Sprintf("profile = %q", name) },
-	Justify: func(path, name, reason string) string {
-		return fmt.Sprintf("justifications = {%q: %q}", path+":"+name, reason)
-	},
-	MaxCaps:  func() string { return "max_caps" },
-	Caps:     func() string { return "caps_layer's caps or file_caps" },
-	Mode:     func() string { return `caps_layer's mode = "0755"` },
-	NoRootID: func() string { return "caps_layer without rootid" },
-}
-
-// quotedList is `"A", "B"`, as Starlark writes a list's items.
-func quotedList(items []string) string {
-	q := make([]string, len(items))
-	for i, s := range items {
-		q[i] = strconv.Quote(s)
-	}
-	return strings.Join(q, ", ")
 }

@@ -172,7 +172,7 @@ func TestAuditCLI(t *testing.T) {
 				"with --justify '/usr/bin/ping:CAP=REASON', or raise --max-caps"}, nil},
 		{"fixes in attributes", []string{"audit", "--profile", "pss-restricted", "--max-caps", "0", "--hint-style", "bazel", ping}, 1,
 			[]string{`or allow it with allow = ["NET_RAW"] (or use profile = "docker-default")`, `justify it: justifications = {"/usr/bin/ping:NET_RAW": "why the program needs it"}`,
-				`with justifications = {"/usr/bin/ping:CAP": "REASON"}, or raise max_caps`}, nil},
+				`with justifications = {"/usr/bin/ping:CAP": "REASON"}, or raise 'max_caps'`}, nil},
 		{"bad hint style", []string{"audit", "--profile", "none", "--hint-style", "make", server}, 2, nil, []string{`--hint-style "make": want one of cli, bazel`}},
 		{"policy file", []string{"audit", "--policy", policyFile, ping}, 0, []string{"profile docker-default", "PASS"}, nil},
 		{"flags override the policy file", []string{"audit", "--policy", policyFile, "--profile", "pss-restricted", ping}, 1, []string{"capability-not-allowed"}, nil},

@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -174,7 +173,7 @@ func runImage(args []string, stdout, stderr io.Writer) error {
 
 	res, err := image.Build(o)
 	if err != nil {
-		return imageBuildError(err, string(*hintStyle))
+		return explain(err, hintStyle)
 	}
 	for _, w := range res.Warnings {
 		printWarning(stderr, "image", w)
@@ -223,40 +222,6 @@ func printDigest(stdout io.Writer, img interface{ Digest() (v1.Hash, error) }, d
 		return err
 	}
 	_, err = io.WriteString(stdout, d.String()+"\n")
-	return err
-}
-
-// imageHints says, for each typed error of image.Build, what fixes it: in
-// the CLI's flags, and in the attributes of the Bazel rule caps_image, which
-// passes --hint-style bazel.
-var imageHints = []struct {
-	errs       []error
-	cli, bazel string
-}{
-	// One row a fix: the errors it answers, the CLI's words, the rule's words.
-	{[]error{image.ErrEntrypointNotFound, image.ErrEntrypointNotExecutable}, "check --entrypoint (or --cmd) and the --layer paths, or pass --no-entrypoint-check", "check 'entrypoint' (or 'cmd') and 'layers', or set check_entrypoint = False"},
-	{[]error{image.ErrEmptyEntrypoint}, "give --entrypoint, or pass --no-entrypoint-check", "set 'entrypoint', or set check_entrypoint = False"},
-	{[]error{image.ErrBaseAmbiguous}, "choose one with --platform or --base-ref", "choose one with 'architecture' (and 'os', 'variant') or 'base_ref'"},
-	{[]error{image.ErrBasePlatformNotFound}, "pick one with --platform, or use a --base built for the platform you want", "pick one with 'architecture' (and 'os', 'variant'), or use a 'base' built for the platform you want"},
-	{[]error{image.ErrBaseRefNotFound}, "give --base-ref one of these names or a manifest digest", "set 'base_ref' to one of these names or a manifest digest"},
-	{[]error{image.ErrReservedLabel}, "remove that --label", "remove that key from 'labels'"},
-	{[]error{image.ErrNoBaseImage}, "give --base an OCI image layout or docker save tarball that holds an image", "give 'base' an OCI image layout or docker save tarball that holds an image"},
-}
-
-// imageBuildError adds to an image.Build error what fixes it, in the words
-// of style ("cli" or "bazel").
-func imageBuildError(err error, style string) error {
-	for _, h := range imageHints {
-		for _, e := range h.errs {
-			if errors.Is(err, e) {
-				hint := h.cli
-				if style == "bazel" {
-					hint = h.bazel
-				}
-				return fmt.Errorf("%w; %s", err, hint)
-			}
-		}
-	}
 	return err
 }
 

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -129,13 +128,7 @@ func runLayer(args []string, stdout, stderr io.Writer) error {
 			opts = append(opts, layer.WithDescriptorFile(*descriptor))
 		}
 		res, err := layer.CopyUpFile(*output, img, scs, opts...)
-		switch {
-		case errors.Is(err, layer.ErrUnsafeMode):
-			return fmt.Errorf("%w (pass --allow-unsafe-mode to copy it anyway)", err)
-		case errors.Is(err, layer.ErrHasCapability):
-			return fmt.Errorf("%w (pass --replace-caps to replace them)", err)
-		}
-		return reportLayer(res, err, "--set", *printDigest, stdout, stderr)
+		return reportLayer(res, err, *printDigest, stdout, stderr)
 	}
 	for _, name := range []string{"platform", "replace-caps", "insecure", "ca-file"} {
 		if set(name) {
@@ -165,7 +158,7 @@ func runLayer(args []string, stdout, stderr io.Writer) error {
 		}
 		opts = append(opts, layer.WithDigests(*descriptor != "" || *printDigest))
 		res, err := layer.RewriteFile(*output, *fromTar, scs, opts...)
-		return reportLayer(res, err, "--set", *printDigest, stdout, stderr)
+		return reportLayer(res, err, *printDigest, stdout, stderr)
 	}
 	opts, err := layerOptions(*output, *mode, *owner, *mtime, set("mtime"), *compression)
 	if err != nil {
@@ -208,7 +201,7 @@ func runLayer(args []string, stdout, stderr io.Writer) error {
 	// computes the descriptor later, when needed.
 	opts = append(opts, layer.WithDigests(*descriptor != "" || *printDigest))
 	res, err := layer.WriteFile(*output, lfiles, opts...)
-	return reportLayer(res, err, "--mode", *printDigest, stdout, stderr)
+	return reportLayer(res, err, *printDigest, stdout, stderr)
 }
 
 // parseSets parses --set values, PATH=CAPS.
@@ -244,7 +237,7 @@ func openBase(flag, arg, platform string, ro registry.Options) (v1.Image, error)
 	}
 	in, err := source.Open(arg, source.Options{Registry: ro})
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", flag, registryError(err))
+		return nil, fmt.Errorf("%s: %w", flag, explain(err, nil))
 	}
 	if in.Kind == inspect.KindLayer {
 		return nil, usagef("%s %s is a single layer tar, not an image (an OCI layout directory, a docker save tarball or a registry reference)", flag, printable.String(arg))
@@ -287,19 +280,10 @@ func pickImage(flag, arg string, srcs []inspect.Source, want *v1.Platform) (v1.I
 	return nil, usagef("%s %s has %d images for --platform %s: give the variant too; it holds %s", flag, printable.String(arg), len(match), want, strings.Join(all, ", "))
 }
 
-// reportLayer translates the result of writing a layer for the user;
-// modeFlag is the flag that chose the files' modes.
-func reportLayer(res *layer.Result, err error, modeFlag string, printDigest bool, stdout, stderr io.Writer) error {
+// reportLayer translates the result of writing a layer for the user.
+func reportLayer(res *layer.Result, err error, printDigest bool, stdout, stderr io.Writer) error {
 	if err != nil {
-		switch {
-		case errors.Is(err, layer.ErrScript):
-			return fmt.Errorf("%w (pass --allow-script to store them anyway)", err)
-		case errors.Is(err, layer.ErrUnsafeMode):
-			return usagef("%s: %v (or pass --allow-unsafe-mode to store them anyway)", modeFlag, err)
-		case errors.Is(err, layer.ErrModTime):
-			return usagef("--mtime or SOURCE_DATE_EPOCH: %v", err)
-		}
-		return err
+		return explain(err, nil)
 	}
 	for _, w := range res.Warnings {
 		printWarning(stderr, "layer", w)

@@ -425,7 +425,7 @@ func TestLayerFromTarStrict(t *testing.T) {
 	args := []string{"layer", "--from-tar", in, "--set", "/bin/ping=cap_net_raw=p", "--output", out, "--descriptor", desc}
 
 	code, _, stderr := runCLI(t, args...)
-	if code != 2 || !strings.Contains(stderr, "--set: layer: /bin/ping: capabilities on a setuid, setgid or world-writable file: the input gives it mode 4755, which sets setuid,") ||
+	if code != 2 || !strings.Contains(stderr, "capslayer layer: /bin/ping: capabilities on a setuid, setgid or world-writable file: the input gives it mode 4755, which sets setuid,") ||
 		!strings.Contains(stderr, "pass --allow-unsafe-mode") {
 		t.Errorf("setuid target: exit %d, %s", code, stderr)
 	}

@@ -42,7 +42,7 @@ func runPush(args []string, stdout, stderr io.Writer) error {
 	}
 	p, err := registry.Push(fs.Arg(0), *repo, registry.Options{Insecure: *insecure, CAFile: *caFile, Timeout: *timeout})
 	if err != nil {
-		return registryError(err)
+		return explain(err, nil)
 	}
 	_, err = fmt.Fprintln(stdout, p.Reference)
 	return err

@@ -5,7 +5,6 @@ package main
 // flags that fix them. Reading is package source's.
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -94,36 +93,6 @@ func (sf *sourceFlags) options() source.Options {
 	return source.Options{Registry: sf.registryOptions(), LabelOnly: *sf.labelOnly}
 }
 
-// registryHints says, for each typed error of package registry, what fixes
-// it with capslayer's flags.
-var registryHints = []struct {
-	err  error
-	hint string
-}{
-	// A deadline or a stall is the cause even when go-containerregistry
-	// then tried plain HTTP (and was refused); a stall has no flag.
-	{registry.ErrTimeout, "a slow registry needs a longer --timeout"},
-	{registry.ErrStalled, ""},
-	{registry.ErrInsecure, "--insecure is only for a registry on this machine; for a remote registry whose CA the system does not trust, give the CA with --ca-file FILE"},
-	{registry.ErrUnknownAuthority, "give its CA with --ca-file FILE (or SSL_CERT_FILE)"},
-	{registry.ErrPlainHTTP, "for a plain-HTTP registry on this machine, add --insecure"},
-	{registry.ErrCAFile, "check --ca-file"},
-}
-
-// registryError adds to an error of package registry what fixes it, in
-// capslayer's flags.
-func registryError(err error) error {
-	for _, h := range registryHints {
-		if errors.Is(err, h.err) {
-			if h.hint == "" {
-				return err
-			}
-			return fmt.Errorf("%w; %s", err, h.hint)
-		}
-	}
-	return err
-}
-
 // load reads arg (a layer tar, a local image or a registry reference) with
 // package source, whose semantics these flags select. An image whose files
 // come from its label alone is named on stderr.
@@ -136,7 +105,7 @@ func (sf *sourceFlags) load(arg string, stderr io.Writer, cmd string) (*source.I
 	}
 	in, rep, err := source.Read(arg, sf.options())
 	if err != nil {
-		return nil, nil, registryError(err)
+		return nil, nil, explain(err, nil)
 	}
 	for _, im := range rep.Images {
 		if im.LabelOnly {

@@ -67,13 +67,13 @@ var (
 
 // OptionError reports a bad value in Options; Option is the field's name
 // ("Name", "OthersMayAdd", "Namespaces"), so that callers can name their
-// own flag or attribute.
+// own flag or attribute; the message is Err's and names no Go field.
 type OptionError struct {
 	Option string
 	Err    error
 }
 
-func (e *OptionError) Error() string { return e.Err.Error() + " (Options." + e.Option + ")" }
+func (e *OptionError) Error() string { return e.Err.Error() }
 
 func (e *OptionError) Unwrap() error { return e.Err }
 
