@@ -243,9 +243,8 @@ func (r *rootIDFlag) Set(s string) error {
 }
 
 // hintStyles are the values of --hint-style: whose words say how to fix an
-// error or a finding. The libraries name no flag; each command translates
-// their typed errors (and gives policy.Audit its words) in the style
-// asked for.
+// error or a finding. The libraries name no flag; hints.go says what
+// fixes their errors and audit's findings in the style asked for.
 var hintStyles = []string{"cli", "bazel"}
 
 // hintStyleFlag is --hint-style: "cli" (this tool's flags, the default) or

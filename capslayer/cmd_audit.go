@@ -80,7 +80,8 @@ func runAudit(args []string, stdout, stderr io.Writer) error {
 	if err := checkSomethingRead(pos[0], rep); err != nil {
 		return err
 	}
-	res := policy.Audit(rep, p, auditWords(hintStyle))
+	res := policy.Audit(rep, p)
+	wordFixes(res, hintStyle)
 	if *sarifOut != "" {
 		var buf bytes.Buffer
 		if err := res.WriteSARIF(&buf, version); err != nil {

@@ -110,7 +110,7 @@ func TestHostileNamesAudit(t *testing.T) {
 		if p == "" {
 			continue
 		}
-		hint := auditCLIWords.Justify(policy.LiteralPattern(p), "SYS_ADMIN", reason)
+		hint := auditCLIWords.justify(policy.LiteralPattern(p), "SYS_ADMIN", reason)
 		if !strings.Contains(stdout, "justify it: "+hint+"\n") {
 			t.Errorf("%q: audit does not print the hint %s:\n%s", quotetestName(i), hint, stdout)
 			continue
@@ -162,7 +162,7 @@ func TestHostileNamesAuditMaxCaps(t *testing.T) {
 		if p == "" {
 			continue
 		}
-		hint := auditCLIWords.Justify(policy.LiteralPattern(p), "CAP", "REASON")
+		hint := auditCLIWords.justify(policy.LiteralPattern(p), "CAP", "REASON")
 		if !strings.Contains(stdout, " with "+hint+", or raise --max-caps") {
 			t.Errorf("%q: no max-caps hint %s", quotetestName(i), hint)
 			continue

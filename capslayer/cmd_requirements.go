@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -81,15 +80,8 @@ func runRequirements(args []string, stdout, stderr io.Writer) error {
 			opts.User, opts.UserKnown, opts.UserSource = cfg.Config.Config.User, true, "image config"
 		}
 		r, err := requirements.Compute(img, opts)
-		var pe *requirements.PathError
-		if errors.As(err, &pe) {
-			if len(pe.Have) == 0 {
-				return usagef("--path %s: no file in the container's filesystem has capabilities", pe.Path)
-			}
-			return usagef("--path %s: no file with capabilities there in the container's filesystem (files with capabilities: %s)", pe.Path, requirements.PrintableList(pe.Have))
-		}
 		if err != nil {
-			return err
+			return explain(err, nil)
 		}
 		for i, w := range r.Warnings {
 			if w.Kind == requirements.WarnUserUnknown {

@@ -168,7 +168,7 @@ func TestRequirementsCLIErrors(t *testing.T) {
 		{[]string{"--only", "compose", l}, `--only "compose": choose docker, podman, flags, kubernetes or capabilities`},
 		{[]string{"--only", "docker", "--json", l}, "--only and --json do not go together"},
 		{[]string{"--path", "app/server", l}, `"app/server": give the absolute path inside the image`},
-		{[]string{"--path", "/app/other", l}, "--path /app/other: no file with capabilities there in the container's filesystem (files with capabilities: /app/server)"},
+		{[]string{"--path", "/app/other", l}, "requirements: /app/other: no file with capabilities there in the container's filesystem (files with capabilities: /app/server); check --path"},
 		{[]string{filepath.Join(dir, "missing.tar")}, "missing.tar"},
 	}
 	for _, tc := range tests {

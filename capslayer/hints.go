@@ -13,6 +13,7 @@ import (
 	"github.com/capslayer/rules_capslayer/capslayer/layer"
 	"github.com/capslayer/rules_capslayer/capslayer/policy"
 	"github.com/capslayer/rules_capslayer/capslayer/registry"
+	"github.com/capslayer/rules_capslayer/capslayer/requirements"
 )
 
 // This file is the one place where what fixes an error is said. The
@@ -72,6 +73,8 @@ var hints = []hint{
 	{is(layer.ErrHasCapability), "pass --replace-caps to replace them", "", ""},
 	{is(layer.ErrModTime), "check --mtime or SOURCE_DATE_EPOCH", "", ""},
 
+	{func(err error) bool { var pe *requirements.PathError; return errors.As(err, &pe) }, "check --path", "", ""},
+
 	// admission.Generate names the Options field a bad value came from.
 	{optionIs("Name"), "check --name", "", ""},
 	{optionIs("OthersMayAdd"), "check --others-may-add", "", ""},
@@ -120,26 +123,85 @@ func explain(err error, style *hintStyleFlag) error {
 	return err
 }
 
-// auditWords are the words in which audit says how to fix a finding.
-func auditWords(style *hintStyleFlag) policy.Words {
+// fixWords say, in one language, how to change the settings that fix an
+// audit finding: the CLI's flags, a Bazel rule's attributes, or the policy
+// file's fields.
+type fixWords struct {
+	// allow adds list (Docker names, comma separated) to the allowlist.
+	allow func(list string) string
+	// profile chooses the built-in profile name.
+	profile func(name string) string
+	// justify writes reason as the justification of capability name (a
+	// Docker name, or "CAP") for the files pattern matches. The result
+	// is text safe to print: the pattern, which comes from an image, is
+	// quoted for the language (internal/quote).
+	justify func(pattern, name, reason string) string
+	// maxCaps is the per-file limit of capabilities without justification.
+	maxCaps string
+	// caps, mode and noRootID say how the layer's writer sets a file's
+	// capabilities, gives it mode 0755, and writes revision 2 values.
+	caps, mode, noRootID string
+	// readLayers says how to read the image's layers instead of taking its
+	// capabilities from its label.
+	readLayers string
+}
+
+// wordFixes sets the Fix of every finding of res in the words of style.
+func wordFixes(res *policy.Result, style *hintStyleFlag) {
+	w := auditCLIWords
 	if style.bazel() {
-		return auditBazelWords
+		w = auditBazelWords
 	}
-	return auditCLIWords
+	res.Word(func(f policy.Finding) string { return fixText(f, w) })
+}
+
+// fixText says what fixes f (its Remedy, see policy.Remedy) in words w.
+// The file's path, which comes from the image, is escaped
+// (printable.String) in prose and quoted by w where it is a value.
+func fixText(f policy.Finding, w fixWords) string {
+	pp := printable.String(f.Path)
+	r := f.Remedy
+	switch f.Rule {
+	case policy.RuleNotAllowed:
+		list := strings.Join(f.Caps, ",")
+		it := "it"
+		if len(f.Caps) > 1 {
+			it = "them"
+		}
+		fix := fmt.Sprintf("drop %s from %s, or allow %s with %s", list, pp, it, w.allow(list))
+		if r.Profile != "" {
+			fix += fmt.Sprintf(" (or use %s)", w.profile(r.Profile))
+		}
+		return fix
+	case policy.RuleDangerous:
+		name := strings.Join(f.Caps, ",")
+		return fmt.Sprintf("drop %s from %s, or justify it: %s", name, pp, w.justify(r.Pattern, name, "why the program needs it"))
+	case policy.RuleTooMany:
+		return fmt.Sprintf("drop the capabilities %s does not need, or justify each of %s with %s, or raise %s", pp, strings.Join(f.Caps, ", "), w.justify(r.Pattern, "CAP", "REASON"), w.maxCaps)
+	case policy.RuleInvalid:
+		return fmt.Sprintf("rewrite the capabilities of %s (%s) or remove the attribute", pp, w.caps)
+	case policy.RuleUnsafeMode:
+		return fmt.Sprintf("give %s a mode without the setuid, setgid and world-writable bits, e.g. 0755 (%s)", pp, w.mode)
+	case policy.RuleNamespaced:
+		return fmt.Sprintf("write a revision 2 value for %s (%s)", pp, w.noRootID)
+	case policy.RuleUnverified:
+		return w.readLayers
+	}
+	return ""
 }
 
 // auditCLIWords say how to fix an audit finding with capslayer's flags: each
 // hint is an argv rendered by quote.Command, so a path from the image stays
 // one argument when the hint is pasted.
-var auditCLIWords = policy.Words{
-	Allow:   func(list string) string { return cliHint(nil, "--allow", list) },
-	Profile: func(name string) string { return cliHint(nil, "--profile", name) },
-	Justify: func(pattern, name, reason string) string {
+var auditCLIWords = fixWords{
+	allow:   func(list string) string { return cliHint(nil, "--allow", list) },
+	profile: func(name string) string { return cliHint(nil, "--profile", name) },
+	justify: func(pattern, name, reason string) string {
 		// --justify cuts PATTERN:CAP=REASON at its first "=": a pattern
 		// with one is written in a policy file instead, as is one that
 		// a shell line cannot show.
 		fallback := func() string {
-			return "a policy file (--policy FILE) with " + policy.PolicyFileWords.Justify(pattern, name, reason) +
+			return "a policy file (--policy FILE) with " + policyFileJustify(pattern, name, reason) +
 				" (--justify cannot hold this path)"
 		}
 		if strings.Contains(pattern, "=") {
@@ -147,29 +209,36 @@ var auditCLIWords = policy.Words{
 		}
 		return cliHint(fallback, "--justify", pattern+":"+name+"="+reason)
 	},
-	MaxCaps:  func() string { return "--max-caps" },
-	Caps:     func() string { return "capslayer layer --caps TEXT" },
-	Mode:     func() string { return "capslayer layer --mode 0755" },
-	NoRootID: func() string { return "capslayer layer without --rootid" },
-	ReadLayers: func() string {
-		return "drop --label-only: the layers are read and the label verified by default"
-	},
+	maxCaps:    "--max-caps",
+	caps:       "capslayer layer --caps TEXT",
+	mode:       "capslayer layer --mode 0755",
+	noRootID:   "capslayer layer without --rootid",
+	readLayers: "drop --label-only: the layers are read and the label verified by default",
+}
+
+// policyFileJustify is a justification as an entry of the policy file's
+// "justifications" (docs/policy.md).
+func policyFileJustify(pattern, name, reason string) string {
+	return fmt.Sprintf(`{"path": %s, "capability": %s, "reason": %s} in the policy's "justifications"`,
+		quote.JSONString(pattern), quote.JSONString(name), quote.JSONString(reason))
 }
 
 // auditBazelWords say it with the attributes of caps_policy_test (which
 // runs audit with --hint-style bazel) and caps_layer.
-var auditBazelWords = policy.Words{
-	Allow: func(list string) string {
+var auditBazelWords = fixWords{
+	allow: func(list string) string {
 		return fmt.Sprintf("allow = [%s]", quotedList(strings.Split(list, ",")))
 	},
-	Profile: func(name string) string { return fmt.Sprintf("profile = %q", name) },
-	Justify: func(path, name, reason string) string {
+	profile: func(name string) string { return fmt.Sprintf("profile = %q", name) },
+	justify: func(path, name, reason string) string {
 		return fmt.Sprintf("justifications = {%q: %q}", path+":"+name, reason)
 	},
-	MaxCaps:  func() string { return "'max_caps'" },
-	Caps:     func() string { return "caps_layer's 'caps' or caps_layer's 'file_caps'" },
-	Mode:     func() string { return `caps_layer's mode = "0755"` },
-	NoRootID: func() string { return "caps_layer's 'rootid' left unset" },
+	maxCaps:  "'max_caps'",
+	caps:     "caps_layer's 'caps' or caps_layer's 'file_caps'",
+	mode:     `caps_layer's mode = "0755"`,
+	noRootID: "caps_layer's 'rootid' left unset",
+	// caps_policy_test always reads the layers.
+	readLayers: "read the layers, as caps_policy_test does",
 }
 
 // auditWordsRule is the rule auditBazelWords speak of by default.

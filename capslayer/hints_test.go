@@ -8,9 +8,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/capslayer/rules_capslayer/capslayer/admission"
 	"github.com/capslayer/rules_capslayer/capslayer/image"
 	"github.com/capslayer/rules_capslayer/capslayer/layer"
 	"github.com/capslayer/rules_capslayer/capslayer/registry"
+	"github.com/capslayer/rules_capslayer/capslayer/requirements"
 )
 
 // ruleAttrs reads the attributes of every rule defined in
@@ -103,14 +105,14 @@ func TestHintAttributes(t *testing.T) {
 	}
 	w := auditBazelWords
 	for name, text := range map[string]string{
-		"Allow":          w.Allow("NET_RAW,CHOWN"),
-		"Profile":        w.Profile("docker-default"),
-		"Justify":        w.Justify("/bin/ping", "NET_RAW", "why"),
-		"Justify (CAP)":  w.Justify("/bin/ping", "CAP", "REASON"),
-		"MaxCaps":        w.MaxCaps(),
-		"Caps":           w.Caps(),
-		"Mode":           w.Mode(),
-		"NoRootID":       w.NoRootID(),
+		"allow":          w.allow("NET_RAW,CHOWN"),
+		"profile":        w.profile("docker-default"),
+		"justify":        w.justify("/bin/ping", "NET_RAW", "why"),
+		"justify (CAP)":  w.justify("/bin/ping", "CAP", "REASON"),
+		"maxCaps":        w.maxCaps,
+		"caps":           w.caps,
+		"mode":           w.mode,
+		"noRootID":       w.noRootID,
 		"the rule named": "caps_policy_test's 'image'",
 	} {
 		check("audit words "+name, text, auditWordsRule)
@@ -142,6 +144,11 @@ func TestExplain(t *testing.T) {
 		layer.ErrScript, layer.ErrUnsafeMode, layer.ErrHasCapability, layer.ErrModTime} {
 		if got := explain(kind, &bazel); !strings.HasPrefix(got.Error(), kind.Error()+"; ") || !strings.Contains(got.Error(), "--") {
 			t.Errorf("%v: %q (no rule runs this: the CLI's words stand)", kind, got)
+		}
+	}
+	for _, err := range []error{&requirements.PathError{Path: "/x"}, &admission.OptionError{Option: "Namespaces", Err: admission.ErrName}} {
+		if got := explain(err, nil); !strings.HasPrefix(got.Error(), err.Error()+"; check --") {
+			t.Errorf("%v: %q", err, got)
 		}
 	}
 	if got := explain(registry.ErrStalled, nil); got != registry.ErrStalled {

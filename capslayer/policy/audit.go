@@ -4,8 +4,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"math/bits"
-	"reflect"
-	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -13,7 +11,6 @@ import (
 	"github.com/capslayer/rules_capslayer/capslayer/imagemeta"
 	"github.com/capslayer/rules_capslayer/capslayer/inspect"
 	"github.com/capslayer/rules_capslayer/capslayer/internal/printable"
-	"github.com/capslayer/rules_capslayer/capslayer/internal/quote"
 )
 
 // Level is how serious a finding is; the values are SARIF's.
@@ -105,8 +102,35 @@ type Finding struct {
 	Caps []string `json:"capabilities,omitempty"`
 	// Message says what is wrong.
 	Message string `json:"message"`
-	// Fix says how to fix it.
+	// Remedy is what fixes it, as data; nil for a note.
+	Remedy *Remedy `json:"remedy,omitempty"`
+	// Fix says how to fix it, in the caller's words (see Result.Word):
+	// Audit leaves it empty.
 	Fix string `json:"fix,omitempty"`
+}
+
+// Remedy is what fixes a finding, as data for the caller to word in its
+// own language (a flag, a Bazel attribute, a policy file's field): the
+// library names none. The rule says what to do with the finding's Caps:
+//
+//   - capability-not-allowed: drop them from the file, or allow them (or
+//     use Profile, when set);
+//   - dangerous-capability: drop it, or justify it for Pattern;
+//   - too-many-capabilities: drop those not needed, justify each for
+//     Pattern, or raise the policy's MaxCaps;
+//   - invalid-capability: rewrite the file's capabilities or remove them;
+//   - unsafe-mode: give the file a mode without setuid, setgid and
+//     world-writable bits;
+//   - namespaced-capability: write a revision 2 value (no root ID);
+//   - unverified-capabilities: read the image's layers.
+type Remedy struct {
+	// Profile is the strictest built-in profile that allows the
+	// capabilities and everything the policy's profile allows; "" when
+	// none does.
+	Profile string `json:"profile,omitempty"`
+	// Pattern is the Justification.Path that matches the file alone
+	// (LiteralPattern of its path).
+	Pattern string `json:"pattern,omitempty"`
 }
 
 // AppliedJustification records a justification Audit used.
@@ -225,50 +249,14 @@ func (r *Result) UnverifiedImages() int {
 	return n
 }
 
-// Words says, in the caller's language, how to change the settings that
-// fix a finding: the CLI's flags, a Bazel rule's attributes, or the policy
-// file's fields. Audit writes each finding's Fix with them; a nil field
-// takes its PolicyFileWords value. The library itself names no flag.
-type Words struct {
-	// Allow adds the capabilities list (Docker names, comma separated)
-	// to the allowlist.
-	Allow func(list string) string
-	// Profile chooses the built-in profile name.
-	Profile func(name string) string
-	// Justify writes reason as the justification of capability name
-	// (a Docker name, or "CAP") for the files that pattern matches (a
-	// Justification.Path; Audit gives one that matches a file's path
-	// alone, see LiteralPattern). The result is text safe to print: the
-	// pattern, which comes from an image, quoted for the language
-	// (internal/quote).
-	Justify func(pattern, name, reason string) string
-	// MaxCaps is the per-file limit of capabilities without
-	// justification.
-	MaxCaps func() string
-	// Caps, Mode and NoRootID say how the layer's writer sets a file's
-	// capabilities, gives it mode 0755, and writes revision 2 values.
-	Caps, Mode, NoRootID func() string
-	// ReadLayers says how to read the image's layers instead of taking
-	// its capabilities from its label.
-	ReadLayers func() string
-}
-
-// PolicyFileWords are the policy file's fields (docs/policy.md), the
-// default words of Audit.
-var PolicyFileWords = Words{
-	Allow:   func(list string) string { return fmt.Sprintf(`"allow": [%s] in the policy`, quoteList(list)) },
-	Profile: func(name string) string { return fmt.Sprintf(`"profile": %q in the policy`, name) },
-	Justify: func(pattern, name, reason string) string {
-		return fmt.Sprintf(`{"path": %s, "capability": %s, "reason": %s} in the policy's "justifications"`,
-			quote.JSONString(pattern), quote.JSONString(name), quote.JSONString(reason))
-	},
-	MaxCaps:  func() string { return `the policy's "max_caps"` },
-	Caps:     func() string { return "the layer's capability text" },
-	Mode:     func() string { return "mode 0755 in the layer" },
-	NoRootID: func() string { return "a layer written without a root ID" },
-	ReadLayers: func() string {
-		return "read the layers (source.Options.LabelOnly false, the default)"
-	},
+// Word sets the Fix of every finding that has a Remedy to fix(finding):
+// what fixes it in the caller's words.
+func (r *Result) Word(fix func(Finding) string) {
+	for i, f := range r.Findings {
+		if f.Remedy != nil {
+			r.Findings[i].Fix = fix(f)
+		}
+	}
 }
 
 // LiteralPattern returns the Justification.Path pattern that matches p
@@ -293,33 +281,12 @@ func LiteralPattern(p string) string {
 	return b.String()
 }
 
-// quoteList turns "A,B" into `"A", "B"`.
-func quoteList(list string) string {
-	q := strings.Split(list, ",")
-	for i, s := range q {
-		q[i] = strconv.Quote(s)
-	}
-	return strings.Join(q, ", ")
-}
-
-// complete fills the nil fields of w from PolicyFileWords.
-func (w Words) complete() Words {
-	v, d := reflect.ValueOf(&w).Elem(), reflect.ValueOf(PolicyFileWords)
-	for i := 0; i < v.NumField(); i++ {
-		if v.Field(i).IsNil() {
-			v.Field(i).Set(d.Field(i))
-		}
-	}
-	return w
-}
-
-// Audit checks every file with capabilities in rep against p, and says how
-// to fix each finding in words w. Files that a later layer replaced or
+// Audit checks every file with capabilities in rep against p, and gives
+// each finding its Remedy. Files that a later layer replaced or
 // deleted are listed and get a note, but are not checked against the other
 // rules: they never reach the runtime filesystem. p must be valid (see
 // Policy.Validate).
-func Audit(rep *inspect.Report, p Policy, w Words) *Result {
-	w = w.complete()
+func Audit(rep *inspect.Report, p Policy) *Result {
 	allowed := p.Allowed()
 	res := &Result{
 		Origin: rep.Origin,
@@ -344,10 +311,10 @@ func Audit(rep *inspect.Report, p Policy, w Words) *Result {
 	for _, img := range rep.Images {
 		if img.LabelOnly {
 			res.Verified = false
-			res.Findings = append(res.Findings, unverified(img, w))
+			res.Findings = append(res.Findings, unverified(img))
 		}
 		for _, f := range img.SortedFiles() {
-			fr, findings := auditFile(img, f, p, w, allowed, used)
+			fr, findings := auditFile(img, f, p, allowed, used)
 			res.Files = append(res.Files, fr)
 			res.Findings = append(res.Findings, findings...)
 		}
@@ -364,7 +331,7 @@ func Audit(rep *inspect.Report, p Policy, w Words) *Result {
 
 // unverified is the finding about an image whose files come from its
 // label alone.
-func unverified(img inspect.Image, w Words) Finding {
+func unverified(img inspect.Image) Finding {
 	where := "the image"
 	if img.Name != "" {
 		where = "image " + img.Name
@@ -377,7 +344,7 @@ func unverified(img inspect.Image, w Words) Finding {
 		Level:    ruleByID(RuleUnverified).Level,
 		Location: Location{Image: img.Name, Platform: img.Platform, Layer: -1, Source: img.FilesFrom()},
 		Message:  fmt.Sprintf("the capabilities of %s were taken from its %s label, not read from its layers: nothing was verified, so there is no verdict", where, imagemeta.LabelCapabilities),
-		Fix:      w.ReadLayers(),
+		Remedy:   &Remedy{},
 	}
 }
 
@@ -415,7 +382,7 @@ func justify(p Policy, used []bool, path string, c int) (string, bool) {
 	return "", false
 }
 
-func auditFile(img inspect.Image, f inspect.File, p Policy, w Words, allowed caps.Mask, used []bool) (FileResult, []Finding) {
+func auditFile(img inspect.Image, f inspect.File, p Policy, allowed caps.Mask, used []bool) (FileResult, []Finding) {
 	fc := f.Xattr.Caps
 	fr := FileResult{
 		Location:     Location{Image: img.Name, Platform: img.Platform, Layer: f.Layer, LayerDigest: layerDigest(img, f.Layer), Path: f.Path, Source: img.FilesFrom()},
@@ -430,20 +397,18 @@ func auditFile(img inspect.Image, f inspect.File, p Policy, w Words, allowed cap
 		fr.Capabilities = nonNil(fc.All().DockerNames())
 	}
 	base := Finding{Location: fr.Location}
-	mk := func(rule string, capsConcerned []string, msg, fix string) Finding {
+	mk := func(rule string, capsConcerned []string, msg string, remedy *Remedy) Finding {
 		fd := base
 		fd.Rule = rule
 		fd.Level = ruleByID(rule).Level
 		fd.Caps = capsConcerned
 		fd.Message = msg
-		fd.Fix = fix
+		fd.Remedy = remedy
 		return fd
 	}
-	// Messages and fixes are text for people: the names in them, which
-	// come from the image, are escaped (printable.String); the hints that
-	// Words write quote them for their language.
-	pp := printable.String(f.Path)
-	where := fileWhere(pp, printable.String(img.Name), f.Layer)
+	// Messages are text for people: the names in them, which come from
+	// the image, are escaped (printable.String).
+	where := fileWhere(printable.String(f.Path), printable.String(img.Name), f.Layer)
 
 	if f.ShadowedBy >= 0 {
 		fr.Status = StatusShadowed
@@ -457,14 +422,14 @@ func auditFile(img inspect.Image, f inspect.File, p Policy, w Words, allowed cap
 				msg += fmt.Sprintf(" (the policy would not allow %s)", strings.Join(bad.DockerNames(), ", "))
 			}
 		}
-		return fr, []Finding{mk(RuleShadowed, nonEmpty(fr.Capabilities), msg, "")}
+		return fr, []Finding{mk(RuleShadowed, nonEmpty(fr.Capabilities), msg, nil)}
 	}
 
 	if f.Invalid != "" {
 		fr.Status = StatusFail
 		return fr, []Finding{mk(RuleInvalid, nil,
 			fmt.Sprintf("%s has a security.capability value that cannot be decoded (%s; hex %s)", where, f.Invalid, fr.Hex),
-			fmt.Sprintf("rewrite the capabilities of %s (%s) or remove the attribute", pp, w.Caps()))}
+			&Remedy{})}
 	}
 
 	var findings []Finding
@@ -473,13 +438,9 @@ func auditFile(img inspect.Image, f inspect.File, p Policy, w Words, allowed cap
 	// Allowlist: one finding per file, naming every capability not allowed.
 	if bad := all &^ allowed; bad != 0 {
 		names := bad.DockerNames()
-		list := strings.Join(names, ",")
-		fix := fmt.Sprintf("drop %s from %s, or allow %s with %s", list, pp, pronoun(len(names)), w.Allow(list))
-		if prof := broaderProfile(p, bad); prof != "" {
-			fix += fmt.Sprintf(" (or use %s)", w.Profile(prof))
-		}
 		findings = append(findings, mk(RuleNotAllowed, names,
-			fmt.Sprintf("%s has %s (%s), which %s does not allow", where, capsPhrase(names), fr.Caps, policyName(p)), fix))
+			fmt.Sprintf("%s has %s (%s), which %s does not allow", where, capsPhrase(names), fr.Caps, policyName(p)),
+			&Remedy{Profile: broaderProfile(p, bad)}))
 	}
 
 	// Dangerous capabilities and the per-file limit both ask for
@@ -503,7 +464,7 @@ func auditFile(img inspect.Image, f inspect.File, p Policy, w Words, allowed cap
 		name := caps.DockerName(c)
 		findings = append(findings, mk(RuleDangerous, []string{name},
 			fmt.Sprintf("%s has CAP_%s, a dangerous capability (%s), without a written justification", where, name, d.Reason),
-			fmt.Sprintf("drop %s from %s, or justify it: %s", name, pp, w.Justify(LiteralPattern(f.Path), name, "why the program needs it"))))
+			&Remedy{Pattern: LiteralPattern(f.Path)}))
 	}
 	if n := bits.OnesCount64(uint64(all)); p.MaxCaps != NoLimit && n > p.MaxCaps {
 		var missing []string
@@ -515,7 +476,7 @@ func auditFile(img inspect.Image, f inspect.File, p Policy, w Words, allowed cap
 		if len(missing) > 0 {
 			findings = append(findings, mk(RuleTooMany, missing,
 				fmt.Sprintf("%s has %d capabilities (%s), more than the %d allowed without justification; not justified: %s", where, n, strings.Join(fr.Capabilities, ", "), p.MaxCaps, strings.Join(missing, ", ")),
-				fmt.Sprintf("drop the capabilities %s does not need, or justify each of %s with %s, or raise %s", pp, strings.Join(missing, ", "), w.Justify(LiteralPattern(f.Path), "CAP", "REASON"), w.MaxCaps())))
+				&Remedy{Pattern: LiteralPattern(f.Path)}))
 		}
 	}
 	for _, c := range all.List() {
@@ -527,13 +488,13 @@ func auditFile(img inspect.Image, f inspect.File, p Policy, w Words, allowed cap
 	if bits := caps.UnsafeMode(f.Mode); bits != "" && all != 0 {
 		findings = append(findings, mk(RuleUnsafeMode, nonEmpty(fr.Capabilities),
 			fmt.Sprintf("%s has capabilities and mode %04o: it is %s", where, f.Mode, bits),
-			fmt.Sprintf("give %s a mode without the setuid, setgid and world-writable bits, e.g. 0755 (%s)", pp, w.Mode())))
+			&Remedy{}))
 	}
 
 	if f.Xattr.Revision == 3 && f.Xattr.RootID != 0 {
 		findings = append(findings, mk(RuleNamespaced, nil,
 			fmt.Sprintf("%s has a revision 3 security.capability value with root uid %d: Linux applies it only in a user namespace whose root is host uid %d and ignores it elsewhere", where, f.Xattr.RootID, f.Xattr.RootID),
-			fmt.Sprintf("write a revision 2 value for %s (%s)", pp, w.NoRootID())))
+			&Remedy{}))
 	}
 
 	for _, fd := range findings {
@@ -598,11 +559,4 @@ func capsPhrase(names []string) string {
 		return q[0]
 	}
 	return strings.Join(q[:len(q)-1], ", ") + " and " + q[len(q)-1]
-}
-
-func pronoun(n int) string {
-	if n == 1 {
-		return "it"
-	}
-	return "them"
 }

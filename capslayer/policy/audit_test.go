@@ -113,7 +113,7 @@ func TestAuditRules(t *testing.T) {
 			if err := tc.p.Validate(); err != nil {
 				t.Fatal(err)
 			}
-			res := Audit(layerReport(tc.files...), tc.p, Words{})
+			res := Audit(layerReport(tc.files...), tc.p)
 			if got, want := strings.Join(rulesOf(res), " "), strings.Join(tc.want, " "); got != want {
 				t.Errorf("findings = %q, want %q", got, want)
 			}
@@ -124,8 +124,8 @@ func TestAuditRules(t *testing.T) {
 				if f.Path == "" || f.Message == "" || !strings.Contains(f.Message, f.Path) {
 					t.Errorf("finding %+v does not name its file", f)
 				}
-				if f.Level != LevelNote && f.Fix == "" {
-					t.Errorf("finding %+v has no fix", f)
+				if (f.Level != LevelNote) != (f.Remedy != nil) {
+					t.Errorf("finding %+v: a remedy for an error or warning, none for a note", f)
 				}
 				for _, c := range f.Caps {
 					if !strings.Contains(f.Message, c) {
@@ -139,41 +139,45 @@ func TestAuditRules(t *testing.T) {
 
 func TestAuditMessages(t *testing.T) {
 	p := Default(ProfileRestricted)
-	res := Audit(layerReport(capFile(t, "/app/tool", "cap_sys_admin,cap_net_raw=ep")), p, Words{})
-	want := []struct{ rule, msg, fix string }{
+	res := Audit(layerReport(capFile(t, "/app/tool", "cap_sys_admin,cap_net_raw=ep")), p)
+	want := []struct {
+		rule, msg string
+		caps      string
+		remedy    Remedy
+	}{
 		{RuleNotAllowed,
 			"/app/tool (layer 0) has CAP_NET_RAW and CAP_SYS_ADMIN (cap_net_raw,cap_sys_admin=ep), which profile pss-restricted does not allow",
-			`drop NET_RAW,SYS_ADMIN from /app/tool, or allow them with "allow": ["NET_RAW", "SYS_ADMIN"] in the policy`},
+			"NET_RAW SYS_ADMIN", Remedy{}},
 		{RuleDangerous,
 			"/app/tool (layer 0) has CAP_NET_RAW, a dangerous capability (raw and packet sockets: forge packets and spoof addresses on the pod network), without a written justification",
-			`drop NET_RAW from /app/tool, or justify it: {"path": "/app/tool", "capability": "NET_RAW", "reason": "why the program needs it"} in the policy's "justifications"`},
+			"NET_RAW", Remedy{Pattern: "/app/tool"}},
 		{RuleDangerous,
 			"/app/tool (layer 0) has CAP_SYS_ADMIN, a dangerous capability (mount, namespaces and dozens of other administrative operations; equivalent to root in most threat models), without a written justification",
-			`drop SYS_ADMIN from /app/tool, or justify it: {"path": "/app/tool", "capability": "SYS_ADMIN", "reason": "why the program needs it"} in the policy's "justifications"`},
+			"SYS_ADMIN", Remedy{Pattern: "/app/tool"}},
 	}
 	if len(res.Findings) != len(want) {
 		t.Fatalf("findings = %q", rulesOf(res))
 	}
 	for i, w := range want {
 		f := res.Findings[i]
-		if f.Rule != w.rule || f.Message != w.msg || f.Fix != w.fix {
-			t.Errorf("finding %d:\n got %s | %s | %s\nwant %s | %s | %s", i, f.Rule, f.Message, f.Fix, w.rule, w.msg, w.fix)
+		if f.Rule != w.rule || f.Message != w.msg || strings.Join(f.Caps, " ") != w.caps || f.Remedy == nil || *f.Remedy != w.remedy || f.Fix != "" {
+			t.Errorf("finding %d:\n got %s | %s | %v | %+v | %q\nwant %s | %s | %s | %+v", i, f.Rule, f.Message, f.Caps, f.Remedy, f.Fix, w.rule, w.msg, w.caps, w.remedy)
 		}
 	}
 	// A broader profile is suggested when one allows every offending
 	// capability.
-	res = Audit(layerReport(capFile(t, "/usr/bin/ping", "cap_net_raw=ep")), p, Words{})
-	if !strings.HasSuffix(res.Findings[0].Fix, `(or use "profile": "docker-default" in the policy)`) {
-		t.Errorf("fix = %q, want a docker-default suggestion", res.Findings[0].Fix)
+	res = Audit(layerReport(capFile(t, "/usr/bin/ping", "cap_net_raw=ep")), p)
+	if r := res.Findings[0].Remedy; r == nil || r.Profile != ProfileDockerDefault {
+		t.Errorf("remedy = %+v, want a docker-default suggestion", r)
 	}
-	res = Audit(layerReport(capFile(t, "/usr/bin/ping", "cap_chown=ep")), p, Words{})
-	if !strings.HasSuffix(res.Findings[0].Fix, `(or use "profile": "pss-baseline" in the policy)`) {
-		t.Errorf("fix = %q, want a pss-baseline suggestion", res.Findings[0].Fix)
+	res = Audit(layerReport(capFile(t, "/usr/bin/ping", "cap_chown=ep")), p)
+	if r := res.Findings[0].Remedy; r == nil || r.Profile != ProfileBaseline {
+		t.Errorf("remedy = %+v, want a pss-baseline suggestion", r)
 	}
 	// Shadowed files say what the policy would have said.
 	f := capFile(t, "/usr/bin/ping", "cap_net_raw=ep")
 	f.ShadowedBy = 2
-	res = Audit(layerReport(f), p, Words{})
+	res = Audit(layerReport(f), p)
 	if want := "/usr/bin/ping (layer 0) had capabilities cap_net_raw=ep, but layer 2 replaced or deleted it: it is not in the container's filesystem, so it is not checked (the policy would not allow NET_RAW)"; res.Findings[0].Message != want {
 		t.Errorf("shadowed message = %q\nwant %q", res.Findings[0].Message, want)
 	}
@@ -184,7 +188,7 @@ func TestAuditJustificationBookkeeping(t *testing.T) {
 	jAll, _ := ParseJustification("NET_RAW=network diagnostics")
 	jStale, _ := ParseJustification("/app/gone:SYS_ADMIN=old")
 	p := Policy{Profile: ProfileDockerDefault, MaxCaps: 3, Justifications: []Justification{jAll, jPing, jStale}}
-	res := Audit(layerReport(capFile(t, "/usr/bin/ping", "cap_net_raw=ep"), capFile(t, "/usr/bin/arping", "cap_net_raw=ep")), p, Words{})
+	res := Audit(layerReport(capFile(t, "/usr/bin/ping", "cap_net_raw=ep"), capFile(t, "/usr/bin/arping", "cap_net_raw=ep")), p)
 	if !res.Passed {
 		t.Fatalf("findings = %q", rulesOf(res))
 	}
@@ -220,7 +224,7 @@ func TestAuditOrderAndImages(t *testing.T) {
 		}},
 		{Name: "example.com/app:1", Platform: "linux/arm64", Layers: []inspect.Layer{{Index: 0, Digest: "sha256:2222", Files: []inspect.File{srv}}}},
 	}}
-	res := Audit(rep, Default(ProfileRestricted), Words{})
+	res := Audit(rep, Default(ProfileRestricted))
 	var got []string
 	for _, f := range res.Files {
 		got = append(got, f.Platform+" "+f.LayerDigest+" "+f.Path+" "+f.Status)

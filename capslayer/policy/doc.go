@@ -9,8 +9,9 @@
 // file with a security.capability attribute in an inspect.Report and returns
 // a Result: one FileResult per file (including files from base layers and
 // files that later layers overwrote or deleted) and one Finding per broken
-// rule. Findings name the file, the capabilities and the rule, and say how to
-// fix it. Result.WriteText, Result.WriteJSON and Result.WriteSARIF render it.
+// rule. Findings name the file, the capabilities and the rule, and carry
+// what fixes them as data (Remedy), which the caller words in its own
+// language (Result.Word): the package names no flag. Result.WriteText, Result.WriteJSON and Result.WriteSARIF render it.
 //
 // The rules (see Rules):
 //

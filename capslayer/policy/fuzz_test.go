@@ -39,7 +39,7 @@ func FuzzParsePolicy(f *testing.F) {
 				t.Fatalf("ParseFile(%q) accepted an invalid policy: %v", s, err)
 			}
 			_ = p.Describe()
-			_ = Audit(layerReport(capFile(t, "/app/x", "cap_net_raw,cap_chown=ep")), p, Words{})
+			_ = Audit(layerReport(capFile(t, "/app/x", "cap_net_raw,cap_chown=ep")), p)
 		}
 	})
 }

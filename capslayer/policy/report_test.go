@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -89,10 +90,14 @@ func examplePolicy(t *testing.T) Policy {
 
 func TestAuditGolden(t *testing.T) {
 	p := examplePolicy(t)
-	res := Audit(exampleReport(t), p, Words{})
+	res := Audit(exampleReport(t), p)
 	if res.Passed {
 		t.Fatal("the example passed; it should fail")
 	}
+	// The reports show each finding's Fix in the caller's words.
+	res.Word(func(f Finding) string {
+		return fmt.Sprintf("test words for %s %s (profile %q, pattern %q)", f.Rule, strings.Join(f.Caps, ","), f.Remedy.Profile, f.Remedy.Pattern)
+	})
 	var text, js, sarif bytes.Buffer
 	if err := res.WriteText(&text); err != nil {
 		t.Fatal(err)
@@ -121,7 +126,7 @@ func TestAuditGolden(t *testing.T) {
 func TestAuditTextEmpty(t *testing.T) {
 	var b bytes.Buffer
 	p := Default(ProfileRestricted)
-	res := Audit(layerReport(), p, Words{})
+	res := Audit(layerReport(), p)
 	if err := res.WriteText(&b); err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +139,7 @@ func TestAuditTextEmpty(t *testing.T) {
 // TestSARIFShape checks the parts of SARIF 2.1.0 that code-scanning UIs
 // (GitHub, VS Code's SARIF viewer) rely on.
 func TestSARIFShape(t *testing.T) {
-	res := Audit(exampleReport(t), examplePolicy(t), Words{})
+	res := Audit(exampleReport(t), examplePolicy(t))
 	var b bytes.Buffer
 	if err := res.WriteSARIF(&b, "1.2.3"); err != nil {
 		t.Fatal(err)

@@ -96,7 +96,7 @@ func Example() {
 	fmt.Println(in.Kind, len(in.Images), "image, label", in.Images[0].Metadata.Label.Encode())
 	im := rep.Images[0]
 	fmt.Println("files:", len(im.Files()), "from:", im.FilesFrom())
-	res := policy.Audit(rep, policy.Default("pss-restricted"), policy.PolicyFileWords)
+	res := policy.Audit(rep, policy.Default("pss-restricted"))
 	fmt.Println("verified:", res.Verified, "passed:", res.Passed, "finding:", res.Findings[0].Rule)
 	// Output:
 	// forged label caught: true

@@ -3,6 +3,16 @@
 // "image: "), once: an exported function defers Add, so that no return
 // site has to remember it and an error of another exported function of
 // the same package, returned as is, is not prefixed twice.
+//
+// This is one part of the libraries' error idiom. An error a caller may act
+// on has a kind, matched with errors.Is: an exported sentinel (ErrX; its
+// text may carry the prefix itself, which Add then does not repeat) or a
+// typed constant (image.Error). An error that carries data the caller needs
+// is a struct type taken out with errors.As (image.EntrypointError,
+// admission.OptionError, requirements.PathError), and unwraps to its kind.
+// Messages say what is wrong in the library's terms and name no flag or
+// Bazel attribute: the command line adds the fix, in one table (the
+// capslayer command's hints.go).
 package errprefix
 
 import (
