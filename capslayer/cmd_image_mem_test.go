@@ -4,35 +4,30 @@ package main
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"testing"
 
 	"github.com/capslayer/rules_capslayer/internal/tartest"
 )
 
-// maxRSS runs capslayer (this test binary as TestLayerHelperProcess) with
-// args in a process of its own and returns its peak resident set size in
-// bytes, as the kernel accounts it (getrusage ru_maxrss, what /usr/bin/time
-// -v prints as "Maximum resident set size").
+// maxRSS runs capslayer with args in a process of its own (runProcess)
+// and returns its peak resident set size in bytes: the process's own
+// VmHWM, not getrusage's ru_maxrss, which exec inherits from the parent
+// Go started the child from with vfork (this test holds the layers'
+// names in memory).
 //
 // It is the least of three runs, as a benchmark keeps its best time: one
-// run in many peaked at 2-3x the others' RSS while other jobs loaded the
-// machine (70.9 MiB against 26-42 MiB, the same layer and binary, even
-// with GOMEMLIMIT=16MiB), which is the scheduler's doing, not the
-// program's need.
+// run in many peaked at 2-3x the others while other jobs loaded the
+// machine, which is the scheduler's doing, not the program's need.
 func maxRSS(t *testing.T, args ...string) int64 {
 	t.Helper()
 	least := int64(-1)
 	for range 3 {
-		cmd := exec.Command(os.Args[0], append([]string{"-test.run=^TestLayerHelperProcess$", "--"}, args...)...)
-		cmd.Env = append(os.Environ(), "CAPSLAYER_TEST_HELPER=1", "SOURCE_DATE_EPOCH=")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("capslayer %v: %v\n%s", args, err, out)
+		code, stderr, _, rss := runProcess(t, args...)
+		if code != 0 {
+			t.Fatalf("capslayer %v: exit %d\n%s", args, code, stderr)
 		}
-		rss := cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss << 10 // KiB on Linux
 		if least < 0 || rss < least {
 			least = rss
 		}
