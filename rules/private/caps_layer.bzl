@@ -129,8 +129,8 @@ with the base's metadata, and nothing else. A multi-platform base gives the
 image of the target platform (or of `platform`), so the rule works under
 `oci_image_index`'s transition. The base's layers are read from the top down
 to the one holding the file, checked against their digests, never unpacked.
-A setuid, setgid or world-writable file, a file that already has
-capabilities (unless `replace_caps`), a directory, a symlink (the error
+A setuid, setgid or world-writable file (unless `allow_unsafe_mode`), a
+file that already has capabilities (unless `replace_caps`), a directory, a symlink (the error
 names its target) or a path the base does not have (the error lists the
 layers read) fails the build. A hard-linked file is copied alone: its other
 names keep the original file and its capabilities.
@@ -256,6 +256,8 @@ def _caps_layer_impl(ctx):
 
     compression = COMPRESSIONS[attr.compression]
     layer = ctx.actions.declare_file(ctx.label.name + compression.extension)
+    if attr.allow_unsafe_mode:
+        args.add("--allow-unsafe-mode")
     if attr.rootid:
         args.add("--rootid", str(attr.rootid))
     args.add("--compression", attr.compression)
@@ -464,6 +466,15 @@ caps_layer = rule(
         "replace_caps": attr.bool(
             doc = "With `base`: replace the capabilities a named file of the base already has, instead " +
                   "of failing.",
+            default = False,
+        ),
+        "allow_unsafe_mode": attr.bool(
+            doc = "Let a file with capabilities be setuid, setgid or world-writable: a `mode` such as " +
+                  "`\"4755\"`, an entry of `tars` with such a mode, or such a file of `base`. Without it the " +
+                  "build fails on one: set-ID adds a second privilege to the capabilities, and anyone could " +
+                  "replace a world-writable file's contents while its capabilities stay (`capslayer audit` " +
+                  "reports such a file, rule `unsafe-mode`). The sticky bit needs no opt-in. This is " +
+                  "`capslayer layer --allow-unsafe-mode`.",
             default = False,
         ),
         "_platform": attr.label(

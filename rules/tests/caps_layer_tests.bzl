@@ -1,6 +1,7 @@
 """Analysis tests of caps_layer: outputs, provider, action, and fail() texts."""
 
 load("@bazel_skylib//lib:unittest.bzl", "analysistest", "asserts")
+load("@bazel_skylib//rules:build_test.bzl", "build_test")
 load("//rules:defs.bzl", "CapsLayerInfo", "caps_image", "caps_labels", "caps_layer")
 load(":failure.bzl", "failure_tests")
 
@@ -200,6 +201,25 @@ _prebuilt_toolchain_test = analysistest.make(
         "//command_line_option:extra_toolchains": [str(Label("//rules/tests:fake_capslayer_toolchain"))],
     },
 )
+
+# ---------------------------------------------------------------------------
+# `allow_unsafe_mode` reaches the layer action of each kind of layer.
+
+def _allow_unsafe_mode_test_impl(ctx):
+    env = analysistest.begin(ctx)
+    argv = _argv_after_executable(analysistest.target_actions(env)[0])
+    asserts.equals(env, 1, len([a for a in argv if a == "--allow-unsafe-mode"]), "--allow-unsafe-mode once: %s" % argv)
+    return analysistest.end(env)
+
+_allow_unsafe_mode_test = analysistest.make(_allow_unsafe_mode_test_impl)
+
+def _no_allow_unsafe_mode_test_impl(ctx):
+    env = analysistest.begin(ctx)
+    argv = _argv_after_executable(analysistest.target_actions(env)[0])
+    asserts.false(env, "--allow-unsafe-mode" in argv, "no --allow-unsafe-mode by default: %s" % argv)
+    return analysistest.end(env)
+
+_no_allow_unsafe_mode_test = analysistest.make(_no_allow_unsafe_mode_test_impl)
 
 # ---------------------------------------------------------------------------
 # `tars` + `file_caps`: capabilities on files of an existing tar.
@@ -638,5 +658,44 @@ def caps_layer_test_suite(name):
     )
     _labels_test(name = "copy_up_labels_test", target_under_test = ":copy_up_labels", base_name = "copy_up_base", layer_name = "copy_up.tar")
     tests.append(":copy_up_labels_test")
+
+    # A setuid file with capabilities: the build fails without
+    # allow_unsafe_mode (the CLI refuses it), so building it checks that the
+    # attribute reaches the tool.
+    caps_layer(
+        name = "setuid",
+        binary = ":testdata/server.bin",
+        path = "/app/server",
+        caps = "cap_net_bind_service=ep",
+        mode = "4755",
+        allow_unsafe_mode = True,
+        tags = ["manual"],
+    )
+    build_test(
+        name = "setuid_build_test",
+        targets = [":setuid"],
+    )
+    tests.append(":setuid_build_test")
+    caps_layer(
+        name = "tar_rewrite_unsafe",
+        tars = [":testdata/base.tar"],
+        file_caps = {"/bin/ping": "cap_net_raw=p"},
+        allow_unsafe_mode = True,
+        tags = ["manual"],
+    )
+    caps_layer(
+        name = "copy_up_unsafe",
+        base = ":copy_up_base",
+        file_caps = {"/bin/ping": "cap_net_raw=p"},
+        replace_caps = True,
+        allow_unsafe_mode = True,
+        tags = ["manual"],
+    )
+    for case in ["setuid", "tar_rewrite_unsafe", "copy_up_unsafe"]:
+        _allow_unsafe_mode_test(name = case + "_allow_unsafe_mode_test", target_under_test = ":" + case)
+        tests.append(":%s_allow_unsafe_mode_test" % case)
+    for case in ["simple", "tar_rewrite", "copy_up"]:
+        _no_allow_unsafe_mode_test(name = case + "_no_allow_unsafe_mode_test", target_under_test = ":" + case)
+        tests.append(":%s_no_allow_unsafe_mode_test" % case)
 
     native.test_suite(name = name, tests = tests)
