@@ -313,7 +313,7 @@ def _caps_layer_impl(ctx):
             caps = caps_by_path,
             files = files_by_path,
             labels = labels,
-            platform = attr.platform.label if attr.platform else None,
+            platform = attr._platform[0][TargetPlatformInfo].platform,
         ),
     ]
 

@@ -25,7 +25,12 @@ time.""",
                 "`\"origin\": \"input\"`.",
         "files": "dict of string to File: the destination path of every file in the layer to the file put there; " +
                  "empty for a layer made from `tars`.",
-        "platform": "Label or None: the `platform` the files were built for, when `caps_layer` transitioned them.",
+        "platform": "string: the OCI platform the layer's files were built for, `linux/<arch>[/<variant>]` " +
+                    "(`linux/arm64` with `platform = \"@rules_go//go/toolchain:linux_arm64\"`, else that of the " +
+                    "target platform), or `\"\"` for a CPU that OCI images do not name. A string in the form of " +
+                    "`CapsImageInfo.platform` and `capslayer --platform`, not a Bazel platform Label: what a " +
+                    "consumer compares it with (an image's or a base's platform, an index entry) is an OCI " +
+                    "platform, and a Label would have to be resolved to constraints first.",
         "labels": "File: `<name>.labels`, the line `io.capslayer.capabilities=<json>` for the files of this " +
                   "layer, as `oci_image(labels = ...)` takes it (see `caps_labels` for a whole image).",
     },
@@ -45,8 +50,9 @@ audits `layout`.""",
         "digest": "File: `<name>.digest`, the manifest digest (`sha256:...` and a newline), the digest a " +
                   "registry gives the image once pushed.",
         "tag": "string: the image name, `NAME:TAG`.",
-        "platform": "string: `os/architecture[/variant]` as given, or `\"\"` when it comes from the base (or " +
-                    "is linux/amd64 without a base).",
+        "platform": "string: the OCI platform `os/architecture[/variant]` as given (the form of " +
+                    "`CapsLayerInfo.platform`), or `\"\"` when it comes from the base (or is linux/amd64 " +
+                    "without a base).",
         "layers": "list of File: the layer tars `caps_image` added on top of the base, bottom first.",
     },
 )
