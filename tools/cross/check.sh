@@ -1,10 +1,30 @@
 #!/usr/bin/env bash
-# Builds capslayer for every platform it supports and runs the unit tests of
-# capslayer/... for linux/arm64 under qemu-user (Debian's qemu-user-static).
+# Builds capslayer for every platform it supports, runs the unit tests of
+# capslayer/... for linux/arm64 under qemu-user (Debian's qemu-user-static),
+# and runs the linux/arm64 binary under qemu-user and the windows/amd64 one
+# under wine to check that they write the same layers and image, byte for
+# byte, as the linux/amd64 one.
 #
-#   tools/cross/check.sh            # both steps
+#   tools/cross/check.sh            # all three
 #   tools/cross/check.sh build      # cross-compile (and vet, tests included) only
 #   tools/cross/check.sh arm64      # linux/arm64 tests only
+#   tools/cross/check.sh bytes      # the same bytes from amd64, arm64 (qemu) and windows (wine)
+#
+# What each platform is proven to do:
+#   linux/amd64    everything: go test ./..., tools/bazel test //..., the e2e
+#                  tests in a real kernel and real engines.
+#   linux/arm64    built; the unit tests (golden layer bytes included) pass
+#                  under qemu-user; the CLI writes the same layers and image.
+#   windows/amd64  built and vetted (tests included); the CLI, run under wine,
+#                  writes the same layers and image.
+#   darwin/amd64, darwin/arm64
+#                  built and vetted (tests included) only: nothing here runs
+#                  a darwin binary, so their bytes are not checked.
+#
+# bytes needs wine 9 or later (Go 1.26 binaries need bcryptprimitives.dll,
+# which Debian 12's wine 8 lacks): a wine on PATH if it is new enough, else
+# Debian sid's in the offline Bazel environment (its "cross" tier, installed
+# by tools/bazel on first use; needs root).
 #
 # Cross-compiling proves that no package except capslayer/activate needs
 # Linux. The arm64 tests include the golden-file tests of
@@ -53,9 +73,109 @@ arm64() {
     go test -short -count=1 -timeout 8m -exec "$qemu" -skip "$native_only" "${pkgs[@]}"
 }
 
+# BYTES_SCRIPT, run as `sh -c "$BYTES_SCRIPT" sh BINARY RUNNER...` in an
+# output folder, writes with `RUNNER... ./BINARY` the example layers and image from the inputs in OUTDIR/../in:
+# --binary (plain, gzip, zstd), --file, --from-tar (from a plain, a gzip and a
+# zstd input; gzip and zstd outputs), and an image of two of them (layout,
+# docker-archive tarball, digest). Every path is relative, so the same
+# command line works for a Windows binary under wine. stdout (the printed
+# digests) goes to stdout.txt.
+# shellcheck disable=SC2016 # expanded by sh -c
+readonly BYTES_SCRIPT='
+set -eu
+c=$1
+shift
+{
+  for ext in tar tar.gz tar.zst; do
+    "$@" "./$c" layer --binary ../in/hello --path /app/hello --caps cap_net_bind_service=ep \
+      --output "binary.$ext" --descriptor "binary.$ext.json" --print-digest
+  done
+  "$@" "./$c" layer --file /app/hello=../in/hello:cap_net_bind_service,cap_net_raw=ep \
+    --file /etc/motd=../in/motd --owner 1000:1000 --output files.tar.zst --print-digest
+  for in in tar tar.gz tar.zst; do
+    for ext in tar.gz tar.zst; do
+      "$@" "./$c" layer --from-tar "../in/pkg.$in" --set /usr/bin/ping=cap_net_raw=p \
+        --output "from-$in.$ext" --descriptor "from-$in.$ext.json" --print-digest
+    done
+  done
+  "$@" "./$c" image --layer from-tar.tar.gz --layer binary.tar.zst --entrypoint /app/hello \
+    --user 1000 --env LANG=C.UTF-8 --output image --tarball image.tar --tag example.com/hello:v1 \
+    --digest-file image.digest
+} >stdout.txt
+'
+
+# bytes writes the example layers and image with the linux/amd64,
+# linux/arm64 (under qemu-user) and windows/amd64 (under wine) binaries and
+# fails unless every output file and printed digest is the same.
+bytes() {
+  local qemu tmp
+  qemu=$(command -v qemu-aarch64-static) || {
+    echo "qemu-aarch64-static not found: apt-get install qemu-user-static" >&2
+    exit 1
+  }
+  tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' EXIT
+  mkdir -p "$tmp/in" "$tmp/linux_amd64" "$tmp/linux_arm64" "$tmp/windows_amd64"
+  # Inputs, made once and shared: a static binary and a package-like tar.
+  CGO_ENABLED=0 GOOS=linux GOARCH=amd64 go build -trimpath -o "$tmp/in/hello" ./examples/hello
+  printf 'Welcome.\n' >"$tmp/in/motd"
+  mkdir -p "$tmp/pkg/usr/bin" "$tmp/pkg/etc/iputils" "$tmp/pkg/var/lib/iputils"
+  cp "$tmp/in/hello" "$tmp/pkg/usr/bin/ping"
+  printf '{}\n' >"$tmp/pkg/etc/iputils/config.json"
+  ln -s ping "$tmp/pkg/usr/bin/ping4"
+  chmod 0755 "$tmp/pkg/usr/bin/ping"
+  chmod 0640 "$tmp/pkg/etc/iputils/config.json"
+  tar -C "$tmp/pkg" --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner --format=gnu -cf "$tmp/in/pkg.tar" .
+  gzip -n -9 <"$tmp/in/pkg.tar" >"$tmp/in/pkg.tar.gz"
+  zstd -q -19 <"$tmp/in/pkg.tar" >"$tmp/in/pkg.tar.zst"
+  CGO_ENABLED=0 GOOS=linux GOARCH=amd64 go build -trimpath -o "$tmp/linux_amd64/capslayer" ./capslayer
+  CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build -trimpath -o "$tmp/linux_arm64/capslayer" ./capslayer
+  CGO_ENABLED=0 GOOS=windows GOARCH=amd64 go build -trimpath -o "$tmp/windows_amd64/capslayer.exe" ./capslayer
+
+  local env=(env SOURCE_DATE_EPOCH=0)
+  echo "linux/amd64: writing the example layers and image"
+  (cd "$tmp/linux_amd64" && sh -c "$BYTES_SCRIPT" sh capslayer "${env[@]}")
+  echo "linux/arm64 under $qemu: the same"
+  (cd "$tmp/linux_arm64" && sh -c "$BYTES_SCRIPT" sh capslayer "${env[@]}" "$qemu")
+
+  # wine: WINEPREFIX in the scratch folder (created on first start, about
+  # 10 s), no Mono or Gecko installer, no debug chatter on stderr.
+  local wine_env=(WINEPREFIX="$tmp/wineprefix" WINEDEBUG=-all WINEDLLOVERRIDES='mscoree,mshtml=')
+  local wine_version
+  if wine_version=$(wine --version 2>/dev/null) && [[ $wine_version =~ ^wine-([0-9]+) ]] && ((BASH_REMATCH[1] >= 9)); then
+    echo "windows/amd64 under the host's $wine_version: the same"
+    (cd "$tmp/windows_amd64" && sh -c "$BYTES_SCRIPT" sh capslayer.exe "${env[@]}" "${wine_env[@]}" wine)
+  else
+    echo "windows/amd64 under Debian sid's wine in the offline Bazel environment (tools/bazel, cross tier): the same"
+    # shellcheck disable=SC2016 # expanded by the shell in the chroot
+    CAPSLAYER_BAZEL_MODE=shell CAPSLAYER_BAZEL_TIERS=cross CAPSLAYER_BAZEL_MOUNTS="$tmp" tools/bazel -c \
+      'wine --version && cd "$1" && shift && sh -c "$0" sh capslayer.exe "$@"' \
+      "$BYTES_SCRIPT" "$tmp/windows_amd64" "${env[@]}" "${wine_env[@]}" wine
+  fi
+
+  rm -f "$tmp/windows_amd64/capslayer.exe" "$tmp/linux_amd64/capslayer" "$tmp/linux_arm64/capslayer"
+  rm -rf "$tmp/wineprefix"
+  local p failed=0 n
+  n=$(find "$tmp/linux_amd64" -type f | wc -l)
+  for p in linux_arm64 windows_amd64; do
+    if diff -r "$tmp/linux_amd64" "$tmp/$p" >"$tmp/diff" 2>&1; then
+      echo "$p: the same $n files as linux/amd64"
+    else
+      echo "$p: NOT the same bytes as linux/amd64:" >&2
+      cat "$tmp/diff" >&2
+      failed=1
+    fi
+  done
+  echo "layer and image digests (all platforms):"
+  sed 's/^/  /' "$tmp/linux_amd64/stdout.txt"
+  echo "  image $(cat "$tmp/linux_amd64/image.digest")"
+  return "$failed"
+}
+
 case "${1:-all}" in
   build) build ;;
   arm64) arm64 ;;
-  all) build; arm64 ;;
-  *) echo "usage: $0 [build|arm64|all]" >&2; exit 2 ;;
+  bytes) bytes ;;
+  all) build; arm64; bytes ;;
+  *) echo "usage: $0 [build|arm64|bytes|all]" >&2; exit 2 ;;
 esac

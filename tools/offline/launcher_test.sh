@@ -147,6 +147,45 @@ else
   fail "a bad CAPSLAYER_BAZEL_MODE is named in the error" "status $status" "output: $out"
 fi
 
+# --- which tiers a command needs --------------------------------------------
+
+# tiers ARGS... prints the tiers provision.sh adds for tools/bazel ARGS, on
+# one line.
+tiers() {
+  # shellcheck disable=SC2016 # expanded by the inner bash
+  env -i PATH=/usr/bin:/bin ${TIERS_KNOB:+"CAPSLAYER_BAZEL_TIERS=$TIERS_KNOB"} \
+    bash -c 'source "$1" && shift && wanted_tiers "$@" | LC_ALL=C sort -u | paste -sd" "' provision "$ws/tools/offline/provision.sh" "$@"
+}
+tier_cases=(
+  "offline build //...|"
+  "offline run //examples:demo|"
+  "offline test //...|e2e"
+  "offline --output_base=/x test //e2e/...|e2e"
+  "offline --nosystem_rc --bazelrc=/x coverage //...|e2e"
+  "offline info|"
+  "shell|e2e"
+)
+bad=()
+for c in "${tier_cases[@]}"; do
+  read -r -a words <<<"${c%%|*}"
+  got=$(TIERS_KNOB='' tiers "${words[@]}")
+  [[ $got == "${c#*|}" ]] || bad+=("${c%%|*}: got '$got', want '${c#*|}'")
+done
+got=$(TIERS_KNOB=cross,e2e tiers offline build //...)
+[[ $got == "cross e2e" ]] || bad+=("CAPSLAYER_BAZEL_TIERS=cross,e2e build: got '$got'")
+if ((${#bad[@]} == 0)); then
+  pass "build and run need the core only; test, coverage and the shell the e2e tier; CAPSLAYER_BAZEL_TIERS adds tiers"
+else
+  fail "build and run need the core only; test, coverage and the shell the e2e tier; CAPSLAYER_BAZEL_TIERS adds tiers" "${bad[@]}"
+fi
+# shellcheck disable=SC2016 # expanded by the inner bash
+out=$(env -i PATH=/usr/bin:/bin CAPSLAYER_BAZEL_TIERS=e2e,engines bash -c 'source "$1" && check_tiers_knob' provision "$ws/tools/offline/provision.sh" 2>&1) && status=0 || status=$?
+if [[ $status == 36 && $out == *"unknown tier 'engines'"*"e2e cross"* ]]; then
+  pass "an unknown tier in CAPSLAYER_BAZEL_TIERS is named in the error"
+else
+  fail "an unknown tier in CAPSLAYER_BAZEL_TIERS is named in the error" "status $status" "output: $out"
+fi
+
 # --- offline: registry unreachable ------------------------------------------
 
 if command -v setpriv >/dev/null && [[ $(id -u) == 0 ]]; then
@@ -201,10 +240,22 @@ else
       sed -n 's/^tools\/bazel: provisioning the offline Bazel environment //p'
   }
   d0=$(env_dir_of)
-  printf '\n# a new comment\n' >>"$fakews/tools/offline/packages.txt"
+  printf '\n# a new comment\n' >>"$fakews/tools/offline/packages/core.txt"
   d1=$(env_dir_of)
-  printf 'hello\n' >>"$fakews/tools/offline/packages.txt"
+  printf 'hello\n' >>"$fakews/tools/offline/packages/core.txt"
   d2=$(env_dir_of)
+  # Another tier's list has its own hash: the core environment stays.
+  # shellcheck disable=SC2016 # expanded by the inner bash
+  e0=$(bash -c 'source "$1" && tier_hash e2e' provision "$fakews/tools/offline/provision.sh")
+  printf 'hello-e2e\n' >>"$fakews/tools/offline/packages/e2e.txt"
+  # shellcheck disable=SC2016 # expanded by the inner bash
+  e1=$(bash -c 'source "$1" && tier_hash e2e' provision "$fakews/tools/offline/provision.sh")
+  d2e=$(env_dir_of)
+  if [[ -n $e0 && $e0 != "$e1" && $d2e == "$d2" ]]; then
+    pass "a change of the e2e tier's list changes its hash, not the environment's"
+  else
+    fail "a change of the e2e tier's list changes its hash, not the environment's" "e2e hash $e0 -> $e1" "environment $d2 -> $d2e"
+  fi
   printf '# a comment\n' >>"$fakews/tools/offline/stubs/zlib/BUILD.bazel"
   d3=$(env_dir_of)
   printf 'exports_files(["MODULE.bazel"])\n' >>"$fakews/tools/offline/stubs/zlib/BUILD.bazel"
@@ -213,7 +264,7 @@ else
     pass "the environment is renamed when a package or a stub changes, not when a comment does"
   else
     fail "the environment is renamed when a package or a stub changes, not when a comment does" \
-      "base $d0" "comment in packages.txt $d1" "package added $d2" "comment in a stub $d3" "stub changed $d4"
+      "base $d0" "comment in packages/core.txt $d1" "package added $d2" "comment in a stub $d3" "stub changed $d4"
   fi
 fi
 

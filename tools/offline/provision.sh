@@ -19,6 +19,8 @@
 #   CAPSLAYER_DEBIAN_MIRROR=URL   Debian mirror (default: the host's apt sources)
 #   CAPSLAYER_BAZEL_MOUNTS=DIR:.. more host folders to mount at the same path
 #                                 (e.g. a local_path_override outside the workspace)
+#   CAPSLAYER_BAZEL_TIERS=e2e,cross  extra tiers to install before running,
+#                                 beyond those the command needs (wanted_tiers)
 #
 # Exit status: Bazel's own, or 36 (Bazel's "local environmental issue") when
 # the environment cannot be brought up; the message says why and what to do.
@@ -32,7 +34,10 @@ set -euo pipefail
 
 # Bump when the provisioning steps below change in a way that needs a fresh
 # environment.
-readonly RECIPE_VERSION=2
+readonly RECIPE_VERSION=3
+# Bump when the way an extra tier (tools/offline/packages/*.txt but core) is
+# installed changes.
+readonly TIER_RECIPE_VERSION=1
 readonly DEBIAN_SUITE=sid
 # rules_go >= 0.64 needs a newer bazel_features than Debian's 1.11.0; gazelle
 # 0.47.0 is the version the rest of the recipe was verified with.
@@ -79,10 +84,38 @@ cache_root() {
   (cd "$root" && pwd -P)
 }
 
-# package_list prints tools/offline/packages.txt without comments, one
+# The tiers of the environment, each a package list in
+# tools/offline/packages/<tier>.txt. "core" (Bazel, its rule sets, Go for
+# fetching) is in every environment and named by the recipe hash; the others
+# are added to the same chroot when a command first needs them (wanted_tiers)
+# and carry hashes of their own, so that changing one never re-provisions the
+# core.
+readonly TIERS=(core e2e cross)
+readonly EXTRA_TIERS=(e2e cross)
+
+# tier_list tier prints that tier's package list without comments, one
 # package a line, sorted.
-package_list() {
-  sed -e 's/#.*//' -e 's/[[:space:]]//g' "$offline_src/packages.txt" | grep -v '^$' | LC_ALL=C sort -u
+tier_list() {
+  sed -e 's/#.*//' -e 's/[[:space:]]//g' "$offline_src/packages/$1.txt" | grep -v '^$' | LC_ALL=C sort -u
+}
+
+# tier_hash tier names the recipe of an extra tier: its package list and the
+# way tiers are installed (TIER_RECIPE_VERSION).
+tier_hash() {
+  {
+    printf 'tier-recipe %s\ntier %s\n' "$TIER_RECIPE_VERSION" "$1"
+    tier_list "$1" | sed 's/^/package /'
+  } | sha256sum | cut -c1-12
+}
+
+# tier_blurb tier prints the first line of its file's description, for
+# messages.
+tier_blurb() {
+  case $1 in
+    e2e) echo "the test tools, container engines and registry of the e2e tests" ;;
+    cross) echo "wine, to run the windows/amd64 capslayer" ;;
+    *) echo "$1" ;;
+  esac
 }
 
 host_arch() {
@@ -108,7 +141,7 @@ recipe_hash() {
   {
     printf 'recipe %s\nsuite %s\narch %s\nrules_go %s\ngazelle %s\nprefix %s\n' \
       "$RECIPE_VERSION" "$DEBIAN_SUITE" "$(host_arch)" "$RULES_GO_VERSION" "$GAZELLE_VERSION" "$CHROOT_PREFIX"
-    package_list | sed 's/^/package /'
+    tier_list core | sed 's/^/package /'
     while IFS= read -r f; do
       printf 'file %s %s\n' "$f" "$(content_digest "$offline_src/$f")"
     done < <(cd "$offline_src" && { echo bazelrc.in; find stubs repos -type f; } | LC_ALL=C sort)
@@ -284,11 +317,68 @@ run_logged() {
   shift
   printf '\n$ %s\n' "$*" >>"$logfile"
   if ! "$@" >>"$logfile" 2>&1 </dev/null; then
-    log "command failed: $*"
-    log "last lines of $logfile:"
-    tail -n 25 "$logfile" | sed 's/^/    /' >&2
-    exit "$EXIT_ENV"
+    fail_logged "$logfile" "$*"
   fi
+}
+
+# apt-get as provisioning runs it inside the chroot.
+readonly APT=(env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600)
+
+# apt_install env_dir logfile packages... installs packages (and what they
+# depend on, not what they recommend) in the chroot of env_dir, printing how
+# far it got every 20 s. When the package lists are too old for the mirror
+# (sid moves daily; a tier may be added weeks after the core), it updates
+# them and tries again.
+apt_install() {
+  local env_dir=$1 logfile=$2
+  shift 2
+  local env_words=() size
+  mapfile -t env_words < <(chroot_env)
+  local install=(enter_chroot "$env_dir" "" "${env_words[@]}" "${APT[@]}" install -y --no-install-recommends
+    -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold)
+  # shellcheck disable=SC2016 # expanded by the shell in the chroot
+  size=$(enter_chroot "$env_dir" "" "${env_words[@]}" /bin/sh -c \
+    'apt-get install -qq --print-uris --no-install-recommends "$@" | awk "{ n++; s += \$3 } END { printf \"%d new packages, %.0f MB to download\", n, s / 1e6 }"' \
+    sh "$@" 2>/dev/null) || size=
+  [[ -z $size ]] || log "      $size"
+  if ! run_progress "$logfile" "${install[@]}" "$@"; then
+    log "      apt-get install failed; updating the package lists and trying again"
+    run_logged "$logfile" enter_chroot "$env_dir" "" "${env_words[@]}" "${APT[@]}" update
+    run_progress "$logfile" "${install[@]}" "$@" || fail_logged "$logfile" "${install[*]} $*"
+  fi
+  run_logged "$logfile" enter_chroot "$env_dir" "" "${env_words[@]}" apt-get clean
+}
+
+# run_progress logfile command... runs an apt-get command with its output
+# appended to logfile and, every 20 s while it runs, prints how many packages
+# it has downloaded, unpacked and set up. Returns the command's status.
+run_progress() {
+  local logfile=$1
+  shift
+  printf '\n$ %s\n' "$*" >>"$logfile"
+  local start_line pid status=0 waited=0
+  start_line=$(($(wc -l <"$logfile") + 1))
+  "$@" >>"$logfile" 2>&1 </dev/null &
+  pid=$!
+  while kill -0 "$pid" 2>/dev/null; do
+    sleep 1
+    waited=$((waited + 1))
+    if ((waited % 20 == 0)) && kill -0 "$pid" 2>/dev/null; then
+      tail -n "+$start_line" "$logfile" | awk -v t="$waited" '
+        /^Get:/ { g++ } /^Unpacking / { u++ } /^Setting up / { c++ }
+        END { printf "tools/bazel:       %d s: %d downloaded, %d unpacked, %d set up\n", t, g, u, c }' >&2
+    fi
+  done
+  wait "$pid" || status=$?
+  return "$status"
+}
+
+# fail_logged logfile description prints the log's tail and exits.
+fail_logged() {
+  log "command failed: $2"
+  log "last lines of $1:"
+  tail -n 25 "$1" | sed 's/^/    /' >&2
+  exit "$EXIT_ENV"
 }
 
 # assert_unmounted refuses to go on when something is mounted below dir in
@@ -356,6 +446,14 @@ provision() {
       debootstrap --variant=minbase "$DEBIAN_SUITE" "$root" "$mirror"
     # The mirror may be a frozen snapshot whose Release files have expired.
     printf 'Acquire::Check-Valid-Until "false";\nAcquire::Retries "3";\n' >"$root/etc/apt/apt.conf.d/99rules-capslayer"
+    # dpkg: no fsync per file (a chroot that is thrown away when
+    # provisioning fails gains nothing from it, and it is most of the unpack
+    # time); no documentation, manual pages or translations; and no JDK
+    # jmods (355 MB, for jlink only, which nothing here runs).
+    printf '%s\n' force-unsafe-io path-exclude=/usr/share/doc/* path-include=/usr/share/doc/*/copyright \
+      path-exclude=/usr/share/man/* path-exclude=/usr/share/info/* path-exclude=/usr/share/locale/* \
+      path-exclude=/usr/lib/jvm/*/jmods/* \
+      >"$root/etc/dpkg/dpkg.cfg.d/99rules-capslayer"
     # Never start services (nginx, ...) inside the chroot.
     printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d"
     chmod 0755 "$root/usr/sbin/policy-rc.d"
@@ -371,18 +469,20 @@ provision() {
 
   if [[ ! -e $stamps/packages ]]; then
     local pkgs
-    mapfile -t pkgs < <(package_list)
-    step "2/5" "apt-get install ${#pkgs[@]} packages from tools/offline/packages.txt (1-3 min)"
-    local apt=(env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600)
-    run_logged "$logfile" enter_chroot "$env_dir" "" "${env_words[@]}" "${apt[@]}" update
-    run_logged "$logfile" enter_chroot "$env_dir" "" "${env_words[@]}" "${apt[@]}" install -y \
-      -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "${pkgs[@]}"
-    run_logged "$logfile" enter_chroot "$env_dir" "" "${env_words[@]}" apt-get clean
+    mapfile -t pkgs < <(tier_list core)
+    step "2/5" "apt-get install the core tier: ${#pkgs[@]} packages of tools/offline/packages/core.txt, with their dependencies (1-3 min)"
+    local ca_digest
+    ca_digest=$(host_ca_digest)
+    copy_certificates "$env_dir"
+    run_logged "$logfile" enter_chroot "$env_dir" "" "${env_words[@]}" "${APT[@]}" update
+    apt_install "$env_dir" "$logfile" "${pkgs[@]}"
+    # The packages' own scripts have added the host's CAs (copy_certificates).
+    printf '%s\n' "$ca_digest" >"$stamps/certificates"
     touch "$stamps/packages"
     step_done
   fi
 
-  if [[ ! -e $stamps/certificates ]]; then
+  if ! certificates_current "$env_dir"; then
     step "3/5" "trusting the host's local CA certificates inside the chroot"
     sync_certificates "$env_dir" "$logfile"
     step_done
@@ -424,7 +524,7 @@ provision() {
   cp -r "$offline_src/repos" "$root$CHROOT_PREFIX/repos"
   local java_tools
   java_tools=$(cd "$root" && find usr/lib -maxdepth 3 -path '*/bazel/java_tools' -type d | head -n 1)
-  [[ -n $java_tools ]] || die "Debian's java_tools (package bazel-java-tools) are missing from the chroot; is bazel-java-tools in tools/offline/packages.txt?"
+  [[ -n $java_tools ]] || die "Debian's java_tools (package bazel-java-tools) are missing from the chroot; is bazel-java-tools in tools/offline/packages/core.txt?"
   sed -e "s|@OUTPUT_USER_ROOT@|$env_dir/output|g" -e "s|@PREFIX@|$CHROOT_PREFIX|g" -e "s|@JAVA_TOOLS@|/$java_tools|g" \
     "$offline_src/bazelrc.in" >"$root/etc/bazel.bazelrc.tmp"
   mv -f "$root/etc/bazel.bazelrc.tmp" "$root/etc/bazel.bazelrc"
@@ -461,19 +561,27 @@ host_ca_digest() {
 # its trust stores: the PEM bundle (Go, curl) and Java's cacerts, which Bazel's
 # own downloader uses. Networks that intercept TLS need their CA in both.
 sync_certificates() {
-  local env_dir=$1 logfile=$2
-  local dest=$env_dir/root/usr/local/share/ca-certificates/host digest f
+  local env_dir=$1 logfile=$2 digest
   digest=$(host_ca_digest)
+  copy_certificates "$env_dir"
+  local env_words=()
+  mapfile -t env_words < <(chroot_env)
+  run_logged "$logfile" enter_chroot "$env_dir" "" "${env_words[@]}" update-ca-certificates --fresh
+  printf '%s\n' "$digest" >"$env_dir/stamps/certificates"
+}
+
+# copy_certificates env_dir puts the host's local CAs where the chroot's
+# update-ca-certificates reads them. Done before the packages are installed,
+# the postinst scripts of ca-certificates and ca-certificates-java (a Java
+# keytool run per store, slow) add them to both stores in the same pass.
+copy_certificates() {
+  local dest=$1/root/usr/local/share/ca-certificates/host f
   rm -rf "$dest"
   mkdir -p "$dest"
   while IFS= read -r f; do
     mkdir -p "$(dirname "$dest/$f")"
     cp "$HOST_CA_DIR/$f" "$dest/$f"
   done < <(host_ca_files)
-  local env_words=()
-  mapfile -t env_words < <(chroot_env)
-  run_logged "$logfile" enter_chroot "$env_dir" "" "${env_words[@]}" update-ca-certificates --fresh
-  printf '%s\n' "$digest" >"$env_dir/stamps/certificates"
 }
 
 certificates_current() {
@@ -531,6 +639,106 @@ collect_garbage() {
   done
 }
 
+# wanted_tiers mode args... prints the extra tiers (beyond core) that a run
+# needs: e2e for Bazel's `test` and `coverage` (tests run engines and tools
+# that building never does) and for the shell, plus those named in
+# CAPSLAYER_BAZEL_TIERS (comma- or space-separated). `build` and `run` get
+# the core only, so the first `run //examples:demo` installs no engine.
+wanted_tiers() {
+  local mode=$1 command
+  shift
+  if [[ $mode == shell ]]; then
+    echo e2e
+  else
+    command=$(wanted_command "$@")
+    case $command in
+      test | coverage) echo e2e ;;
+    esac
+  fi
+  local knob=${CAPSLAYER_BAZEL_TIERS:-} t
+  for t in ${knob//,/ }; do
+    printf '%s\n' "$t"
+  done
+}
+
+# check_tiers_knob fails when CAPSLAYER_BAZEL_TIERS names a tier that does
+# not exist.
+check_tiers_knob() {
+  local knob=${CAPSLAYER_BAZEL_TIERS:-} t known
+  for t in ${knob//,/ }; do
+    for known in "${EXTRA_TIERS[@]}"; do
+      [[ $t == "$known" ]] && continue 2
+    done
+    die "CAPSLAYER_BAZEL_TIERS: unknown tier '$t' (the tiers beyond core are: ${EXTRA_TIERS[*]})"
+  done
+}
+
+# tier_current env_dir tier is true when the tier's packages, as its file
+# lists them now, are installed in env_dir.
+tier_current() {
+  [[ -f $1/stamps/tier-$2 && $(head -n 1 "$1/stamps/tier-$2") == "$(tier_hash "$2")" ]]
+}
+
+# provision_tier env_dir tier mode args... installs an extra tier into the
+# chroot of a ready environment, in place: Bazel servers started before see
+# the new files at once (their root is the same folder). When an older list
+# of the same tier was installed, packages it no longer names are removed
+# (unless another tier or the core names them). Callers hold the lock
+# exclusively.
+provision_tier() {
+  local env_dir=$1 tier=$2 mode=$3
+  shift 3
+  local logfile=$env_dir/provision.log stamp=$env_dir/stamps/tier-$tier started=$SECONDS
+  local pkgs=() why
+  mapfile -t pkgs < <(tier_list "$tier")
+  if [[ $mode == shell ]]; then
+    why="the offline shell"
+  elif [[ ${CAPSLAYER_BAZEL_TIERS:-} == *"$tier"* ]]; then
+    why="CAPSLAYER_BAZEL_TIERS"
+  else
+    why="bazel $(wanted_command "$@")"
+  fi
+  log "$why needs the $tier tier of the offline environment: $(tier_blurb "$tier")"
+  log "  installing ${#pkgs[@]} packages of tools/offline/packages/$tier.txt into $env_dir, once (about 1-2 min; log: $logfile)"
+  if [[ -f $stamp ]]; then
+    # An older list: let apt remove what only it named.
+    local old=() other=() p
+    mapfile -t old < <(tail -n +2 "$stamp")
+    mapfile -t other < <(for t in "${TIERS[@]}"; do tier_list "$t"; done | LC_ALL=C sort -u)
+    local drop=()
+    for p in "${old[@]}"; do
+      printf '%s\n' "${other[@]}" | grep -qxF -- "$p" || drop+=("$p")
+    done
+    if ((${#drop[@]})); then
+      log "  the $tier tier changed; removing ${drop[*]}"
+      local env_words=()
+      mapfile -t env_words < <(chroot_env)
+      run_logged "$logfile" enter_chroot "$env_dir" "" "${env_words[@]}" apt-mark auto "${drop[@]}"
+    fi
+  fi
+  apt_install "$env_dir" "$logfile" "${pkgs[@]}"
+  if [[ -f $stamp ]]; then
+    local env_words=()
+    mapfile -t env_words < <(chroot_env)
+    run_logged "$logfile" enter_chroot "$env_dir" "" "${env_words[@]}" "${APT[@]}" autoremove --purge -y
+  fi
+  { tier_hash "$tier"; printf '%s\n' "${pkgs[@]}"; } >"$stamp.tmp"
+  mv -f "$stamp.tmp" "$stamp"
+  log "  $tier tier ready in $((SECONDS - started)) s"
+}
+
+# wanted_command args... prints Bazel's command in a Bazel command line: its
+# first argument that is not a startup option.
+wanted_command() {
+  local arg
+  for arg in "$@"; do
+    if [[ $arg != -* ]]; then
+      printf '%s\n' "$arg"
+      return
+    fi
+  done
+}
+
 # run_offline mode args... runs Bazel (mode "offline") or bash (mode "shell")
 # with args inside the offline environment, provisioning it first if needed.
 run_offline() {
@@ -556,7 +764,13 @@ run_offline() {
     log "waiting for another tools/bazel to finish provisioning $env_dir"
     flock -s 9
   fi
-  if [[ ! -e $env_dir/ready ]] || ! certificates_current "$env_dir"; then
+  local tiers=() tier missing_tiers=()
+  check_tiers_knob
+  mapfile -t tiers < <(wanted_tiers "$mode" "$@" | LC_ALL=C sort -u)
+  for tier in "${tiers[@]}"; do
+    tier_current "$env_dir" "$tier" || missing_tiers+=("$tier")
+  done
+  if [[ ! -e $env_dir/ready ]] || ! certificates_current "$env_dir" || ((${#missing_tiers[@]})); then
     if ! flock -n -x 9; then
       log "waiting for other tools/bazel runs using $env_dir to finish"
       flock -x 9
@@ -570,6 +784,9 @@ run_offline() {
       log "the host's CA certificates changed; updating the chroot's trust stores"
       sync_certificates "$env_dir" "$env_dir/provision.log"
     fi
+    for tier in "${missing_tiers[@]}"; do
+      tier_current "$env_dir" "$tier" || provision_tier "$env_dir" "$tier" "$mode" "$@"
+    done
     flock -s 9
   fi
 

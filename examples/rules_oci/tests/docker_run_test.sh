@@ -26,7 +26,7 @@ load=$1 load_pkg=$2 load_tar_bzl_caps=$3 load_pkg_tar_caps=$4
 
 for tool in dockerd docker; do
   command -v "$tool" >/dev/null || {
-    fail "$tool is not on PATH (Debian's docker.io; tools/offline/packages.txt installs it)"
+    fail "$tool is not on PATH (Debian's docker.io; tools/offline/packages/e2e.txt installs it)"
     finish
   }
 done

@@ -23,7 +23,7 @@ load=$1 load_pkg=$2 load_tar_bzl_caps=$3 load_pkg_tar_caps=$4
 tmp=$(mktemp -d "${TEST_TMPDIR:-/tmp}/podman.XXXXXX")
 
 podman=$(command -v podman) || {
-  fail "podman is not on PATH (tools/offline/packages.txt installs it)"
+  fail "podman is not on PATH (tools/offline/packages/e2e.txt installs it)"
   finish
 }
 [[ $(id -u) == 0 ]] || {
