@@ -702,7 +702,7 @@ provision_tier() {
   log "  installing ${#pkgs[@]} packages of tools/offline/packages/$tier.txt into $env_dir, once (about 1-2 min; log: $logfile)"
   if [[ -f $stamp ]]; then
     # An older list: let apt remove what only it named.
-    local old=() other=() p
+    local old=() other=() p t
     mapfile -t old < <(tail -n +2 "$stamp")
     mapfile -t other < <(for t in "${TIERS[@]}"; do tier_list "$t"; done | LC_ALL=C sort -u)
     local drop=()
