@@ -8,7 +8,8 @@
 #   tools/cross/check.sh            # all three
 #   tools/cross/check.sh build      # cross-compile (and vet, tests included) only
 #   tools/cross/check.sh arm64      # linux/arm64 tests only
-#   tools/cross/check.sh bytes      # the same bytes from amd64, arm64 (qemu) and windows (wine)
+#   tools/cross/check.sh bytes [DIR]  # the same bytes from amd64, arm64 (qemu) and windows (wine);
+#                                   # with DIR, its release binaries (tools/release/build.sh --out DIR)
 #
 # What each platform is proven to do:
 #   linux/amd64    everything: go test ./..., tools/bazel test //..., the e2e
@@ -108,7 +109,10 @@ shift
 # linux/arm64 (under qemu-user) and windows/amd64 (under wine) binaries and
 # fails unless every output file and printed digest is the same.
 bytes() {
-  local qemu tmp
+  local dist=${1:-} qemu tmp
+  if [[ -n $dist ]]; then
+    dist=$(cd "$dist" && pwd -P)
+  fi
   qemu=$(command -v qemu-aarch64-static) || {
     echo "qemu-aarch64-static not found: apt-get install qemu-user-static" >&2
     exit 1
@@ -128,9 +132,16 @@ bytes() {
   tar -C "$tmp/pkg" --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner --format=gnu -cf "$tmp/in/pkg.tar" .
   gzip -n -9 <"$tmp/in/pkg.tar" >"$tmp/in/pkg.tar.gz"
   zstd -q -19 <"$tmp/in/pkg.tar" >"$tmp/in/pkg.tar.zst"
-  CGO_ENABLED=0 GOOS=linux GOARCH=amd64 go build -trimpath -o "$tmp/linux_amd64/capslayer" ./capslayer
-  CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build -trimpath -o "$tmp/linux_arm64/capslayer" ./capslayer
-  CGO_ENABLED=0 GOOS=windows GOARCH=amd64 go build -trimpath -o "$tmp/windows_amd64/capslayer.exe" ./capslayer
+  if [[ -n $dist ]]; then
+    echo "the release binaries of $dist"
+    cp "$dist/capslayer-linux-amd64" "$tmp/linux_amd64/capslayer"
+    cp "$dist/capslayer-linux-arm64" "$tmp/linux_arm64/capslayer"
+    cp "$dist/capslayer-windows-amd64.exe" "$tmp/windows_amd64/capslayer.exe"
+  else
+    CGO_ENABLED=0 GOOS=linux GOARCH=amd64 go build -o "$tmp/linux_amd64/capslayer" ./capslayer
+    CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build -o "$tmp/linux_arm64/capslayer" ./capslayer
+    CGO_ENABLED=0 GOOS=windows GOARCH=amd64 go build -o "$tmp/windows_amd64/capslayer.exe" ./capslayer
+  fi
 
   local env=(env SOURCE_DATE_EPOCH=0)
   echo "linux/amd64: writing the example layers and image"
@@ -175,7 +186,7 @@ bytes() {
 case "${1:-all}" in
   build) build ;;
   arm64) arm64 ;;
-  bytes) bytes ;;
+  bytes) bytes "${2:-}" ;;
   all) build; arm64; bytes ;;
-  *) echo "usage: $0 [build|arm64|bytes|all]" >&2; exit 2 ;;
+  *) echo "usage: $0 [build|arm64|bytes [DIR]|all]" >&2; exit 2 ;;
 esac
