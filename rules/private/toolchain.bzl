@@ -1,5 +1,7 @@
 """The capslayer toolchain. Private: load the public names from //rules:defs.bzl."""
 
+load("@platforms//host:constraints.bzl", "HOST_CONSTRAINTS")
+load(":platforms.bzl", "PLATFORMS")
 load(":providers.bzl", "CapslayerToolchainInfo")
 
 # The one place the toolchain type label is spelled out; rules use this constant.
@@ -46,15 +48,14 @@ The toolchain also provides the Make variable `$(CAPSLAYER_BIN)`; see
 `@rules_capslayer//rules:resolved_toolchain`.
 """
 
-def _capslayer_toolchain_impl(ctx):
-    files_to_run = ctx.attr.capslayer[DefaultInfo].files_to_run
-    binary = ctx.executable.capslayer
+def _toolchain_info(target, binary):
+    files_to_run = target[DefaultInfo].files_to_run
     template_variables = platform_common.TemplateVariableInfo({
         "CAPSLAYER_BIN": binary.path,
     })
     default = DefaultInfo(
         files = depset([binary]),
-        runfiles = ctx.attr.capslayer[DefaultInfo].default_runfiles,
+        runfiles = target[DefaultInfo].default_runfiles,
     )
     capslayer_info = CapslayerToolchainInfo(
         binary = binary,
@@ -66,6 +67,9 @@ def _capslayer_toolchain_impl(ctx):
         default = default,
     )
     return [default, toolchain_info, template_variables]
+
+def _capslayer_toolchain_impl(ctx):
+    return _toolchain_info(ctx.attr.capslayer, ctx.executable.capslayer)
 
 capslayer_toolchain = rule(
     implementation = _capslayer_toolchain_impl,
@@ -108,4 +112,88 @@ genrule(
 )
 ```""",
     toolchains = [TOOLCHAIN_TYPE],
+)
+
+# The source toolchains: //capslayer built for the execution platform. When
+# that platform is the host and the build targets the host (the usual case: a
+# Linux/amd64 machine building for itself), the exec configuration would
+# compile capslayer, its dependencies and the whole Go standard library a
+# second time, only because it is another configuration; the target
+# configuration's build is the same program for the same platform. So the
+# toolchain then takes capslayer from the target configuration, where the
+# workspace's own go_binary targets (and //capslayer itself) are built
+# anyway. Otherwise (cross builds, an execution platform other than the host,
+# coverage, which instruments target code) it takes the exec configuration's,
+# as any tool.
+
+_PLATFORMS_FLAG = "//command_line_option:platforms"
+_HOST_PLATFORM_FLAG = "//command_line_option:host_platform"
+_COVERAGE_FLAG = "//command_line_option:collect_code_coverage"
+
+_HOST = sorted([str(Label(c)) for c in HOST_CONSTRAINTS])
+
+def _host_is(platform):
+    """Whether the host has the constraints of `platform` (a PLATFORMS key)."""
+    return sorted([str(c) for c in PLATFORMS[platform]]) == _HOST
+
+# rules_go's platform for each name of PLATFORMS (any platform with these
+# constraints would do).
+_GO_PLATFORMS = {name: str(Label("@rules_go//go/toolchain:" + name)) for name in PLATFORMS}
+
+def _targets_host(platforms, host):
+    return [str(p) for p in platforms] in ([], [str(host)])
+
+def _same_as_target_impl(settings, attr):
+    if (_host_is(attr.platform) and not settings[_COVERAGE_FLAG] and
+        _targets_host(settings[_PLATFORMS_FLAG], settings[_HOST_PLATFORM_FLAG])):
+        # The target configuration itself: no new configuration.
+        return {_PLATFORMS_FLAG: settings[_PLATFORMS_FLAG]}
+
+    # Not used then (the exec configuration's build is); analyzed for the
+    # execution platform, so that analysis works for any target platform.
+    return {_PLATFORMS_FLAG: [_GO_PLATFORMS[attr.platform]]}
+
+_same_as_target = transition(
+    implementation = _same_as_target_impl,
+    inputs = [_PLATFORMS_FLAG, _HOST_PLATFORM_FLAG, _COVERAGE_FLAG],
+    outputs = [_PLATFORMS_FLAG],
+)
+
+def _source_toolchain_impl(ctx):
+    fragment = ctx.fragments.platform
+    if (_host_is(ctx.attr.platform) and not ctx.configuration.coverage_enabled and
+        str(fragment.platform) == str(fragment.host_platform)):
+        return _toolchain_info(ctx.attr.capslayer_target[0], ctx.executable.capslayer_target)
+    return _toolchain_info(ctx.attr.capslayer, ctx.executable.capslayer)
+
+source_capslayer_toolchain = rule(
+    implementation = _source_toolchain_impl,
+    doc = """`capslayer` built from source for the execution platform `platform`.
+
+The target configuration's build when the execution platform, the host and
+the target platform are the same, the exec configuration's otherwise.""",
+    attrs = {
+        "capslayer": attr.label(
+            doc = "The `capslayer` go_binary.",
+            mandatory = True,
+            executable = True,
+            cfg = "exec",
+        ),
+        "capslayer_target": attr.label(
+            doc = "The same go_binary, in the target configuration when that is the host's.",
+            mandatory = True,
+            executable = True,
+            cfg = _same_as_target,
+        ),
+        "platform": attr.string(
+            doc = "The execution platform of the toolchain, a name of PLATFORMS.",
+            mandatory = True,
+            values = sorted(PLATFORMS.keys()),
+        ),
+        "_allowlist_function_transition": attr.label(
+            default = "@bazel_tools//tools/allowlists/function_transition_allowlist",
+        ),
+    },
+    fragments = ["platform"],
+    provides = [platform_common.ToolchainInfo, platform_common.TemplateVariableInfo],
 )

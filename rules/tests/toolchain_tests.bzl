@@ -70,6 +70,42 @@ _EXEC_TESTS = {
 }
 
 # ---------------------------------------------------------------------------
+# The source toolchain: building for the host, caps_layer runs the
+# capslayer of the target configuration (built once, with the workspace's
+# own Go code and Go standard library); building for another platform, the
+# exec configuration's.
+
+def _source_config_test_impl(ctx):
+    env = analysistest.begin(ctx)
+    action = [a for a in analysistest.target_actions(env) if a.mnemonic == "CapsLayer"][0]
+    tool = action.argv[0]
+    asserts.true(env, tool.endswith("/capslayer/capslayer_/capslayer"), "want //capslayer from source, got %s" % tool)
+    asserts.equals(
+        env,
+        ctx.attr.want_exec,
+        "-exec" in tool,
+        "%s: want the capslayer of the %s configuration, got %s" % (
+            ctx.attr.case,
+            "exec" if ctx.attr.want_exec else "target",
+            tool,
+        ),
+    )
+    return analysistest.end(env)
+
+_source_config_host_test = analysistest.make(
+    _source_config_test_impl,
+    attrs = {"case": attr.string(), "want_exec": attr.bool()},
+)
+
+_source_config_cross_test = analysistest.make(
+    _source_config_test_impl,
+    attrs = {"case": attr.string(), "want_exec": attr.bool()},
+    config_settings = {
+        "//command_line_option:platforms": [str(Label("@rules_go//go/toolchain:linux_arm64"))],
+    },
+)
+
+# ---------------------------------------------------------------------------
 # //capslayer built for another platform through a transition.
 
 def _platform_binary_impl(ctx):
@@ -106,6 +142,19 @@ def toolchain_test_suite(name):
             platform = platform,
         )
         tests.append(":exec_%s_test" % platform)
+    _source_config_host_test(
+        name = "source_config_host_test",
+        target_under_test = ":exec_platform_layer",
+        case = "building for the host",
+        want_exec = False,
+    )
+    _source_config_cross_test(
+        name = "source_config_cross_test",
+        target_under_test = ":exec_platform_layer",
+        case = "building for linux/arm64",
+        want_exec = True,
+    )
+    tests += [":source_config_host_test", ":source_config_cross_test"]
     caps_layer(
         name = "exec_platform_layer",
         binary = ":testdata/server.bin",
