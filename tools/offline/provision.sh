@@ -691,10 +691,11 @@ provision_tier() {
   local logfile=$env_dir/provision.log stamp=$env_dir/stamps/tier-$tier started=$SECONDS
   local pkgs=() why
   mapfile -t pkgs < <(tier_list "$tier")
-  if [[ $mode == shell ]]; then
-    why="the offline shell"
-  elif [[ ${CAPSLAYER_BAZEL_TIERS:-} == *"$tier"* ]]; then
+  local knob=${CAPSLAYER_BAZEL_TIERS:-}
+  if [[ " ${knob//,/ } " == *" $tier "* ]]; then
     why="CAPSLAYER_BAZEL_TIERS"
+  elif [[ $mode == shell ]]; then
+    why="the offline shell"
   else
     why="bazel $(wanted_command "$@")"
   fi
@@ -766,8 +767,10 @@ run_offline() {
   fi
   local tiers=() tier missing_tiers=()
   check_tiers_knob
-  mapfile -t tiers < <(wanted_tiers "$mode" "$@" | LC_ALL=C sort -u)
-  for tier in "${tiers[@]}"; do
+  mapfile -t tiers < <(wanted_tiers "$mode" "$@")
+  # In the order of EXTRA_TIERS, each once.
+  for tier in "${EXTRA_TIERS[@]}"; do
+    printf '%s\n' "${tiers[@]}" | grep -qxF -- "$tier" || continue
     tier_current "$env_dir" "$tier" || missing_tiers+=("$tier")
   done
   if [[ ! -e $env_dir/ready ]] || ! certificates_current "$env_dir" || ((${#missing_tiers[@]})); then
