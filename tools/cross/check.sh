@@ -88,13 +88,16 @@ c=$1
 shift
 {
   for ext in tar tar.gz tar.zst; do
+    printf "binary.%s " "$ext"
     "$@" "./$c" layer --binary ../in/hello --path /app/hello --caps cap_net_bind_service=ep \
       --output "binary.$ext" --descriptor "binary.$ext.json" --print-digest
   done
+  printf "files.tar.zst "
   "$@" "./$c" layer --file /app/hello=../in/hello:cap_net_bind_service,cap_net_raw=ep \
     --file /etc/motd=../in/motd --owner 1000:1000 --output files.tar.zst --print-digest
   for in in tar tar.gz tar.zst; do
     for ext in tar.gz tar.zst; do
+      printf "from-%s.%s " "$in" "$ext"
       "$@" "./$c" layer --from-tar "../in/pkg.$in" --set /usr/bin/ping=cap_net_raw=p \
         --output "from-$in.$ext" --descriptor "from-$in.$ext.json" --print-digest
     done
@@ -109,7 +112,7 @@ shift
 # linux/arm64 (under qemu-user) and windows/amd64 (under wine) binaries and
 # fails unless every output file and printed digest is the same.
 bytes() {
-  local dist=${1:-} qemu tmp
+  local dist=${1:-} qemu
   if [[ -n $dist ]]; then
     dist=$(cd "$dist" && pwd -P)
   fi
@@ -150,18 +153,29 @@ bytes() {
   (cd "$tmp/linux_arm64" && sh -c "$BYTES_SCRIPT" sh capslayer "${env[@]}" "$qemu")
 
   # wine: WINEPREFIX in the scratch folder (created on first start, about
-  # 10 s), no Mono or Gecko installer, no debug chatter on stderr.
-  local wine_env=(WINEPREFIX="$tmp/wineprefix" WINEDEBUG=-all WINEDLLOVERRIDES='mscoree,mshtml=')
+  # 10 s), no Mono or Gecko installer, no debug chatter on stderr. Its
+  # wineserver outlives the last program by a few seconds: wait for it, so
+  # that nothing keeps running (or writing to the prefix) afterwards.
+  export WINEPREFIX=$tmp/wineprefix WINEDEBUG=-all WINEDLLOVERRIDES='mscoree,mshtml=' XDG_RUNTIME_DIR=$tmp/xdg
+  mkdir -m 0700 "$tmp/xdg"
+  # shellcheck disable=SC2016 # expanded by the shell that runs it
+  local wait_wineserver='for w in wineserver /usr/lib/*/wine/wineserver /usr/lib/wine/wineserver; do if command -v "$w" >/dev/null; then "$w" -w; break; fi; done'
+  local wine_env=(WINEPREFIX="$WINEPREFIX" WINEDEBUG=-all WINEDLLOVERRIDES='mscoree,mshtml=' XDG_RUNTIME_DIR="$XDG_RUNTIME_DIR")
   local wine_version
   if wine_version=$(wine --version 2>/dev/null) && [[ $wine_version =~ ^wine-([0-9]+) ]] && ((BASH_REMATCH[1] >= 9)); then
     echo "windows/amd64 under the host's $wine_version: the same"
     (cd "$tmp/windows_amd64" && sh -c "$BYTES_SCRIPT" sh capslayer.exe "${env[@]}" "${wine_env[@]}" wine)
+    sh -c "$wait_wineserver"
   else
     echo "windows/amd64 under Debian sid's wine in the offline Bazel environment (tools/bazel, cross tier): the same"
     # shellcheck disable=SC2016 # expanded by the shell in the chroot
     CAPSLAYER_BAZEL_MODE=shell CAPSLAYER_BAZEL_TIERS=cross CAPSLAYER_BAZEL_MOUNTS="$tmp" tools/bazel -c \
-      'wine --version && cd "$1" && shift && sh -c "$0" sh capslayer.exe "$@"' \
-      "$BYTES_SCRIPT" "$tmp/windows_amd64" "${env[@]}" "${wine_env[@]}" wine
+      'bytes=$0 dir=$1 wait=$2 prefix=$3 && shift 3 && wine --version && cd "$dir" || exit 1
+       status=0
+       sh -c "$bytes" sh capslayer.exe "$@" || status=$?
+       WINEPREFIX=$prefix sh -c "$wait"
+       exit "$status"' \
+      "$BYTES_SCRIPT" "$tmp/windows_amd64" "$wait_wineserver" "$WINEPREFIX" "${env[@]}" "${wine_env[@]}" wine
   fi
 
   rm -f "$tmp/windows_amd64/capslayer.exe" "$tmp/linux_amd64/capslayer" "$tmp/linux_arm64/capslayer"
@@ -177,9 +191,13 @@ bytes() {
       failed=1
     fi
   done
-  echo "layer and image digests (all platforms):"
+  echo "layer and image digests (the same on all three):"
   sed 's/^/  /' "$tmp/linux_amd64/stdout.txt"
   echo "  image $(cat "$tmp/linux_amd64/image.digest")"
+  ((n > 20)) || {
+    echo "only $n output files: the example run is incomplete" >&2
+    failed=1
+  }
   return "$failed"
 }
 
