@@ -7,6 +7,7 @@ import (
 
 	"github.com/capslayer/rules_capslayer/capslayer/caps"
 	"github.com/capslayer/rules_capslayer/capslayer/internal/errprefix"
+	"github.com/capslayer/rules_capslayer/capslayer/runtimes"
 )
 
 // Names of the built-in profiles.
@@ -26,7 +27,8 @@ const (
 	ProfileNone = "none"
 )
 
-// Profile is a named capability allowlist.
+// Profile is a named capability allowlist. The built-in ones allow what a
+// runtime grants (package runtimes).
 type Profile struct {
 	// Name is what --profile and the policy file's "profile" take.
 	Name string
@@ -38,30 +40,22 @@ type Profile struct {
 	Source string
 }
 
-// baselineNames is the Pod Security Standards baseline allowlist, which
-// Trivy's KSV022 and Kyverno's pod-security/baseline/disallow-capabilities
-// use too.
-var baselineNames = []string{
-	"AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD",
-	"NET_BIND_SERVICE", "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT",
-}
-
 var profiles = []Profile{
 	{
 		Name:        ProfileRestricted,
-		Allowed:     mustMask("NET_BIND_SERVICE"),
+		Allowed:     runtimes.PSSRestricted,
 		Description: "Kubernetes Pod Security Standards, restricted: drop ALL, only NET_BIND_SERVICE may be added",
 		Source:      "kubernetes.io/docs/concepts/security/pod-security-standards (Restricted, Capabilities v1.22+); Trivy KSV106; Kyverno disallow-capabilities-strict",
 	},
 	{
 		Name:        ProfileBaseline,
-		Allowed:     mustMask(baselineNames...),
+		Allowed:     runtimes.PSSBaseline,
 		Description: "Kubernetes Pod Security Standards, baseline: the 13 capabilities that may be added (Docker's default set without NET_RAW)",
 		Source:      "kubernetes.io/docs/concepts/security/pod-security-standards (Baseline, Capabilities); Trivy KSV022; Kyverno disallow-capabilities",
 	},
 	{
 		Name:        ProfileDockerDefault,
-		Allowed:     mustMask(append([]string{"NET_RAW"}, baselineNames...)...),
+		Allowed:     runtimes.DockerDefault,
 		Description: "Docker's default capability set: the 14 capabilities a container gets without --cap-add/--cap-drop (CapBnd 00000000a80425fb)",
 		Source:      "moby oci/defaults.go defaultCapabilities()",
 	},
@@ -107,19 +101,6 @@ func LookupProfile(name string) (_ Profile, err error) {
 		}
 	}
 	return Profile{}, fmt.Errorf("%w %q (profiles: %s)", ErrUnknownProfile, name, strings.Join(ProfileNames(), ", "))
-}
-
-// mustMask builds a mask from capability names known at compile time.
-func mustMask(names ...string) caps.Mask {
-	var m caps.Mask
-	for _, n := range names {
-		c, ok := caps.Lookup(n)
-		if !ok {
-			panic("policy: unknown capability " + n)
-		}
-		m |= 1 << uint(c)
-	}
-	return m
 }
 
 // ParseCapList parses a comma (or space) separated list of capability names

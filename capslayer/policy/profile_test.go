@@ -129,3 +129,16 @@ func TestParseCapList(t *testing.T) {
 		}
 	}
 }
+
+// mustMask builds a mask from capability names known at compile time.
+func mustMask(names ...string) caps.Mask {
+	var m caps.Mask
+	for _, n := range names {
+		c, ok := caps.Lookup(n)
+		if !ok {
+			panic("policy: unknown capability " + n)
+		}
+		m |= 1 << uint(c)
+	}
+	return m
+}

@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	"github.com/capslayer/rules_capslayer/capslayer/internal/quote"
+	"github.com/capslayer/rules_capslayer/capslayer/runtimes"
 )
 
 // KubernetesAdvice is how to run the image on Kubernetes. Its fields are
@@ -14,19 +15,9 @@ type KubernetesAdvice struct {
 	// PodSecurityLevel is the strictest Pod Security Standards level the
 	// securityContext passes, and PodSecurityReason says why it is not
 	// stricter.
-	PodSecurityLevel  PSSLevel `json:"pod_security_level,omitempty"`
-	PodSecurityReason string   `json:"pod_security_reason,omitempty"`
+	PodSecurityLevel  runtimes.PSSLevel `json:"pod_security_level,omitempty"`
+	PodSecurityReason string            `json:"pod_security_reason,omitempty"`
 }
-
-// PSSLevel is a Pod Security Standards level.
-type PSSLevel string
-
-// The Pod Security Standards levels, strictest first.
-const (
-	PSSRestricted PSSLevel = "restricted"
-	PSSBaseline   PSSLevel = "baseline"
-	PSSPrivileged PSSLevel = "privileged"
-)
 
 // SecurityContext is the part of a Kubernetes container securityContext
 // that capabilities need. Field names are Kubernetes' (k8s.io/api/core/v1

@@ -256,7 +256,7 @@ func Compute(img inspect.Image, opts Options) (_ *Result, err error) {
 	r.Capabilities = nonNil(needed.DockerNames())
 	u := classifyUser(opts.User, opts.UserKnown)
 	ref, refNote := runRef(img.Name, opts.ImageRef)
-	r.Runtimes = runtimes(needed, u, ref)
+	r.Runtimes = advice(needed, u, ref)
 
 	switch {
 	case u.kind == userRoot && needed != 0:

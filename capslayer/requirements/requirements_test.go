@@ -17,6 +17,7 @@ import (
 	"github.com/capslayer/rules_capslayer/capslayer/caps"
 	"github.com/capslayer/rules_capslayer/capslayer/inspect"
 	"github.com/capslayer/rules_capslayer/capslayer/internal/quote"
+	"github.com/capslayer/rules_capslayer/capslayer/runtimes"
 	"github.com/capslayer/rules_capslayer/internal/testenv"
 )
 
@@ -123,69 +124,69 @@ func TestCompute(t *testing.T) {
 		opts     Options
 		caps     string
 		docker   string
-		level    PSSLevel
+		level    runtimes.PSSLevel
 		warnings []string // substrings, one per warning, in order
 		notes    []string
 	}{
 		{
 			name: "one file", img: image(server, shadowed), opts: nonRoot,
 			caps: "NET_BIND_SERVICE", docker: "docker run --cap-drop ALL --cap-add NET_BIND_SERVICE --user 1000 example.com/app:1.0",
-			level:    PSSRestricted,
+			level:    runtimes.Restricted,
 			warnings: []string{`/app/server: cap_net_bind_service=ep: if the runtime does not grant NET_BIND_SERVICE, exec fails with "operation not permitted"`},
 			notes:    []string{"not counted, not in the container's filesystem: /usr/bin/ping (layer 0, replaced or deleted by layer 1)"},
 		},
 		{
 			name: "two files", img: image(server, helper), opts: nonRoot,
 			caps: "NET_BIND_SERVICE", docker: "docker run --cap-drop ALL --cap-add NET_BIND_SERVICE --user 1000 example.com/app:1.0",
-			level:    PSSRestricted,
+			level:    runtimes.Restricted,
 			warnings: []string{"/app/helper: ", "/app/server: "},
 		},
 		{
 			name: "one path of two", img: image(server, helper), opts: func() Options { o := nonRoot; o.Paths = []string{"/app/server"}; return o }(),
 			caps: "NET_BIND_SERVICE", docker: "docker run --cap-drop ALL --cap-add NET_BIND_SERVICE --user 1000 example.com/app:1.0",
-			level:    PSSRestricted,
+			level:    runtimes.Restricted,
 			warnings: []string{"/app/server: "},
 		},
 		{
 			name: "lone layer", img: inspect.Image{Layers: []inspect.Layer{{Files: []inspect.File{server}}}}, opts: Options{},
 			caps: "NET_BIND_SERVICE", docker: "docker run --cap-drop ALL --cap-add NET_BIND_SERVICE IMAGE",
-			level:    PSSRestricted,
+			level:    runtimes.Restricted,
 			warnings: []string{"/app/server: ", "no user is known"},
 		},
 		{
 			name: "root", img: image(server), opts: Options{ContainerUser: ContainerUser{UserKnown: true, UserSource: "image config"}},
 			caps: "NET_BIND_SERVICE", docker: "docker run --cap-drop ALL --cap-add NET_BIND_SERVICE example.com/app:1.0",
-			level:    PSSBaseline,
+			level:    runtimes.Baseline,
 			warnings: []string{"/app/server: ", "the image runs as root"},
 		},
 		{
 			name: "baseline", img: image(chown), opts: nonRoot,
 			caps: "CHOWN", docker: "docker run --cap-drop ALL --cap-add CHOWN --user 1000 example.com/app:1.0",
-			level:    PSSBaseline,
+			level:    runtimes.Baseline,
 			warnings: []string{"/app/server: "},
 		},
 		{
 			name: "beyond baseline", img: image(admin), opts: nonRoot,
 			caps: "NET_BIND_SERVICE,SYS_ADMIN", docker: "docker run --cap-drop ALL --cap-add NET_BIND_SERVICE --cap-add SYS_ADMIN --user 1000 example.com/app:1.0",
-			level:    PSSPrivileged,
+			level:    runtimes.Privileged,
 			warnings: []string{"if the runtime does not grant NET_BIND_SERVICE, SYS_ADMIN"},
 		},
 		{
 			name: "no capabilities", img: image(shadowed), opts: nonRoot,
 			caps: "", docker: "docker run --cap-drop ALL --user 1000 example.com/app:1.0",
-			level: PSSRestricted,
+			level: runtimes.Restricted,
 			notes: []string{"not counted", "the container needs none"},
 		},
 		{
 			name: "permitted only", img: image(promote), opts: nonRoot,
 			caps: "NET_BIND_SERVICE", docker: "docker run --cap-drop ALL --cap-add NET_BIND_SERVICE --user 1000 example.com/app:1.0",
-			level: PSSRestricted,
+			level: runtimes.Restricted,
 			notes: []string{"/app/server: cap_net_bind_service=p has no effective bit: the program must raise NET_BIND_SERVICE itself"},
 		},
 		{
 			name: "inheritable bits are not added", img: image(inh), opts: nonRoot,
 			caps: "NET_BIND_SERVICE", docker: "docker run --cap-drop ALL --cap-add NET_BIND_SERVICE --user 1000 example.com/app:1.0",
-			level: PSSRestricted,
+			level: runtimes.Restricted,
 			notes: []string{"has no effective bit", "KILL only in inheritable sets"},
 		},
 	}
@@ -230,7 +231,7 @@ func TestCompute(t *testing.T) {
 				if k.PodSecurityLevel != tc.level {
 					t.Errorf("%s: level = %s (%s), want %s", target, k.PodSecurityLevel, k.PodSecurityReason, tc.level)
 				}
-				if (k.PodSecurityLevel == PSSRestricted) != (k.PodSecurityReason == "") {
+				if (k.PodSecurityLevel == runtimes.Restricted) != (k.PodSecurityReason == "") {
 					t.Errorf("%s: level %s with reason %q", target, k.PodSecurityLevel, k.PodSecurityReason)
 				}
 			}

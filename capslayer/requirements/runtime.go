@@ -6,7 +6,7 @@ import (
 
 	"github.com/capslayer/rules_capslayer/capslayer/caps"
 	"github.com/capslayer/rules_capslayer/capslayer/internal/printable"
-	"github.com/capslayer/rules_capslayer/capslayer/policy"
+	"github.com/capslayer/rules_capslayer/capslayer/runtimes"
 )
 
 // Target is a runtime the advice is for.
@@ -57,9 +57,9 @@ type EngineAdvice struct {
 	RunFlags []string `json:"run_flags,omitempty"`
 }
 
-// runtimes returns the advice for every target; imageRef is what the run
+// advice returns the advice for every target; imageRef is what the run
 // commands run (checked by Compute).
-func runtimes(needed caps.Mask, u user, imageRef string) []Runtime {
+func advice(needed caps.Mask, u user, imageRef string) []Runtime {
 	names := needed.DockerNames()
 	flags := []string{"--cap-drop", "ALL"}
 	for _, c := range names {
@@ -150,32 +150,8 @@ func kubernetes(needed caps.Mask, u user) KubernetesAdvice {
 		sc.RunAsNonRoot = &yes
 		sc.Comments = append(sc.Comments, "user unknown: add runAsUser: <non-zero uid>")
 	}
-	level, reason := podSecurityLevel(needed, u.kind)
+	level, reason := runtimes.PodSecurityLevel(needed, u.kind == userRoot)
 	return KubernetesAdvice{SecurityContext: sc, PodSecurityLevel: level, PodSecurityReason: reason}
-}
-
-// podSecurityLevel returns the strictest Pod Security Standards level the
-// securityContext passes, and why it is not stricter.
-func podSecurityLevel(needed caps.Mask, kind userKind) (PSSLevel, string) {
-	baseline := profileMask(policy.ProfileBaseline)
-	restricted := profileMask(policy.ProfileRestricted)
-	switch {
-	case needed&^baseline != 0:
-		return PSSPrivileged, fmt.Sprintf("baseline does not allow adding %s", strings.Join((needed&^baseline).DockerNames(), ", "))
-	case needed&^restricted != 0:
-		return PSSBaseline, fmt.Sprintf("restricted allows adding only %s, not %s", strings.Join(restricted.DockerNames(), ", "), strings.Join((needed&^restricted).DockerNames(), ", "))
-	case kind == userRoot:
-		return PSSBaseline, "restricted requires runAsNonRoot: true, and the image runs as root"
-	}
-	return PSSRestricted, ""
-}
-
-func profileMask(name string) caps.Mask {
-	p, err := policy.LookupProfile(name)
-	if err != nil {
-		panic("requirements: " + err.Error())
-	}
-	return p.Allowed
 }
 
 func mustCap(name string) int {
