@@ -128,7 +128,7 @@ func writeRequirements(w io.Writer, rr *requirements.Report, jsonOut bool, only,
 			case "kubernetes":
 				s, err = k8s.SecurityContext.YAML(0)
 			case "capabilities":
-				s = strings.Join(r.Capabilities, ",")
+				s = strings.Join(r.Capabilities.DockerNames(), ",")
 			}
 			if err != nil {
 				return err

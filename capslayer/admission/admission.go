@@ -32,10 +32,9 @@ type Image struct {
 	Name string
 	// Capabilities are the capabilities the image's files carry (what
 	// `capslayer requirements` lists): the only ones a container running
-	// the image may add, and the ones it must add. Names as Kubernetes
-	// spells them ("NET_BIND_SERVICE"); any case and a CAP_ prefix are
-	// accepted.
-	Capabilities []string
+	// the image may add, and the ones it must add. Each must have a name
+	// Kubernetes can spell.
+	Capabilities caps.Mask
 }
 
 // Options change the policy.
@@ -110,14 +109,12 @@ func Generate(images []Image, opts Options) (_ *Policy, err error) {
 		if !digestRE.MatchString(im.Digest) {
 			return nil, fmt.Errorf("%w: image %s has digest %q", ErrDigest, im.Name, im.Digest)
 		}
-		names, err := kubeNames(im.Capabilities)
-		if err != nil {
+		if _, err := maskNames(im.Capabilities); err != nil {
 			return nil, fmt.Errorf("%w, in image %s", err, im.Name)
 		}
-		im.Capabilities = names
 		if prev, ok := byDigest[im.Digest]; ok {
-			if strings.Join(prev.Capabilities, ",") != strings.Join(names, ",") {
-				return nil, fmt.Errorf("admission: image %s (%s) is given twice with different capabilities: %v and %v", im.Digest, im.Name, prev.Capabilities, names)
+			if prev.Capabilities != im.Capabilities {
+				return nil, fmt.Errorf("admission: image %s (%s) is given twice with different capabilities: %v and %v", im.Digest, im.Name, prev.Capabilities.DockerNames(), im.Capabilities.DockerNames())
 			}
 			if im.Name != "" && !strings.Contains(prev.Name, im.Name) {
 				prev.Name += ", " + im.Name
@@ -174,6 +171,17 @@ func kubeNames(in []string) ([]string, error) {
 	return uniqueSorted(out), nil
 }
 
+// maskNames returns the names of m as Kubernetes spells them, sorted; a
+// capability without a name is an error.
+func maskNames(m caps.Mask) ([]string, error) {
+	for _, c := range m.List() {
+		if c >= caps.NamedCount {
+			return nil, fmt.Errorf("%w: %q", ErrCapability, caps.DockerName(c))
+		}
+	}
+	return uniqueSorted(m.DockerNames()), nil
+}
+
 func uniqueSorted(s []string) []string {
 	sort.Strings(s)
 	out := s[:0]
@@ -203,7 +211,8 @@ func (p *Policy) YAML() (_ []byte, err error) {
 		if name == "" {
 			name = "(no name)"
 		}
-		c := strings.Join(im.Capabilities, ", ")
+		names, _ := maskNames(im.Capabilities) // checked by Generate
+		c := strings.Join(names, ", ")
 		if c == "" {
 			c = "none"
 		}
@@ -356,7 +365,8 @@ func buildPolicy(name string, images []Image, others []string, othersAll bool, o
 		if i > 0 {
 			req.WriteString(",")
 		}
-		fmt.Fprintf(&req, "\n  %s: %s", quote.CEL(im.Digest), celList(im.Capabilities))
+		names, _ := maskNames(im.Capabilities) // checked by Generate
+		fmt.Fprintf(&req, "\n  %s: %s", quote.CEL(im.Digest), celList(names))
 	}
 	req.WriteString("\n}")
 

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/capslayer/rules_capslayer/capslayer/caps"
 	"github.com/capslayer/rules_capslayer/capslayer/internal/vapeval"
 	corev1 "k8s.io/api/core/v1"
 )
@@ -20,9 +21,22 @@ const (
 	digestPlain  = "sha256:3333333333333333333333333333333333333333333333333333333333333333"
 )
 
+// capsMask is the set of the named capabilities.
+func capsMask(names ...string) caps.Mask {
+	var m caps.Mask
+	for _, n := range names {
+		c, ok := caps.Lookup(n)
+		if !ok {
+			panic("unknown capability " + n)
+		}
+		m |= caps.MaskOf(c)
+	}
+	return m
+}
+
 var testImages = []Image{
-	{Digest: digestServer, Name: "example.com/server:latest", Capabilities: []string{"NET_BIND_SERVICE"}},
-	{Digest: digestPing, Name: "example.com/ping:1", Capabilities: []string{"cap_net_raw", "NET_ADMIN"}},
+	{Digest: digestServer, Name: "example.com/server:latest", Capabilities: capsMask("NET_BIND_SERVICE")},
+	{Digest: digestPing, Name: "example.com/ping:1", Capabilities: capsMask("cap_net_raw", "NET_ADMIN")},
 	{Digest: digestPlain, Name: "example.com/plain:1"},
 }
 
@@ -487,7 +501,7 @@ func TestBinding(t *testing.T) {
 // set of images and the options.
 func TestGolden(t *testing.T) {
 	// Reversed order and a repeated digest give the same bytes.
-	imgs := []Image{testImages[2], testImages[1], testImages[0], {Digest: digestServer, Name: "example.com/server:v1", Capabilities: []string{"CAP_NET_BIND_SERVICE"}}}
+	imgs := []Image{testImages[2], testImages[1], testImages[0], {Digest: digestServer, Name: "example.com/server:v1", Capabilities: capsMask("CAP_NET_BIND_SERVICE")}}
 	p, err := Generate(imgs, Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -522,11 +536,11 @@ func TestGenerateErrors(t *testing.T) {
 		{"no images", nil, Options{}, ErrNoImages, ""},
 		{"tag instead of digest", []Image{{Digest: "latest", Name: "x"}}, Options{}, ErrDigest, `image x has digest "latest"`},
 		{"sha512", []Image{{Digest: "sha512:" + strings.Repeat("a", 128)}}, Options{}, ErrDigest, ""},
-		{"unknown capability", []Image{{Digest: digestServer, Name: "s", Capabilities: []string{"NET_BIND"}}}, Options{}, ErrCapability, `admission: not a capability Kubernetes can name: "NET_BIND", in image s`},
+		{"unnamed capability", []Image{{Digest: digestServer, Name: "s", Capabilities: caps.MaskOf(45)}}, Options{}, ErrCapability, `admission: not a capability Kubernetes can name: "45", in image s`},
 		{"unknown capability in OthersMayAdd", testImages, Options{OthersMayAdd: []string{"RAW"}}, ErrCapability, ""},
 		{"bad name", testImages, Options{Name: "Caps_Policy"}, ErrName, ""},
 		{"bad namespace", testImages, Options{Namespaces: []string{"a.b"}}, ErrName, ""},
-		{"same digest, different capabilities", []Image{testImages[0], {Digest: digestServer, Capabilities: []string{"NET_RAW"}}}, Options{}, nil, "given twice with different capabilities"},
+		{"same digest, different capabilities", []Image{testImages[0], {Digest: digestServer, Capabilities: capsMask("NET_RAW")}}, Options{}, nil, "given twice with different capabilities"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

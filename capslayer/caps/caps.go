@@ -1,6 +1,8 @@
 package caps
 
 import (
+	"encoding/json"
+	"fmt"
 	"math/bits"
 	"strconv"
 	"strings"
@@ -149,6 +151,41 @@ func (m Mask) DockerNames() []string {
 		names = append(names, DockerName(c))
 	}
 	return names
+}
+
+// MarshalJSON renders m where a set meets JSON (and YAML through JSON): an
+// array of its Docker names in ascending number order, [] for the empty
+// set. Go code carries the Mask; names exist only at this edge.
+func (m Mask) MarshalJSON() ([]byte, error) {
+	names := m.DockerNames()
+	if names == nil {
+		names = []string{}
+	}
+	return json.Marshal(names)
+}
+
+// UnmarshalJSON reads what MarshalJSON writes; a name is any spelling
+// Lookup takes, or the number of an unnamed capability.
+func (m *Mask) UnmarshalJSON(b []byte) error {
+	var names []string
+	if err := json.Unmarshal(b, &names); err != nil {
+		return err
+	}
+	var out Mask
+	for _, n := range names {
+		c, ok := Lookup(n)
+		if !ok {
+			// An unnamed capability is its number (DockerName).
+			v, err := strconv.Atoi(n)
+			if err != nil || v < 0 || v >= MaxBits || DockerName(v) != n {
+				return fmt.Errorf("caps: unknown capability %q", n)
+			}
+			c = v
+		}
+		out |= 1 << c
+	}
+	*m = out
+	return nil
 }
 
 // byName maps the lowercase canonical name (with its "cap_" prefix) to

@@ -1,6 +1,7 @@
 package caps
 
 import (
+	"encoding/json"
 	"reflect"
 	"strings"
 	"testing"
@@ -144,5 +145,29 @@ func TestProcessCapsString(t *testing.T) {
 	}
 	if got := Mask(0).String(); got != "none" {
 		t.Errorf("Mask(0).String() = %q, want none", got)
+	}
+}
+
+// TestMaskJSON: a set is an array of Docker names in JSON, and reads back.
+func TestMaskJSON(t *testing.T) {
+	for _, m := range []Mask{0, MaskOf(10), MaskOf(0, 13, 21, 40), ^Mask(0)} {
+		b, err := json.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back Mask
+		if err := json.Unmarshal(b, &back); err != nil || back != m {
+			t.Errorf("%s: %s reads back as %s (%v)", m, b, back, err)
+		}
+	}
+	if b, _ := json.Marshal(MaskOf(13, 10)); string(b) != `["NET_BIND_SERVICE","NET_RAW"]` {
+		t.Errorf("got %s", b)
+	}
+	if b, _ := json.Marshal(Mask(0)); string(b) != `[]` {
+		t.Errorf("empty set: %s", b)
+	}
+	var m Mask
+	if err := json.Unmarshal([]byte(`["NET_RAWW"]`), &m); err == nil {
+		t.Error("an unknown name was accepted")
 	}
 }

@@ -62,8 +62,8 @@ func (rep *Report) WriteText(w io.Writer) error {
 			tw.Flush() // writes to a strings.Builder: no error
 		}
 		capsText := "none"
-		if len(r.Capabilities) > 0 {
-			capsText = strings.Join(r.Capabilities, ", ")
+		if r.Capabilities != 0 {
+			capsText = strings.Join(r.Capabilities.DockerNames(), ", ")
 		}
 		fmt.Fprintf(ew, "capabilities to grant: %s\n", capsText)
 		for _, rt := range r.Runtimes {

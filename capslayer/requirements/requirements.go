@@ -75,9 +75,9 @@ type Result struct {
 	ContainerUser
 	// Files are the files whose capabilities were taken into account.
 	Files []File `json:"files"`
-	// Capabilities are the Docker names of the capabilities the runtime
-	// must grant: the union of the files' permitted sets.
-	Capabilities []string `json:"capabilities"`
+	// Capabilities are the capabilities the runtime must grant: the union
+	// of the files' permitted sets (Docker names in the JSON).
+	Capabilities caps.Mask `json:"capabilities"`
 	// Runtimes holds the advice per target, in the order of Targets.
 	Runtimes []Runtime `json:"runtimes"`
 	// Warnings are what can make the container fail at run time, whatever
@@ -198,7 +198,6 @@ func Compute(img inspect.Image, opts Options) (_ *Result, err error) {
 		Platform:      img.Platform,
 		ContainerUser: opts.ContainerUser,
 		Files:         []File{},
-		Capabilities:  []string{},
 		Warnings:      []Warning{},
 		Notes:         []string{},
 	}
@@ -253,7 +252,7 @@ func Compute(img inspect.Image, opts Options) (_ *Result, err error) {
 			promote = append(promote, rf)
 		}
 	}
-	r.Capabilities = nonNil(needed.DockerNames())
+	r.Capabilities = needed
 	u := classifyUser(opts.User, opts.UserKnown)
 	ref, refNote := runRef(img.Name, opts.ImageRef)
 	r.Runtimes = advice(needed, u, ref)

@@ -196,7 +196,7 @@ func TestCompute(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := strings.Join(r.Capabilities, ","); got != tc.caps {
+			if got := strings.Join(r.Capabilities.DockerNames(), ","); got != tc.caps {
 				t.Errorf("Capabilities = %s, want %s", got, tc.caps)
 			}
 			var targets []Target
@@ -392,7 +392,7 @@ func TestComputePaths(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(r.Files) != 1 || strings.Join(r.Capabilities, ",") != "NET_RAW" {
+	if len(r.Files) != 1 || strings.Join(r.Capabilities.DockerNames(), ",") != "NET_RAW" {
 		t.Errorf("files %v caps %v", r.Files, r.Capabilities)
 	}
 	_, err = Compute(img, Options{Paths: []string{"/app/nope"}})

@@ -149,7 +149,7 @@ func TestRuntimeFacts(t *testing.T) {
 		t.Fatal(err)
 	}
 	docker, _ := res.Runtime(requirements.Docker)
-	if got, _ := run(t, []string{"/app/server"}, res.Capabilities, nil, docker.NoNewPrivs, 1024); got.Bind != "ok" {
+	if got, _ := run(t, []string{"/app/server"}, res.Capabilities.DockerNames(), nil, docker.NoNewPrivs, 1024); got.Bind != "ok" {
 		t.Errorf("Docker's shape with the capabilities %v (no_new_privs %t): %+v", res.Capabilities, docker.NoNewPrivs, got)
 	}
 	k8s, _ := res.Runtime(requirements.KubernetesContainerd)
