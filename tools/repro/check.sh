@@ -2,7 +2,7 @@
 # Reproducibility across environments: builds the same layers and images
 # twice, under conditions that differ in everything that must not matter,
 # and compares every output byte for byte. On a difference it says which
-# file, tar entry and header field (or JSON line) differ (tools/repro/explain.py).
+# file, tar entry and header field (or JSON line) differ (tools/repro/explain).
 #
 #   tools/repro/check.sh cli      the capslayer CLI alone, no Bazel (~10 s)
 #   tools/repro/check.sh bazel    Bazel: two workspace copies, two output
@@ -55,7 +55,6 @@
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)
-explain=$repo/tools/repro/explain.py
 execlog=$repo/tools/repro/execlog.py
 
 log() { printf 'repro: %s\n' "$*" >&2; }
@@ -73,7 +72,7 @@ case $mode in
     ;;
   *) die "unknown check '$mode'; use cli, bazel, selftest or nothing (cli and bazel)" ;;
 esac
-command -v python3 >/dev/null || die "python3 is needed to explain differences (apt-get install python3)"
+command -v python3 >/dev/null || die "python3 is needed to read Bazel's execution logs (apt-get install python3)"
 
 work=${CAPSLAYER_REPRO_WORK:-}
 if [[ -z $work ]]; then
@@ -94,6 +93,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# The differ that explains a difference, built once (tools/repro/explain).
+explain=$work/explain
+(cd "$repo" && CGO_ENABLED=0 go build -o "$explain" ./tools/repro/explain) || die "cannot build tools/repro/explain"
+
 failures=0
 # Extra environment for side B of the cli check (selftest only).
 cli_b_extra_env=()
@@ -107,7 +110,7 @@ compare() {
     failures=$((failures + 1))
     return
   fi
-  if python3 "$explain" "$a" "$b"; then
+  if "$explain" "$a" "$b"; then
     log "PASS $name: $n files byte-identical"
     (cd "$a" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum) | sed 's/^/    /' >&2
   else
