@@ -12,6 +12,7 @@ import (
 	"github.com/capslayer/rules_capslayer/capslayer/internal/printable"
 	"github.com/capslayer/rules_capslayer/capslayer/internal/quote"
 	"github.com/capslayer/rules_capslayer/capslayer/source"
+	"github.com/capslayer/rules_capslayer/capslayer/tarfs"
 )
 
 const inspectUsage = "[--json] PATH"
@@ -129,7 +130,7 @@ func orDash(s string) string {
 
 // displayPath is the PATH cell: control characters in names are escaped
 // so that a name cannot break the table.
-func displayPath(f inspect.File) string {
+func displayPath(f tarfs.File) string {
 	p := printable.String(f.Path)
 	if f.Type == "hardlink" {
 		return p + " => " + printable.String(f.Link)
@@ -140,14 +141,14 @@ func displayPath(f inspect.File) string {
 	return p
 }
 
-func capsText(f inspect.File) string {
+func capsText(f tarfs.File) string {
 	if f.Invalid != "" {
 		return "(invalid)"
 	}
 	return strings.ReplaceAll(f.Xattr.String(), " ", "")
 }
 
-func status(f inspect.File) string {
+func status(f tarfs.File) string {
 	var s string
 	if f.Visible() {
 		s = "visible"

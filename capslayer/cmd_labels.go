@@ -10,6 +10,7 @@ import (
 	"github.com/capslayer/rules_capslayer/capslayer/internal/atomicfile"
 	"github.com/capslayer/rules_capslayer/capslayer/internal/openfile"
 	"github.com/capslayer/rules_capslayer/capslayer/registry"
+	"github.com/capslayer/rules_capslayer/capslayer/tarfs"
 )
 
 const labelsUsage = `--output FILE [--base IMAGE [--platform os/arch]] [LAYER...]`
@@ -61,7 +62,7 @@ func runLabels(args []string, stdout, stderr io.Writer) error {
 	if err := atomicfile.Check("output", *output, "image.labels"); err != nil {
 		return usagef("%v", err)
 	}
-	sc := inspect.NewScanner(nil)
+	sc := tarfs.NewScanner(nil)
 	if *base != "" {
 		img, err := openBase("--base", *base, *platform, registry.Options{Insecure: *insecure, CAFile: *caFile})
 		if err != nil {
@@ -85,7 +86,7 @@ func runLabels(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		_, err = inspect.Walk(f, sc.Layer())
+		_, err = tarfs.Walk(f, sc.Layer())
 		f.Close()
 		if err != nil {
 			return fmt.Errorf("layer %s: %w", p, err)

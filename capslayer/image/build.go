@@ -12,6 +12,7 @@ import (
 	"github.com/capslayer/rules_capslayer/capslayer/imagemeta"
 	"github.com/capslayer/rules_capslayer/capslayer/inspect"
 	"github.com/capslayer/rules_capslayer/capslayer/internal/errprefix"
+	"github.com/capslayer/rules_capslayer/capslayer/tarfs"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
@@ -75,7 +76,7 @@ type Result struct {
 	Executable string
 	// Files are the capability files of the image (all layers, base
 	// included), as inspect reports them.
-	Files []inspect.File
+	Files []tarfs.File
 	// Warnings are problems that do not stop the build, e.g. a capability
 	// file hidden by a later layer.
 	Warnings []string
@@ -363,13 +364,13 @@ func orNone(s string) string {
 
 // replayBaseLayer reads a base layer as stored, checking its digest, and
 // calls fn for each entry.
-func replayBaseLayer(fn inspect.WalkFunc, l v1.Layer) error {
+func replayBaseLayer(fn tarfs.WalkFunc, l v1.Layer) error {
 	rc, err := l.Compressed()
 	if err != nil {
 		return err
 	}
 	defer rc.Close()
-	st, err := inspect.Walk(rc, fn)
+	st, err := tarfs.Walk(rc, fn)
 	if err != nil {
 		return err
 	}
@@ -387,7 +388,7 @@ func replayBaseLayer(fn inspect.WalkFunc, l v1.Layer) error {
 	return nil
 }
 
-func describeCaps(fs []inspect.File) string {
+func describeCaps(fs []tarfs.File) string {
 	if len(fs) == 0 {
 		return ""
 	}

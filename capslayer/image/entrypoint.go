@@ -6,7 +6,7 @@ import (
 	"path"
 	"strings"
 
-	"github.com/capslayer/rules_capslayer/capslayer/inspect"
+	"github.com/capslayer/rules_capslayer/capslayer/tarfs"
 )
 
 // defaultPath is the PATH runtimes use when the image sets none.
@@ -45,8 +45,8 @@ func entrypointCandidates(argv0, workdir string, env []string) []string {
 }
 
 // lookupFunc answers what the final filesystem holds at a path, as
-// inspect.RootFS.Lookup.
-type lookupFunc func(p string, follow bool) (inspect.Node, string, bool, error)
+// tarfs.Scanner.Lookup.
+type lookupFunc func(p string, follow bool) (tarfs.Node, string, bool, error)
 
 // findExecutable checks the candidates (from entrypointCandidates) in
 // order, following symlinks, the way a runtime does before exec. It returns

@@ -14,7 +14,7 @@ import (
 	"testing/fstest"
 
 	"github.com/capslayer/rules_capslayer/capslayer/imagemeta"
-	"github.com/capslayer/rules_capslayer/capslayer/inspect"
+	"github.com/capslayer/rules_capslayer/capslayer/tarfs"
 	"github.com/capslayer/rules_capslayer/internal/tartest"
 )
 
@@ -49,7 +49,7 @@ func subst(b []byte, kv ...string) []byte {
 // []string{"layer"}}.
 func fuzzFS(index, manifest, config, layer []byte) fstest.MapFS {
 	diffID := sha(layer)
-	if st, err := inspect.Walk(bytes.NewReader(layer), func(string, *tar.Header) error { return nil }); err == nil {
+	if st, err := tarfs.Walk(bytes.NewReader(layer), func(string, *tar.Header) error { return nil }); err == nil {
 		diffID = st.DiffID
 	}
 	config = subst(config, phLayer, sha(layer), phLayerSize, strconv.Itoa(len(layer)), phDiffID, diffID)

@@ -10,9 +10,9 @@ import (
 	"io/fs"
 	"strings"
 
-	"github.com/capslayer/rules_capslayer/capslayer/inspect"
 	"github.com/capslayer/rules_capslayer/capslayer/internal/compression"
 	"github.com/capslayer/rules_capslayer/capslayer/internal/openfile"
+	"github.com/capslayer/rules_capslayer/capslayer/tarfs"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 )
@@ -21,7 +21,7 @@ import (
 type fileLayer struct {
 	fsys   fs.FS // nil: the host's
 	path   string
-	stream inspect.Stream
+	stream tarfs.Stream
 	digest v1.Hash
 	diffID v1.Hash
 	// paths summarises the non-directory entries of the layer.
@@ -78,16 +78,16 @@ func openFile(fsys fs.FS, path string) (fs.File, error) {
 // openLayer reads the layer file at path (of fsys, nil for the host's) once
 // (plain, gzip or zstd tar) to compute its digests and check that it is a
 // tar, calling fn, when not nil, for each entry.
-func openLayer(fsys fs.FS, path string, fn inspect.WalkFunc) (*fileLayer, error) {
+func openLayer(fsys fs.FS, path string, fn tarfs.WalkFunc) (*fileLayer, error) {
 	f, err := openFile(fsys, path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
 	l := &fileLayer{fsys: fsys, path: path}
-	st, err := inspect.Walk(f, func(name string, hdr *tar.Header) error {
+	st, err := tarfs.Walk(f, func(name string, hdr *tar.Header) error {
 		if hdr.Typeflag != tar.TypeDir {
-			if k, _ := inspect.Whiteout(name); k == inspect.NotWhiteout {
+			if k, _ := tarfs.Whiteout(name); k == tarfs.NotWhiteout {
 				l.paths.add(name)
 			}
 		}

@@ -6,19 +6,19 @@ import (
 	"path"
 
 	"github.com/capslayer/rules_capslayer/capslayer/imagemeta"
-	"github.com/capslayer/rules_capslayer/capslayer/inspect"
+	"github.com/capslayer/rules_capslayer/capslayer/tarfs"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
 // replay reads every layer of the image, bottom first, into the one
-// filesystem model (inspect.Scanner over inspect.RootFS), which collects the
+// filesystem model (tarfs.Scanner over tarfs.RootFS), which collects the
 // capability files of each layer as inspect reports them. The model keeps
 // only the capability files, symlinks, the directories above them, and the
 // entries whose base name is in names (the candidates for the entrypoint):
 // memory does not grow with the number of entries.
 type replay struct {
-	sc     *inspect.Scanner
-	layers []inspect.Layer // set by read
+	sc     *tarfs.Scanner
+	layers []tarfs.Layer // set by read
 	// added are the --layer files, opened (digests computed) while read.
 	added []*fileLayer
 }
@@ -32,7 +32,7 @@ func readLayers(o Options, base []v1.Layer, names map[string]bool) (*replay, err
 		// its parent directories: watching base names is exact.
 		watch = func(p string, _ *tar.Header) bool { return names[path.Base(p)] }
 	}
-	r := &replay{sc: inspect.NewScanner(watch)}
+	r := &replay{sc: tarfs.NewScanner(watch)}
 	for i, l := range base {
 		if err := replayBaseLayer(r.sc.Layer(), l); err != nil {
 			return nil, fmt.Errorf("base %s: layer %d: %w", o.Base, i, err)
@@ -50,8 +50,8 @@ func readLayers(o Options, base []v1.Layer, names map[string]bool) (*replay, err
 }
 
 // files returns the capability files of all layers, bottom layer first.
-func (r *replay) files() []inspect.File {
-	var fs []inspect.File
+func (r *replay) files() []tarfs.File {
+	var fs []tarfs.File
 	for _, l := range r.layers {
 		fs = append(fs, l.Files...)
 	}

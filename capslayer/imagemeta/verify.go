@@ -13,6 +13,7 @@ import (
 	"github.com/capslayer/rules_capslayer/capslayer/caps"
 	"github.com/capslayer/rules_capslayer/capslayer/inspect"
 	"github.com/capslayer/rules_capslayer/capslayer/internal/errprefix"
+	"github.com/capslayer/rules_capslayer/capslayer/tarfs"
 )
 
 // ErrMismatch is wrapped by the errors of Verify: the metadata of an image
@@ -186,7 +187,7 @@ func Image(src inspect.Source, md *Metadata) (_ inspect.Image, err error) {
 		return im, fmt.Errorf("imagemeta: the manifest lists %d layers but the config has %d diff_ids", len(m.Layers), len(cf.RootFS.DiffIDs))
 	}
 	for i, d := range m.Layers {
-		im.Layers = append(im.Layers, inspect.Layer{Index: i, Digest: d.Digest.String(), DiffID: cf.RootFS.DiffIDs[i].String(), MediaType: string(d.MediaType)})
+		im.Layers = append(im.Layers, tarfs.Layer{Index: i, Digest: d.Digest.String(), DiffID: cf.RootFS.DiffIDs[i].String(), MediaType: string(d.MediaType)})
 	}
 	for _, p := range sortedKeys(md.Label, nil) {
 		text := md.Label[p]
@@ -213,8 +214,8 @@ func Image(src inspect.Source, md *Metadata) (_ inspect.Image, err error) {
 // fileOf is the inverse of Text: the File whose value has this text. The
 // raw value is re-encoded (revision 2, or 3 with a root ID); the mode,
 // owner and size are not in the metadata and are left zero.
-func fileOf(p, text string) (inspect.File, error) {
-	f := inspect.File{Path: p, Type: "file"}
+func fileOf(p, text string) (tarfs.File, error) {
+	f := tarfs.File{Path: p, Type: "file"}
 	if h, ok := strings.CutPrefix(text, invalidPrefix); ok {
 		raw, err := hex.DecodeString(h)
 		if err != nil {

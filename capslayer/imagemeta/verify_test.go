@@ -7,6 +7,7 @@ import (
 
 	"github.com/capslayer/rules_capslayer/capslayer/caps"
 	"github.com/capslayer/rules_capslayer/capslayer/inspect"
+	"github.com/capslayer/rules_capslayer/capslayer/tarfs"
 )
 
 func TestFileOfRoundTrip(t *testing.T) {
@@ -36,7 +37,7 @@ func TestFileOfRoundTrip(t *testing.T) {
 
 func TestVerify(t *testing.T) {
 	fc, _ := caps.Parse("cap_net_bind_service=ep")
-	read := inspect.Image{Layers: []inspect.Layer{{Index: 0, Files: []inspect.File{
+	read := inspect.Image{Layers: []tarfs.Layer{{Index: 0, Files: []tarfs.File{
 		{Path: "/lib/server", FinalPath: "/usr/lib/server", Raw: fc.EncodeV2(), Type: "file", ShadowedBy: -1},
 		{Path: "/old", FinalPath: "/old", Raw: fc.EncodeV2(), Type: "file", ShadowedBy: 0},
 	}}}}

@@ -13,7 +13,13 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/capslayer/rules_capslayer/capslayer/internal/openfile"
+	"github.com/capslayer/rules_capslayer/capslayer/tarfs"
 )
+
+// maxJSONSize bounds index.json, manifests, configs and manifest.json.
+// The distribution spec caps manifests at 4 MiB; configs with long
+// histories can be larger.
+const maxJSONSize = 16 << 20
 
 var digestRE = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
 
@@ -33,7 +39,7 @@ func readLimited(r io.Reader, max int64, what string) ([]byte, error) {
 		return nil, err
 	}
 	if int64(len(b)) > max {
-		return nil, fmt.Errorf("%w: %s is larger than %d bytes", ErrLimit, what, max)
+		return nil, fmt.Errorf("%w: %s is larger than %d bytes", tarfs.ErrLimit, what, max)
 	}
 	return b, nil
 }
@@ -91,7 +97,7 @@ func fsOpener(fsys fs.FS, root string) opener {
 func checkSize(what string, have, want int64) error {
 	if want < 0 {
 		if have > maxJSONSize {
-			return fmt.Errorf("%w: %s is larger than %d bytes", ErrLimit, what, maxJSONSize)
+			return fmt.Errorf("%w: %s is larger than %d bytes", tarfs.ErrLimit, what, maxJSONSize)
 		}
 		return nil
 	}

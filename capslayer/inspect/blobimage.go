@@ -11,6 +11,7 @@ import (
 	"io"
 	"sync"
 
+	"github.com/capslayer/rules_capslayer/capslayer/tarfs"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/google/go-containerregistry/pkg/v1/types"
@@ -35,7 +36,7 @@ type blobImage struct {
 
 var _ partial.CompressedImageCore = (*blobImage)(nil)
 
-func newBlobImage(mt types.MediaType, rawManifest []byte, m *v1.Manifest, rawCfg []byte, open func(int) (io.ReadCloser, error), o *options) (*blobImage, error) {
+func newBlobImage(mt types.MediaType, rawManifest []byte, m *v1.Manifest, rawCfg []byte, open func(int) (io.ReadCloser, error), o *tarfs.Limits) (*blobImage, error) {
 	cfg, err := v1.ParseConfigFile(bytes.NewReader(rawCfg))
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
@@ -44,8 +45,8 @@ func newBlobImage(mt types.MediaType, rawManifest []byte, m *v1.Manifest, rawCfg
 	if m != nil && len(m.Layers) != n {
 		return nil, fmt.Errorf("the manifest lists %d layers but the config has %d diff_ids", len(m.Layers), n)
 	}
-	if n > o.maxLayers {
-		return nil, fmt.Errorf("%w: more than %d layers", ErrLimit, o.maxLayers)
+	if n > o.MaxLayers {
+		return nil, fmt.Errorf("%w: more than %d layers", tarfs.ErrLimit, o.MaxLayers)
 	}
 	for _, h := range cfg.RootFS.DiffIDs {
 		if err := checkDigest(h); err != nil {

@@ -11,10 +11,11 @@ import (
 	"path"
 
 	"github.com/capslayer/rules_capslayer/capslayer/internal/compression"
+	"github.com/capslayer/rules_capslayer/capslayer/tarfs"
 )
 
 // detect tells a layout directory, a docker save tarball and a layer apart.
-func detect(in input, o *options) (string, error) {
+func detect(in input, o *tarfs.Limits) (string, error) {
 	fi, err := fs.Stat(in.fsys, in.name)
 	if err != nil {
 		return "", err
@@ -45,7 +46,7 @@ func detect(in input, o *options) (string, error) {
 	// skopeo oci-archive:) has oci-layout and index.json at its root.
 	tr := tar.NewReader(f)
 	var ociLayout, ociIndex bool
-	for i := 0; i < o.maxEntries; i++ {
+	for i := 0; i < o.MaxEntries; i++ {
 		hdr, err := tr.Next()
 		if err != nil {
 			break // Walk reports what is wrong with a broken tar

@@ -11,6 +11,7 @@ import (
 
 	"github.com/capslayer/rules_capslayer/capslayer/internal/compression"
 	"github.com/capslayer/rules_capslayer/capslayer/internal/digest"
+	"github.com/capslayer/rules_capslayer/capslayer/tarfs"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 )
@@ -22,7 +23,7 @@ type dockerManifest struct {
 	Layers   []string
 }
 
-func readDockerArchive(in input, o *options) ([]Source, error) {
+func readDockerArchive(in input, o *tarfs.Limits) ([]Source, error) {
 	p := in.path
 	a, err := indexArchive(in, o)
 	if err != nil {
@@ -44,8 +45,8 @@ func readDockerArchive(in input, o *options) ([]Source, error) {
 		if dm.Config == "" {
 			return nil, fmt.Errorf("%s: manifest.json entry %d names no Config: not a docker save manifest", p, i)
 		}
-		if len(srcs) >= o.maxImages {
-			return nil, fmt.Errorf("%w: more than %d images", ErrLimit, o.maxImages)
+		if len(srcs) >= o.MaxImages {
+			return nil, fmt.Errorf("%w: more than %d images", tarfs.ErrLimit, o.MaxImages)
 		}
 		rawCfg, err := a.readJSON(dm.Config)
 		if err != nil {

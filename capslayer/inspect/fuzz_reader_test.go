@@ -11,6 +11,7 @@ import (
 	"testing/fstest"
 
 	"github.com/capslayer/rules_capslayer/capslayer/internal/compression"
+	"github.com/capslayer/rules_capslayer/capslayer/tarfs"
 )
 
 // The readers' fuzz targets take the documents of an image as separate
@@ -89,7 +90,7 @@ func FuzzLayout(f *testing.F) {
 		for _, b := range [][]byte{layer, config, manifest} {
 			fsys["blobs/sha256/"+sha256Hex(b)] = &fstest.MapFile{Data: b}
 		}
-		rep, err := PathFS(fsys, ".", WithMaxLayerSize(1<<20), WithMaxEntries(1<<14))
+		rep, err := PathFS(fsys, ".", tarfs.WithMaxLayerSize(1<<20), tarfs.WithMaxEntries(1<<14))
 		if err == nil {
 			checkReport(t, rep)
 		}
@@ -129,7 +130,7 @@ func FuzzDockerArchive(f *testing.F) {
 		}
 		tw.Close()
 		fsys := fstest.MapFS{"save.tar": {Data: buf.Bytes()}}
-		rep, err := PathFS(fsys, "save.tar", WithMaxLayerSize(1<<20), WithMaxEntries(1<<14))
+		rep, err := PathFS(fsys, "save.tar", tarfs.WithMaxLayerSize(1<<20), tarfs.WithMaxEntries(1<<14))
 		if err == nil {
 			checkReport(t, rep)
 		}

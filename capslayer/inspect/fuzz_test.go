@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/capslayer/rules_capslayer/capslayer/caps"
+	"github.com/capslayer/rules_capslayer/capslayer/tarfs"
 )
 
 // FuzzLayerReader feeds arbitrary bytes to LayerReader. It must never panic
@@ -27,7 +28,7 @@ func FuzzLayerReader(f *testing.F) {
 	f.Add(makeTar(f, file("a", "x", []byte{1, 2, 3})))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		files, err := LayerReader(bytes.NewReader(b), WithMaxLayerSize(1<<20), WithMaxEntries(1<<14))
+		files, err := LayerReader(bytes.NewReader(b), tarfs.WithMaxLayerSize(1<<20), tarfs.WithMaxEntries(1<<14))
 		if err != nil {
 			return
 		}
@@ -35,7 +36,7 @@ func FuzzLayerReader(f *testing.F) {
 			if !strings.HasPrefix(fl.Path, "/") || path.Clean(fl.Path) != fl.Path || strings.Contains(fl.Path, "..") && strings.Contains("/"+fl.Path+"/", "/../") {
 				t.Fatalf("unclean path %q", fl.Path)
 			}
-			if len(fl.Raw) > maxRawValue {
+			if len(fl.Raw) > 1024 { // tarfs keeps at most 1 KiB of a value
 				t.Fatalf("raw value of %d bytes", len(fl.Raw))
 			}
 			_, derr := caps.Decode(fl.Raw)

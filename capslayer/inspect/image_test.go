@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/capslayer/rules_capslayer/capslayer/tarfs"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
@@ -296,7 +297,7 @@ func TestHostileLayouts(t *testing.T) {
 		}
 		writeIndexJSON(t, dir, d)
 		_, err := Path(dir)
-		if !errors.Is(err, ErrLimit) || !strings.Contains(err.Error(), "nested more than 8") {
+		if !errors.Is(err, tarfs.ErrLimit) || !strings.Contains(err.Error(), "nested more than 8") {
 			t.Fatalf("got %v", err)
 		}
 	})
@@ -333,7 +334,7 @@ func TestHostileLayouts(t *testing.T) {
 		f.Truncate(maxJSONSize + 1)
 		f.Close()
 		_, err := Path(dir)
-		if !errors.Is(err, ErrLimit) {
+		if !errors.Is(err, tarfs.ErrLimit) {
 			t.Fatalf("got %v", err)
 		}
 	})

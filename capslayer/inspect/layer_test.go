@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/capslayer/rules_capslayer/capslayer/caps"
+	"github.com/capslayer/rules_capslayer/capslayer/tarfs"
 	"github.com/capslayer/rules_capslayer/internal/testenv"
 )
 
@@ -78,9 +79,9 @@ func TestLayerReaderCompressions(t *testing.T) {
 		"zstd": zstdBytes(t, tb),
 	} {
 		t.Run(name, func(t *testing.T) {
-			var files []File
-			st, err := Walk(bytes.NewReader(b), func(p string, hdr *tar.Header) error {
-				if f, ok := fileFromHeader(p, hdr); ok {
+			var files []tarfs.File
+			st, err := tarfs.Walk(bytes.NewReader(b), func(p string, hdr *tar.Header) error {
+				if f, ok := tarfs.FileFromHeader(p, hdr); ok {
 					files = append(files, f)
 				}
 				return nil
@@ -128,7 +129,7 @@ func TestLayerReaderHostile(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		in   []byte
-		opts []Option
+		opts []tarfs.Option
 		want string
 	}{
 		{"traversal", makeTar(t, file("../../etc/passwd", "x", netBindEP)), nil, "escapes the image root"},
@@ -139,8 +140,8 @@ func TestLayerReaderHostile(t *testing.T) {
 		{"not a tar", []byte(strings.Repeat("hello world\n", 100)), nil, "not a tar archive"},
 		{"empty", nil, nil, "empty input"},
 		{"xz", []byte{0xfd, '7', 'z', 'X', 'Z', 0, 1, 2}, nil, "xz"},
-		{"entries", many, []Option{WithMaxEntries(2)}, "more than 2 entries"},
-		{"bomb", bomb, []Option{WithMaxLayerSize(1 << 20)}, "decompression bomb"},
+		{"entries", many, []tarfs.Option{tarfs.WithMaxEntries(2)}, "more than 2 entries"},
+		{"bomb", bomb, []tarfs.Option{tarfs.WithMaxLayerSize(1 << 20)}, "decompression bomb"},
 		{"huge pax", hugePAX.Bytes(), nil, "not a tar archive"},
 		{"long name", makeTar(t, file(strings.Repeat("a/", 3000)+"x", "x", nil)), nil, "at most 4096"},
 	} {
@@ -149,8 +150,8 @@ func TestLayerReaderHostile(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("got error %v, want one containing %q", err, tc.want)
 			}
-			if strings.Contains(tc.want, "more than") && !errors.Is(err, ErrLimit) {
-				t.Errorf("error %v does not wrap ErrLimit", err)
+			if strings.Contains(tc.want, "more than") && !errors.Is(err, tarfs.ErrLimit) {
+				t.Errorf("error %v does not wrap tarfs.ErrLimit", err)
 			}
 		})
 	}

@@ -17,6 +17,7 @@ import (
 	"io"
 
 	"github.com/capslayer/rules_capslayer/capslayer/internal/digest"
+	"github.com/capslayer/rules_capslayer/capslayer/tarfs"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 )
@@ -24,13 +25,13 @@ import (
 // layoutWalker walks the indexes of an OCI image layout.
 type layoutWalker struct {
 	open    opener
-	o       *options
+	o       *tarfs.Limits
 	srcs    []Source
 	onPath  map[string]bool // indexes being walked: a cycle guard
 	skipped []string
 }
 
-func readLayout(dir string, open opener, o *options) ([]Source, []string, error) {
+func readLayout(dir string, open opener, o *tarfs.Limits) ([]Source, []string, error) {
 	f, err := open("index.json", -1)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", dir, err)
@@ -57,7 +58,7 @@ func (w *layoutWalker) blob(d v1.Descriptor) ([]byte, error) {
 		return nil, err
 	}
 	if d.Size > maxJSONSize {
-		return nil, fmt.Errorf("%w: blob %s is %d bytes, more than the %d allowed for a manifest, index or config", ErrLimit, d.Digest, d.Size, maxJSONSize)
+		return nil, fmt.Errorf("%w: blob %s is %d bytes, more than the %d allowed for a manifest, index or config", tarfs.ErrLimit, d.Digest, d.Size, maxJSONSize)
 	}
 	f, err := w.open("blobs/"+d.Digest.Algorithm+"/"+d.Digest.Hex, d.Size)
 	if err != nil {
@@ -112,8 +113,8 @@ func (w *layoutWalker) index(im *v1.IndexManifest, name string, depth int) error
 		}
 		switch mt {
 		case types.OCIImageIndex, types.DockerManifestList:
-			if depth+1 > w.o.maxIndexDepth {
-				return fmt.Errorf("%w: image indexes nested more than %d deep", ErrLimit, w.o.maxIndexDepth)
+			if depth+1 > w.o.MaxIndexDepth {
+				return fmt.Errorf("%w: image indexes nested more than %d deep", tarfs.ErrLimit, w.o.MaxIndexDepth)
 			}
 			if w.onPath[d.Digest.String()] {
 				return fmt.Errorf("image index %s contains itself", d.Digest)
@@ -174,8 +175,8 @@ func checkBlobKind(d v1.Descriptor, b []byte, wantIndex bool) error {
 }
 
 func (w *layoutWalker) image(d v1.Descriptor, name string, b []byte) error {
-	if len(w.srcs) >= w.o.maxImages {
-		return fmt.Errorf("%w: more than %d images", ErrLimit, w.o.maxImages)
+	if len(w.srcs) >= w.o.MaxImages {
+		return fmt.Errorf("%w: more than %d images", tarfs.ErrLimit, w.o.MaxImages)
 	}
 	if b == nil {
 		var err error

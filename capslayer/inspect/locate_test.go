@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/capslayer/rules_capslayer/capslayer/tarfs"
 )
 
 func TestLocateStopsAtTheDecidingLayer(t *testing.T) {
@@ -32,7 +34,7 @@ func TestLocateRereadsWhenALowerSymlinkNamesADroppedEntry(t *testing.T) {
 		makeTar(t, file("real", "now a file", nil)),
 	)
 	_, err := Locate(img, []string{"/a/f"})
-	if !errors.Is(err, ErrLocate) || !strings.Contains(err.Error(), "/real is a regular file in layer 1, not a directory") {
+	if !errors.Is(err, tarfs.ErrLocate) || !strings.Contains(err.Error(), "/real is a regular file in layer 1, not a directory") {
 		t.Errorf("got %v, want /real to be a file", err)
 	}
 }

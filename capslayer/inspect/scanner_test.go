@@ -10,11 +10,13 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
+	"github.com/capslayer/rules_capslayer/capslayer/tarfs"
 	"github.com/capslayer/rules_capslayer/internal/tartest"
 )
 
-// TestScannerImage: Scanner.Image replays a v1.Image's layers with Scan's
-// checks, so that Lookup answers for its final filesystem (a watched
+// TestScannerImage: scanImage replays a v1.Image's layers into a
+// tarfs.Scanner with Scan's checks, so that Lookup answers for its final
+// filesystem (a watched
 // file under a symlinked directory, a file a later layer deleted), and a
 // tampered layer is refused as Scan refuses it.
 func TestScannerImage(t *testing.T) {
@@ -24,8 +26,9 @@ func TestScannerImage(t *testing.T) {
 	top := tartest.Tar(t, tartest.File("usr/bin/.wh.ping", "", nil))
 	img := testImage(t, "linux/amd64", base, top)
 
-	sc := NewScanner(func(p string, hdr *tar.Header) bool { return strings.HasPrefix(p, "/usr/bin/") })
-	if err := sc.Image(img); err != nil {
+	sc := tarfs.NewScanner(func(p string, hdr *tar.Header) bool { return strings.HasPrefix(p, "/usr/bin/") })
+	ls, err := scanImage(sc, img, tarfs.NewLimits(nil))
+	if err != nil {
 		t.Fatal(err)
 	}
 	n, resolved, found, err := sc.Lookup("/bin/sh", true)
@@ -35,20 +38,16 @@ func TestScannerImage(t *testing.T) {
 	if _, _, found, _ := sc.Lookup("/bin/ping", true); found {
 		t.Error("/bin/ping, whited out by layer 1, was found")
 	}
-	ls := sc.Finish()
 	if len(ls) != 2 || len(ls[0].Files) != 1 || ls[0].Files[0].ShadowedBy != 1 || ls[0].Digest == "" {
 		t.Errorf("layers %+v", ls)
-	}
-	if err := sc.Image(img); err == nil {
-		t.Error("a second Image on the same Scanner was accepted")
 	}
 
 	// The same checks as Scan: a blob that is not what the manifest says.
 	m, _ := img.Manifest()
 	tampered := &swappedLayer{Image: img, want: m.Layers[1].Digest.String(), data: base}
-	if err := NewScanner(nil).Image(tampered); err == nil || !strings.Contains(err.Error(), "layer 1") {
+	if _, err := scanImage(tarfs.NewScanner(nil), tampered, tarfs.NewLimits(nil)); err == nil || !strings.Contains(err.Error(), "layer 1") {
 		t.Errorf("tampered layer: %v", err)
-	} else if errors.Is(err, ErrLimit) {
+	} else if errors.Is(err, tarfs.ErrLimit) {
 		t.Errorf("tampered layer reported as a limit: %v", err)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/capslayer/rules_capslayer/capslayer/internal/errprefix"
+	"github.com/capslayer/rules_capslayer/capslayer/tarfs"
 )
 
 // Annotations that name an image in an index.
@@ -42,20 +43,20 @@ type Source struct {
 // Images lists the images of an OCI image layout directory or oci-archive
 // tar (indexes followed recursively; artifacts that are not images are
 // skipped) or of a docker/podman save tarball, and returns the input's kind.
-func Images(p string, opts ...Option) (_ string, _ []Source, err error) {
+func Images(p string, opts ...tarfs.Option) (_ string, _ []Source, err error) {
 	defer errprefix.Add(&err, "inspect")
-	return imagesOf(diskInput(p), makeOptions(opts))
+	return imagesOf(diskInput(p), tarfs.NewLimits(opts))
 }
 
 // ImagesFS is Images for the input named name in fsys (a directory or a
 // file, as fs.ValidPath names them): the same reader, on any file system.
 // Its files must be regular files that can seek (fstest.MapFS, embed.FS).
-func ImagesFS(fsys fs.FS, name string, opts ...Option) (_ string, _ []Source, err error) {
+func ImagesFS(fsys fs.FS, name string, opts ...tarfs.Option) (_ string, _ []Source, err error) {
 	defer errprefix.Add(&err, "inspect")
-	return imagesOf(input{fsys, name, name}, makeOptions(opts))
+	return imagesOf(input{fsys, name, name}, tarfs.NewLimits(opts))
 }
 
-func imagesOf(in input, o *options) (string, []Source, error) {
+func imagesOf(in input, o *tarfs.Limits) (string, []Source, error) {
 	kind, err := detect(in, o)
 	if err != nil {
 		return "", nil, err
@@ -83,7 +84,7 @@ func diskInput(p string) input { return input{diskFS(p), ".", p} }
 // is an error, never an empty (and so passing) report.
 var ErrNoImage = errors.New("no image")
 
-func images(in input, kind string, o *options) ([]Source, []string, error) {
+func images(in input, kind string, o *tarfs.Limits) ([]Source, []string, error) {
 	var srcs []Source
 	var skipped []string
 	var err error
@@ -115,61 +116,63 @@ func images(in input, kind string, o *options) ([]Source, []string, error) {
 // checking every blob against its manifest digest and size and its config
 // diff ID, and returns the image with its capability files and whether each
 // is visible in the final filesystem.
-func Scan(src Source, opts ...Option) (_ Image, err error) {
+func Scan(src Source, opts ...tarfs.Option) (_ Image, err error) {
 	defer errprefix.Add(&err, "inspect")
-	ls, err := scan(src.Image, makeOptions(opts))
+	ls, err := scan(src.Image, tarfs.NewLimits(opts))
 	if err != nil {
 		return Image{}, err
 	}
 	return Image{Name: src.Name, Digest: src.Digest, Platform: src.Platform, Layers: ls}, nil
 }
 
-func scan(img v1.Image, o *options) ([]Layer, error) {
-	s := newImageScan()
-	if err := s.image(img, o); err != nil {
-		return nil, err
-	}
-	return s.finish(), nil
+func scan(img v1.Image, o *tarfs.Limits) ([]tarfs.Layer, error) {
+	return scanImage(tarfs.NewScanner(nil), img, o)
 }
 
-// image scans every layer of img, bottom first, checking each blob against
-// its manifest digest and size and its config diff ID.
-func (s *imageScan) image(img v1.Image, o *options) error {
+// scanImage replays every layer of img into sc, which has replayed none,
+// bottom first, checking each blob against its manifest digest and size
+// and its config diff ID, and returns sc's layers (Finish) with their
+// digests and media types.
+func scanImage(sc *tarfs.Scanner, img v1.Image, o *tarfs.Limits) ([]tarfs.Layer, error) {
 	layers, diffIDs, err := imageLayers(img, o)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	sts := make([]tarfs.Stream, len(layers))
 	for i, d := range layers {
-		entries := s.entries(len(s.layers))
+		entries := sc.Layer()
 		st, err := readLayer(img, i, d, diffIDs[i], func(p string, hdr *tar.Header, _ io.Reader) error {
 			return entries(p, hdr)
 		}, o)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		l := &s.layers[i]
-		l.Digest, l.DiffID, l.MediaType = st.Digest, st.DiffID, string(d.MediaType)
+		sts[i] = st
 	}
-	return nil
+	ls := sc.Finish()
+	for i, d := range layers {
+		ls[i].Digest, ls[i].DiffID, ls[i].MediaType = sts[i].Digest, sts[i].DiffID, string(d.MediaType)
+	}
+	return ls, nil
 }
 
 // ReadLayer walks layer i (0 = bottom) of img with fn, reading the blob
 // as stored within the limits of opts, and checks it against the digest
 // and size of its manifest descriptor and the diff ID of the config.
-func ReadLayer(img v1.Image, i int, fn DataWalkFunc, opts ...Option) (_ Stream, err error) {
+func ReadLayer(img v1.Image, i int, fn tarfs.DataWalkFunc, opts ...tarfs.Option) (_ tarfs.Stream, err error) {
 	var fnErr error
 	defer func() {
 		if err != fnErr {
 			errprefix.Add(&err, "inspect")
 		}
 	}()
-	o := makeOptions(opts)
+	o := tarfs.NewLimits(opts)
 	layers, diffIDs, err := imageLayers(img, o)
 	if err != nil {
-		return Stream{}, err
+		return tarfs.Stream{}, err
 	}
 	if i < 0 || i >= len(layers) {
-		return Stream{}, fmt.Errorf("layer %d: the image has %d layers", i, len(layers))
+		return tarfs.Stream{}, fmt.Errorf("layer %d: the image has %d layers", i, len(layers))
 	}
 	st, err := readLayer(img, i, layers[i], diffIDs[i], func(name string, hdr *tar.Header, data io.Reader) error {
 		fnErr = fn(name, hdr, data)
@@ -184,7 +187,7 @@ func ReadLayer(img v1.Image, i int, fn DataWalkFunc, opts ...Option) (_ Stream, 
 // imageLayers returns the layer descriptors of img's manifest and the diff
 // IDs of its config, bottom first, checked to agree and to be within the
 // limits.
-func imageLayers(img v1.Image, o *options) ([]v1.Descriptor, []v1.Hash, error) {
+func imageLayers(img v1.Image, o *tarfs.Limits) ([]v1.Descriptor, []v1.Hash, error) {
 	m, err := img.Manifest()
 	if err != nil {
 		return nil, nil, err
@@ -197,8 +200,8 @@ func imageLayers(img v1.Image, o *options) ([]v1.Descriptor, []v1.Hash, error) {
 	if len(m.Layers) != len(diffIDs) {
 		return nil, nil, fmt.Errorf("the manifest lists %d layers but the config has %d diff_ids", len(m.Layers), len(diffIDs))
 	}
-	if len(m.Layers) > o.maxLayers {
-		return nil, nil, fmt.Errorf("%w: more than %d layers", ErrLimit, o.maxLayers)
+	if len(m.Layers) > o.MaxLayers {
+		return nil, nil, fmt.Errorf("%w: more than %d layers", tarfs.ErrLimit, o.MaxLayers)
 	}
 	for i, d := range m.Layers {
 		if err := checkDigest(d.Digest); err != nil {
@@ -215,17 +218,17 @@ func imageLayers(img v1.Image, o *options) ([]v1.Descriptor, []v1.Hash, error) {
 // ID diffID, with fn, reading the blob as stored, and checks that its
 // bytes match d's digest and size and diffID. Whatever the source, no more
 // and no fewer bytes than the descriptor says are read.
-func readLayer(img v1.Image, i int, d v1.Descriptor, diffID v1.Hash, fn DataWalkFunc, o *options) (Stream, error) {
+func readLayer(img v1.Image, i int, d v1.Descriptor, diffID v1.Hash, fn tarfs.DataWalkFunc, o *tarfs.Limits) (tarfs.Stream, error) {
 	bl, err := img.LayerByDigest(d.Digest)
 	if err != nil {
-		return Stream{}, fmt.Errorf("layer %d: %w", i, err)
+		return tarfs.Stream{}, fmt.Errorf("layer %d: %w", i, err)
 	}
 	rc, err := bl.Compressed()
 	if err != nil {
-		return Stream{}, fmt.Errorf("layer %d: %w", i, err)
+		return tarfs.Stream{}, fmt.Errorf("layer %d: %w", i, err)
 	}
 	defer rc.Close()
-	st, err := walkData(exactly(rc, d.Size, "blob "+d.Digest.String()), fn, func(x *options) { *x = *o })
+	st, err := walkData(exactly(rc, d.Size, "blob "+d.Digest.String()), fn, o)
 	if err != nil {
 		return st, fmt.Errorf("layer %d (%s): %w", i, d.Digest, err)
 	}
@@ -234,4 +237,20 @@ func readLayer(img v1.Image, i int, d v1.Descriptor, diffID v1.Hash, fn DataWalk
 			i, st.Digest, st.DiffID, d.Digest, diffID)
 	}
 	return st, nil
+}
+
+// walkData is tarfs.WalkData for this package's readers, which wrap its
+// errors with their context and then add the "inspect: " prefix that
+// tarfs adds too: an error of fn is returned as it is, any other without
+// tarfs's prefix.
+func walkData(r io.Reader, fn tarfs.DataWalkFunc, o *tarfs.Limits) (tarfs.Stream, error) {
+	var fnErr error
+	st, err := tarfs.WalkData(r, func(name string, hdr *tar.Header, data io.Reader) error {
+		fnErr = fn(name, hdr, data)
+		return fnErr
+	}, func(x *tarfs.Limits) { *x = *o })
+	if err != fnErr {
+		err = errprefix.Trim(err, "inspect")
+	}
+	return st, err
 }

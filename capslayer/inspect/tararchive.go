@@ -12,6 +12,9 @@ import (
 	"fmt"
 	"io"
 	"path"
+
+	"github.com/capslayer/rules_capslayer/capslayer/internal/errprefix"
+	"github.com/capslayer/rules_capslayer/capslayer/tarfs"
 )
 
 // archiveMember locates a file inside a tarball.
@@ -27,7 +30,7 @@ type archive struct {
 }
 
 // indexArchive records where each member of a (plain) tarball starts.
-func indexArchive(in input, o *options) (*archive, error) {
+func indexArchive(in input, o *tarfs.Limits) (*archive, error) {
 	f, _, err := openRegular(in.fsys, in.name, in.path)
 	if err != nil {
 		return nil, err
@@ -36,26 +39,16 @@ func indexArchive(in input, o *options) (*archive, error) {
 	p := in.path
 	a := &archive{in: in, members: map[string]archiveMember{}}
 	tr := tar.NewReader(f)
-	end := tarEnd{known: true}
+	end := tarfs.NewArchiveEnd()
 	for {
 		hdr, err := tr.Next()
 		if err == io.EOF {
-			// The same end-of-archive checks as for a layer (see Walk).
+			// The same end-of-archive checks as for a layer (see tarfs.Walk).
 			off, err := f.Seek(0, io.SeekCurrent)
 			if err != nil {
 				return nil, err
 			}
-			tail := &tailBlock{}
-			if off >= 512 {
-				if _, err := f.ReadAt(tail.b[:], off-512); err != nil {
-					return nil, err
-				}
-				tail.n = 512
-			}
-			if err := end.check(off, tail); err != nil {
-				return nil, fmt.Errorf("%s: %w", p, err)
-			}
-			if err := zerosOnly(f, off); err != nil {
+			if err := end.Check(f, off); err != nil {
 				return nil, fmt.Errorf("%s: %w", p, err)
 			}
 			return a, nil
@@ -63,8 +56,8 @@ func indexArchive(in input, o *options) (*archive, error) {
 		if err != nil {
 			return nil, fmt.Errorf("reading %s: %w", p, err)
 		}
-		if len(a.members) >= o.maxEntries {
-			return nil, fmt.Errorf("%w: more than %d entries in %s", ErrLimit, o.maxEntries, p)
+		if len(a.members) >= o.MaxEntries {
+			return nil, fmt.Errorf("%w: more than %d entries in %s", tarfs.ErrLimit, o.MaxEntries, p)
 		}
 		name, err := cleanName(hdr.Name)
 		if err != nil {
@@ -76,7 +69,7 @@ func indexArchive(in input, o *options) (*archive, error) {
 		if err != nil {
 			return nil, err
 		}
-		end.entry(off, hdr)
+		end.Entry(off, hdr)
 		a.members[name] = archiveMember{off: off, size: hdr.Size, typ: hdr.Typeflag, link: hdr.Linkname}
 	}
 }
@@ -123,4 +116,11 @@ func (a *archive) readJSON(name string) ([]byte, error) {
 	}
 	defer rc.Close()
 	return readLimited(rc, maxJSONSize, name)
+}
+
+// cleanName is tarfs.CleanName for this package's readers, which add the
+// "inspect: " prefix themselves once they have wrapped the error.
+func cleanName(name string) (string, error) {
+	p, err := tarfs.CleanName(name)
+	return p, errprefix.Trim(err, "inspect")
 }

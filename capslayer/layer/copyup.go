@@ -16,6 +16,7 @@ import (
 	"github.com/capslayer/rules_capslayer/capslayer/inspect"
 	"github.com/capslayer/rules_capslayer/capslayer/internal/errprefix"
 	"github.com/capslayer/rules_capslayer/capslayer/internal/printable"
+	"github.com/capslayer/rules_capslayer/capslayer/tarfs"
 )
 
 // ErrHasCapability reports a file of the base image that already carries
@@ -34,7 +35,7 @@ func WithReplaceCapabilities(replace bool) Option {
 
 // WithReadLimits sets the limits of reading the base image in CopyUp
 // (inspect's defaults otherwise).
-func WithReadLimits(opts ...inspect.Option) Option {
+func WithReadLimits(opts ...tarfs.Option) Option {
 	return func(o *options) error {
 		o.readLimits = opts
 		return nil
@@ -126,14 +127,14 @@ func copyUpStream(w io.Writer, img v1.Image, p string, s *capability, o *options
 	tw := tar.NewWriter(io.MultiWriter(out.diffID, out.next))
 	c := &copyUp{img: img, o: o}
 	var (
-		spec    *inspect.Located
+		spec    *tarfs.Located
 		info    FileInfo
 		warn    string
 		links   []string
 		invalid bool // the layers were read again from the top after the copy
 		last    = -1
 	)
-	loc, err := inspect.LocateStream(img, []string{p}, func(layer, entry int, name string, hdr *tar.Header, data io.Reader, found *inspect.Located) error {
+	loc, err := inspect.LocateStream(img, []string{p}, func(layer, entry int, name string, hdr *tar.Header, data io.Reader, found *tarfs.Located) error {
 		if last >= 0 && layer > last {
 			invalid = true
 		}
@@ -204,7 +205,7 @@ func sameDirs(a, b []*tar.Header) bool {
 }
 
 // hardLinkWarning says which other names of f keep the original file.
-func hardLinkWarning(f *inspect.Located, links []string) string {
+func hardLinkWarning(f *tarfs.Located, links []string) string {
 	slices.Sort(links)
 	return fmt.Sprintf("%s is hard-linked in layer %d of the image as %s: the copy gets the capabilities, those names keep the original file and its capabilities", printable.String(f.Resolved), f.Layer, printable.String(strings.Join(slices.Compact(links), ", ")))
 }
@@ -218,8 +219,8 @@ type copyUp struct {
 }
 
 type copyEntry struct {
-	dir  *tar.Header      // a directory, or
-	file *inspect.Located // a file, with
+	dir  *tar.Header    // a directory, or
+	file *tarfs.Located // a file, with
 	set  *capability
 }
 
@@ -310,7 +311,7 @@ func (c *copyUp) write(w io.Writer) (*Result, error) {
 
 // copyFile reads the layer holding f and writes its entry, with the
 // capabilities of s, to tw.
-func (c *copyUp) copyFile(tw *tar.Writer, f *inspect.Located, s *capability) (FileInfo, string, error) {
+func (c *copyUp) copyFile(tw *tar.Writer, f *tarfs.Located, s *capability) (FileInfo, string, error) {
 	var (
 		info   FileInfo
 		warn   string
@@ -375,7 +376,7 @@ func (c *copyUp) copyFile(tw *tar.Writer, f *inspect.Located, s *capability) (Fi
 
 // writeFile writes the file at f.Resolved with hdr's metadata, the
 // capabilities of s and the bytes of data.
-func (c *copyUp) writeFile(tw *tar.Writer, f *inspect.Located, s *capability, hdr *tar.Header, data io.Reader) (FileInfo, string, error) {
+func (c *copyUp) writeFile(tw *tar.Writer, f *tarfs.Located, s *capability, hdr *tar.Header, data io.Reader) (FileInfo, string, error) {
 	h := &tar.Header{
 		Typeflag: tar.TypeReg,
 		Name:     f.Resolved[1:],

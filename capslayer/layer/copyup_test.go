@@ -20,6 +20,7 @@ import (
 
 	"github.com/capslayer/rules_capslayer/capslayer/caps"
 	"github.com/capslayer/rules_capslayer/capslayer/inspect"
+	"github.com/capslayer/rules_capslayer/capslayer/tarfs"
 	"github.com/capslayer/rules_capslayer/internal/tartest"
 )
 
@@ -244,7 +245,7 @@ func TestCopyUpWhiteouts(t *testing.T) {
 		"/opt/app/old":  "/opt/app/old is hidden (its directory is opaque) by the whiteout /opt/app/.wh..wh..opq in layer 1",
 	} {
 		_, _, err := runCopyUp(t, img, nil, p+"=cap_net_raw=p")
-		if !errors.Is(err, inspect.ErrLocate) || !strings.Contains(err.Error(), want) {
+		if !errors.Is(err, tarfs.ErrLocate) || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: got %v, want an ErrLocate saying %q", p, err, want)
 		}
 	}
@@ -263,7 +264,7 @@ func TestCopyUpMissingNamesLayersSearched(t *testing.T) {
 	)
 	_, _, err := runCopyUp(t, img, nil, "/usr/nginx=cap_net_raw=p")
 	want := "/usr/nginx: is not in the image's final filesystem (searched layers 2, 1, 0, top first)"
-	if !errors.Is(err, inspect.ErrLocate) || !strings.Contains(err.Error(), want) {
+	if !errors.Is(err, tarfs.ErrLocate) || !strings.Contains(err.Error(), want) {
 		t.Errorf("got %v, want %q", err, want)
 	}
 }
@@ -277,7 +278,7 @@ func TestCopyUpRefusesNonFiles(t *testing.T) {
 		"/etc/passwd":    "/etc is a regular file in layer 0, not a directory",
 	} {
 		_, _, err := runCopyUp(t, img, nil, p+"=cap_net_raw=p")
-		if !errors.Is(err, inspect.ErrLocate) || !strings.Contains(err.Error(), want) {
+		if !errors.Is(err, tarfs.ErrLocate) || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: got %v, want %q", p, err, want)
 		}
 	}

@@ -12,11 +12,11 @@ import (
 	"strings"
 
 	"github.com/capslayer/rules_capslayer/capslayer/caps"
-	"github.com/capslayer/rules_capslayer/capslayer/inspect"
 	"github.com/capslayer/rules_capslayer/capslayer/internal/atomicfile"
 	"github.com/capslayer/rules_capslayer/capslayer/internal/compression"
 	"github.com/capslayer/rules_capslayer/capslayer/internal/digest"
 	"github.com/capslayer/rules_capslayer/capslayer/internal/errprefix"
+	"github.com/capslayer/rules_capslayer/capslayer/tarfs"
 )
 
 // Describe reads a layer blob compressed with c from r and returns the
@@ -85,7 +85,7 @@ func describe(r io.Reader, c Compression, paths []string) (Descriptor, error) {
 		if !regular && want == nil {
 			continue
 		}
-		name, err := inspect.CleanName(hdr.Name)
+		name, err := tarfs.CleanName(hdr.Name)
 		if err != nil {
 			return Descriptor{}, fmt.Errorf("layer tar: entry %d: %w", index, err)
 		}

@@ -8,8 +8,8 @@ import (
 	"strings"
 
 	"github.com/capslayer/rules_capslayer/capslayer/caps"
-	"github.com/capslayer/rules_capslayer/capslayer/inspect"
 	"github.com/capslayer/rules_capslayer/capslayer/internal/printable"
+	"github.com/capslayer/rules_capslayer/capslayer/tarfs"
 )
 
 // Where the capabilities of a file in a layer built from an existing tar or
@@ -48,7 +48,7 @@ func checkExisting(p string, hdr *tar.Header, c *capability, o *options) (warnin
 	if bits := caps.UnsafeMode(mode); bits != "" && !o.allowUnsafe {
 		return "", fmt.Errorf("%s: %w: the input gives it mode %04o, which sets %s, and the layer keeps the mode; clear those bits in the input (chmod u-s,g-s,o-w)", printable.String(p), ErrUnsafeMode, mode, bits)
 	}
-	old, ok := inspect.FileFromHeader(p, hdr)
+	old, ok := tarfs.FileFromHeader(p, hdr)
 	if !ok || bytes.Equal(old.Raw, c.raw) {
 		return "", nil
 	}
@@ -109,7 +109,7 @@ func setEntryCaps(p string, hdr *tar.Header, c *capability, o *options) (*capEnt
 // naming the entry: the kernel refuses to set it, so the layer could not be
 // extracted.
 func inputCaps(p string, hdr *tar.Header) (FileInfo, bool, error) {
-	f, ok := inspect.FileFromHeader(p, hdr)
+	f, ok := tarfs.FileFromHeader(p, hdr)
 	if !ok {
 		return FileInfo{}, false, nil
 	}
@@ -141,7 +141,7 @@ func (l *capLister) input(name string, hdr *tar.Header) (linkedTo string, err er
 		return "", err
 	}
 	if !ok && hdr.Typeflag == tar.TypeLink {
-		target, _ := inspect.CleanName(hdr.Linkname)
+		target, _ := tarfs.CleanName(hdr.Linkname)
 		if i, has := l.withCaps[target]; has {
 			info, ok = l.infos[i], true
 			info.Path = name
@@ -203,7 +203,7 @@ func checkNamedEntry(name string, hdr *tar.Header) error {
 		}
 		return fail("is a symlink to %s in the tar: name the file it points to, %s", printable.String(hdr.Linkname), printable.String(target))
 	case tar.TypeLink:
-		target, _ := inspect.CleanName(hdr.Linkname)
+		target, _ := tarfs.CleanName(hdr.Linkname)
 		return fail("is a hard link to %s, an earlier entry of the tar: name %s instead (hard links share its capabilities)", printable.String(target), printable.String(target))
 	}
 	return fail("is a %s in the tar, not a regular file", entryKind(hdr))

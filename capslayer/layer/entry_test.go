@@ -15,6 +15,7 @@ import (
 
 	"github.com/capslayer/rules_capslayer/capslayer/caps"
 	"github.com/capslayer/rules_capslayer/capslayer/inspect"
+	"github.com/capslayer/rules_capslayer/capslayer/tarfs"
 )
 
 // tarOf builds a tar from headers; regular files get data "\x7fELF".
@@ -224,8 +225,8 @@ func TestSetEntryCaps(t *testing.T) {
 // TestRewriteEntryLimit: a tar with more entries than capslayer's readers
 // take is refused while it is read, with the limit named.
 func TestRewriteEntryLimit(t *testing.T) {
-	if o, _ := makeOptions(nil); o.maxEntries != inspect.DefaultMaxEntries {
-		t.Fatalf("default limit %d, want inspect's %d", o.maxEntries, inspect.DefaultMaxEntries)
+	if o, _ := makeOptions(nil); o.maxEntries != tarfs.DefaultMaxEntries {
+		t.Fatalf("default limit %d, want inspect's %d", o.maxEntries, tarfs.DefaultMaxEntries)
 	}
 	limit := func(n int) Option { return func(o *options) error { o.maxEntries = n; return nil } }
 	var hdrs []*tar.Header
@@ -238,19 +239,19 @@ func TestRewriteEntryLimit(t *testing.T) {
 		t.Errorf("5 entries, limit 5: %v", err)
 	}
 	_, _, err := rewriteBytes(t, in, set, limit(4))
-	if !errors.Is(err, inspect.ErrLimit) || !strings.Contains(err.Error(), "more than 4 entries") {
+	if !errors.Is(err, tarfs.ErrLimit) || !strings.Contains(err.Error(), "more than 4 entries") {
 		t.Errorf("5 entries, limit 4: %v", err)
 	}
 }
 
 // TestRewriteEntryLimitDefault runs the default limit for real: a tar of
-// one entry more than inspect.DefaultMaxEntries, which inspect refuses, is
+// one entry more than tarfs.DefaultMaxEntries, which inspect refuses, is
 // refused with the limit named. (TestRewriteEntryLimit checks the boundary.)
 func TestRewriteEntryLimitDefault(t *testing.T) {
 	if testing.Short() {
 		t.Skip("reads a tar of a million entries")
 	}
-	n := inspect.DefaultMaxEntries + 1
+	n := tarfs.DefaultMaxEntries + 1
 	pr, pw := io.Pipe()
 	go func() {
 		tw := tar.NewWriter(pw)
@@ -263,7 +264,7 @@ func TestRewriteEntryLimitDefault(t *testing.T) {
 	}()
 	_, err := Rewrite(io.Discard, pr, []SetCap{{Path: "/bin/ping", Caps: *mustXattr(netRawP)}})
 	pr.Close()
-	if !errors.Is(err, inspect.ErrLimit) || !strings.Contains(err.Error(), fmt.Sprintf("more than %d entries", inspect.DefaultMaxEntries)) {
+	if !errors.Is(err, tarfs.ErrLimit) || !strings.Contains(err.Error(), fmt.Sprintf("more than %d entries", tarfs.DefaultMaxEntries)) {
 		t.Errorf("%d entries: %v, want the limit named", n, err)
 	}
 }

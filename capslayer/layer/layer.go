@@ -5,8 +5,8 @@ import (
 	"fmt"
 
 	"github.com/capslayer/rules_capslayer/capslayer/caps"
-	"github.com/capslayer/rules_capslayer/capslayer/inspect"
 	"github.com/capslayer/rules_capslayer/capslayer/internal/compression"
+	"github.com/capslayer/rules_capslayer/capslayer/tarfs"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 )
@@ -127,9 +127,9 @@ type options struct {
 	allowUnsafe    bool
 	descriptorPath string
 	digests        bool
-	replaceCaps    bool             // CopyUp
-	readLimits     []inspect.Option // CopyUp
-	maxEntries     int              // entries of an input tar (Rewrite)
+	replaceCaps    bool           // CopyUp
+	readLimits     []tarfs.Option // CopyUp
+	maxEntries     int            // entries of an input tar (Rewrite)
 }
 
 // maxID is the largest valid Linux uid or gid; (uid_t)-1 means "no change".
@@ -236,7 +236,7 @@ func WithDigests(compute bool) Option {
 }
 
 func makeOptions(opts []Option) (*options, error) {
-	o := &options{mode: DefaultMode, compression: None, digests: true, maxEntries: inspect.DefaultMaxEntries}
+	o := &options{mode: DefaultMode, compression: None, digests: true, maxEntries: tarfs.DefaultMaxEntries}
 	for _, opt := range opts {
 		if err := opt(o); err != nil {
 			return nil, err

@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"github.com/capslayer/rules_capslayer/capslayer/caps"
-	"github.com/capslayer/rules_capslayer/capslayer/inspect"
+	"github.com/capslayer/rules_capslayer/capslayer/tarfs"
 	"github.com/capslayer/rules_capslayer/internal/testenv"
 )
 
@@ -73,13 +73,13 @@ func TestLongestPathReadBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got []string
-	if _, err := inspect.Walk(bytes.NewReader(buf.Bytes()), func(name string, hdr *tar.Header) error {
+	if _, err := tarfs.Walk(bytes.NewReader(buf.Bytes()), func(name string, hdr *tar.Header) error {
 		if hdr.Typeflag == tar.TypeReg && hdr.PAXRecords[caps.PAXRecordKey] != "" {
 			got = append(got, name)
 		}
 		return nil
 	}); err != nil {
-		t.Fatalf("inspect.Walk refuses the longest path capslayer writes: %v", err)
+		t.Fatalf("tarfs.Walk refuses the longest path capslayer writes: %v", err)
 	}
 	if len(got) != 1 || got[0] != p {
 		t.Errorf("reader found capability files %q", got)

@@ -12,11 +12,11 @@ import (
 	"sync/atomic"
 
 	"github.com/capslayer/rules_capslayer/capslayer/caps"
-	"github.com/capslayer/rules_capslayer/capslayer/inspect"
 	"github.com/capslayer/rules_capslayer/capslayer/internal/compression"
 	"github.com/capslayer/rules_capslayer/capslayer/internal/errprefix"
 	"github.com/capslayer/rules_capslayer/capslayer/internal/openfile"
 	"github.com/capslayer/rules_capslayer/capslayer/internal/printable"
+	"github.com/capslayer/rules_capslayer/capslayer/tarfs"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
@@ -65,8 +65,8 @@ func (e *RewriteError) Is(target error) bool { return target == ErrRewrite }
 // It fails, wrapping ErrRewrite, when a named path is missing from the tar,
 // is not a regular file (a directory, a symlink, a hard link to another
 // entry, which the error names, a device or a sparse file), appears twice
-// in the tar, or is named twice; and, wrapping inspect.ErrLimit, when the
-// tar has more than inspect.DefaultMaxEntries entries, which capslayer's
+// in the tar, or is named twice; and, wrapping tarfs.ErrLimit, when the
+// tar has more than tarfs.DefaultMaxEntries entries, which capslayer's
 // readers would refuse. Only WithCompression, WithDescriptorFile
 // (RewriteFile), WithAllowScripts and WithAllowUnsafeMode apply. w may hold
 // a partial layer after an error; RewriteFile writes nothing then.
@@ -305,9 +305,9 @@ func rewrite(w io.Writer, in io.Reader, sets map[string]*capability, o *options)
 			return nil, fmt.Errorf("input tar: entry %d: %w", index, err)
 		}
 		if entries++; entries > o.maxEntries {
-			return nil, fmt.Errorf("input tar: %w: more than %d entries, the most capslayer's readers (inspect, audit, image) take in one layer, so they would refuse the output; split the tar into several layers", inspect.ErrLimit, o.maxEntries)
+			return nil, fmt.Errorf("input tar: %w: more than %d entries, the most capslayer's readers (inspect, audit, image) take in one layer, so they would refuse the output; split the tar into several layers", tarfs.ErrLimit, o.maxEntries)
 		}
-		name, err := inspect.CleanName(hdr.Name)
+		name, err := tarfs.CleanName(hdr.Name)
 		if err != nil {
 			return nil, fmt.Errorf("input tar: entry %d: %w", index, err)
 		}

@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/capslayer/rules_capslayer/capslayer/caps"
-	"github.com/capslayer/rules_capslayer/capslayer/inspect"
 	"github.com/capslayer/rules_capslayer/capslayer/internal/compression"
+	"github.com/capslayer/rules_capslayer/capslayer/tarfs"
 )
 
 // corpusTars is every tar this package's tests know: the golden and GNU tar
@@ -332,4 +332,4 @@ func TestRewriteFileKernelCopy(t *testing.T) {
 	}
 }
 
-func inspectClean(name string) (string, error) { return inspect.CleanName(name) }
+func inspectClean(name string) (string, error) { return tarfs.CleanName(name) }

@@ -11,6 +11,7 @@ import (
 	"github.com/capslayer/rules_capslayer/capslayer/imagemeta"
 	"github.com/capslayer/rules_capslayer/capslayer/inspect"
 	"github.com/capslayer/rules_capslayer/capslayer/internal/printable"
+	"github.com/capslayer/rules_capslayer/capslayer/tarfs"
 )
 
 // Level is how serious a finding is; the values are SARIF's.
@@ -382,7 +383,7 @@ func justify(p Policy, used []bool, path string, c int) (string, bool) {
 	return "", false
 }
 
-func auditFile(img inspect.Image, f inspect.File, p Policy, allowed caps.Mask, used []bool) (FileResult, []Finding) {
+func auditFile(img inspect.Image, f tarfs.File, p Policy, allowed caps.Mask, used []bool) (FileResult, []Finding) {
 	fc := f.Xattr.Caps
 	fr := FileResult{
 		Location:     Location{Image: img.Name, Platform: img.Platform, Layer: f.Layer, LayerDigest: layerDigest(img, f.Layer), Path: f.Path, Source: img.FilesFrom()},

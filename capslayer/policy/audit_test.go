@@ -6,11 +6,12 @@ import (
 
 	"github.com/capslayer/rules_capslayer/capslayer/caps"
 	"github.com/capslayer/rules_capslayer/capslayer/inspect"
+	"github.com/capslayer/rules_capslayer/capslayer/tarfs"
 )
 
 // capFile returns a visible file whose security.capability holds text as
 // setcap would write it (revision 2).
-func capFile(t testing.TB, path, text string) inspect.File {
+func capFile(t testing.TB, path, text string) tarfs.File {
 	t.Helper()
 	fc, err := caps.Parse(text)
 	if err != nil {
@@ -21,12 +22,12 @@ func capFile(t testing.TB, path, text string) inspect.File {
 	if err != nil {
 		t.Fatalf("caps.Decode(%x): %v", raw, err)
 	}
-	return inspect.File{Path: path, Xattr: x, Raw: raw, Mode: 0o755, Type: "file", ShadowedBy: -1}
+	return tarfs.File{Path: path, Xattr: x, Raw: raw, Mode: 0o755, Type: "file", ShadowedBy: -1}
 }
 
 // layerReport is a lone layer holding files, as inspect.Path reports one.
-func layerReport(files ...inspect.File) *inspect.Report {
-	return &inspect.Report{Origin: inspect.Origin{Source: "layer.tar", Kind: inspect.KindLayer}, Images: []inspect.Image{{Layers: []inspect.Layer{{Index: 0, Files: files}}}}}
+func layerReport(files ...tarfs.File) *inspect.Report {
+	return &inspect.Report{Origin: inspect.Origin{Source: "layer.tar", Kind: inspect.KindLayer}, Images: []inspect.Image{{Layers: []tarfs.Layer{{Index: 0, Files: files}}}}}
 }
 
 // rulesOf returns "rule:CAPS" for every finding, in order.
@@ -51,62 +52,62 @@ func TestAuditRules(t *testing.T) {
 	tests := []struct {
 		name   string
 		p      Policy
-		files  []inspect.File
+		files  []tarfs.File
 		want   []string // rule:caps of every finding
 		passed bool
 	}{
-		{"restricted ok", restricted, []inspect.File{capFile(t, "/app/server", "cap_net_bind_service=ep")}, nil, true},
-		{"restricted =p ok", restricted, []inspect.File{capFile(t, "/app/server", "NET_BIND_SERVICE")}, nil, true},
-		{"restricted inheritable counts", restricted, []inspect.File{capFile(t, "/app/server", "cap_net_bind_service=p cap_kill=i")},
+		{"restricted ok", restricted, []tarfs.File{capFile(t, "/app/server", "cap_net_bind_service=ep")}, nil, true},
+		{"restricted =p ok", restricted, []tarfs.File{capFile(t, "/app/server", "NET_BIND_SERVICE")}, nil, true},
+		{"restricted inheritable counts", restricted, []tarfs.File{capFile(t, "/app/server", "cap_net_bind_service=p cap_kill=i")},
 			[]string{"capability-not-allowed:KILL"}, false},
-		{"none allows nothing", Default(ProfileNone), []inspect.File{capFile(t, "/app/server", "cap_net_bind_service=ep")},
+		{"none allows nothing", Default(ProfileNone), []tarfs.File{capFile(t, "/app/server", "cap_net_bind_service=ep")},
 			[]string{"capability-not-allowed:NET_BIND_SERVICE"}, false},
-		{"none with allow", Policy{Profile: ProfileNone, Allow: mustMask("NET_BIND_SERVICE"), MaxCaps: 3}, []inspect.File{capFile(t, "/app/server", "cap_net_bind_service=ep")}, nil, true},
-		{"not allowed and dangerous", restricted, []inspect.File{capFile(t, "/usr/bin/ping", "cap_net_raw=ep")},
+		{"none with allow", Policy{Profile: ProfileNone, Allow: mustMask("NET_BIND_SERVICE"), MaxCaps: 3}, []tarfs.File{capFile(t, "/app/server", "cap_net_bind_service=ep")}, nil, true},
+		{"not allowed and dangerous", restricted, []tarfs.File{capFile(t, "/usr/bin/ping", "cap_net_raw=ep")},
 			[]string{"capability-not-allowed:NET_RAW", "dangerous-capability:NET_RAW"}, false},
-		{"allowed but dangerous", dockerDefault, []inspect.File{capFile(t, "/usr/bin/ping", "cap_net_raw=ep")},
+		{"allowed but dangerous", dockerDefault, []tarfs.File{capFile(t, "/usr/bin/ping", "cap_net_raw=ep")},
 			[]string{"dangerous-capability:NET_RAW"}, false},
 		{"dangerous justified for every file", Policy{Profile: ProfileDockerDefault, MaxCaps: 3, Justifications: []Justification{mustJ("NET_RAW=ICMP")}},
-			[]inspect.File{capFile(t, "/usr/bin/ping", "cap_net_raw=ep")}, nil, true},
+			[]tarfs.File{capFile(t, "/usr/bin/ping", "cap_net_raw=ep")}, nil, true},
 		{"dangerous justified for another file", Policy{Profile: ProfileDockerDefault, MaxCaps: 3, Justifications: []Justification{mustJ("/usr/bin/arping:NET_RAW=ARP")}},
-			[]inspect.File{capFile(t, "/usr/bin/ping", "cap_net_raw=ep")}, []string{"dangerous-capability:NET_RAW"}, false},
+			[]tarfs.File{capFile(t, "/usr/bin/ping", "cap_net_raw=ep")}, []string{"dangerous-capability:NET_RAW"}, false},
 		{"dangerous justified by pattern", Policy{Profile: ProfileDockerDefault, MaxCaps: 3, Justifications: []Justification{mustJ("/usr/bin/*:NET_RAW=network tools")}},
-			[]inspect.File{capFile(t, "/usr/bin/ping", "cap_net_raw=ep")}, nil, true},
+			[]tarfs.File{capFile(t, "/usr/bin/ping", "cap_net_raw=ep")}, nil, true},
 		{"justification does not allow", Policy{Profile: ProfileRestricted, MaxCaps: 3, Justifications: []Justification{mustJ("NET_RAW=ICMP")}},
-			[]inspect.File{capFile(t, "/usr/bin/ping", "cap_net_raw=ep")}, []string{"capability-not-allowed:NET_RAW"}, false},
-		{"three is fine", Default(ProfileBaseline), []inspect.File{capFile(t, "/app/x", "cap_kill,cap_fsetid,cap_audit_write=ep")}, nil, true},
-		{"four needs justification", Default(ProfileBaseline), []inspect.File{capFile(t, "/app/x", "cap_kill,cap_fsetid,cap_audit_write,cap_sys_chroot=ep")},
+			[]tarfs.File{capFile(t, "/usr/bin/ping", "cap_net_raw=ep")}, []string{"capability-not-allowed:NET_RAW"}, false},
+		{"three is fine", Default(ProfileBaseline), []tarfs.File{capFile(t, "/app/x", "cap_kill,cap_fsetid,cap_audit_write=ep")}, nil, true},
+		{"four needs justification", Default(ProfileBaseline), []tarfs.File{capFile(t, "/app/x", "cap_kill,cap_fsetid,cap_audit_write,cap_sys_chroot=ep")},
 			[]string{"too-many-capabilities:FSETID,KILL,SYS_CHROOT,AUDIT_WRITE"}, false},
 		{"four partly justified", Policy{Profile: ProfileBaseline, MaxCaps: 3, Justifications: []Justification{mustJ("/app/x:KILL=signals workers"), mustJ("FSETID=keeps setgid dirs")}},
-			[]inspect.File{capFile(t, "/app/x", "cap_kill,cap_fsetid,cap_audit_write,cap_sys_chroot=ep")},
+			[]tarfs.File{capFile(t, "/app/x", "cap_kill,cap_fsetid,cap_audit_write,cap_sys_chroot=ep")},
 			[]string{"too-many-capabilities:SYS_CHROOT,AUDIT_WRITE"}, false},
 		{"four justified", Policy{Profile: ProfileBaseline, MaxCaps: 3, Justifications: []Justification{mustJ("/app/x:KILL=a"), mustJ("FSETID=b"), mustJ("SYS_CHROOT=c"), mustJ("AUDIT_WRITE=d")}},
-			[]inspect.File{capFile(t, "/app/x", "cap_kill,cap_fsetid,cap_audit_write,cap_sys_chroot=ep")}, nil, true},
-		{"no limit", Policy{Profile: ProfileBaseline, MaxCaps: NoLimit}, []inspect.File{capFile(t, "/app/x", "cap_kill,cap_fsetid,cap_audit_write,cap_sys_chroot=ep")}, nil, true},
-		{"max zero", Policy{Profile: ProfileBaseline, MaxCaps: 0}, []inspect.File{capFile(t, "/app/x", "cap_kill=ep")}, []string{"too-many-capabilities:KILL"}, false},
+			[]tarfs.File{capFile(t, "/app/x", "cap_kill,cap_fsetid,cap_audit_write,cap_sys_chroot=ep")}, nil, true},
+		{"no limit", Policy{Profile: ProfileBaseline, MaxCaps: NoLimit}, []tarfs.File{capFile(t, "/app/x", "cap_kill,cap_fsetid,cap_audit_write,cap_sys_chroot=ep")}, nil, true},
+		{"max zero", Policy{Profile: ProfileBaseline, MaxCaps: 0}, []tarfs.File{capFile(t, "/app/x", "cap_kill=ep")}, []string{"too-many-capabilities:KILL"}, false},
 		{"dangerous and too many share a justification", Policy{Profile: ProfileBaseline, MaxCaps: 0, Justifications: []Justification{mustJ("CHOWN=fixes volume ownership")}},
-			[]inspect.File{capFile(t, "/app/x", "cap_chown=ep")}, nil, true},
-		{"allow ALL", Policy{Profile: ProfileNone, Allow: ^caps.Mask(0), MaxCaps: NoLimit}, []inspect.File{capFile(t, "/app/x", "cap_checkpoint_restore,cap_syslog=p")}, nil, true},
-		{"invalid", Default(ProfileDockerDefault), []inspect.File{{Path: "/app/bad", Raw: []byte{0x01, 0x00}, Invalid: "2 bytes", ShadowedBy: -1}},
+			[]tarfs.File{capFile(t, "/app/x", "cap_chown=ep")}, nil, true},
+		{"allow ALL", Policy{Profile: ProfileNone, Allow: ^caps.Mask(0), MaxCaps: NoLimit}, []tarfs.File{capFile(t, "/app/x", "cap_checkpoint_restore,cap_syslog=p")}, nil, true},
+		{"invalid", Default(ProfileDockerDefault), []tarfs.File{{Path: "/app/bad", Raw: []byte{0x01, 0x00}, Invalid: "2 bytes", ShadowedBy: -1}},
 			[]string{"invalid-capability:"}, false},
-		{"namespaced warns", Default(ProfileRestricted), []inspect.File{func() inspect.File {
+		{"namespaced warns", Default(ProfileRestricted), []tarfs.File{func() tarfs.File {
 			f := capFile(t, "/app/ns", "cap_net_bind_service=ep")
 			f.Xattr.Revision, f.Xattr.RootID = 3, 100000
 			return f
 		}()}, []string{"namespaced-capability:"}, true},
-		{"namespaced rootid 0 is fine", Default(ProfileRestricted), []inspect.File{func() inspect.File {
+		{"namespaced rootid 0 is fine", Default(ProfileRestricted), []tarfs.File{func() tarfs.File {
 			f := capFile(t, "/app/ns", "cap_net_bind_service=ep")
 			f.Xattr.Revision = 3
 			return f
 		}()}, nil, true},
-		{"shadowed is a note", Default(ProfileRestricted), []inspect.File{func() inspect.File {
+		{"shadowed is a note", Default(ProfileRestricted), []tarfs.File{func() tarfs.File {
 			f := capFile(t, "/usr/bin/ping", "cap_sys_admin=ep")
 			f.ShadowedBy = 1
 			return f
 		}()}, []string{"shadowed-capability:SYS_ADMIN"}, true},
-		{"shadowed invalid is a note", Default(ProfileRestricted), []inspect.File{{Path: "/app/bad", Raw: []byte{9}, Invalid: "1 byte", ShadowedBy: 2}},
+		{"shadowed invalid is a note", Default(ProfileRestricted), []tarfs.File{{Path: "/app/bad", Raw: []byte{9}, Invalid: "1 byte", ShadowedBy: 2}},
 			[]string{"shadowed-capability:"}, true},
-		{"empty caps", Default(ProfileNone), []inspect.File{capFile(t, "/app/x", "cap_kill=i")}, []string{"capability-not-allowed:KILL"}, false},
+		{"empty caps", Default(ProfileNone), []tarfs.File{capFile(t, "/app/x", "cap_kill=i")}, []string{"capability-not-allowed:KILL"}, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -218,11 +219,11 @@ func TestAuditOrderAndImages(t *testing.T) {
 	zz.Layer = 1
 	rep := &inspect.Report{Origin: inspect.Origin{Source: "img", Kind: inspect.KindOCILayout}, Images: []inspect.Image{
 		// Files listed out of order on purpose: Audit sorts by layer and path.
-		{Name: "example.com/app:1", Platform: "linux/amd64", Layers: []inspect.Layer{
-			{Index: 1, Digest: "sha256:1111", Files: []inspect.File{srv, zz}},
-			{Index: 0, Digest: "sha256:0000", Files: []inspect.File{ping}},
+		{Name: "example.com/app:1", Platform: "linux/amd64", Layers: []tarfs.Layer{
+			{Index: 1, Digest: "sha256:1111", Files: []tarfs.File{srv, zz}},
+			{Index: 0, Digest: "sha256:0000", Files: []tarfs.File{ping}},
 		}},
-		{Name: "example.com/app:1", Platform: "linux/arm64", Layers: []inspect.Layer{{Index: 0, Digest: "sha256:2222", Files: []inspect.File{srv}}}},
+		{Name: "example.com/app:1", Platform: "linux/arm64", Layers: []tarfs.Layer{{Index: 0, Digest: "sha256:2222", Files: []tarfs.File{srv}}}},
 	}}
 	res := Audit(rep, Default(ProfileRestricted))
 	var got []string

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/capslayer/rules_capslayer/capslayer/inspect"
+	"github.com/capslayer/rules_capslayer/capslayer/tarfs"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -53,20 +54,20 @@ func exampleReport(t *testing.T) *inspect.Report {
 	arping := capFile(t, "/usr/bin/arping", "cap_net_raw=ep")
 	server := capFile(t, "/app/server", "cap_net_bind_service=ep")
 	tool := capFile(t, "/app/tool", "cap_chown,cap_dac_override,cap_kill,cap_setuid,cap_sys_admin=ep")
-	bad := inspect.File{Path: "/app/bad", Raw: []byte{0x00, 0x00, 0x00, 0x02}, Invalid: "4 bytes: a security.capability value is 12, 20 or 24 bytes", ShadowedBy: -1}
+	bad := tarfs.File{Path: "/app/bad", Raw: []byte{0x00, 0x00, 0x00, 0x02}, Invalid: "4 bytes: a security.capability value is 12, 20 or 24 bytes", ShadowedBy: -1}
 	ns := capFile(t, "/app/ns", "cap_net_bind_service=ep")
 	ns.Xattr.Revision, ns.Xattr.RootID = 3, 100000
 	ns.Raw = append(append([]byte{0x01, 0x00, 0x00, 0x03}, ns.Raw[4:]...), 0xa0, 0x86, 0x01, 0x00)
-	for _, f := range []*inspect.File{&server, &tool, &bad} {
+	for _, f := range []*tarfs.File{&server, &tool, &bad} {
 		f.Layer = 1
 	}
 	ns.Layer = 2
 	return &inspect.Report{Origin: inspect.Origin{Source: "testdata/example-layout", Kind: inspect.KindOCILayout}, Images: []inspect.Image{{
 		Name: "example.com/app:1.0", Digest: "sha256:" + strings.Repeat("d", 64), Platform: "linux/amd64",
-		Layers: []inspect.Layer{
-			{Index: 0, Digest: "sha256:" + strings.Repeat("a", 64), Files: []inspect.File{ping, arping}},
-			{Index: 1, Digest: "sha256:" + strings.Repeat("b", 64), Files: []inspect.File{server, tool, bad}},
-			{Index: 2, Digest: "sha256:" + strings.Repeat("c", 64), Files: []inspect.File{ns}},
+		Layers: []tarfs.Layer{
+			{Index: 0, Digest: "sha256:" + strings.Repeat("a", 64), Files: []tarfs.File{ping, arping}},
+			{Index: 1, Digest: "sha256:" + strings.Repeat("b", 64), Files: []tarfs.File{server, tool, bad}},
+			{Index: 2, Digest: "sha256:" + strings.Repeat("c", 64), Files: []tarfs.File{ns}},
 		},
 	}}}
 }

@@ -14,6 +14,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/capslayer/rules_capslayer/capslayer/inspect"
+	"github.com/capslayer/rules_capslayer/capslayer/tarfs"
 	"github.com/capslayer/rules_capslayer/internal/registrytest"
 	"github.com/capslayer/rules_capslayer/internal/tartest"
 )
@@ -263,7 +264,7 @@ func TestIndexBounds(t *testing.T) {
 				if err != nil || len(srcs) != 1 {
 					t.Fatalf("got %d images, %v; want one image", len(srcs), err)
 				}
-			} else if !errors.Is(err, tc.want) || !errors.Is(err, inspect.ErrLimit) || !strings.Contains(err.Error(), tc.msg) {
+			} else if !errors.Is(err, tc.want) || !errors.Is(err, tarfs.ErrLimit) || !strings.Contains(err.Error(), tc.msg) {
 				t.Fatalf("got %v, want %v and %q", err, tc.want, tc.msg)
 			}
 			if n := s.Requests.Load(); n != tc.requests {

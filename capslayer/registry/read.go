@@ -12,6 +12,7 @@ import (
 
 	"github.com/capslayer/rules_capslayer/capslayer/inspect"
 	"github.com/capslayer/rules_capslayer/capslayer/internal/errprefix"
+	"github.com/capslayer/rules_capslayer/capslayer/tarfs"
 )
 
 // KindRegistry is the inspect.Report kind of an image read from a registry.
@@ -34,7 +35,7 @@ const (
 	MaxIndexEntries = 1024
 	// MaxIndexDepth bounds how deeply image indexes nest below the
 	// reference, as for a local layout.
-	MaxIndexDepth = inspect.DefaultMaxIndexDepth
+	MaxIndexDepth = tarfs.DefaultMaxIndexDepth
 )
 
 // Images resolves ref and returns its images: the image itself, or every

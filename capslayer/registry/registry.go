@@ -24,7 +24,7 @@
 // digest, within MaxFetches, MaxIndexEntries and MaxIndexDepth. The error
 // that stops a call names its bound and wraps one of the Err values
 // (ErrTimeout, ErrStalled, ErrRedirects, ErrTooLarge, ErrBudget, ErrIndex;
-// the size and count ones also wrap inspect.ErrLimit).
+// the size and count ones also wrap tarfs.ErrLimit).
 // Credentials come from the docker config keychain (authn.DefaultKeychain:
 // $DOCKER_CONFIG/config.json or ~/.docker/config.json, as `docker login`
 // writes them, and their credential helpers).
@@ -44,9 +44,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/capslayer/rules_capslayer/capslayer/inspect"
 	"github.com/capslayer/rules_capslayer/capslayer/internal/errprefix"
 	"github.com/capslayer/rules_capslayer/capslayer/internal/openfile"
+	"github.com/capslayer/rules_capslayer/capslayer/tarfs"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -104,13 +104,13 @@ var (
 	ErrReference = errors.New("registry: not an image reference")
 	// ErrTooLarge: a manifest, index or config larger than its bound
 	// (MaxManifestSize, MaxConfigSize, MaxMetadataSize).
-	ErrTooLarge = fmt.Errorf("registry: too large (%w)", inspect.ErrLimit)
+	ErrTooLarge = fmt.Errorf("registry: too large (%w)", tarfs.ErrLimit)
 	// ErrBudget: more requests (MaxRequests) or manifest and config fetches
 	// (MaxFetches) than one call may make.
-	ErrBudget = fmt.Errorf("registry: too many requests (%w)", inspect.ErrLimit)
+	ErrBudget = fmt.Errorf("registry: too many requests (%w)", tarfs.ErrLimit)
 	// ErrIndex: an image index with more than MaxIndexEntries entries, or
 	// indexes nested more than MaxIndexDepth deep.
-	ErrIndex = fmt.Errorf("registry: image index too wide or too deep (%w)", inspect.ErrLimit)
+	ErrIndex = fmt.Errorf("registry: image index too wide or too deep (%w)", tarfs.ErrLimit)
 )
 
 // IsReference reports whether arg names an image in a registry rather than

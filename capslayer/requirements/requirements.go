@@ -38,6 +38,7 @@ import (
 	"github.com/capslayer/rules_capslayer/capslayer/inspect"
 	"github.com/capslayer/rules_capslayer/capslayer/internal/errprefix"
 	"github.com/capslayer/rules_capslayer/capslayer/internal/printable"
+	"github.com/capslayer/rules_capslayer/capslayer/tarfs"
 )
 
 // Options says what Compute knows besides the image's files.
@@ -204,7 +205,7 @@ func Compute(img inspect.Image, opts Options) (_ *Result, err error) {
 	if img.LabelOnly {
 		r.warn(WarnUnverified, fmt.Sprintf("unverified: the capabilities come from the image's %s label, its layers were not read; the image may need more than its label says", imagemeta.LabelCapabilities))
 	}
-	var visible []inspect.File
+	var visible []tarfs.File
 	var shadowed, invalid []string
 	for _, f := range img.SortedFiles() {
 		switch {
@@ -317,8 +318,8 @@ func PrintableList(names []string) string {
 }
 
 // pickPaths keeps the files at paths; every path must be one of them.
-func pickPaths(visible []inspect.File, paths []string) ([]inspect.File, error) {
-	var picked []inspect.File
+func pickPaths(visible []tarfs.File, paths []string) ([]tarfs.File, error) {
+	var picked []tarfs.File
 	for _, p := range paths {
 		found := false
 		for _, f := range visible {

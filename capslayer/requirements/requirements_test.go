@@ -18,6 +18,7 @@ import (
 	"github.com/capslayer/rules_capslayer/capslayer/inspect"
 	"github.com/capslayer/rules_capslayer/capslayer/internal/quote"
 	"github.com/capslayer/rules_capslayer/capslayer/runtimes"
+	"github.com/capslayer/rules_capslayer/capslayer/tarfs"
 	"github.com/capslayer/rules_capslayer/internal/testenv"
 )
 
@@ -42,7 +43,7 @@ func scYAML(t testing.TB, sc *SecurityContext, indent int) string {
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
-func capFile(t testing.TB, path, text string) inspect.File {
+func capFile(t testing.TB, path, text string) tarfs.File {
 	t.Helper()
 	fc, err := caps.Parse(text)
 	if err != nil {
@@ -53,7 +54,7 @@ func capFile(t testing.TB, path, text string) inspect.File {
 	if err != nil {
 		t.Fatalf("caps.Decode(%x): %v", raw, err)
 	}
-	return inspect.File{Path: path, Xattr: x, Raw: raw, Mode: 0o755, Type: "file", ShadowedBy: -1}
+	return tarfs.File{Path: path, Xattr: x, Raw: raw, Mode: 0o755, Type: "file", ShadowedBy: -1}
 }
 
 func golden(t *testing.T, name string, got []byte) {
@@ -82,15 +83,15 @@ func exampleReport(t *testing.T) *inspect.Report {
 	arping := capFile(t, "/usr/bin/arping", "cap_net_raw=ep")
 	server := capFile(t, "/app/server", "cap_net_bind_service=ep")
 	tool := capFile(t, "/app/tool", "cap_chown,cap_dac_override,cap_kill,cap_setuid,cap_sys_admin=ep")
-	bad := inspect.File{Path: "/app/bad", Raw: []byte{0x00, 0x00, 0x00, 0x02}, Invalid: "4 bytes: a security.capability value is 12, 20 or 24 bytes", ShadowedBy: -1}
+	bad := tarfs.File{Path: "/app/bad", Raw: []byte{0x00, 0x00, 0x00, 0x02}, Invalid: "4 bytes: a security.capability value is 12, 20 or 24 bytes", ShadowedBy: -1}
 	ns := capFile(t, "/app/ns", "cap_net_bind_service=ep")
 	ns.Xattr.Revision, ns.Xattr.RootID = 3, 100000
 	return &inspect.Report{Origin: inspect.Origin{Source: "testdata/example-layout", Kind: inspect.KindOCILayout}, Images: []inspect.Image{{
 		Name: "example.com/app:1.0", Digest: "sha256:" + strings.Repeat("d", 64), Platform: "linux/amd64",
-		Layers: []inspect.Layer{
-			{Index: 0, Files: []inspect.File{ping, arping}},
-			{Index: 1, Files: []inspect.File{server, tool, bad}},
-			{Index: 2, Files: []inspect.File{ns}},
+		Layers: []tarfs.Layer{
+			{Index: 0, Files: []tarfs.File{ping, arping}},
+			{Index: 1, Files: []tarfs.File{server, tool, bad}},
+			{Index: 2, Files: []tarfs.File{ns}},
 		},
 	}}}
 }
@@ -104,8 +105,8 @@ func runtimeOf(t *testing.T, r *Result, target Target) Runtime {
 	return rt
 }
 
-func image(files ...inspect.File) inspect.Image {
-	return inspect.Image{Name: "example.com/app:1.0", Platform: "linux/amd64", Layers: []inspect.Layer{{Index: 0, Files: files}}}
+func image(files ...tarfs.File) inspect.Image {
+	return inspect.Image{Name: "example.com/app:1.0", Platform: "linux/amd64", Layers: []tarfs.Layer{{Index: 0, Files: files}}}
 }
 
 func TestCompute(t *testing.T) {
@@ -148,7 +149,7 @@ func TestCompute(t *testing.T) {
 			warnings: []string{"/app/server: "},
 		},
 		{
-			name: "lone layer", img: inspect.Image{Layers: []inspect.Layer{{Files: []inspect.File{server}}}}, opts: Options{},
+			name: "lone layer", img: inspect.Image{Layers: []tarfs.Layer{{Files: []tarfs.File{server}}}}, opts: Options{},
 			caps: "NET_BIND_SERVICE", docker: "docker run --cap-drop ALL --cap-add NET_BIND_SERVICE IMAGE",
 			level:    runtimes.Restricted,
 			warnings: []string{"/app/server: ", "no user is known"},
@@ -420,7 +421,7 @@ func TestGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lone, err := Compute(inspect.Image{Layers: []inspect.Layer{{Files: []inspect.File{capFile(t, "/app/server", "cap_net_bind_service=ep")}}}}, Options{})
+	lone, err := Compute(inspect.Image{Layers: []tarfs.Layer{{Files: []tarfs.File{capFile(t, "/app/server", "cap_net_bind_service=ep")}}}}, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -36,6 +36,7 @@ import (
 	"github.com/capslayer/rules_capslayer/capslayer/imagemeta"
 	"github.com/capslayer/rules_capslayer/capslayer/inspect"
 	"github.com/capslayer/rules_capslayer/capslayer/registry"
+	"github.com/capslayer/rules_capslayer/capslayer/tarfs"
 )
 
 // Options say where and how an input is read.
@@ -50,7 +51,7 @@ type Options struct {
 	LabelOnly bool
 	// Limits bound the readers (entries, decompressed bytes, images,
 	// layers, index depth); nil means inspect's defaults.
-	Limits []inspect.Option
+	Limits []tarfs.Option
 }
 
 // Input is an input opened by Open: what it is and its images.

@@ -12,6 +12,7 @@ import (
 	"github.com/capslayer/rules_capslayer/capslayer/caps"
 	"github.com/capslayer/rules_capslayer/capslayer/inspect"
 	"github.com/capslayer/rules_capslayer/capslayer/requirements"
+	"github.com/capslayer/rules_capslayer/capslayer/tarfs"
 	"github.com/capslayer/rules_capslayer/e2e/internal/harness"
 )
 
@@ -144,7 +145,7 @@ func TestRuntimeFacts(t *testing.T) {
 	fc, _ := caps.Parse(files["server"])
 	raw := fc.EncodeV2()
 	x, _ := caps.Decode(raw)
-	res, err := requirements.Compute(inspect.Image{Layers: []inspect.Layer{{Files: []inspect.File{{Path: "/app/server", Xattr: x, Raw: raw, ShadowedBy: -1}}}}}, requirements.Options{ContainerUser: requirements.ContainerUser{User: "1000", UserKnown: true}})
+	res, err := requirements.Compute(inspect.Image{Layers: []tarfs.Layer{{Files: []tarfs.File{{Path: "/app/server", Xattr: x, Raw: raw, ShadowedBy: -1}}}}}, requirements.Options{ContainerUser: requirements.ContainerUser{User: "1000", UserKnown: true}})
 	if err != nil {
 		t.Fatal(err)
 	}

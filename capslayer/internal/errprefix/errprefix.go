@@ -16,6 +16,7 @@
 package errprefix
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 )
@@ -29,4 +30,20 @@ func Add(err *error, pkg string) {
 	if *err != nil && !strings.HasPrefix((*err).Error(), pkg+": ") {
 		*err = fmt.Errorf("%s: %w", pkg, *err)
 	}
+}
+
+// Trim undoes Add: it returns the error that Add wrapped with pkg's
+// prefix, for a caller that shares pkg's prefix (package inspect and the
+// tar model under it, both "inspect: ") and wraps the error with its own
+// context before it adds the prefix once. Any other error is returned as
+// it is.
+func Trim(err error, pkg string) error {
+	if err == nil {
+		return nil
+	}
+	inner := errors.Unwrap(err)
+	if inner != nil && err.Error() == pkg+": "+inner.Error() {
+		return inner
+	}
+	return err
 }

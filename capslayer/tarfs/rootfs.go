@@ -2,7 +2,7 @@
 // inspect (which capability files are visible) and image (does the
 // entrypoint exist) use.
 
-package inspect
+package tarfs
 
 import (
 	"archive/tar"
@@ -16,14 +16,14 @@ import (
 // maxLinks bounds symlink resolution, as the kernel's MAXSYMLINKS.
 const maxLinks = 40
 
-// DefaultMaxSymlinks is how many symlinks RootFS stores at once (the
+// defaultMaxSymlinks is how many symlinks rootFS stores at once (the
 // symlinks of all layers of an image, minus those removed). Each costs about
 // 250 bytes: 65,536 keep the model within 16 MiB. Real images hold far fewer
 // (a Debian or Fedora base holds 3,000 to 20,000); a layer of a million
 // symlinks, which would take 250 MB, is an error instead.
-const DefaultMaxSymlinks = 1 << 16
+const defaultMaxSymlinks = 1 << 16
 
-// Node is what RootFS knows of one path of the final filesystem.
+// Node is what rootFS knows of one path of the final filesystem.
 type Node struct {
 	// Type is the tar type flag: tar.TypeDir, tar.TypeSymlink, tar.TypeReg
 	// (hard links and contiguous files are regular files) or another
@@ -36,13 +36,13 @@ type Node struct {
 	Link string
 	// Layer is the layer that last wrote the node.
 	Layer int
-	// ID numbers the watched nodes in the order they were added (see
-	// NewRootFS); -1 for the others.
+	// ID numbers the watched nodes (those a Scanner keeps) in the order
+	// they were added; -1 for the others.
 	ID int
 }
 
-// Added is what RootFS.Add did with an entry.
-type Added struct {
+// addResult is what rootFS.add did with an entry.
+type addResult struct {
 	// ID is the watched node the entry became, or -1.
 	ID int
 	// LinkTo is, for a hard link to a watched node, that node's ID; else -1.
@@ -57,7 +57,7 @@ type fsNode struct {
 	kids map[string]*fsNode // directories only
 }
 
-// RootFS replays the entries of an image's layers, bottom layer first, the
+// rootFS replays the entries of an image's layers, bottom layer first, the
 // way container runtimes unpack them, to answer "what is at this path in the
 // final filesystem?":
 //
@@ -71,39 +71,39 @@ type fsNode struct {
 //     there (OCI image spec, "Whiteouts").
 //
 // To stay small at millions of entries it stores only the watched entries
-// (see NewRootFS), every symlink, and the directories above them: an entry
+// (see newRootFS), every symlink, and the directories above them: an entry
 // that is none of these is checked against what is stored and forgotten.
 // Directories it does not store are taken to exist, as runtimes create
 // missing parents.
-type RootFS struct {
+type rootFS struct {
 	root     *fsNode
 	watch    func(p string, hdr *tar.Header) bool
 	hidden   []int // by node ID: the layer that removed the node, or -1
 	symlinks int   // stored now
-	// MaxSymlinks bounds the symlinks stored at once (DefaultMaxSymlinks
-	// from NewRootFS); Add fails with ErrLimit past it.
-	MaxSymlinks int
+	// maxSymlinks bounds the symlinks stored at once (defaultMaxSymlinks
+	// from newRootFS); add fails with ErrLimit past it.
+	maxSymlinks int
 }
 
-// NewRootFS returns an empty filesystem. watch picks the entries to
+// newRootFS returns an empty filesystem. watch picks the entries to
 // remember beyond symlinks; nil remembers every entry (then Lookup answers
 // for any path, at the cost of memory per entry). Hard links to a watched
 // node are watched too.
-func NewRootFS(watch func(p string, hdr *tar.Header) bool) *RootFS {
-	return &RootFS{root: &fsNode{Node: Node{Type: tar.TypeDir, Mode: 0o755, Layer: -1, ID: -1}, kids: map[string]*fsNode{}}, watch: watch, MaxSymlinks: DefaultMaxSymlinks}
+func newRootFS(watch func(p string, hdr *tar.Header) bool) *rootFS {
+	return &rootFS{root: &fsNode{Node: Node{Type: tar.TypeDir, Mode: 0o755, Layer: -1, ID: -1}, kids: map[string]*fsNode{}}, watch: watch, maxSymlinks: defaultMaxSymlinks}
 }
 
-// HiddenBy returns the layer that overwrote or removed the watched node id
+// hiddenBy returns the layer that overwrote or removed the watched node id
 // (a whiteout, an entry at its path, a non-directory at a parent path), or
 // -1 if it is in the final filesystem.
-func (fs *RootFS) HiddenBy(id int) int { return fs.hidden[id] }
+func (fs *rootFS) hiddenBy(id int) int { return fs.hidden[id] }
 
-// Lookup returns the node at p (absolute) and its path with every symlink
+// lookup returns the node at p (absolute) and its path with every symlink
 // resolved; with follow false a symlink at p itself is not followed. found
 // is false when nothing stored is there: with a watch function, that
 // includes every path that was never watched.
-func (fs *RootFS) Lookup(p string, follow bool) (n Node, resolved string, found bool, err error) {
-	defer errprefix.Add(&err, "inspect")
+func (fs *rootFS) lookup(p string, follow bool) (n Node, resolved string, found bool, err error) {
+	defer errprefix.Add(&err, errPrefix)
 	rp, fn, _, err := fs.resolve(path.Clean("/"+p), follow)
 	if err != nil || fn == nil {
 		return Node{}, rp, false, err
@@ -115,14 +115,14 @@ func (fs *RootFS) Lookup(p string, follow bool) (n Node, resolved string, found 
 // returns p with its symlinks resolved, the stored node there (nil if none)
 // and the stored directory that holds it (nil if none). It allocates only
 // when it follows a symlink.
-func (fs *RootFS) resolve(p string, follow bool) (string, *fsNode, *fsNode, error) {
+func (fs *rootFS) resolve(p string, follow bool) (string, *fsNode, *fsNode, error) {
 	return fs.resolveVisit(p, follow, nil)
 }
 
 // resolveVisit is resolve calling visit with every node it steps on (nil
 // where nothing is stored), the last one included, and the path of that
 // node with the symlinks before it resolved.
-func (fs *RootFS) resolveVisit(p string, follow bool, visit func(at string, n *fsNode)) (string, *fsNode, *fsNode, error) {
+func (fs *rootFS) resolveVisit(p string, follow bool, visit func(at string, n *fsNode)) (string, *fsNode, *fsNode, error) {
 	links := 0
 restart:
 	cur := fs.root
@@ -164,16 +164,11 @@ restart:
 	return "/", fs.root, nil, nil
 }
 
-// Add applies the entry at p (clean and absolute, as Walk passes it) of
+// add applies the entry at p (clean and absolute, as Walk passes it) of
 // layer number layer; layers must come bottom first, entries in archive
 // order.
-func (fs *RootFS) Add(p string, hdr *tar.Header, layer int) (_ Added, err error) {
-	defer errprefix.Add(&err, "inspect")
-	return fs.add(p, hdr, layer)
-}
-
-func (fs *RootFS) add(p string, hdr *tar.Header, layer int) (Added, error) {
-	res := Added{ID: -1, LinkTo: -1}
+func (fs *rootFS) add(p string, hdr *tar.Header, layer int) (addResult, error) {
+	res := addResult{ID: -1, LinkTo: -1}
 	if p == "/" {
 		return res, nil
 	}
@@ -263,8 +258,8 @@ func (fs *RootFS) add(p string, hdr *tar.Header, layer int) (Added, error) {
 		return res, nil
 	}
 	if n.Type == tar.TypeSymlink {
-		if fs.symlinks >= fs.MaxSymlinks {
-			return res, fmt.Errorf("%w: more than %d symlinks in the image's filesystem (at %s)", ErrLimit, fs.MaxSymlinks, p)
+		if fs.symlinks >= fs.maxSymlinks {
+			return res, fmt.Errorf("%w: more than %d symlinks in the image's filesystem (at %s)", ErrLimit, fs.maxSymlinks, p)
 		}
 		fs.symlinks++
 	}
@@ -279,7 +274,7 @@ func (fs *RootFS) add(p string, hdr *tar.Header, layer int) (Added, error) {
 
 // mkdirAll returns the stored directory at the resolved path dir, creating
 // the missing ones and replacing non-directories in the way, as runtimes do.
-func (fs *RootFS) mkdirAll(dir string, layer int) *fsNode {
+func (fs *rootFS) mkdirAll(dir string, layer int) *fsNode {
 	cur := fs.root
 	for _, el := range strings.Split(strings.Trim(dir, "/"), "/") {
 		if el == "" {
@@ -300,13 +295,13 @@ func (fs *RootFS) mkdirAll(dir string, layer int) *fsNode {
 
 // remove deletes dir's child name and everything below it: layer by
 // removes them.
-func (fs *RootFS) remove(dir *fsNode, name string, by int) {
+func (fs *rootFS) remove(dir *fsNode, name string, by int) {
 	n := dir.kids[name]
 	delete(dir.kids, name)
 	fs.hide(n, by)
 }
 
-func (fs *RootFS) hide(n *fsNode, by int) {
+func (fs *rootFS) hide(n *fsNode, by int) {
 	if n.ID >= 0 {
 		fs.hidden[n.ID] = by
 	}
@@ -320,7 +315,7 @@ func (fs *RootFS) hide(n *fsNode, by int) {
 
 // pruneLower removes what layers below layer put at dir's child name and
 // below it; a directory stays if the current layer wrote in it.
-func (fs *RootFS) pruneLower(dir *fsNode, name string, layer int) {
+func (fs *rootFS) pruneLower(dir *fsNode, name string, layer int) {
 	n := dir.kids[name]
 	if n == nil {
 		return

@@ -1,4 +1,4 @@
-package inspect
+package tarfs
 
 import (
 	"archive/tar"
@@ -14,6 +14,11 @@ import (
 	"github.com/capslayer/rules_capslayer/capslayer/internal/digest"
 	"github.com/capslayer/rules_capslayer/capslayer/internal/errprefix"
 )
+
+// errPrefix starts the errors of this package's exported functions: the
+// tar model is the lower half of capslayer's image reader, and a user sees
+// one name for reading an image, whichever half found the problem.
+const errPrefix = "inspect"
 
 // Stream describes the bytes Walk read.
 type Stream struct {
@@ -50,7 +55,7 @@ func Walk(r io.Reader, fn WalkFunc, opts ...Option) (_ Stream, err error) {
 	var fnErr error
 	defer func() {
 		if err != fnErr {
-			errprefix.Add(&err, "inspect")
+			errprefix.Add(&err, errPrefix)
 		}
 	}()
 	return walkData(r, func(name string, hdr *tar.Header, _ io.Reader) error {
@@ -70,7 +75,7 @@ func WalkData(r io.Reader, fn DataWalkFunc, opts ...Option) (_ Stream, err error
 	var fnErr error
 	defer func() {
 		if err != fnErr {
-			errprefix.Add(&err, "inspect")
+			errprefix.Add(&err, errPrefix)
 		}
 	}()
 	return walkData(r, func(name string, hdr *tar.Header, data io.Reader) error {
@@ -86,12 +91,8 @@ const (
 	stageBufferSize = 512 << 10
 )
 
-func walk(r io.Reader, fn WalkFunc, opts ...Option) (Stream, error) {
-	return walkData(r, func(name string, hdr *tar.Header, _ io.Reader) error { return fn(name, hdr) }, opts...)
-}
-
 func walkData(r io.Reader, fn DataWalkFunc, opts ...Option) (Stream, error) {
-	o := makeOptions(opts)
+	o := NewLimits(opts)
 	var st Stream
 	rawDigest, tarDigest := digest.New(), digest.New()
 	// Three stages, each on its own goroutine and so on up to three
@@ -124,7 +125,7 @@ func walkData(r io.Reader, fn DataWalkFunc, opts ...Option) (Stream, error) {
 		decompressed = ra
 		stop = func() { ra.Close(); raw.Close() }
 	}
-	lr := &limitReader{r: decompressed, n: o.maxLayerSize, max: o.maxLayerSize}
+	lr := &limitReader{r: decompressed, n: o.MaxLayerSize, max: o.MaxLayerSize}
 	tail := &tailBlock{}
 	tarStream := io.TeeReader(lr, io.MultiWriter(tarDigest, tail))
 	tr := tar.NewReader(tarStream)
@@ -150,8 +151,8 @@ func walkData(r io.Reader, fn DataWalkFunc, opts ...Option) (Stream, error) {
 		}
 		end.entry(tarDigest.Size(), hdr)
 		st.Entries++
-		if st.Entries > o.maxEntries {
-			return st, fmt.Errorf("%w: more than %d entries in one layer", ErrLimit, o.maxEntries)
+		if st.Entries > o.MaxEntries {
+			return st, fmt.Errorf("%w: more than %d entries in one layer", ErrLimit, o.MaxEntries)
 		}
 		name, err := cleanName(hdr.Name)
 		if err != nil {
@@ -194,7 +195,7 @@ func walkData(r io.Reader, fn DataWalkFunc, opts ...Option) (Stream, error) {
 // a ".." element are rejected: they are path-traversal attempts, which no
 // layer tool writes. Leading "/" and "./" are accepted (ko writes "/ko-app/x").
 func CleanName(name string) (_ string, err error) {
-	defer errprefix.Add(&err, "inspect")
+	defer errprefix.Add(&err, errPrefix)
 	return cleanName(name)
 }
 
@@ -253,6 +254,38 @@ func Whiteout(p string) (WhiteoutKind, string) {
 		return WhiteoutRemove, path.Join(dir, target)
 	}
 	return NotWhiteout, ""
+}
+
+// ArchiveEnd makes Walk's end-of-archive checks for a caller that reads a
+// tar with archive/tar from a file it can seek in (a docker save tarball,
+// an oci-archive): the two zero blocks that end an archive are there, and
+// only zeros follow them.
+type ArchiveEnd struct{ end tarEnd }
+
+// NewArchiveEnd returns the checks for an archive of which no entry is read.
+func NewArchiveEnd() *ArchiveEnd { return &ArchiveEnd{tarEnd{known: true}} }
+
+// Entry records the entry whose header archive/tar just returned, when off
+// bytes of the file are read (so its data starts at off).
+func (a *ArchiveEnd) Entry(off int64, hdr *tar.Header) { a.end.entry(off, hdr) }
+
+// Check is called once archive/tar has returned io.EOF, off bytes of f
+// read; it reads f to its end.
+func (a *ArchiveEnd) Check(f interface {
+	io.Reader
+	io.ReaderAt
+}, off int64) error {
+	tail := &tailBlock{}
+	if off >= 512 {
+		if _, err := f.ReadAt(tail.b[:], off-512); err != nil {
+			return err
+		}
+		tail.n = 512
+	}
+	if err := a.end.check(off, tail); err != nil {
+		return err
+	}
+	return zerosOnly(f, off)
 }
 
 // tarEnd checks that a tar archive ends with its two zero blocks.

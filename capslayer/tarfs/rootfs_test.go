@@ -1,4 +1,4 @@
-package inspect
+package tarfs
 
 import (
 	"archive/tar"
@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// fsEntry is one entry given to RootFS.Add; watched entries are those with
+// fsEntry is one entry given to rootFS.Add; watched entries are those with
 // watch set.
 type fsEntry struct {
 	layer int
@@ -16,10 +16,10 @@ type fsEntry struct {
 	watch bool
 }
 
-func replay(t *testing.T, es ...fsEntry) (*RootFS, map[string]int) {
+func replay(t *testing.T, es ...fsEntry) (*rootFS, map[string]int) {
 	t.Helper()
 	watched := map[*tar.Header]bool{}
-	fs := NewRootFS(func(_ string, hdr *tar.Header) bool { return watched[hdr] })
+	fs := newRootFS(func(_ string, hdr *tar.Header) bool { return watched[hdr] })
 	ids := map[string]int{}
 	for _, e := range es {
 		hdr := &tar.Header{Name: e.name, Typeflag: e.typ, Linkname: e.link, Mode: 0o755}
@@ -28,9 +28,9 @@ func replay(t *testing.T, es ...fsEntry) (*RootFS, map[string]int) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		a, err := fs.Add(p, hdr, e.layer)
+		a, err := fs.add(p, hdr, e.layer)
 		if err != nil {
-			t.Fatalf("Add(%s): %v", e.name, err)
+			t.Fatalf("add(%s): %v", e.name, err)
 		}
 		if a.ID >= 0 {
 			ids[e.name] = a.ID
@@ -44,7 +44,7 @@ func TestRootFS(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		entries []fsEntry
-		want    map[string]int // watched entry -> HiddenBy
+		want    map[string]int // watched entry -> hiddenBy
 	}{
 		{"a later layer writes through a symlinked parent", []fsEntry{
 			{0, "usr/lib/x", reg, "", true}, {0, "lib", sym, "usr/lib", false},
@@ -87,7 +87,7 @@ func TestRootFS(t *testing.T) {
 				if !ok {
 					t.Fatalf("%s not watched (%v)", name, ids)
 				}
-				if got := fs.HiddenBy(id); got != want {
+				if got := fs.hiddenBy(id); got != want {
 					t.Errorf("%s hidden by %d, want %d", name, got, want)
 				}
 			}
@@ -96,29 +96,29 @@ func TestRootFS(t *testing.T) {
 }
 
 func TestRootFSLookup(t *testing.T) {
-	fs := NewRootFS(nil)
+	fs := newRootFS(nil)
 	for _, e := range []fsEntry{
 		{0, "usr/bin/", tar.TypeDir, "", true}, {0, "usr/bin/server", tar.TypeReg, "", true},
 		{0, "bin", tar.TypeSymlink, "usr/bin", true}, {0, "loop", tar.TypeSymlink, "loop/x", true},
 	} {
 		hdr := &tar.Header{Name: e.name, Typeflag: e.typ, Linkname: e.link, Mode: 0o755}
 		p, _ := CleanName(e.name)
-		if _, err := fs.Add(p, hdr, e.layer); err != nil {
+		if _, err := fs.add(p, hdr, e.layer); err != nil {
 			t.Fatal(err)
 		}
 	}
-	n, rp, ok, err := fs.Lookup("/bin/server", true)
+	n, rp, ok, err := fs.lookup("/bin/server", true)
 	if err != nil || !ok || rp != "/usr/bin/server" || n.Type != tar.TypeReg || n.Mode != 0o755 {
-		t.Errorf("Lookup(/bin/server) = %+v %q %v %v", n, rp, ok, err)
+		t.Errorf("lookup(/bin/server) = %+v %q %v %v", n, rp, ok, err)
 	}
-	if n, _, ok, _ := fs.Lookup("/bin", false); !ok || n.Type != tar.TypeSymlink {
-		t.Errorf("Lookup(/bin, nofollow) = %+v %v", n, ok)
+	if n, _, ok, _ := fs.lookup("/bin", false); !ok || n.Type != tar.TypeSymlink {
+		t.Errorf("lookup(/bin, nofollow) = %+v %v", n, ok)
 	}
-	if _, _, _, err := fs.Lookup("/loop/y", true); err == nil {
+	if _, _, _, err := fs.lookup("/loop/y", true); err == nil {
 		t.Error("a symlink loop resolved")
 	}
 	// An entry below a symlink loop cannot be unpacked: an error.
-	if _, err := fs.Add("/loop/y", &tar.Header{Typeflag: tar.TypeReg}, 1); err == nil {
+	if _, err := fs.add("/loop/y", &tar.Header{Typeflag: tar.TypeReg}, 1); err == nil {
 		t.Error("Add below a symlink loop succeeded")
 	}
 }
@@ -126,10 +126,10 @@ func TestRootFSLookup(t *testing.T) {
 // A layer of a million symlinks took 250 MB: the stored symlinks are
 // bounded, and a symlink replaced or removed no longer counts.
 func TestRootFSSymlinkLimit(t *testing.T) {
-	fs := NewRootFS(nil)
-	fs.MaxSymlinks = 3
+	fs := newRootFS(nil)
+	fs.maxSymlinks = 3
 	add := func(p string, typ byte, layer int) error {
-		_, err := fs.Add(p, &tar.Header{Typeflag: typ, Linkname: "x"}, layer)
+		_, err := fs.add(p, &tar.Header{Typeflag: typ, Linkname: "x"}, layer)
 		return err
 	}
 	for _, p := range []string{"/a", "/b", "/c"} {
