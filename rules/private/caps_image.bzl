@@ -3,7 +3,7 @@
 load(":providers.bzl", "CapsImageInfo", "CapsLayerInfo")
 load(":push.bzl", "caps_image_push")
 load(":toolchain.bzl", "TOOLCHAIN_TYPE")
-load(":util.bzl", "check", "image_launcher", "image_launcher_attrs", "rlocation", "shell_quote")
+load(":util.bzl", "check", "image_launcher", "image_launcher_attrs", "rlocation", "run_capslayer", "shell_quote")
 load(
     ":validate.bzl",
     "LAYER_EXTENSIONS",
@@ -159,22 +159,15 @@ def _caps_image_impl(ctx):
     # (check_entrypoint = False, base_ref...), not the CLI's flags.
     args.add("--hint-style", "bazel")
 
-    capslayer = ctx.toolchains[TOOLCHAIN_TYPE].capslayer_info
-
-    # No shell: capslayer writes the digest file itself, so the action runs
-    # on executors without /bin/sh.
-    ctx.actions.run(
-        executable = capslayer.binary,
-        arguments = [args],
-        tools = [capslayer.files_to_run],
+    # The created time is the `created` attribute or the epoch, never the
+    # host's SOURCE_DATE_EPOCH: run_capslayer passes no env.
+    run_capslayer(
+        ctx,
+        args,
         inputs = layers + ([base] if base else []),
         outputs = [layout, tarball, digest],
         mnemonic = "CapsImage",
         progress_message = "Assembling OCI image %{label}",
-        toolchain = TOOLCHAIN_TYPE,
-        # Determinism: no SOURCE_DATE_EPOCH, TZ or LANG from the host; the
-        # created time is the `created` attribute or the epoch.
-        env = {},
     )
 
     requirements = ctx.actions.declare_file(ctx.label.name + ".requirements.txt")
@@ -185,24 +178,18 @@ def _caps_image_impl(ctx):
         (run_flags, "requirements", ["--only", "flags", "--image", tag], "CapsRequirements", "Computing the runtime requirements of %{label}"),
         (admission, "admission-policy", [], "CapsAdmissionPolicy", "Writing the admission policy of %{label}"),
     ]:
-        # A file computed from the layout. No shell: capslayer writes
-        # --output itself.
-        ctx.actions.run(
-            executable = capslayer.binary,
-            arguments = [
-                ctx.actions.args()
-                    .add(command)
-                    .add("--output", out)
-                    .add_all(flags)
-                    .add(layout.path),
-            ],
-            tools = [capslayer.files_to_run],
+        # A file computed from the layout.
+        run_capslayer(
+            ctx,
+            ctx.actions.args()
+                .add(command)
+                .add("--output", out)
+                .add_all(flags)
+                .add(layout.path),
             inputs = [layout],
             outputs = [out],
             mnemonic = mnemonic,
             progress_message = progress,
-            toolchain = TOOLCHAIN_TYPE,
-            env = {},
         )
 
     return [

@@ -4,6 +4,7 @@ load(":providers.bzl", "CapsLayerInfo")
 load(":target_platform.bzl", "TargetPlatformInfo")
 load(":toolchain.bzl", "TOOLCHAIN_TYPE")
 load(":transition.bzl", "platform_transition")
+load(":util.bzl", "run_capslayer")
 load(":validate.bzl", "LAYER_EXTENSIONS")
 
 _DOC = """Writes the `io.capslayer.capabilities` label of an image that rules_oci assembles.
@@ -71,16 +72,13 @@ def _caps_labels_impl(ctx):
         if platform:
             args.add("--platform", platform)
     args.add_all(layers)
-    capslayer = ctx.toolchains[TOOLCHAIN_TYPE].capslayer_info
-    ctx.actions.run(
-        executable = capslayer.files_to_run,
-        arguments = [args],
+    run_capslayer(
+        ctx,
+        args,
         inputs = inputs,
         outputs = [out],
         mnemonic = "CapsLabels",
         progress_message = "Writing the io.capslayer.capabilities label %{output} for %{label}",
-        toolchain = TOOLCHAIN_TYPE,
-        env = {},
     )
     return [DefaultInfo(files = depset([out]))]
 

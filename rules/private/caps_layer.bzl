@@ -4,7 +4,7 @@ load(":providers.bzl", "CapsLayerInfo")
 load(":target_platform.bzl", "TargetPlatformInfo")
 load(":toolchain.bzl", "TOOLCHAIN_TYPE")
 load(":transition.bzl", "platform_transition")
-load(":util.bzl", "check")
+load(":util.bzl", "check", "run_capslayer")
 load(
     ":validate.bzl",
     "COMPRESSIONS",
@@ -263,39 +263,31 @@ def _caps_layer_impl(ctx):
     args.add("--compression", attr.compression)
     args.add("--output", layer)
 
-    capslayer = ctx.toolchains[TOOLCHAIN_TYPE].capslayer_info
-
     # The layer action hashes nothing: rules_oci hashes the layer itself,
     # so only the descriptor action below, run when something asks for the
     # descriptor, reads the layer back for its digests.
-    ctx.actions.run(
-        executable = capslayer.files_to_run,
-        arguments = [args],
+    run_capslayer(
+        ctx,
+        args,
         inputs = inputs,
         outputs = [layer],
         mnemonic = "CapsLayer",
         progress_message = "Writing file-capability layer %{output} for %{label}",
-        toolchain = TOOLCHAIN_TYPE,
-        # Determinism: no env at all (no SOURCE_DATE_EPOCH, TZ, LANG from the
-        # host); the tool gets everything from its arguments.
-        env = {},
     )
-    descriptor = _describe(ctx, capslayer, layer, sorted(attr.file_caps.keys()) if attr.tars else None)
+    descriptor = _describe(ctx, layer, sorted(attr.file_caps.keys()) if attr.tars else None)
 
     labels = ctx.actions.declare_file(ctx.label.name + ".labels")
     labels_args = ctx.actions.args()
     labels_args.add("labels")
     labels_args.add("--output", labels)
     labels_args.add(layer)
-    ctx.actions.run(
-        executable = capslayer.files_to_run,
-        arguments = [labels_args],
+    run_capslayer(
+        ctx,
+        labels_args,
         inputs = [layer],
         outputs = [labels],
         mnemonic = "CapsLabels",
         progress_message = "Writing the io.capslayer.capabilities label of %{label}",
-        toolchain = TOOLCHAIN_TYPE,
-        env = {},
     )
 
     return [
@@ -317,12 +309,11 @@ def _caps_layer_impl(ctx):
         ),
     ]
 
-def _describe(ctx, capslayer, layer, paths):
+def _describe(ctx, layer, paths):
     """Declares `<name>.descriptor.json` and the action that computes it.
 
     Args:
       ctx: the rule context.
-      capslayer: the toolchain's CapslayerToolchainInfo.
       layer: the layer File.
       paths: for a layer made from `tars`, the files to list (the ones
         `file_caps` names); None lists every regular file.
@@ -338,15 +329,13 @@ def _describe(ctx, capslayer, layer, paths):
     args.add("--compression", ctx.attr.compression)
     args.add("--output", descriptor)
     args.add(layer)
-    ctx.actions.run(
-        executable = capslayer.files_to_run,
-        arguments = [args],
+    run_capslayer(
+        ctx,
+        args,
         inputs = [layer],
         outputs = [descriptor],
         mnemonic = "CapsLayerDescriptor",
         progress_message = "Describing layer %{input} for %{label}",
-        toolchain = TOOLCHAIN_TYPE,
-        env = {},
     )
     return descriptor
 

@@ -1,6 +1,7 @@
 """Helpers shared by the rules of rules_capslayer. Private."""
 
 load(":providers.bzl", "CapsImageInfo")
+load(":toolchain.bzl", "TOOLCHAIN_TYPE")
 
 def check(ctx, problem):
     """Fails analysis with the target's label when a check found a problem.
@@ -14,6 +15,34 @@ def check(ctx, problem):
     """
     if problem:
         fail("%s: %s" % (ctx.label, problem))
+
+def run_capslayer(ctx, args, inputs, outputs, mnemonic, progress_message):
+    """Runs `capslayer` in an action: the one way every rule calls the tool.
+
+    The executable is the resolved toolchain's (with its runfiles), the
+    arguments one `ctx.actions.args()`, and there is no shell: the tool writes
+    each output itself, so the action runs on executors without /bin/sh.
+
+    Args:
+      ctx: the rule context; the rule must declare `toolchains = [TOOLCHAIN_TYPE]`.
+      args: the Args, starting with the subcommand.
+      inputs: the Files the tool reads.
+      outputs: the Files and directories the tool writes.
+      mnemonic: the action's mnemonic, `Caps...`.
+      progress_message: the action's progress message (`%{label}`, `%{output}`...).
+    """
+    ctx.actions.run(
+        executable = ctx.toolchains[TOOLCHAIN_TYPE].capslayer_info.files_to_run,
+        arguments = [args],
+        inputs = inputs,
+        outputs = outputs,
+        mnemonic = mnemonic,
+        progress_message = progress_message,
+        toolchain = TOOLCHAIN_TYPE,
+        # Determinism: no env at all (no SOURCE_DATE_EPOCH, TZ, LANG from the
+        # host); the tool gets everything from its arguments.
+        env = {},
+    )
 
 def rlocation(ctx, file):
     """The path of a file under the runfiles directory, for a launcher script.
