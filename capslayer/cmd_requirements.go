@@ -84,8 +84,8 @@ func runRequirements(args []string, stdout, stderr io.Writer) error {
 			return explain(err, nil)
 		}
 		for i, w := range r.Warnings {
-			if w.Kind == requirements.WarnUserUnknown {
-				r.Warnings[i].Text += ": pass --user UID"
+			if h := warningHints[w.Kind]; h != "" {
+				r.Warnings[i].Text += ": " + h
 			}
 		}
 		rr.Images = append(rr.Images, r)

@@ -81,6 +81,12 @@ var hints = []hint{
 	{optionIs("Namespaces"), "check --namespace", "", ""},
 }
 
+// warningHints say what a flag does about a kind of requirements'
+// warning.
+var warningHints = map[requirements.WarningKind]string{
+	requirements.WarnUserUnknown: "pass --user UID",
+}
+
 // is answers an error that is one of kinds.
 func is(kinds ...error) func(error) bool {
 	return func(err error) bool {
