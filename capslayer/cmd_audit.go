@@ -137,8 +137,8 @@ func policyFailSummary(res *policy.Result) string {
 		if f.Path == "" {
 			s = "image " + printable.String(f.Image)
 		}
-		if len(f.Caps) > 0 {
-			s += " " + strings.Join(f.Caps, ",")
+		if f.Caps != 0 {
+			s += " " + strings.Join(f.Caps.DockerNames(), ",")
 		}
 		s += " [" + f.Rule + "]"
 		if !seen[s] {

@@ -169,9 +169,10 @@ func fixText(f policy.Finding, w fixWords) string {
 	r := f.Remedy
 	switch f.Rule {
 	case policy.RuleNotAllowed:
-		list := strings.Join(f.Caps, ",")
+		names := f.Caps.DockerNames()
+		list := strings.Join(names, ",")
 		it := "it"
-		if len(f.Caps) > 1 {
+		if len(names) > 1 {
 			it = "them"
 		}
 		fix := fmt.Sprintf("drop %s from %s, or allow %s with %s", list, pp, it, w.allow(list))
@@ -180,10 +181,10 @@ func fixText(f policy.Finding, w fixWords) string {
 		}
 		return fix
 	case policy.RuleDangerous:
-		name := strings.Join(f.Caps, ",")
+		name := strings.Join(f.Caps.DockerNames(), ",")
 		return fmt.Sprintf("drop %s from %s, or justify it: %s", name, pp, w.justify(r.Pattern, name, "why the program needs it"))
 	case policy.RuleTooMany:
-		return fmt.Sprintf("drop the capabilities %s does not need, or justify each of %s with %s, or raise %s", pp, strings.Join(f.Caps, ", "), w.justify(r.Pattern, "CAP", "REASON"), w.maxCaps)
+		return fmt.Sprintf("drop the capabilities %s does not need, or justify each of %s with %s, or raise %s", pp, strings.Join(f.Caps.DockerNames(), ", "), w.justify(r.Pattern, "CAP", "REASON"), w.maxCaps)
 	case policy.RuleInvalid:
 		return fmt.Sprintf("rewrite the capabilities of %s (%s) or remove the attribute", pp, w.caps)
 	case policy.RuleUnsafeMode:

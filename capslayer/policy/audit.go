@@ -99,8 +99,8 @@ type Finding struct {
 	Level Level `json:"level"`
 	// Location is the file the finding is about.
 	Location
-	// Caps holds the capabilities concerned, Docker names.
-	Caps []string `json:"capabilities,omitempty"`
+	// Caps holds the capabilities concerned (Docker names in the JSON).
+	Caps caps.Mask `json:"capabilities,omitempty"`
 	// Message says what is wrong.
 	Message string `json:"message"`
 	// Remedy is what fixes it, as data; nil for a note.
@@ -177,8 +177,9 @@ type FileResult struct {
 	Caps string `json:"caps"`
 	// Hex is the raw security.capability value.
 	Hex string `json:"hex"`
-	// Capabilities holds Docker names of every capability the file has.
-	Capabilities []string `json:"capabilities"`
+	// Capabilities holds every capability the file has (Docker names in
+	// the JSON).
+	Capabilities caps.Mask `json:"capabilities"`
 	// Invalid says why the value could not be decoded.
 	Invalid string `json:"invalid,omitempty"`
 	// ShadowedBy is the layer that replaced or deleted the file, or -1.
@@ -215,12 +216,12 @@ type Result struct {
 // PolicySummary is the policy as reports show it.
 type PolicySummary struct {
 	// Description is Policy.Describe().
-	Description string   `json:"description"`
-	Profile     string   `json:"profile"`
-	Allow       []string `json:"allow,omitempty"`
-	Allowed     []string `json:"allowed"`
-	MaxCaps     int      `json:"max_caps"`
-	Dangerous   []string `json:"dangerous"`
+	Description string    `json:"description"`
+	Profile     string    `json:"profile"`
+	Allow       caps.Mask `json:"allow,omitempty"`
+	Allowed     caps.Mask `json:"allowed"`
+	MaxCaps     int       `json:"max_caps"`
+	Dangerous   caps.Mask `json:"dangerous"`
 }
 
 // Counts returns the number of findings per level.
@@ -294,9 +295,9 @@ func Audit(rep *inspect.Report, p Policy) *Result {
 		Policy: PolicySummary{
 			Description: p.Describe(),
 			Profile:     p.Profile,
-			Allowed:     nonNil(allowed.DockerNames()),
+			Allowed:     allowed,
 			MaxCaps:     p.MaxCaps,
-			Dangerous:   DangerousMask().DockerNames(),
+			Dangerous:   DangerousMask(),
 		},
 		Files:    []FileResult{},
 		Findings: []Finding{},
@@ -305,7 +306,7 @@ func Audit(rep *inspect.Report, p Policy) *Result {
 		res.Policy.Profile = ProfileNone
 	}
 	if p.Allow != 0 {
-		res.Policy.Allow = p.Allow.DockerNames()
+		res.Policy.Allow = p.Allow
 	}
 	used := make([]bool, len(p.Justifications))
 	res.Verified = true
@@ -349,13 +350,6 @@ func unverified(img inspect.Image) Finding {
 	}
 }
 
-func nonNil(s []string) []string {
-	if s == nil {
-		return []string{}
-	}
-	return s
-}
-
 func layerDigest(img inspect.Image, index int) string {
 	for _, l := range img.Layers {
 		if l.Index == index {
@@ -386,19 +380,18 @@ func justify(p Policy, used []bool, path string, c int) (string, bool) {
 func auditFile(img inspect.Image, f tarfs.File, p Policy, allowed caps.Mask, used []bool) (FileResult, []Finding) {
 	fc := f.Xattr.Caps
 	fr := FileResult{
-		Location:     Location{Image: img.Name, Platform: img.Platform, Layer: f.Layer, LayerDigest: layerDigest(img, f.Layer), Path: f.Path, Source: img.FilesFrom()},
-		Hex:          hex.EncodeToString(f.Raw),
-		Capabilities: []string{},
-		Invalid:      f.Invalid,
-		ShadowedBy:   f.ShadowedBy,
-		Status:       StatusOK,
+		Location:   Location{Image: img.Name, Platform: img.Platform, Layer: f.Layer, LayerDigest: layerDigest(img, f.Layer), Path: f.Path, Source: img.FilesFrom()},
+		Hex:        hex.EncodeToString(f.Raw),
+		Invalid:    f.Invalid,
+		ShadowedBy: f.ShadowedBy,
+		Status:     StatusOK,
 	}
 	if f.Invalid == "" {
 		fr.Caps = fc.String()
-		fr.Capabilities = nonNil(fc.All().DockerNames())
+		fr.Capabilities = fc.All()
 	}
 	base := Finding{Location: fr.Location}
-	mk := func(rule string, capsConcerned []string, msg string, remedy *Remedy) Finding {
+	mk := func(rule string, capsConcerned caps.Mask, msg string, remedy *Remedy) Finding {
 		fd := base
 		fd.Rule = rule
 		fd.Level = ruleByID(rule).Level
@@ -423,12 +416,12 @@ func auditFile(img inspect.Image, f tarfs.File, p Policy, allowed caps.Mask, use
 				msg += fmt.Sprintf(" (the policy would not allow %s)", strings.Join(bad.DockerNames(), ", "))
 			}
 		}
-		return fr, []Finding{mk(RuleShadowed, nonEmpty(fr.Capabilities), msg, nil)}
+		return fr, []Finding{mk(RuleShadowed, fr.Capabilities, msg, nil)}
 	}
 
 	if f.Invalid != "" {
 		fr.Status = StatusFail
-		return fr, []Finding{mk(RuleInvalid, nil,
+		return fr, []Finding{mk(RuleInvalid, 0,
 			fmt.Sprintf("%s has a security.capability value that cannot be decoded (%s; hex %s)", where, f.Invalid, fr.Hex),
 			&Remedy{})}
 	}
@@ -439,7 +432,7 @@ func auditFile(img inspect.Image, f tarfs.File, p Policy, allowed caps.Mask, use
 	// Allowlist: one finding per file, naming every capability not allowed.
 	if bad := all &^ allowed; bad != 0 {
 		names := bad.DockerNames()
-		findings = append(findings, mk(RuleNotAllowed, names,
+		findings = append(findings, mk(RuleNotAllowed, bad,
 			fmt.Sprintf("%s has %s (%s), which %s does not allow", where, capsPhrase(names), fr.Caps, policyName(p)),
 			&Remedy{Profile: broaderProfile(p, bad)}))
 	}
@@ -463,20 +456,20 @@ func auditFile(img inspect.Image, f tarfs.File, p Policy, allowed caps.Mask, use
 		}
 		d, _ := DangerOf(c)
 		name := caps.DockerName(c)
-		findings = append(findings, mk(RuleDangerous, []string{name},
+		findings = append(findings, mk(RuleDangerous, caps.MaskOf(c),
 			fmt.Sprintf("%s has CAP_%s, a dangerous capability (%s), without a written justification", where, name, d.Reason),
 			&Remedy{Pattern: LiteralPattern(f.Path)}))
 	}
 	if n := bits.OnesCount64(uint64(all)); p.MaxCaps != NoLimit && n > p.MaxCaps {
-		var missing []string
+		var missing caps.Mask
 		for _, c := range all.List() {
 			if need(c) {
-				missing = append(missing, caps.DockerName(c))
+				missing |= caps.MaskOf(c)
 			}
 		}
-		if len(missing) > 0 {
+		if missing != 0 {
 			findings = append(findings, mk(RuleTooMany, missing,
-				fmt.Sprintf("%s has %d capabilities (%s), more than the %d allowed without justification; not justified: %s", where, n, strings.Join(fr.Capabilities, ", "), p.MaxCaps, strings.Join(missing, ", ")),
+				fmt.Sprintf("%s has %d capabilities (%s), more than the %d allowed without justification; not justified: %s", where, n, strings.Join(fr.Capabilities.DockerNames(), ", "), p.MaxCaps, strings.Join(missing.DockerNames(), ", ")),
 				&Remedy{Pattern: LiteralPattern(f.Path)}))
 		}
 	}
@@ -487,13 +480,13 @@ func auditFile(img inspect.Image, f tarfs.File, p Policy, allowed caps.Mask, use
 	}
 
 	if bits := caps.UnsafeMode(f.Mode); bits != "" && all != 0 {
-		findings = append(findings, mk(RuleUnsafeMode, nonEmpty(fr.Capabilities),
+		findings = append(findings, mk(RuleUnsafeMode, fr.Capabilities,
 			fmt.Sprintf("%s has capabilities and mode %04o: it is %s", where, f.Mode, bits),
 			&Remedy{}))
 	}
 
 	if f.Xattr.Revision == 3 && f.Xattr.RootID != 0 {
-		findings = append(findings, mk(RuleNamespaced, nil,
+		findings = append(findings, mk(RuleNamespaced, 0,
 			fmt.Sprintf("%s has a revision 3 security.capability value with root uid %d: Linux applies it only in a user namespace whose root is host uid %d and ignores it elsewhere", where, f.Xattr.RootID, f.Xattr.RootID),
 			&Remedy{}))
 	}
@@ -507,13 +500,6 @@ func auditFile(img inspect.Image, f tarfs.File, p Policy, allowed caps.Mask, use
 		}
 	}
 	return fr, findings
-}
-
-func nonEmpty(s []string) []string {
-	if len(s) == 0 {
-		return nil
-	}
-	return s
 }
 
 func fileWhere(path, image string, layer int) string {

@@ -34,7 +34,7 @@ func layerReport(files ...tarfs.File) *inspect.Report {
 func rulesOf(res *Result) []string {
 	var out []string
 	for _, f := range res.Findings {
-		out = append(out, f.Rule+":"+strings.Join(f.Caps, ","))
+		out = append(out, f.Rule+":"+strings.Join(f.Caps.DockerNames(), ","))
 	}
 	return out
 }
@@ -128,7 +128,7 @@ func TestAuditRules(t *testing.T) {
 				if (f.Level != LevelNote) != (f.Remedy != nil) {
 					t.Errorf("finding %+v: a remedy for an error or warning, none for a note", f)
 				}
-				for _, c := range f.Caps {
+				for _, c := range f.Caps.DockerNames() {
 					if !strings.Contains(f.Message, c) {
 						t.Errorf("finding message %q does not name %s", f.Message, c)
 					}
@@ -161,7 +161,7 @@ func TestAuditMessages(t *testing.T) {
 	}
 	for i, w := range want {
 		f := res.Findings[i]
-		if f.Rule != w.rule || f.Message != w.msg || strings.Join(f.Caps, " ") != w.caps || f.Remedy == nil || *f.Remedy != w.remedy || f.Fix != "" {
+		if f.Rule != w.rule || f.Message != w.msg || strings.Join(f.Caps.DockerNames(), " ") != w.caps || f.Remedy == nil || *f.Remedy != w.remedy || f.Fix != "" {
 			t.Errorf("finding %d:\n got %s | %s | %v | %+v | %q\nwant %s | %s | %s | %+v", i, f.Rule, f.Message, f.Caps, f.Remedy, f.Fix, w.rule, w.msg, w.caps, w.remedy)
 		}
 	}

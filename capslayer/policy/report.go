@@ -10,6 +10,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/capslayer/rules_capslayer/capslayer/caps"
 	"github.com/capslayer/rules_capslayer/capslayer/inspect"
 	"github.com/capslayer/rules_capslayer/capslayer/internal/printable"
 	"github.com/capslayer/rules_capslayer/capslayer/internal/quote"
@@ -244,12 +245,12 @@ type sarifLogical struct {
 }
 
 type sarifResultProps struct {
-	Image        string   `json:"image,omitempty"`
-	Platform     string   `json:"platform,omitempty"`
-	Layer        int      `json:"layer"`
-	LayerDigest  string   `json:"layerDigest,omitempty"`
-	Path         string   `json:"path"`
-	Capabilities []string `json:"capabilities,omitempty"`
+	Image        string    `json:"image,omitempty"`
+	Platform     string    `json:"platform,omitempty"`
+	Layer        int       `json:"layer"`
+	LayerDigest  string    `json:"layerDigest,omitempty"`
+	Path         string    `json:"path"`
+	Capabilities caps.Mask `json:"capabilities,omitempty"`
 	// Source is where the capabilities were read (Location.Source).
 	Source string `json:"source"`
 }
@@ -359,6 +360,6 @@ func sarifArtifactFor(source string) sarifArtifact {
 // track it: rule, image, path and capabilities, not the layer index (which
 // moves when the base image changes).
 func fingerprint(fd Finding) string {
-	h := sha256.Sum256([]byte(strings.Join([]string{fd.Rule, fd.Image, fd.Platform, fd.Path, strings.Join(fd.Caps, ",")}, "\x00")))
+	h := sha256.Sum256([]byte(strings.Join([]string{fd.Rule, fd.Image, fd.Platform, fd.Path, strings.Join(fd.Caps.DockerNames(), ",")}, "\x00")))
 	return hex.EncodeToString(h[:16])
 }

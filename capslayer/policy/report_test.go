@@ -97,7 +97,7 @@ func TestAuditGolden(t *testing.T) {
 	}
 	// The reports show each finding's Fix in the caller's words.
 	res.Word(func(f Finding) string {
-		return fmt.Sprintf("test words for %s %s (profile %q, pattern %q)", f.Rule, strings.Join(f.Caps, ","), f.Remedy.Profile, f.Remedy.Pattern)
+		return fmt.Sprintf("test words for %s %s (profile %q, pattern %q)", f.Rule, strings.Join(f.Caps.DockerNames(), ","), f.Remedy.Profile, f.Remedy.Pattern)
 	})
 	var text, js, sarif bytes.Buffer
 	if err := res.WriteText(&text); err != nil {
