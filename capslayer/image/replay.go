@@ -11,8 +11,8 @@ import (
 )
 
 // replay reads every layer of the image, bottom first, into the one
-// filesystem model (tarfs.Scanner over tarfs.RootFS), which collects the
-// capability files of each layer as inspect reports them. The model keeps
+// filesystem model (tarfs.Scanner), which collects the capability files of
+// each layer as inspect reports them. The model keeps
 // only the capability files, symlinks, the directories above them, and the
 // entries whose base name is in names (the candidates for the entrypoint):
 // memory does not grow with the number of entries.

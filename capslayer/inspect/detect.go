@@ -49,7 +49,7 @@ func detect(in input, o *tarfs.Limits) (string, error) {
 	for i := 0; i < o.MaxEntries; i++ {
 		hdr, err := tr.Next()
 		if err != nil {
-			break // Walk reports what is wrong with a broken tar
+			break // tarfs.Walk reports what is wrong with a broken tar
 		}
 		if hdr.Typeflag != tar.TypeReg {
 			continue

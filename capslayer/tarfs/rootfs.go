@@ -1,6 +1,6 @@
-// This file is the one model of "what is in the final filesystem" that both
-// inspect (which capability files are visible) and image (does the
-// entrypoint exist) use.
+// This file is the one model of "what is in the final filesystem": Scanner
+// asks it which capability files are visible and where an entrypoint
+// leads, Locator which regular file a path names.
 
 package tarfs
 
@@ -86,7 +86,7 @@ type rootFS struct {
 }
 
 // newRootFS returns an empty filesystem. watch picks the entries to
-// remember beyond symlinks; nil remembers every entry (then Lookup answers
+// remember beyond symlinks; nil remembers every entry (then lookup answers
 // for any path, at the cost of memory per entry). Hard links to a watched
 // node are watched too.
 func newRootFS(watch func(p string, hdr *tar.Header) bool) *rootFS {
