@@ -25,8 +25,27 @@ _DIGITS = "0123456789"
 # bits, and (uid_t)-1 means "no id".
 _MAX_ID = 4294967294
 
+# Limits of a path in a layer, in bytes, as capslayer's layer.CheckPath has
+# them: PATH_MAX 4096 with its NUL, NAME_MAX 255.
+_MAX_PATH_LEN = 4095
+_MAX_COMPONENT_LEN = 255
+
+# The ASCII control characters (C0 and DEL). Bazel strings hold UTF-8 bytes,
+# so a multi-byte character never contains one of these bytes.
+_CONTROL = "\000\001\002\003\004\005\006\007\010\011\012\013\014\015\016\017" + \
+           "\020\021\022\023\024\025\026\027\030\031\032\033\034\035\036\037\177"
+
 def check_path(attr, path):
-    """Checks a destination path inside the image.
+    """Checks a destination path inside the image: a subset of the CLI's rules.
+
+    `capslayer` (`layer.CheckPath`) is the authority and checks every path
+    again when the action runs. This checks at analysis what is cheap in
+    Starlark, with the same verdicts: absolute, clean, not `/`, no trailing
+    `/`, at most 4095 bytes with names of at most 255, no ASCII control
+    character, no component starting with `.wh.` (a whiteout). Left to the
+    CLI: invalid UTF-8 and non-ASCII characters that are not printable
+    (format characters such as U+200E). It never refuses a path the CLI
+    accepts.
 
     Args:
       attr: the attribute name, for the message (e.g. `path` or `files`).
@@ -43,11 +62,20 @@ def check_path(attr, path):
         return "'%s' is \"/\", which is a directory; give a file path such as \"/app/server\"" % attr
     if path.endswith("/"):
         return "'%s' must name a file, got \"%s\" with a trailing \"/\"; write \"%s\"" % (attr, path, path.rstrip("/"))
+    if "\n" in path:
+        return "'%s' must be one line, got %r" % (attr, path)
+    for i, c in enumerate(path.elems()):
+        if c in _CONTROL:
+            return "'%s' contains a control character at byte %d, got %r: file names in layers must be printable; rename the file" % (attr, i, path)
+    if len(path) > _MAX_PATH_LEN:
+        return "'%s' is %d bytes long; Linux, GNU tar and capslayer take paths of at most %d bytes" % (attr, len(path), _MAX_PATH_LEN)
     for segment in path[1:].split("/"):
         if segment in ("", ".", ".."):
             return "'%s' must be a clean path without \"//\", \".\" or \"..\" segments, got \"%s\"" % (attr, path)
-    if "\n" in path:
-        return "'%s' must be one line, got %r" % (attr, path)
+        if len(segment) > _MAX_COMPONENT_LEN:
+            return "'%s' has a name of %d bytes in \"%s...\"; Linux, GNU tar and capslayer take names of at most %d bytes between slashes" % (attr, len(segment), path[:64], _MAX_COMPONENT_LEN)
+        if segment.startswith(".wh."):
+            return "'%s' has the whiteout name \"%s\" in \"%s\": in a layer a name starting with \".wh.\" deletes a file of the layers below instead of being a file, so runtimes would never create it; rename it" % (attr, segment, path)
     return None
 
 def check_files_dest(dest):

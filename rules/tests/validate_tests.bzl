@@ -15,7 +15,18 @@ load(
 
 def _check_path_test_impl(ctx):
     env = unittest.begin(ctx)
-    for good in ["/app/server", "/a", "/usr/local/bin/x.y", "/opt/with space/bin", "/a/b:c"]:
+    for good in [
+        "/app/server",
+        "/a",
+        "/usr/local/bin/x.y",
+        "/opt/with space/bin",
+        "/a/b:c",
+        "/a/x.wh.b",  # only a name starting with .wh. is a whiteout
+        "/a/.whb",
+        "/" + "n" * 255,  # the longest name
+        ("/" + "d" * 254) * 16 + "/" + "f" * 14,  # 4095 bytes: the longest path
+        "/srv/caf\303\251",  # UTF-8 is not a control character
+    ]:
         asserts.equals(env, None, check_path("path", good), "check_path(%r)" % good)
     cases = {
         "": "'path' is empty; give the absolute destination inside the image, e.g. \"/app/server\"",
@@ -27,6 +38,12 @@ def _check_path_test_impl(ctx):
         "/app/../etc/shadow": "'path' must be a clean path without \"//\", \".\" or \"..\" segments, got \"/app/../etc/shadow\"",
         "/app/./server": "'path' must be a clean path without \"//\", \".\" or \"..\" segments, got \"/app/./server\"",
         "/a\nb": "'path' must be one line, got \"/a\\nb\"",
+        "/a\tb": "'path' contains a control character at byte 2, got \"/a\\tb\": file names in layers must be printable; rename the file",
+        "/a\033[31mb": "'path' contains a control character at byte 2, got \"/a\\x1b[31mb\": file names in layers must be printable; rename the file",
+        "/a/.wh.server": "'path' has the whiteout name \".wh.server\" in \"/a/.wh.server\": in a layer a name starting with \".wh.\" deletes a file of the layers below instead of being a file, so runtimes would never create it; rename it",
+        "/.wh..wh..opq/x": "'path' has the whiteout name \".wh..wh..opq\" in \"/.wh..wh..opq/x\": in a layer a name starting with \".wh.\" deletes a file of the layers below instead of being a file, so runtimes would never create it; rename it",
+        "/" + "n" * 256: "'path' has a name of 256 bytes in \"/" + "n" * 63 + "...\"; Linux, GNU tar and capslayer take names of at most 255 bytes between slashes",
+        ("/" + "d" * 255) * 16: "'path' is 4096 bytes long; Linux, GNU tar and capslayer take paths of at most 4095 bytes",
     }
     for bad, want in cases.items():
         asserts.equals(env, want, check_path("path", bad), "check_path(%r)" % bad)
