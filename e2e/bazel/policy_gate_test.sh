@@ -59,9 +59,9 @@ if [ "$(cat "$tmp/failing.rc")" = 1 ]; then pass "unjustified policy test exits 
   fail "unjustified policy test exits $(cat "$tmp/failing.rc"), want 1:"
   cat "$tmp/failing.out" "$tmp/failing.err" >&2
 fi
-want_line "NET_ADMIN outside the profile" "$tmp/failing.out" "ERROR [capability-not-allowed] /usr/sbin/tcpdump (image debug, layer 1) has CAP_NET_ADMIN"
-want_line "NET_ADMIN needs a justification" "$tmp/failing.out" "ERROR [dangerous-capability] /usr/sbin/tcpdump (image debug, layer 1) has CAP_NET_ADMIN, a dangerous capability"
-want_line "NET_RAW needs a justification" "$tmp/failing.out" "ERROR [dangerous-capability] /usr/sbin/tcpdump (image debug, layer 1) has CAP_NET_RAW, a dangerous capability"
+want_line "NET_ADMIN outside the profile" "$tmp/failing.out" "ERROR [capability-not-allowed] /usr/sbin/tcpdump (image capslayer/server:debug, layer 1) has CAP_NET_ADMIN"
+want_line "NET_ADMIN needs a justification" "$tmp/failing.out" "ERROR [dangerous-capability] /usr/sbin/tcpdump (image capslayer/server:debug, layer 1) has CAP_NET_ADMIN, a dangerous capability"
+want_line "NET_RAW needs a justification" "$tmp/failing.out" "ERROR [dangerous-capability] /usr/sbin/tcpdump (image capslayer/server:debug, layer 1) has CAP_NET_RAW, a dangerous capability"
 want_line "the fix is spelled out in the rule's attributes" "$tmp/failing.out" 'fix: drop NET_RAW from /usr/sbin/tcpdump, or justify it: justifications = {"/usr/sbin/tcpdump:NET_RAW": "why the program needs it"}'
 want_line "the verdict is FAIL" "$tmp/failing.out" "FAIL: 3 errors"
 want_line "stderr names each violation" "$tmp/failing.err" "3 policy violations (/usr/sbin/tcpdump NET_ADMIN [capability-not-allowed]; /usr/sbin/tcpdump NET_ADMIN [dangerous-capability]; /usr/sbin/tcpdump NET_RAW [dangerous-capability])"
