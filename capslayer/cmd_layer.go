@@ -91,6 +91,7 @@ func runLayer(args []string, stdout, stderr io.Writer) error {
 	fs.Var(&files, "file", "one more file, `DEST=SRC[:CAPS]`; repeatable")
 	fs.Var(&sets, "set", "with --from-tar or --from-image: give the regular file PATH of the tar or image the capabilities CAPS, `PATH=CAPS`; repeatable")
 	fs.Var(&rootid, "rootid", rootIDUsage)
+	hintStyle := fs.hintStyle("caps_layer")
 	if err := fs.parse(args); err != nil {
 		return err
 	}
@@ -128,7 +129,7 @@ func runLayer(args []string, stdout, stderr io.Writer) error {
 			opts = append(opts, layer.WithDescriptorFile(*descriptor))
 		}
 		res, err := layer.CopyUpFile(*output, img, scs, opts...)
-		return reportLayer(res, err, *printDigest, stdout, stderr)
+		return reportLayer(res, err, hintStyle, *printDigest, stdout, stderr)
 	}
 	for _, name := range []string{"platform", "replace-caps", "insecure", "ca-file"} {
 		if set(name) {
@@ -158,7 +159,7 @@ func runLayer(args []string, stdout, stderr io.Writer) error {
 		}
 		opts = append(opts, layer.WithDigests(*descriptor != "" || *printDigest))
 		res, err := layer.RewriteFile(*output, *fromTar, scs, opts...)
-		return reportLayer(res, err, *printDigest, stdout, stderr)
+		return reportLayer(res, err, hintStyle, *printDigest, stdout, stderr)
 	}
 	opts, err := layerOptions(*output, *mode, *owner, *mtime, set("mtime"), *compression)
 	if err != nil {
@@ -201,7 +202,7 @@ func runLayer(args []string, stdout, stderr io.Writer) error {
 	// computes the descriptor later, when needed.
 	opts = append(opts, layer.WithDigests(*descriptor != "" || *printDigest))
 	res, err := layer.WriteFile(*output, lfiles, opts...)
-	return reportLayer(res, err, *printDigest, stdout, stderr)
+	return reportLayer(res, err, hintStyle, *printDigest, stdout, stderr)
 }
 
 // parseSets parses --set values, PATH=CAPS.
@@ -280,10 +281,11 @@ func pickImage(flag, arg string, srcs []inspect.Source, want *v1.Platform) (v1.I
 	return nil, usagef("%s %s has %d images for --platform %s: give the variant too; it holds %s", flag, printable.String(arg), len(match), want, strings.Join(all, ", "))
 }
 
-// reportLayer translates the result of writing a layer for the user.
-func reportLayer(res *layer.Result, err error, printDigest bool, stdout, stderr io.Writer) error {
+// reportLayer translates the result of writing a layer for the user, in
+// the words of style.
+func reportLayer(res *layer.Result, err error, style *hintStyleFlag, printDigest bool, stdout, stderr io.Writer) error {
 	if err != nil {
-		return explain(err, nil)
+		return explain(err, style)
 	}
 	for _, w := range res.Warnings {
 		printWarning(stderr, "layer", w)

@@ -432,6 +432,11 @@ func TestLayerFromTarStrict(t *testing.T) {
 	if _, err := os.Stat(out); err == nil {
 		t.Error("a refused run wrote the layer")
 	}
+	// caps_layer passes --hint-style bazel: the fix is its attribute.
+	code, _, stderr = runCLI(t, append(args, "--hint-style", "bazel")...)
+	if code != 2 || !strings.HasSuffix(stderr, "; or set allow_unsafe_mode = True to store it anyway\n") || strings.Contains(stderr, "--allow-unsafe-mode") {
+		t.Errorf("setuid target, Bazel words: exit %d, %s", code, stderr)
+	}
 
 	code, _, stderr = runCLI(t, append(args, "--allow-unsafe-mode")...)
 	if code != 0 {

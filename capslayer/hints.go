@@ -67,11 +67,14 @@ var hints = []hint{
 	{is(registry.ErrPlainHTTP), "for a plain-HTTP registry on this machine, add --insecure", "", ""},
 	{is(registry.ErrCAFile), "check --ca-file", "", ""},
 
-	// Package layer.
+	// Package layer; caps_layer passes --hint-style bazel. caps_layer has
+	// no attribute for --allow-script: a script's capabilities do nothing.
 	{is(layer.ErrScript), "pass --allow-script to store them anyway", "", ""},
-	{is(layer.ErrUnsafeMode), "or pass --allow-unsafe-mode to store it anyway", "", ""},
-	{is(layer.ErrHasCapability), "pass --replace-caps to replace them", "", ""},
-	{is(layer.ErrModTime), "check --mtime or SOURCE_DATE_EPOCH", "", ""},
+	{is(layer.ErrUnsafeMode), "or pass --allow-unsafe-mode to store it anyway",
+		"caps_layer", "or set allow_unsafe_mode = True to store it anyway"},
+	{is(layer.ErrHasCapability), "pass --replace-caps to replace them",
+		"caps_layer", "set replace_caps = True to replace them"},
+	{is(layer.ErrModTime), "check --mtime or SOURCE_DATE_EPOCH", "caps_layer", "check 'mtime'"},
 
 	{func(err error) bool { var pe *requirements.PathError; return errors.As(err, &pe) }, "check --path", "", ""},
 

@@ -140,8 +140,16 @@ func TestExplain(t *testing.T) {
 			t.Errorf("%v: Bazel words %q", kind, bz)
 		}
 	}
+	// caps_layer runs layer with --hint-style bazel and has attributes for
+	// these.
+	for _, kind := range []error{layer.ErrUnsafeMode, layer.ErrHasCapability, layer.ErrModTime} {
+		cli, bz := explain(kind, nil), explain(kind, &bazel)
+		if !errors.Is(bz, kind) || !strings.HasPrefix(bz.Error(), kind.Error()+"; ") || bz.Error() == cli.Error() || strings.Contains(bz.Error(), "--") {
+			t.Errorf("%v: Bazel words %q", kind, bz)
+		}
+	}
 	for _, kind := range []error{registry.ErrTimeout, registry.ErrInsecure, registry.ErrUnknownAuthority, registry.ErrPlainHTTP, registry.ErrCAFile,
-		layer.ErrScript, layer.ErrUnsafeMode, layer.ErrHasCapability, layer.ErrModTime} {
+		layer.ErrScript} {
 		if got := explain(kind, &bazel); !strings.HasPrefix(got.Error(), kind.Error()+"; ") || !strings.Contains(got.Error(), "--") {
 			t.Errorf("%v: %q (no rule runs this: the CLI's words stand)", kind, got)
 		}

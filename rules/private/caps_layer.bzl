@@ -263,6 +263,10 @@ def _caps_layer_impl(ctx):
     args.add("--compression", attr.compression)
     args.add("--output", layer)
 
+    # Errors say how to fix them with this rule's attributes
+    # (allow_unsafe_mode = True, replace_caps...), not the CLI's flags.
+    args.add("--hint-style", "bazel")
+
     # The layer action hashes nothing: rules_oci hashes the layer itself,
     # so only the descriptor action below, run when something asks for the
     # descriptor, reads the layer back for its digests.

@@ -55,6 +55,8 @@ def _simple_test_impl(ctx):
         "none",
         "--output",
         info.layer.path,
+        "--hint-style",
+        "bazel",
     ], _argv_after_executable(action))
     asserts.equals(env, [info.layer.path], [f.path for f in action.outputs.to_list()], "the layer action writes the layer only")
     asserts.true(env, _TESTDATA + "server.bin" in [f.short_path for f in action.inputs.to_list()], "binary is an input")
@@ -132,6 +134,8 @@ def _full_test_impl(ctx):
         "gzip",
         "--output",
         info.layer.path,
+        "--hint-style",
+        "bazel",
     ], _argv_after_executable(action))
     asserts.equals(
         env,
@@ -259,6 +263,8 @@ def _tar_rewrite_test_impl(ctx):
         "gzip",
         "--output",
         info.layer.path,
+        "--hint-style",
+        "bazel",
     ], _argv_after_executable(action))
     asserts.equals(env, {}, action.env, "action env")
 
@@ -448,6 +454,8 @@ def _copy_up_test_impl(ctx):
         "none",
         "--output",
         info.layer.path,
+        "--hint-style",
+        "bazel",
     ], _argv_after_executable(action))
 
     # The descriptor lists the layer's files, at their resolved paths.
