@@ -21,6 +21,8 @@
 #                                 (e.g. a local_path_override outside the workspace)
 #   CAPSLAYER_BAZEL_TIERS=e2e,cross  extra tiers to install before running,
 #                                 beyond those the command needs (wanted_tiers)
+#   CAPSLAYER_KUBE_BIN_DIR=DIR    the Kubernetes binaries of e2e/kubernetes
+#                                 (build.sh's output): passed in and mounted
 #
 # Exit status: Bazel's own, or 36 (Bazel's "local environmental issue") when
 # the environment cannot be brought up; the message says why and what to do.
@@ -59,6 +61,9 @@ readonly PASS_ENV=(
   http_proxy https_proxy no_proxy HTTP_PROXY HTTPS_PROXY NO_PROXY
   GOPROXY GONOPROXY GOPRIVATE GOSUMDB GONOSUMDB GOINSECURE GOFLAGS
   CI
+  # The Kubernetes binaries of e2e/kubernetes (build.sh); the folder is
+  # mounted too.
+  CAPSLAYER_KUBE_BIN_DIR
 )
 # Exit status for "cannot bring Bazel up" (Bazel uses 36 for local
 # environmental issues).
@@ -805,6 +810,9 @@ run_offline() {
   esac
   local extra=()
   IFS=: read -r -a extra <<<"${CAPSLAYER_BAZEL_MOUNTS:-}"
+  if [[ -n ${CAPSLAYER_KUBE_BIN_DIR:-} && -d $CAPSLAYER_KUBE_BIN_DIR ]]; then
+    extra+=("$CAPSLAYER_KUBE_BIN_DIR")
+  fi
   for d in "${extra[@]}"; do
     [[ -n $d ]] || continue
     [[ -d $d ]] || die "CAPSLAYER_BAZEL_MOUNTS: $d is not a folder"

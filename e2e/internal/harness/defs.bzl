@@ -2,7 +2,7 @@
 
 load("@rules_go//go:def.bzl", "go_test")
 
-def e2e_test(name, bins = {}, local = True, tags = [], data = [], **kwargs):
+def e2e_test(name, bins = {}, local = True, tags = [], data = [], env_inherit = [], **kwargs):
     """Declares the go_test of an end-to-end test.
 
     Each binary the test runs is in its data and named by an environment
@@ -19,6 +19,8 @@ def e2e_test(name, bins = {}, local = True, tags = [], data = [], **kwargs):
         capabilities, and which hides the engines' sockets.
       tags: more tags, e.g. "manual".
       data: more data besides `bins`.
+      env_inherit: more environment variables to pass through, e.g. the
+        directory of prebuilt binaries the test finds by name.
       **kwargs: the other attributes of go_test (srcs, deps, embed, size).
     """
     go_test(
@@ -28,7 +30,7 @@ def e2e_test(name, bins = {}, local = True, tags = [], data = [], **kwargs):
         env_inherit = [
             "CI",
             "CAPSLAYER_E2E_STRICT",
-        ],
+        ] + env_inherit,
         tags = ["e2e"] + (["local"] if local else []) + tags,
         **kwargs
     )
