@@ -4,7 +4,7 @@ package main
 // the CLI: audit's fix hints, requirements' text, JSON and YAML,
 // admission-policy's YAML and CEL, inspect's table and JSON, and the error
 // line. Each output is parsed back (a real sh, encoding/json, a YAML parser,
-// cel-go through vapeval) to the values it was built from, and every line of
+// the k8s.io/api types) to the values it was built from, and every line of
 // it must be printable: no name may add a line, run a command, become a
 // flag or repaint the terminal.
 
@@ -34,7 +34,6 @@ import (
 	"github.com/capslayer/rules_capslayer/capslayer/caps"
 	"github.com/capslayer/rules_capslayer/capslayer/internal/printable"
 	"github.com/capslayer/rules_capslayer/capslayer/internal/quote/quotetest"
-	"github.com/capslayer/rules_capslayer/capslayer/internal/vapeval"
 	"github.com/capslayer/rules_capslayer/capslayer/policy"
 	"github.com/capslayer/rules_capslayer/capslayer/requirements"
 )
@@ -368,8 +367,8 @@ func TestHostileNamesRequirementsFiles(t *testing.T) {
 
 // TestHostileNamesAdmission: an image named by the corpus changes only the
 // policy's head comment: the documents parse (strictly, into the
-// Kubernetes types, every CEL expression compiled by vapeval) to the policy
-// of a plain name.
+// Kubernetes types) to the policy of a plain name, which e2e/kubernetes
+// installs into a real API server.
 func TestHostileNamesAdmission(t *testing.T) {
 	dir := t.TempDir()
 	layer := polWriteLayer(t, filepath.Join(dir, "server.tar"), polEntry{path: "/app/server", caps: "cap_net_bind_service=ep"})
@@ -389,7 +388,7 @@ func TestHostileNamesAdmission(t *testing.T) {
 		return docs
 	}
 	_, plain, stderr := runCLI(t, "admission-policy", hostileLayout(t, filepath.Join(dir, "plain"), "example.com/app:1", "1000", layer))
-	if _, err := vapeval.Load([]byte(plain)); err != nil {
+	if _, _, err := decodePolicy(plain); err != nil {
 		t.Fatalf("%v\n%s%s", err, plain, stderr)
 	}
 	want := body(plain)
@@ -401,7 +400,7 @@ func TestHostileNamesAdmission(t *testing.T) {
 			continue
 		}
 		checkLines(t, fmt.Sprintf("%q", name), out)
-		if _, err := vapeval.Load([]byte(out)); err != nil {
+		if _, _, err := decodePolicy(out); err != nil {
 			t.Errorf("%q: %v", name, err)
 		}
 		if got := body(out); !reflect.DeepEqual(got, want) {

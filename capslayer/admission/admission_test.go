@@ -8,9 +8,12 @@ import (
 	"strings"
 	"testing"
 
+	admissionv1 "k8s.io/api/admissionregistration/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	k8slabels "k8s.io/apimachinery/pkg/labels"
+	"sigs.k8s.io/yaml"
+
 	"github.com/capslayer/rules_capslayer/capslayer/caps"
-	"github.com/capslayer/rules_capslayer/capslayer/internal/vapeval"
-	corev1 "k8s.io/api/core/v1"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/policy.yaml")
@@ -40,7 +43,14 @@ var testImages = []Image{
 	{Digest: digestPlain, Name: "example.com/plain:1"},
 }
 
-func load(t *testing.T, opts Options) *vapeval.Policy {
+// decoded is the policy YAML decoded strictly into the k8s.io/api types,
+// as `kubectl apply --validate=strict` reads it.
+type decoded struct {
+	Policy  admissionv1.ValidatingAdmissionPolicy
+	Binding admissionv1.ValidatingAdmissionPolicyBinding
+}
+
+func load(t *testing.T, opts Options) decoded {
 	t.Helper()
 	p, err := Generate(testImages, opts)
 	if err != nil {
@@ -50,438 +60,59 @@ func load(t *testing.T, opts Options) *vapeval.Policy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	vp, err := vapeval.Load(y)
-	if err != nil {
-		t.Fatalf("%v\n%s", err, y)
+	docs := strings.Split(string(y), "\n---\n")
+	if len(docs) != 2 {
+		t.Fatalf("want 2 YAML documents (policy, binding), got %d:\n%s", len(docs), y)
 	}
-	return vp
+	var d decoded
+	if err := yaml.UnmarshalStrict([]byte(docs[0]), &d.Policy); err != nil {
+		t.Fatalf("policy: %v\n%s", err, y)
+	}
+	if err := yaml.UnmarshalStrict([]byte(docs[1]), &d.Binding); err != nil {
+		t.Fatalf("binding: %v\n%s", err, y)
+	}
+	if d.Policy.APIVersion != "admissionregistration.k8s.io/v1" || d.Policy.Kind != "ValidatingAdmissionPolicy" ||
+		d.Binding.APIVersion != "admissionregistration.k8s.io/v1" || d.Binding.Kind != "ValidatingAdmissionPolicyBinding" {
+		t.Fatalf("documents are %s %s and %s %s", d.Policy.APIVersion, d.Policy.Kind, d.Binding.APIVersion, d.Binding.Kind)
+	}
+	return d
 }
 
-// pod decodes a Pod strictly from YAML whose spec is given.
-func pod(t *testing.T, spec string) *corev1.Pod {
+// binds reports whether the binding's namespace selector selects the
+// namespace (by the label the API server gives every namespace).
+func (d decoded) binds(t *testing.T, namespace string) bool {
 	t.Helper()
-	doc := "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  namespace: default\nspec:\n" + indent(strings.TrimLeft(spec, "\n"), "  ")
-	p, err := vapeval.DecodePod(strings.NewReader(doc))
+	mr := d.Binding.Spec.MatchResources
+	if mr == nil || mr.NamespaceSelector == nil {
+		return true
+	}
+	sel, err := metav1.LabelSelectorAsSelector(mr.NamespaceSelector)
 	if err != nil {
-		t.Fatalf("decoding the pod: %v\n%s", err, doc)
+		t.Fatal(err)
 	}
-	return p
+	return sel.Matches(k8slabels.Set{"kubernetes.io/metadata.name": namespace})
 }
 
-func indent(s, by string) string {
-	lines := strings.Split(s, "\n")
-	for i, l := range lines {
-		if l != "" {
-			lines[i] = by + l
-		}
-	}
-	return strings.Join(lines, "\n")
-}
-
-// server is a container of the server image as `capslayer requirements`
-// prints it for Kubernetes on containerd.
-const server = `
-- name: server
-  image: example.com/server@` + digestServer + `
-  securityContext:
-    runAsNonRoot: true
-    runAsUser: 1000
-    allowPrivilegeEscalation: false
-    capabilities:
-      drop: [ALL]
-      add: [NET_BIND_SERVICE]
-    seccompProfile:
-      type: RuntimeDefault
-`
-
-func TestPolicyDecisions(t *testing.T) {
-	vp := load(t, Options{})
-	cases := []struct {
-		name string
-		spec string
-		// want is "" for allowed, else a substring of the denial.
-		want string
-	}{
-		{"server as requirements prints it", "containers:" + server, ""},
-		{"runAsNonRoot at pod level", `
-securityContext:
-  runAsNonRoot: true
-containers:
-- name: server
-  image: example.com/server@` + digestServer + `
-  securityContext:
-    allowPrivilegeEscalation: false
-    capabilities: {drop: [ALL], add: [NET_BIND_SERVICE]}
-`, ""},
-		{"add spelled cap_ lower case", `
-containers:
-- name: server
-  image: example.com/server:latest@` + digestServer + `
-  securityContext:
-    runAsNonRoot: true
-    allowPrivilegeEscalation: false
-    capabilities: {drop: [ALL], add: [cap_net_bind_service]}
-`, ""},
-		{"add spelled CAP_ upper case, repeated", `
-containers:
-- name: server
-  image: example.com/server@` + digestServer + `
-  securityContext:
-    runAsNonRoot: true
-    allowPrivilegeEscalation: false
-    capabilities: {drop: [ALL], add: [CAP_NET_BIND_SERVICE, NET_BIND_SERVICE]}
-`, ""},
-		{"two capabilities in any order", `
-containers:
-- name: ping
-  image: registry.local:5000/ping@` + digestPing + `
-  securityContext:
-    runAsNonRoot: true
-    allowPrivilegeEscalation: false
-    capabilities: {drop: [ALL], add: [NET_RAW, net_admin]}
-`, ""},
-		{"image without capabilities adds none", `
-containers:
-- name: plain
-  image: example.com/plain@` + digestPlain + `
-  securityContext:
-    runAsNonRoot: true
-    allowPrivilegeEscalation: false
-    capabilities: {drop: [ALL]}
-`, ""},
-		{"other image, no capabilities", `
-containers:
-- name: nginx
-  image: nginx:1.27
-`, ""},
-		{"other image drops", `
-containers:
-- name: nginx
-  image: nginx:1.27
-  securityContext:
-    capabilities: {drop: [ALL]}
-`, ""},
-		{"compliant init and ephemeral containers", `
-initContainers:
-- name: init
-  image: example.com/server@` + digestServer + `
-  securityContext:
-    runAsNonRoot: true
-    allowPrivilegeEscalation: false
-    capabilities: {drop: [ALL], add: [NET_BIND_SERVICE]}
-containers:
-- name: app
-  image: busybox
-ephemeralContainers:
-- name: debug
-  image: example.com/ping@` + digestPing + `
-  securityContext:
-    runAsNonRoot: true
-    allowPrivilegeEscalation: false
-    capabilities: {drop: [ALL], add: [NET_RAW, NET_ADMIN]}
-`, ""},
-
-		// drop: [ALL]
-		{"no securityContext", `
-containers:
-- name: server
-  image: example.com/server@` + digestServer + `
-`, "containers server must set securityContext.capabilities.drop: [ALL]"},
-		{"drop without ALL", `
-containers:
-- name: server
-  image: example.com/server@` + digestServer + `
-  securityContext:
-    runAsNonRoot: true
-    allowPrivilegeEscalation: false
-    capabilities: {drop: [NET_RAW], add: [NET_BIND_SERVICE]}
-`, "containers server must set securityContext.capabilities.drop: [ALL]"},
-
-		// add: exactly
-		{"one capability more", `
-containers:
-- name: server
-  image: example.com/server@` + digestServer + `
-  securityContext:
-    runAsNonRoot: true
-    allowPrivilegeEscalation: false
-    capabilities: {drop: [ALL], add: [NET_BIND_SERVICE, NET_RAW]}
-`, "containers server (add exactly [NET_BIND_SERVICE]) must add"},
-		{"add ALL", `
-containers:
-- name: server
-  image: example.com/server@` + digestServer + `
-  securityContext:
-    runAsNonRoot: true
-    allowPrivilegeEscalation: false
-    capabilities: {drop: [ALL], add: [ALL]}
-`, "containers server (add exactly [NET_BIND_SERVICE])"},
-		{"one capability fewer", `
-containers:
-- name: ping
-  image: example.com/ping@` + digestPing + `
-  securityContext:
-    runAsNonRoot: true
-    allowPrivilegeEscalation: false
-    capabilities: {drop: [ALL], add: [NET_RAW]}
-`, "containers ping (add exactly [NET_ADMIN, NET_RAW])"},
-		{"no add", `
-containers:
-- name: server
-  image: example.com/server@` + digestServer + `
-  securityContext:
-    runAsNonRoot: true
-    allowPrivilegeEscalation: false
-    capabilities: {drop: [ALL]}
-`, "containers server (add exactly [NET_BIND_SERVICE])"},
-		{"another image's capabilities", `
-containers:
-- name: server
-  image: example.com/server@` + digestServer + `
-  securityContext:
-    runAsNonRoot: true
-    allowPrivilegeEscalation: false
-    capabilities: {drop: [ALL], add: [NET_RAW, NET_ADMIN]}
-`, "containers server (add exactly [NET_BIND_SERVICE])"},
-		{"image without capabilities adds one", `
-containers:
-- name: plain
-  image: example.com/plain@` + digestPlain + `
-  securityContext:
-    runAsNonRoot: true
-    allowPrivilegeEscalation: false
-    capabilities: {drop: [ALL], add: [CHOWN]}
-`, "containers plain (add exactly [])"},
-		{"digest is only a prefix of the image", `
-containers:
-- name: server
-  image: example.com/server@` + digestServer + `0
-  securityContext:
-    runAsNonRoot: true
-    allowPrivilegeEscalation: false
-    capabilities: {drop: [ALL], add: [NET_BIND_SERVICE]}
-`, "containers server may not add capabilities or be privileged"},
-
-		// allowPrivilegeEscalation: false
-		{"allowPrivilegeEscalation unset", `
-containers:
-- name: server
-  image: example.com/server@` + digestServer + `
-  securityContext:
-    runAsNonRoot: true
-    capabilities: {drop: [ALL], add: [NET_BIND_SERVICE]}
-`, "containers server must set securityContext.allowPrivilegeEscalation: false"},
-		{"allowPrivilegeEscalation true", `
-containers:
-- name: server
-  image: example.com/server@` + digestServer + `
-  securityContext:
-    runAsNonRoot: true
-    allowPrivilegeEscalation: true
-    capabilities: {drop: [ALL], add: [NET_BIND_SERVICE]}
-`, "containers server must set securityContext.allowPrivilegeEscalation: false"},
-
-		// runAsNonRoot
-		{"runAsNonRoot unset", `
-containers:
-- name: server
-  image: example.com/server@` + digestServer + `
-  securityContext:
-    allowPrivilegeEscalation: false
-    capabilities: {drop: [ALL], add: [NET_BIND_SERVICE]}
-`, "containers server must set runAsNonRoot: true"},
-		{"container runAsNonRoot false overrides the pod's", `
-securityContext:
-  runAsNonRoot: true
-containers:
-- name: server
-  image: example.com/server@` + digestServer + `
-  securityContext:
-    runAsNonRoot: false
-    allowPrivilegeEscalation: false
-    capabilities: {drop: [ALL], add: [NET_BIND_SERVICE]}
-`, "containers server must set runAsNonRoot: true"},
-		{"runAsUser 0 at pod level", `
-securityContext:
-  runAsUser: 0
-containers:
-- name: server
-  image: example.com/server@` + digestServer + `
-  securityContext:
-    runAsNonRoot: true
-    allowPrivilegeEscalation: false
-    capabilities: {drop: [ALL], add: [NET_BIND_SERVICE]}
-`, "containers server must set runAsNonRoot: true (container or pod securityContext) and no runAsUser: 0"},
-
-		// privileged
-		{"privileged", `
-containers:
-- name: server
-  image: example.com/server@` + digestServer + `
-  securityContext:
-    privileged: true
-    runAsNonRoot: true
-    capabilities: {drop: [ALL], add: [NET_BIND_SERVICE]}
-`, "containers server must not be privileged"},
-
-		// other images
-		{"tag-only reference of the server image adds", `
-containers:
-- name: server
-  image: example.com/server:latest
-  securityContext:
-    runAsNonRoot: true
-    allowPrivilegeEscalation: false
-    capabilities: {drop: [ALL], add: [NET_BIND_SERVICE]}
-`, "containers server may not add capabilities or be privileged"},
-		{"other image adds", `
-containers:
-- name: ok
-  image: nginx
-- name: tcpdump
-  image: nicolaka/netshoot
-  securityContext:
-    capabilities: {add: [NET_RAW]}
-`, "containers tcpdump may not add capabilities"},
-		{"other image privileged", `
-containers:
-- name: priv
-  image: nicolaka/netshoot
-  securityContext:
-    privileged: true
-`, "containers priv may not add capabilities or be privileged"},
-
-		// every kind of container
-		{"init container without drop", `
-initContainers:
-- name: init
-  image: example.com/server@` + digestServer + `
-  securityContext:
-    runAsNonRoot: true
-    allowPrivilegeEscalation: false
-    capabilities: {add: [NET_BIND_SERVICE]}
-containers:` + server, "containers init must set securityContext.capabilities.drop: [ALL]"},
-		{"ephemeral container adds more", `
-containers:` + server + `
-ephemeralContainers:
-- name: debug
-  image: example.com/server@` + digestServer + `
-  securityContext:
-    runAsNonRoot: true
-    allowPrivilegeEscalation: false
-    capabilities: {drop: [ALL], add: [NET_BIND_SERVICE, SYS_PTRACE]}
-`, "containers debug (add exactly [NET_BIND_SERVICE])"},
-		{"ephemeral container of another image adds", `
-containers:` + server + `
-ephemeralContainers:
-- name: debug
-  image: busybox
-  securityContext:
-    capabilities: {add: [SYS_PTRACE]}
-`, "containers debug may not add capabilities"},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			d, err := vp.Evaluate(pod(t, tc.spec))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if tc.want == "" {
-				if !d.Allowed {
-					t.Fatalf("denied, want allowed: %q", d.Messages)
-				}
-				return
-			}
-			if d.Allowed {
-				t.Fatalf("allowed, want denied with %q", tc.want)
-			}
-			if !strings.Contains(strings.Join(d.Messages, "\n"), tc.want) {
-				t.Fatalf("denied with %q, want a message containing %q", d.Messages, tc.want)
-			}
-		})
-	}
-}
-
-func TestOptions(t *testing.T) {
-	noEscalationRule := `
-containers:
-- name: server
-  image: example.com/server@` + digestServer + `
-  securityContext:
-    runAsNonRoot: true
-    allowPrivilegeEscalation: true
-    capabilities: {drop: [ALL], add: [NET_BIND_SERVICE]}
-`
-	othersAdd := `
-containers:
-- name: tcpdump
-  image: nicolaka/netshoot
-  securityContext:
-    capabilities: {add: [cap_net_raw]}
-`
-	othersAddMore := `
-containers:
-- name: tcpdump
-  image: nicolaka/netshoot
-  securityContext:
-    capabilities: {add: [NET_RAW, SYS_ADMIN]}
-`
-	othersPrivileged := `
-containers:
-- name: priv
-  image: nicolaka/netshoot
-  securityContext:
-    privileged: true
-`
-	cases := []struct {
-		name    string
-		opts    Options
-		spec    string
-		allowed bool
-	}{
-		{"escalation allowed by option", Options{AllowPrivilegeEscalation: true}, noEscalationRule, true},
-		{"escalation denied by default", Options{}, noEscalationRule, false},
-		{"others may add NET_RAW", Options{OthersMayAdd: []string{"NET_RAW"}}, othersAdd, true},
-		{"others may add NET_RAW, not SYS_ADMIN", Options{OthersMayAdd: []string{"NET_RAW"}}, othersAddMore, false},
-		{"others may add NET_RAW, not be privileged", Options{OthersMayAdd: []string{"NET_RAW"}}, othersPrivileged, false},
-		{"others may add ALL", Options{OthersMayAdd: []string{"all"}}, othersAddMore, true},
-		{"others may add ALL and be privileged", Options{OthersMayAdd: []string{"ALL"}}, othersPrivileged, true},
-		{"others may add ALL, pinned images still checked", Options{OthersMayAdd: []string{"ALL"}}, noEscalationRule, false},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			d, err := load(t, tc.opts).Evaluate(pod(t, tc.spec))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if d.Allowed != tc.allowed {
-				t.Fatalf("allowed = %v, want %v (%q)", d.Allowed, tc.allowed, d.Messages)
-			}
-		})
-	}
-}
+// What the policy decides for pods is tested against a real kube-apiserver
+// in e2e/kubernetes (TestAdmissionPolicy): its CEL environment, type
+// checker and admission chain. These tests check the objects' shape.
 
 func TestBinding(t *testing.T) {
 	vp := load(t, Options{})
 	if got := vp.Binding.Spec.ValidationActions; len(got) != 1 || got[0] != "Deny" {
 		t.Errorf("validationActions = %v, want [Deny]", got)
 	}
+	if vp.Binding.Spec.PolicyName != vp.Policy.Name || vp.Policy.Name != DefaultName {
+		t.Errorf("names: policy %q, binding's policy %q", vp.Policy.Name, vp.Binding.Spec.PolicyName)
+	}
 	for ns, want := range map[string]bool{"default": true, "apps": true, "kube-system": false} {
-		got, err := vp.Binds(ns, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got != want {
+		if got := vp.binds(t, ns); got != want {
 			t.Errorf("binds namespace %s = %v, want %v", ns, got, want)
 		}
 	}
 	vp = load(t, Options{Namespaces: []string{"apps", "web"}, Warn: true, Name: "caps.example.com"})
 	for ns, want := range map[string]bool{"default": false, "apps": true, "web": true, "kube-system": false} {
-		got, err := vp.Binds(ns, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got != want {
+		if got := vp.binds(t, ns); got != want {
 			t.Errorf("--namespace apps,web: binds namespace %s = %v, want %v", ns, got, want)
 		}
 	}
