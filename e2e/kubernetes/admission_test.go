@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/capslayer/rules_capslayer/capslayer/admission"
+	"github.com/capslayer/rules_capslayer/capslayer/caps"
 )
 
 const (
@@ -20,9 +21,22 @@ const (
 	digestPlain  = "sha256:3333333333333333333333333333333333333333333333333333333333333333"
 )
 
+// capsMask is the set of the named capabilities.
+func capsMask(names ...string) caps.Mask {
+	var m caps.Mask
+	for _, n := range names {
+		c, ok := caps.Lookup(n)
+		if !ok {
+			panic("unknown capability " + n)
+		}
+		m |= caps.MaskOf(c)
+	}
+	return m
+}
+
 var testImages = []admission.Image{
-	{Digest: digestServer, Name: "example.com/server:latest", Capabilities: []string{"NET_BIND_SERVICE"}},
-	{Digest: digestPing, Name: "example.com/ping:1", Capabilities: []string{"cap_net_raw", "NET_ADMIN"}},
+	{Digest: digestServer, Name: "example.com/server:latest", Capabilities: capsMask("NET_BIND_SERVICE")},
+	{Digest: digestPing, Name: "example.com/ping:1", Capabilities: capsMask("cap_net_raw", "NET_ADMIN")},
 	{Digest: digestPlain, Name: "example.com/plain:1"},
 }
 
