@@ -61,7 +61,7 @@ func kubeBins(t *testing.T) string {
 		}
 	}
 	if len(missing) > 0 {
-		harness.SkipOrFail(t, "no %v in %s (%s): build them with e2e/kubernetes/build.sh (10 to 20 minutes the first time, cached afterwards) and set %s=$(e2e/kubernetes/build.sh); under tools/bazel, tools/offline/provision.sh mounts that folder into the chroot when the Bazel server starts: set %s, then tools/bazel shutdown", missing, dir, how, BinDirEnv, BinDirEnv)
+		harness.SkipOrFail(t, "no %v in %s (%s): build them with e2e/kubernetes/build.sh (about 11 CPU-minutes the first time, cached afterwards) and set %s=$(e2e/kubernetes/build.sh); under tools/bazel, tools/offline/provision.sh mounts that folder into the chroot when the Bazel server starts: set %s, then tools/bazel shutdown", missing, dir, how, BinDirEnv, BinDirEnv)
 	}
 	return dir
 }
