@@ -65,10 +65,11 @@ arm64() {
   # qemu too (binfmt_misc is not needed).
   local pkgs
   # Tests of process behaviour, not of bytes: they fork their own test
-  # binary to kill it, signal it or measure its memory, which says nothing
+  # binary to kill it, signal it, measure its memory or count its network
+  # connections and time, which says nothing
   # about arm64 and, under user-mode emulation, forks an arm64 binary the
   # host cannot exec. They run natively in go test ./....
-  local native_only='^(TestImageMemoryBoundedLikeInspect|TestLayerConcurrentRuns|TestLayerKilledRuns|TestKillDuringPairCommit|TestSignalRemovesTemporaries)$'
+  local native_only='^(TestImageMemoryBoundedLikeInspect|TestLayerConcurrentRuns|TestLayerKilledRuns|TestKillDuringPairCommit|TestSignalRemovesTemporaries|TestRegistryCommandsEndWithinTimeout|TestRegistryHostileRSS|TestPathIsNeverAReference)$'
   mapfile -t pkgs < <(go list ./capslayer/... | grep -v '/capslayer/activate$')
   CGO_ENABLED=0 GOOS=linux GOARCH=arm64 CAPSLAYER_TEST_EXEC="$qemu" \
     go test -short -count=1 -timeout 8m -exec "$qemu" -skip "$native_only" "${pkgs[@]}"
