@@ -29,8 +29,10 @@ func allFlagSets(t *testing.T) map[string]*cmdFlags {
 	for _, n := range names {
 		run([]string{n, "--help"}, new(bytes.Buffer), new(bytes.Buffer))
 	}
-	run([]string{"image", "index", "--help"}, new(bytes.Buffer), new(bytes.Buffer))
-	if len(sets) < len(commands)+1 {
+	for sub := range imageSubcommands {
+		run([]string{"image", sub, "--help"}, new(bytes.Buffer), new(bytes.Buffer))
+	}
+	if len(sets) < len(commands)+len(imageSubcommands) {
 		t.Fatalf("collected %d flag sets for %d commands", len(sets), len(commands))
 	}
 	return sets

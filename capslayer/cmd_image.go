@@ -10,14 +10,16 @@ import (
 	"github.com/capslayer/rules_capslayer/capslayer/image"
 	"github.com/capslayer/rules_capslayer/capslayer/inspect"
 	"github.com/capslayer/rules_capslayer/capslayer/internal/atomicfile"
+	"github.com/capslayer/rules_capslayer/capslayer/internal/printable"
 	"github.com/capslayer/rules_capslayer/capslayer/internal/sourcedate"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
 const (
-	imageIndexUsage = "--output LAYOUT_DIR [--tag NAME:TAG] IMAGE_LAYOUT..."
-	imageUsage      = "[--base PATH] --layer L.tar [--layer ...] [config flags] --output LAYOUT_DIR [--tarball OUT.tar --tag NAME:TAG]\n       capslayer image index " + imageIndexUsage
+	imageIndexUsage   = "--output LAYOUT_DIR [--tag NAME:TAG] IMAGE_LAYOUT..."
+	imageTarballUsage = "--tag NAME:TAG --output OUT.tar IMAGE_LAYOUT"
+	imageUsage        = "[--base PATH] --layer L.tar [--layer ...] [config flags] --output LAYOUT_DIR [--tarball OUT.tar --tag NAME:TAG]\n       capslayer image index " + imageIndexUsage + "\n       capslayer image tarball " + imageTarballUsage
 )
 
 const imageHelp = `Assembles an OCI image from a base and layer tars and writes it as an OCI
@@ -54,12 +56,18 @@ org.opencontainers.image.ref.name annotation set to the tag of --tag
 one image, as 'capslayer image' writes them) into one multi-platform image
 index, in the order given; their platforms must differ.
 
+'capslayer image tarball' writes the docker load / podman load tarball of
+a single-image layout: the same bytes as --tarball of the 'capslayer image'
+run that wrote the layout with the same --tag. caps_image runs it as an
+action of its own, so that the tarball is written only when asked for.
+
 Examples:
   capslayer image --layer caps.tar --entrypoint /app/server --user 1000 \
       --output out/image --tarball out/image.tar --tag example.com/app:v1
   capslayer image --base distroless --platform linux/arm64 --layer app.tar.gz \
       --entrypoint /app/server --expose 80/tcp --output out/arm64
-  capslayer image index --output out/multi --tag example.com/app:v1 out/amd64 out/arm64`
+  capslayer image index --output out/multi --tag example.com/app:v1 out/amd64 out/arm64
+  capslayer image tarball --tag example.com/app:v1 --output out/image.tar out/image`
 
 // argvWords parses a use of --entrypoint or --cmd: one word, or all the
 // words of a JSON array ('["/app/server","--port","80"]').
@@ -87,9 +95,18 @@ func argv(f *listFlag[[]string]) []string {
 	return words
 }
 
+// imageSubcommands are the commands "capslayer image NAME" runs instead of
+// assembling an image.
+var imageSubcommands = map[string]func(args []string, stdout, stderr io.Writer) error{
+	"index":   runImageIndex,
+	"tarball": runImageTarball,
+}
+
 func runImage(args []string, stdout, stderr io.Writer) error {
-	if len(args) > 0 && args[0] == "index" {
-		return runImageIndex(args[1:], stdout, stderr)
+	if len(args) > 0 {
+		if sub, ok := imageSubcommands[args[0]]; ok {
+			return sub(args[1:], stdout, stderr)
+		}
 	}
 	fs := newFlagSet("image", imageUsage, imageHelp, stderr)
 	var o image.Options
@@ -248,17 +265,11 @@ func runImageIndex(args []string, stdout, stderr io.Writer) error {
 	}
 	var imgs []v1.Image
 	for _, p := range fs.Args() {
-		kind, srcs, err := inspect.Images(p)
+		img, err := layoutImage("image index", p)
 		if err != nil {
 			return err
 		}
-		if kind != inspect.KindOCILayout {
-			return fmt.Errorf("%s is a %s; image index combines OCI image layouts (write them with capslayer image --output)", p, kind)
-		}
-		if len(srcs) != 1 {
-			return fmt.Errorf("%s holds %d images; image index takes layouts with one image each", p, len(srcs))
-		}
-		imgs = append(imgs, srcs[0].Image)
+		imgs = append(imgs, img)
 	}
 	idx, err := image.Index(imgs)
 	if err != nil {
@@ -268,4 +279,47 @@ func runImageIndex(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	return printDigest(stdout, idx, *digestFile)
+}
+
+// layoutImage reads the one image of the OCI image layout p, as cmd takes
+// it.
+func layoutImage(cmd, p string) (v1.Image, error) {
+	kind, srcs, err := inspect.Images(p)
+	if err != nil {
+		return nil, err
+	}
+	if kind != inspect.KindOCILayout {
+		return nil, fmt.Errorf("%s is a %s; %s takes OCI image layouts (write them with capslayer image --output)", printable.String(p), kind, cmd)
+	}
+	if len(srcs) != 1 {
+		return nil, fmt.Errorf("%s holds %d images; %s takes layouts with one image each", printable.String(p), len(srcs), cmd)
+	}
+	return srcs[0].Image, nil
+}
+
+func runImageTarball(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("image tarball", imageTarballUsage, imageHelp, stderr)
+	output := fs.outputFile("output", "", "docker load / podman load tarball `file` to write")
+	tag := fs.String("tag", "", "image `name`, NAME:TAG: the tarball's repo tag, what docker load names the image")
+	if err := fs.parse(args); err != nil {
+		return err
+	}
+	if *output == "" {
+		return usagef("image tarball: missing --output OUT.tar")
+	}
+	if *tag == "" {
+		return usagef("image tarball: missing --tag NAME:TAG: docker load and podman load name the image after it")
+	}
+	if fs.NArg() != 1 {
+		return usagef("image tarball: give one image layout, e.g. capslayer image tarball --tag example.com/app:v1 --output image.tar out/image")
+	}
+	t, err := tagFlag(*tag)
+	if err != nil {
+		return err
+	}
+	img, err := layoutImage("image tarball", fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	return image.WriteTarball(*output, img, *t)
 }

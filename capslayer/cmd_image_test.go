@@ -257,3 +257,46 @@ func TestImageCLIHintStyle(t *testing.T) {
 		t.Errorf("exit %d, stderr %q", code, stderr)
 	}
 }
+
+// TestImageTarballCLI: image tarball writes, from the layout, the bytes
+// that image --tarball writes beside it; its errors name the fix and leave
+// no output.
+func TestImageTarballCLI(t *testing.T) {
+	t.Setenv("SOURCE_DATE_EPOCH", "")
+	l := capsLayerCLI(t)
+	dir := t.TempDir()
+	lay := filepath.Join(dir, "image")
+	imageCLI(t, l, lay, "--tarball", filepath.Join(dir, "image.tar"), "--tag", "example.com/app:v1")
+	out := filepath.Join(dir, "out", "from-layout.tar")
+	code, stdout, stderr := runCLI(t, "image", "tarball", "--tag", "example.com/app:v1", "--output", out, lay)
+	if code != 0 || stdout != "" || stderr != "" {
+		t.Fatalf("image tarball: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	want, _ := os.ReadFile(filepath.Join(dir, "image.tar"))
+	got, err := os.ReadFile(out)
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("image tarball wrote %d bytes (err %v), image --tarball %d: they differ", len(got), err, len(want))
+	}
+
+	bad := filepath.Join(dir, "bad.tar")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--tag", "a:1", lay}, "image tarball: missing --output OUT.tar"},
+		{[]string{"--output", bad, lay}, "missing --tag NAME:TAG: docker load and podman load name the image after it"},
+		{[]string{"--tag", "a:1", "--output", bad}, "give one image layout"},
+		{[]string{"--tag", "a:1", "--output", bad, lay, lay}, "give one image layout"},
+		{[]string{"--tag", "Bad Tag", "--output", bad, lay}, "--tag"},
+		{[]string{"--tag", "a:1", "--output", bad, l}, "is a layer; image tarball takes OCI image layouts"},
+		{[]string{"--tag", "a:1", "--output", filepath.Join(lay, "index.json"), lay}, "--output"},
+	} {
+		code, stdout, stderr := runCLI(t, append([]string{"image", "tarball"}, tc.args...)...)
+		if code != 2 || stdout != "" || !strings.Contains(stderr, tc.want) {
+			t.Errorf("%v: exit %d stdout %q stderr %q; want 2 and %q", tc.args, code, stdout, stderr, tc.want)
+		}
+	}
+	if _, err := os.Stat(bad); !os.IsNotExist(err) {
+		t.Errorf("a failed run left %s", bad)
+	}
+}

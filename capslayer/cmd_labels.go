@@ -42,6 +42,7 @@ func runLabels(args []string, stdout, stderr io.Writer) error {
 		platform = fs.String("platform", "", "with --base: the image of a multi-platform base, `os/arch[/variant]`")
 		insecure = fs.Bool("insecure", false, "with --base: allow plain HTTP to a registry on this machine (localhost, 127.0.0.0/8, ::1 only)")
 		caFile   = fs.inputFile("ca-file", "", "with --base: PEM `file` of CA certificates to trust for registries, besides the system's")
+		timeout  = addTimeoutFlag(fs)
 	)
 	if err := fs.parse(args); err != nil {
 		return err
@@ -50,7 +51,7 @@ func runLabels(args []string, stdout, stderr io.Writer) error {
 		return usagef("--output is required: name the labels file to write, e.g. --output image.labels")
 	}
 	if *base == "" {
-		for _, name := range []string{"platform", "insecure", "ca-file"} {
+		for _, name := range []string{"platform", "insecure", "ca-file", "timeout"} {
 			if fs.isSet(name) {
 				return usagef("--%s only goes with --base", name)
 			}
@@ -64,7 +65,7 @@ func runLabels(args []string, stdout, stderr io.Writer) error {
 	}
 	sc := tarfs.NewScanner(nil)
 	if *base != "" {
-		img, err := openBase("--base", *base, *platform, registry.Options{Insecure: *insecure, CAFile: *caFile})
+		img, err := openBase("--base", *base, *platform, registry.Options{Insecure: *insecure, CAFile: *caFile, Timeout: *timeout})
 		if err != nil {
 			return err
 		}

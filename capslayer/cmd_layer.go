@@ -84,6 +84,7 @@ func runLayer(args []string, stdout, stderr io.Writer) error {
 		replaceCaps = fs.Bool("replace-caps", false, "with --from-image: replace the capabilities a file of BASE already has")
 		insecure    = fs.Bool("insecure", false, "with --from-image: allow plain HTTP to a registry on this machine (localhost, 127.0.0.0/8, ::1 only)")
 		caFile      = fs.inputFile("ca-file", "", "with --from-image: PEM `file` of CA certificates to trust for registries, besides the system's")
+		timeout     = addTimeoutFlag(fs)
 		files       stringList
 		sets        stringList
 		rootid      rootIDFlag
@@ -120,7 +121,7 @@ func runLayer(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		img, err := openBase("--from-image", *fromImage, *platform, registry.Options{Insecure: *insecure, CAFile: *caFile})
+		img, err := openBase("--from-image", *fromImage, *platform, registry.Options{Insecure: *insecure, CAFile: *caFile, Timeout: *timeout})
 		if err != nil {
 			return err
 		}
@@ -131,7 +132,7 @@ func runLayer(args []string, stdout, stderr io.Writer) error {
 		res, err := layer.CopyUpFile(*output, img, scs, opts...)
 		return reportLayer(res, err, hintStyle, *printDigest, stdout, stderr)
 	}
-	for _, name := range []string{"platform", "replace-caps", "insecure", "ca-file"} {
+	for _, name := range []string{"platform", "replace-caps", "insecure", "ca-file", "timeout"} {
 		if set(name) {
 			return usagef("--%s only goes with --from-image", name)
 		}

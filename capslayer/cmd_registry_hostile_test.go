@@ -105,6 +105,8 @@ func TestRegistryCommandsEndWithinTimeout(t *testing.T) {
 		append([]string{"requirements", ref}, flags...),
 		append([]string{"admission-policy", ref}, flags...),
 		append([]string{"push", "--repository", ref, lay}, flags...),
+		append([]string{"layer", "--from-image", ref, "--set", "/app/server=cap_net_bind_service=ep", "--output", filepath.Join(t.TempDir(), "copyup.tar")}, flags...),
+		append([]string{"labels", "--base", ref, "--output", filepath.Join(t.TempDir(), "image.labels")}, flags...),
 	} {
 		code, stderr, el, rss := runProcess(t, args...)
 		t.Logf("%s: exit %d in %s, %.1f MiB: %s", args[0], code, el.Round(time.Millisecond), float64(rss)/(1<<20), stderr)

@@ -60,8 +60,9 @@ Outputs:
   layout directories, so `oci_image(base = ":server_image", ...)` builds on it,
   and `oci_push(image = ":server_image", ...)` can push it.
 * `<name>.tar` (output group `tarball`): the `docker load` / `podman load`
-  tarball. The same action writes it with the layout, so it is always there
-  (and takes as much space again).
+  tarball, written from the layout by an action of its own (`capslayer image
+  tarball`) only when something asks for it: the output group, `<name>_load`
+  or `CapsImageInfo.tarball`.
 * `<name>.digest` (output group `digest`): the manifest digest.
 * `<name>.requirements.txt` (output group `requirements`): what `capslayer
   requirements` prints for the image: the capabilities the runtime must grant,
@@ -151,7 +152,6 @@ def _caps_image_impl(ctx):
     if not attr.check_entrypoint:
         args.add("--no-entrypoint-check")
     args.add("--output", layout.path)
-    args.add("--tarball", tarball)
     args.add("--tag", tag)
     args.add("--digest-file", digest)
 
@@ -165,9 +165,20 @@ def _caps_image_impl(ctx):
         ctx,
         args,
         inputs = layers + ([base] if base else []),
-        outputs = [layout, tarball, digest],
+        outputs = [layout, digest],
         mnemonic = "CapsImage",
         progress_message = "Assembling OCI image %{label}",
+    )
+    run_capslayer(
+        ctx,
+        ctx.actions.args()
+            .add_all(["image", "tarball", "--tag", tag])
+            .add("--output", tarball)
+            .add(layout.path),
+        inputs = [layout],
+        outputs = [tarball],
+        mnemonic = "CapsImageTarball",
+        progress_message = "Writing the docker load tarball of %{label}",
     )
 
     requirements = ctx.actions.declare_file(ctx.label.name + ".requirements.txt")

@@ -141,8 +141,6 @@ def _simple_image_test_impl(ctx):
         "80/tcp",
         "--output",
         info.layout.path,
-        "--tarball",
-        info.tarball.path,
         "--tag",
         "capslayer/server:latest",
         "--digest-file",
@@ -152,9 +150,20 @@ def _simple_image_test_impl(ctx):
     ], argv)
     asserts.equals(
         env,
-        sorted([info.layout.path, info.tarball.path, info.digest.path]),
+        sorted([info.layout.path, info.digest.path]),
         sorted([f.path for f in action.outputs.to_list()]),
     )
+
+    # The tarball comes from the layout, in an action of its own.
+    tarballs = [a for a in analysistest.target_actions(env) if a.mnemonic == "CapsImageTarball"]
+    asserts.equals(env, 1, len(tarballs), "one CapsImageTarball action")
+    stdout, argv = _capslayer_argv(tarballs[0])
+    asserts.equals(env, None, stdout)
+    asserts.equals(env, ["image", "tarball", "--tag", "capslayer/server:latest", "--output", info.tarball.path, info.layout.path], argv)
+    asserts.equals(env, [info.tarball], tarballs[0].outputs.to_list())
+    asserts.true(env, info.layout in tarballs[0].inputs.to_list(), "the layout is an input")
+    asserts.true(env, info.layers[0] not in tarballs[0].inputs.to_list(), "the layers are not")
+    asserts.equals(env, {}, tarballs[0].env)
     asserts.true(env, info.layers[0] in action.inputs.to_list(), "the layer is an input")
     asserts.equals(env, {}, action.env, "no SOURCE_DATE_EPOCH, TZ, LANG, PATH from the host")
 
@@ -225,8 +234,6 @@ def _full_image_test_impl(ctx):
         "--no-entrypoint-check",
         "--output",
         info.layout.path,
-        "--tarball",
-        info.tarball.path,
         "--tag",
         "bazel/rules/tests:full_image",
         "--digest-file",
