@@ -165,9 +165,9 @@ type namedPath struct {
 func (n namedPath) String() string { return fmt.Sprintf("%s %q", n.where, n.path) }
 
 // checkPaths refuses positional inputs that are FIFOs, devices or sockets,
-// two outputs that are the same file, and an output that is an input or
-// would replace a directory holding one. It runs after the flags are
-// parsed.
+// an output inside an input directory, two outputs that are the same file,
+// and an output that is an input or would replace a directory holding one.
+// It runs after the flags are parsed.
 func (c *cmdFlags) checkPaths() error {
 	var ins, outs []namedPath
 	for _, f := range c.paths {
@@ -186,6 +186,13 @@ func (c *cmdFlags) checkPaths() error {
 				return c.usageErr("argument %d: %v", i+1, err)
 			}
 			ins = append(ins, namedPath{fmt.Sprintf("argument %d", i+1), a, roleInputPath})
+		}
+	}
+	for _, o := range outs {
+		for _, in := range ins {
+			if under(o.path, in.path) {
+				return c.usageErr("output %s is inside the input directory %s, and writing it changes the input: write outside it", o, in)
+			}
 		}
 	}
 	for i, o := range outs {
@@ -208,6 +215,36 @@ func (c *cmdFlags) checkPaths() error {
 		}
 	}
 	return nil
+}
+
+// under reports whether path p, existing or not, is strictly inside the
+// existing directory dir, symlinks resolved: p's nearest existing ancestor
+// is resolved and the rest of p appended.
+func under(p, dir string) bool {
+	if di, err := os.Stat(dir); err != nil || !di.IsDir() {
+		return false
+	}
+	rd, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return false
+	}
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return false
+	}
+	rest := ""
+	for {
+		if rp, err := filepath.EvalSymlinks(abs); err == nil {
+			rel, err := filepath.Rel(rd, filepath.Join(rp, rest))
+			return err == nil && rel != "." && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
+		}
+		parent := filepath.Dir(abs)
+		if parent == abs {
+			return false
+		}
+		rest = filepath.Join(filepath.Base(abs), rest)
+		abs = parent
+	}
 }
 
 // same reports whether the file p exists and is the file fi describes.

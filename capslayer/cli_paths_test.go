@@ -150,6 +150,72 @@ func TestOutputNeverAnInput(t *testing.T) {
 	}
 }
 
+// TestOutputInsideAnInputDir gives every output of every command a path
+// inside a directory given as one of its inputs (an existing file, a new
+// file, a new file through a symlinked directory): each is refused before
+// any work, and the directory is left as it was.
+func TestOutputInsideAnInputDir(t *testing.T) {
+	var covered int
+	for name, c := range allFlagSets(t) {
+		var inputs []string // "--flag" or "" (positional); flags that take a directory
+		for _, f := range c.paths {
+			if f.role == roleInputPath {
+				inputs = append(inputs, "--"+f.name)
+			}
+		}
+		if !c.argsAreText {
+			inputs = append(inputs, "")
+		}
+		for _, out := range c.paths {
+			if !out.role.output() {
+				continue
+			}
+			for _, in := range inputs {
+				for _, where := range []string{"existing", "new", "symlinked"} {
+					top := t.TempDir()
+					dir := filepath.Join(top, "layout")
+					if err := os.MkdirAll(dir, 0o755); err != nil {
+						t.Fatal(err)
+					}
+					const content = "{}\n"
+					if err := os.WriteFile(filepath.Join(dir, "index.json"), []byte(content), 0o644); err != nil {
+						t.Fatal(err)
+					}
+					outPath := filepath.Join(dir, "index.json")
+					switch where {
+					case "new":
+						outPath = filepath.Join(dir, "sub", "new")
+					case "symlinked":
+						if err := os.Symlink(dir, filepath.Join(top, "link")); err != nil {
+							t.Fatal(err)
+						}
+						outPath = filepath.Join(top, "link", "new")
+					}
+					args := cmdArgs(name, "--"+out.name, outPath)
+					if in == "" {
+						args = append(args, dir)
+					} else {
+						args = append(args, in, dir)
+					}
+					covered++
+					code, stderr := runTimed(t, 10*time.Second, args...)
+					if code != 2 || !strings.Contains(stderr, "is inside the input directory") {
+						t.Errorf("capslayer %s: exit %d, stderr %q; want 2 and a refusal", strings.Join(args, " "), code, stderr)
+					}
+					entries, _ := os.ReadDir(dir)
+					b, err := os.ReadFile(filepath.Join(dir, "index.json"))
+					if len(entries) != 1 || err != nil || string(b) != content {
+						t.Errorf("capslayer %s changed its input directory: %d entries, index.json %q, %v", strings.Join(args, " "), len(entries), b, err)
+					}
+				}
+			}
+		}
+	}
+	if covered < 20 {
+		t.Errorf("only %d output/input pairs covered", covered)
+	}
+}
+
 // TestOutputDirHoldingAnInput: writing a layout replaces its directory
 // whole, so an input inside it is refused.
 func TestOutputDirHoldingAnInput(t *testing.T) {

@@ -288,8 +288,8 @@ func TestImageTarballCLI(t *testing.T) {
 		{[]string{"--tag", "a:1", "--output", bad}, "give one image layout"},
 		{[]string{"--tag", "a:1", "--output", bad, lay, lay}, "give one image layout"},
 		{[]string{"--tag", "Bad Tag", "--output", bad, lay}, "--tag"},
-		{[]string{"--tag", "a:1", "--output", bad, l}, "is a layer; image tarball takes OCI image layouts"},
-		{[]string{"--tag", "a:1", "--output", filepath.Join(lay, "index.json"), lay}, "--output"},
+		{[]string{"--tag", "a:1", "--output", bad, l}, "is a single layer tar, not an image"},
+		{[]string{"--tag", "a:1", "--output", filepath.Join(lay, "index.json"), lay}, "is inside the input directory"},
 	} {
 		code, stdout, stderr := runCLI(t, append([]string{"image", "tarball"}, tc.args...)...)
 		if code != 2 || stdout != "" || !strings.Contains(stderr, tc.want) {
