@@ -178,6 +178,7 @@ declare -A mnemonic=([caps_layer]=CapsLayer [pkg_tar]=PackageTar [tar_bzl]=Tar)
 compressors=(caps_layer_gzip caps_layer_zstd pigz zstd_T0)
 
 started=$(date -u '+%Y-%m-%d %H:%M UTC')
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 for mib in $SIZES_MIB $COMPRESS_SIZES_MIB; do payload "$mib"; done
 write_loop 0
 
@@ -296,7 +297,7 @@ zstd_version=$(zstd --version 2>&1 | head -n1 | sed 's/^\*\*\* //; s/, by .*//')
 cat <<EOF
 ### The run of $started
 
-Machine: $(nproc) CPUs ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo) RAM, $(uname -sr); load average $load_start at the start, $load_end at the end.
+Machine: $(nproc) CPUs ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo) RAM, $(uname -sr); load average $load_before before the script, $load_start after its warm-up build (its own work), $load_end at the end.
 Commit $commit$dirty; Bazel $(tr -d '[:space:]' <.bazelversion) (tools/bazel), rules_pkg 1.2.0, tar.bzl 0.7.0 (with $bsdtar_version), rules_oci 2.3.2; $pigz_version, $zstd_version.
 Command: \`SIZES_MIB="$SIZES_MIB" COMPRESS_SIZES_MIB="$COMPRESS_SIZES_MIB" RUNS=$RUNS RUNS_LARGE=$RUNS_LARGE LOOP_RUNS=$LOOP_RUNS tools/bench/peers.sh\`.
 Times in seconds, median (min–max) of the runs; no disk or remote cache.
