@@ -176,6 +176,29 @@ def _single_file(ctx, target, attr):
         ))
     return files[0]
 
+def _set_attrs(attr, names):
+    """The attributes among `names` that are set (differ from their defaults).
+
+    A layer of existing files (`tars` or `base`) takes none of the attributes
+    that describe a new file.
+    """
+    is_set = {
+        "binary": attr.binary,
+        "caps": attr.caps,
+        "files": attr.files,
+        "mode": attr.mode != "0755",
+        "mtime": attr.mtime != 0,
+        "owner": attr.owner != "0:0",
+        "path": attr.path,
+        "tars": attr.tars,
+    }
+    return [name for name in names if is_set[name]]
+
+def _check_file_caps(ctx):
+    """Fails on a `file_caps` value that is not a capability text."""
+    for path, caps in ctx.attr.file_caps.items():
+        check(ctx, check_caps("file_caps[\"%s\"]" % path, caps))
+
 def _tar_rewrite(ctx):
     """Checks the attributes of a layer made from `tars`.
 
@@ -184,18 +207,9 @@ def _tar_rewrite(ctx):
       `files` of CapsLayerInfo.
     """
     attr = ctx.attr
-    conflicting = [name for name, is_set in [
-        ("binary", attr.binary),
-        ("path", attr.path),
-        ("caps", attr.caps),
-        ("files", attr.files),
-        ("mode", attr.mode != "0755"),
-        ("owner", attr.owner != "0:0"),
-        ("mtime", attr.mtime != 0),
-    ] if is_set]
+    conflicting = _set_attrs(attr, ["binary", "path", "caps", "files", "mode", "owner", "mtime"])
     check(ctx, check_tar_rewrite(conflicting, attr.file_caps))
-    for path, caps in attr.file_caps.items():
-        check(ctx, check_caps("file_caps[\"%s\"]" % path, caps))
+    _check_file_caps(ctx)
     tars = [f for target in attr.tars for f in target[DefaultInfo].files.to_list()]
     check(ctx, check_tar_count(tars))
 
@@ -214,19 +228,9 @@ def _copy_up(ctx):
       `files` of CapsLayerInfo.
     """
     attr = ctx.attr
-    conflicting = [name for name, is_set in [
-        ("binary", attr.binary),
-        ("path", attr.path),
-        ("caps", attr.caps),
-        ("files", attr.files),
-        ("tars", attr.tars),
-        ("mode", attr.mode != "0755"),
-        ("owner", attr.owner != "0:0"),
-        ("mtime", attr.mtime != 0),
-    ] if is_set]
+    conflicting = _set_attrs(attr, ["binary", "path", "caps", "files", "tars", "mode", "owner", "mtime"])
     check(ctx, check_copy_up(conflicting, attr.file_caps))
-    for path, caps in attr.file_caps.items():
-        check(ctx, check_caps("file_caps[\"%s\"]" % path, caps))
+    _check_file_caps(ctx)
     base = _single_file(ctx, attr.base[0], "base")
     args = ctx.actions.args()
     args.add("layer")
