@@ -45,7 +45,10 @@ platforms=(linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64)
 build() {
   for p in "${platforms[@]}"; do
     echo "go build ./capslayer/... for $p"
-    CGO_ENABLED=0 GOOS="${p%/*}" GOARCH="${p#*/}" go build ./capslayer/...
+    # The release's compiler flags (tools/release/build.sh), so that the
+    # release build after it finds every package in the Go build cache.
+    env -u GOFLAGS -u GOEXPERIMENT CGO_ENABLED=0 GOOS="${p%/*}" GOARCH="${p#*/}" GOAMD64=v1 GOARM64=v8.0 \
+      go build -mod=readonly -trimpath -buildvcs=false ./capslayer/...
   done
   # go vet compiles the tests too: a test file that calls a Linux-only API
   # must carry a build constraint (a _linux_test.go or _unix_test.go file).
