@@ -209,7 +209,7 @@ func (c *cmdFlags) checkPaths() error {
 			if same(oi, in.path) {
 				return c.usageErr("output %s is also the input %s: an output never replaces an input; write to another path", o, in)
 			}
-			if o.role == roleOutputDir && oi.IsDir() && inside(in.path, o.path) {
+			if o.role == roleOutputDir && under(in.path, o.path) { // in == o was refused just above
 				return c.usageErr("output directory %s holds the input %s, and writing it replaces the directory: write to another path", o, in)
 			}
 		}
@@ -251,16 +251,4 @@ func under(p, dir string) bool {
 func same(fi fs.FileInfo, p string) bool {
 	pi, err := os.Stat(p)
 	return err == nil && os.SameFile(fi, pi)
-}
-
-// inside reports whether path p, with symlinks resolved, is in directory
-// dir (or is dir).
-func inside(p, dir string) bool {
-	rp, err1 := filepath.EvalSymlinks(p)
-	rd, err2 := filepath.EvalSymlinks(dir)
-	if err1 != nil || err2 != nil {
-		return false
-	}
-	rel, err := filepath.Rel(rd, rp)
-	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
 }
