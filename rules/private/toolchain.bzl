@@ -1,8 +1,8 @@
 """The capslayer toolchain. Private: load the public names from //rules:defs.bzl."""
 
-load("@platforms//host:constraints.bzl", "HOST_CONSTRAINTS")
 load(":platforms.bzl", "PLATFORMS")
 load(":providers.bzl", "CapslayerToolchainInfo")
+load(":transition.bzl", "GO_PLATFORMS", "host_is", "targets_host")
 
 # The one place the toolchain type label is spelled out; rules use this constant.
 TOOLCHAIN_TYPE = str(Label("//rules:toolchain_type"))
@@ -130,28 +130,15 @@ _PLATFORMS_FLAG = "//command_line_option:platforms"
 _HOST_PLATFORM_FLAG = "//command_line_option:host_platform"
 _COVERAGE_FLAG = "//command_line_option:collect_code_coverage"
 
-_HOST = sorted([str(Label(c)) for c in HOST_CONSTRAINTS])
-
-def _host_is(platform):
-    """Whether the host has the constraints of `platform` (a PLATFORMS key)."""
-    return sorted([str(c) for c in PLATFORMS[platform]]) == _HOST
-
-# rules_go's platform for each name of PLATFORMS (any platform with these
-# constraints would do).
-_GO_PLATFORMS = {name: str(Label("@rules_go//go/toolchain:" + name)) for name in PLATFORMS}
-
-def _targets_host(platforms, host):
-    return [str(p) for p in platforms] in ([], [str(host)])
-
 def _same_as_target_impl(settings, attr):
-    if (_host_is(attr.platform) and not settings[_COVERAGE_FLAG] and
-        _targets_host(settings[_PLATFORMS_FLAG], settings[_HOST_PLATFORM_FLAG])):
+    if (host_is(attr.platform) and not settings[_COVERAGE_FLAG] and
+        targets_host(settings[_PLATFORMS_FLAG], settings[_HOST_PLATFORM_FLAG])):
         # The target configuration itself: no new configuration.
         return {_PLATFORMS_FLAG: settings[_PLATFORMS_FLAG]}
 
     # Not used then (the exec configuration's build is); analyzed for the
     # execution platform, so that analysis works for any target platform.
-    return {_PLATFORMS_FLAG: [_GO_PLATFORMS[attr.platform]]}
+    return {_PLATFORMS_FLAG: [GO_PLATFORMS[attr.platform]]}
 
 _same_as_target = transition(
     implementation = _same_as_target_impl,
@@ -161,7 +148,7 @@ _same_as_target = transition(
 
 def _source_toolchain_impl(ctx):
     fragment = ctx.fragments.platform
-    if (_host_is(ctx.attr.platform) and not ctx.configuration.coverage_enabled and
+    if (host_is(ctx.attr.platform) and not ctx.configuration.coverage_enabled and
         str(fragment.platform) == str(fragment.host_platform)):
         return _toolchain_info(ctx.attr.capslayer_target[0], ctx.executable.capslayer_target)
     return _toolchain_info(ctx.attr.capslayer, ctx.executable.capslayer)

@@ -3,6 +3,7 @@
 load("@bazel_skylib//lib:unittest.bzl", "analysistest", "asserts")
 load("@bazel_skylib//rules:build_test.bzl", "build_test")
 load("//rules:defs.bzl", "CapsLayerInfo", "caps_image", "caps_labels", "caps_layer")
+load("//rules/private:transition.bzl", "GO_PLATFORMS", "host_is")
 load(":failure.bzl", "failure_tests")
 
 _TESTDATA = "rules/tests/testdata/"
@@ -184,6 +185,30 @@ def _platform_test_impl(ctx):
 _platform_test = analysistest.make(
     _platform_test_impl,
     attrs = {"host_layer": attr.label(providers = [CapsLayerInfo])},
+)
+
+# `platform` naming the host's own platform, when the build targets the host,
+# keeps the files in the layer's configuration: the same constraints, so the
+# same bytes, built once.
+
+def _host_platform_test_impl(ctx):
+    env = analysistest.begin(ctx)
+    target = analysistest.target_under_test(env)
+    info = target[CapsLayerInfo]
+    asserts.equals(env, ctx.attr.want_platform, info.platform)
+    layer = target[DefaultInfo].files.to_list()[0]
+    generated = info.files["/app/gen"]
+    asserts.equals(
+        env,
+        layer.root.path,
+        generated.root.path,
+        "platform = the host's: the file must stay in the layer's configuration",
+    )
+    return analysistest.end(env)
+
+_host_platform_test = analysistest.make(
+    _host_platform_test_impl,
+    attrs = {"want_platform": attr.string()},
 )
 
 # ---------------------------------------------------------------------------
@@ -605,6 +630,23 @@ def caps_layer_test_suite(name):
     )
     _platform_test(name = "platform_test", target_under_test = ":generated_arm64", host_layer = ":generated_host")
     tests.append(":platform_test")
+    for name in sorted(GO_PLATFORMS.keys()):
+        if not host_is(name):
+            continue
+        caps_layer(
+            name = "generated_host_by_name",
+            binary = ":generated",
+            path = "/app/gen",
+            caps = "cap_chown=p",
+            platform = GO_PLATFORMS[name],
+            tags = ["manual"],
+        )
+        _host_platform_test(
+            name = "host_platform_test",
+            target_under_test = ":generated_host_by_name",
+            want_platform = name.replace("_", "/"),
+        )
+        tests.append(":host_platform_test")
 
     _prebuilt_toolchain_test(name = "prebuilt_toolchain_test", target_under_test = ":simple")
     tests.append(":prebuilt_toolchain_test")
