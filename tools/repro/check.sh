@@ -6,8 +6,9 @@
 #
 #   tools/repro/check.sh cli      the capslayer CLI alone, no Bazel (~10 s)
 #   tools/repro/check.sh bazel    Bazel: two workspace copies, two output
-#                                 bases, two cold builds, then incremental
-#                                 builds (~13 min on a busy 2-core VM)
+#                                 bases, two cold builds, incremental builds,
+#                                 then side B rebuilt from the remote cache
+#                                 side A filled (~10 min on 2 cores)
 #   tools/repro/check.sh          both
 #   tools/repro/check.sh selftest the cli check must catch a planted
 #                                 difference (SOURCE_DATE_EPOCH on one side),
@@ -45,9 +46,22 @@
 #                 examples/hello recompiles it but relinks nothing and runs
 #                 no CapsLayer; a code change there does run CapsLayer (the
 #                 control). All read from --execution_log_json_file.
+#   Remote cache: side A's builds upload to a private nginx on loopback
+#   (tools/remote-cache/server.sh, the HTTP cache of docs/remote-cache.md).
+#   Then side B, in its other path and environment, runs bazel clean
+#   --expunge and rebuilds with --remote_download_outputs=all:
+#     * Bazel's summary line counts only "remote cache hit" and "internal"
+#       processes (no local, sandboxed or worker spawn);
+#     * in the execution log every spawn was a remote cache hit, the
+#       CapsLayer, CapsImage, GoCompilePkg and GoLink ones among them;
+#     * every output digest equals side A's cold build's (execution logs)
+#       and every file under bazel-bin is byte-identical to side A's;
+#   then bazel clean (not --expunge) and the same build: all hits again.
+#   So a cache filled from one checkout serves another, whatever its path.
 #
 # Environment: BAZEL (default tools/bazel), TARGETS for the bazel check
-# (default: //examples/...), KEEP=1 keeps the scratch
+# (default: //examples/...), BUILD_TIMEOUT seconds per Bazel build of the
+# cache phase (default 2400), KEEP=1 keeps the scratch
 # directory, CAPSLAYER_REPRO_WORK sets it (default: mktemp -d under
 # /var/tmp; the Bazel copies must be on a path the offline chroot can
 # bind-mount, which any host directory is).
@@ -56,6 +70,7 @@ set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)
 execlog=$repo/tools/repro/execlog.py
+server=$repo/tools/remote-cache/server.sh
 
 log() { printf 'repro: %s\n' "$*" >&2; }
 die() {
@@ -302,25 +317,50 @@ check_bazel() {
   # sees only the workspace and its output tree.
   local alog=$a/.bazel-cache/exec.json blog=$b/.bazel-cache/exec.json
 
+  # The remote cache side A fills and side B is rebuilt from (cache_phase).
+  local url
+  cleanup_actions+=("'$server' stop '$base/cache'")
+  url=$("$server" start "$base/cache") || die "could not start the remote cache server (tools/remote-cache/server.sh)"
+  log "remote cache at $url (nginx, data in $base/cache/data)"
+
   local start=$SECONDS
   # Side A's actions run sandboxed and without network where the sandbox can
   # cut it (linux-sandbox can; processwrapper-sandbox ignores the flag).
-  a_flags=(--spawn_strategy=sandboxed --sandbox_default_allow_network=false "--output_groups=$output_groups")
+  # Everything side A builds is uploaded to the cache.
+  a_flags=(--spawn_strategy=sandboxed --sandbox_default_allow_network=false "--output_groups=$output_groups"
+    --remote_cache="$url")
+  # The two cold builds run at the same time, each with its own Bazel server:
+  # a cold build leaves a core idle for much of its critical path (the Go
+  # standard library, then chains of compiles), which the other side fills.
+  # Each writes to its own log, printed when both are done.
   log "side A: umask 022, TZ=UTC LANG=C, ${a_flags[*]}, in $a"
+  log "side B, at the same time: umask 077, TZ=Pacific/Chatham LANG=tr_TR.UTF-8, --spawn_strategy=local, in $b"
   # env: the locale goes to Bazel, not to this shell (which would warn
   # about a locale that is not installed).
   (umask 022 && cd "$a" && env TZ=UTC LANG=C LC_ALL=C "$a/$bazel_cmd" --output_base="$a/.bazel-cache/ob" \
-    build "${a_flags[@]}" --execution_log_json_file="$alog" "${targets[@]}")
-  log "side A built in $((SECONDS - start)) s"
-  start=$SECONDS
-  log "side B: umask 077, TZ=Pacific/Chatham LANG=tr_TR.UTF-8, --spawn_strategy=local, in $b"
+    build "${a_flags[@]}" --execution_log_json_file="$alog" "${targets[@]}") >"$base/a.log" 2>&1 &
+  local a_pid=$! a_status=0 b_status=0
   (umask 077 && cd "$b" && env TZ=Pacific/Chatham LANG=tr_TR.UTF-8 LC_ALL=tr_TR.UTF-8 \
     "$b/$bazel_cmd" --output_base="$b/.bazel-cache/ob" build --spawn_strategy=local \
-    "--output_groups=$output_groups" --execution_log_json_file="$blog" "${targets[@]}")
-  log "side B built in $((SECONDS - start)) s"
+    "--output_groups=$output_groups" --execution_log_json_file="$blog" "${targets[@]}") >"$base/b.log" 2>&1 ||
+    b_status=$?
+  wait "$a_pid" || a_status=$?
+  local side
+  for side in a b; do
+    log "side ${side^^}: $(grep -E '^INFO: (Elapsed time|[0-9]+ process)' "$base/$side.log" | sed 's/^INFO: //' | paste -sd ';' -)"
+  done
+  log "both sides built in $((SECONDS - start)) s"
+  if ((a_status || b_status)); then
+    for side in a b; do
+      log "side ${side^^}'s build log (last 40 lines):"
+      tail -n 40 "$base/$side.log" >&2
+    done
+    die "a cold build failed (side A exit $a_status, side B exit $b_status)"
+  fi
 
   collect "$a" "$base/out-a"
   collect "$b" "$base/out-b"
+  bin_sums "$a" "$base/a.sums"
   if ! diff -u "$base/out-a.files" "$base/out-b.files" >&2; then
     log "FAIL bazel: the two builds have different output paths (configuration directories?)"
     failures=$((failures + 1))
@@ -352,6 +392,77 @@ check_bazel() {
     python3 "$execlog" hermetic "$alog" --mnemonic CapsImage --forbid "$a:$b:$ob:$work" --allow-host /bin/bash
 
   efficiency "$a"
+  cache_phase "$b" "$alog" "$base/a.sums" "$url" "$base/cache"
+}
+
+# bin_sums WS FILE: sha256 of every regular file under WS's bazel-bin,
+# sorted, in FILE (runfiles manifests hold absolute paths and are left out).
+bin_sums() {
+  local bin
+  bin=$(bz "$1" info bazel-bin 2>/dev/null)
+  (cd "$bin" && find . -type f ! -name '*.runfiles_manifest' ! -name MANIFEST ! -path '*.runfiles/*' -print0 |
+    LC_ALL=C sort -z | xargs -0 sha256sum) >"$2"
+}
+
+# cache_phase WS A_LOG A_SUMS URL CACHE_DIR: WS (side B) forgets everything
+# (bazel clean --expunge) and is rebuilt from the remote cache that side A
+# filled; every spawn must be a hit and every output side A's.
+cache_phase() {
+  local ws=$1 alog=$2 asums=$3 url=$4 cache=$5
+  local logs=$ws/.bazel-cache summary
+  local flags=(--spawn_strategy=local "--output_groups=$output_groups" --remote_cache="$url" --remote_download_outputs=all)
+  log "== remote cache: side B, expunged, rebuilt from the cache side A filled"
+  log "cache requests while side A built (method, area, status, count):"
+  "$server" stats "$cache" | sed 's/^/    /' >&2
+  local start=$SECONDS
+  bz "$ws" clean --expunge >"$logs/expunge.log" 2>&1 || { cat "$logs/expunge.log" >&2; die "bazel clean --expunge failed in $ws"; }
+  [[ ! -e $ws/.bazel-cache/ob/execroot ]] || die "the output base still has an execroot after clean --expunge"
+  log "bazel clean --expunge: $((SECONDS - start)) s"
+  : >"$cache/logs/access.log"
+
+  # cached_build NAME: side B's environment, its flags plus the cache's; the
+  # summary line in $summary.
+  cached_build() {
+    local name=$1 start=$SECONDS status=0
+    (umask 077 && cd "$ws" && timeout "${BUILD_TIMEOUT:-2400}" env TZ=Pacific/Chatham LANG=tr_TR.UTF-8 LC_ALL=tr_TR.UTF-8 \
+      "$ws/$bazel_cmd" --output_base="$ws/.bazel-cache/ob" build "${flags[@]}" \
+      --execution_log_json_file="$logs/$name.json" "${targets[@]}") >"$logs/$name.log" 2>&1 || status=$?
+    if ((status)); then
+      tail -n 30 "$logs/$name.log" >&2
+      die "the $name build failed (exit $status); log above"
+    fi
+    summary=$(grep -E '^INFO: [0-9]+ process(es)?: ' "$logs/$name.log" | tail -n 1 | sed 's/^INFO: //')
+    log "$name build: $((SECONDS - start)) s wall; $summary"
+  }
+  cached_build cache-expunged
+  python3 "$execlog" summary "$logs/cache-expunged.json" | sed 's/^/    /' >&2
+  check "summary line has only remote cache hits and internal processes" summary_only_hits "$summary"
+  check "every spawn in the execution log was a remote cache hit" \
+    python3 "$execlog" all-hits "$logs/cache-expunged.json" --require CapsLayer,CapsImage,GoCompilePkg,GoLink
+  check "every output digest equals side A's cold build's (execution logs)" \
+    python3 "$execlog" same-outputs "$alog" "$logs/cache-expunged.json"
+  bin_sums "$ws" "$logs/cache-expunged.sums"
+  check "every file under bazel-bin is byte-identical to side A's" same_files "$asums" "$logs/cache-expunged.sums"
+  log "cache requests during the rebuild:"
+  "$server" stats "$cache" | sed 's/^/    /' >&2
+
+  # A plain bazel clean keeps the server, the repositories and the analysis:
+  # what is left is the actions, all from the cache.
+  bz "$ws" clean >"$logs/clean.log" 2>&1 || { cat "$logs/clean.log" >&2; die "bazel clean failed in $ws"; }
+  cached_build cache-clean
+  check "after bazel clean too, every spawn was a remote cache hit" \
+    python3 "$execlog" all-hits "$logs/cache-clean.json" --require CapsLayer,CapsImage,GoCompilePkg,GoLink
+}
+
+# summary_only_hits LINE: "N processes: X remote cache hit, Y internal." and
+# nothing else.
+summary_only_hits() {
+  echo "$1"
+  [[ $1 =~ ^[0-9]+\ processes?:\ [0-9]+\ remote\ cache\ hit(,\ [0-9]+\ internal)?\.$ ]]
+}
+
+same_files() { # same_files A_SUMS B_SUMS
+  diff -u "$1" "$2" && echo "$(wc -l <"$1") files under bazel-bin byte-identical"
 }
 
 # check DESCRIPTION COMMAND...: runs COMMAND; a failure is counted and its
