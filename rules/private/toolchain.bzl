@@ -116,7 +116,8 @@ genrule(
 
 # The source toolchains: //capslayer built for the execution platform. When
 # that platform is the host and the build targets the host (the usual case: a
-# Linux/amd64 machine building for itself), the exec configuration would
+# Linux/amd64 machine building for itself, with no --platforms or with the
+# one of rules_go that has the host's constraints), the exec configuration would
 # compile capslayer, its dependencies and the whole Go standard library a
 # second time, only because it is another configuration; the target
 # configuration's build is the same program for the same platform. So the
@@ -149,7 +150,7 @@ _same_as_target = transition(
 def _source_toolchain_impl(ctx):
     fragment = ctx.fragments.platform
     if (host_is(ctx.attr.platform) and not ctx.configuration.coverage_enabled and
-        str(fragment.platform) == str(fragment.host_platform)):
+        targets_host([fragment.platform], fragment.host_platform)):
         return _toolchain_info(ctx.attr.capslayer_target[0], ctx.executable.capslayer_target)
     return _toolchain_info(ctx.attr.capslayer, ctx.executable.capslayer)
 

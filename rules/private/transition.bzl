@@ -22,8 +22,13 @@ GO_PLATFORMS = {name: str(Label("@rules_go//go/toolchain:" + name)) for name in 
 _HOST_GO_PLATFORMS = [GO_PLATFORMS[name] for name in PLATFORMS if host_is(name)]
 
 def targets_host(platforms, host_platform):
-    """Whether the --platforms value `platforms` builds for the host."""
-    return [str(p) for p in platforms] in ([], [str(host_platform)])
+    """Whether the --platforms value `platforms` builds for the host.
+
+    True for none, the host platform, and rules_go's platform with the host's
+    constraints (what a workspace names to pin linux/amd64, as rules_oci's
+    multi-platform images do).
+    """
+    return [str(p) for p in platforms] in [[], [str(host_platform)]] + [[p] for p in _HOST_GO_PLATFORMS]
 
 def _platform_transition_impl(settings, attr):
     if not attr.platform:

@@ -42,19 +42,27 @@ cd "$(dirname "$0")/../.."
 
 platforms=(linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64)
 
+# release_go GOOS GOARCH GO_ARGS...: the go command with the release's
+# environment and compiler flags (tools/release/build.sh), so that the
+# packages it compiles are the ones the release build finds in the Go build
+# cache, and the vet and the arm64 tests below reuse the cross-compile's.
+release_go() {
+  local os=$1 arch=$2 cmd=$3
+  shift 3
+  env -u GOFLAGS -u GOEXPERIMENT CGO_ENABLED=0 GOOS="$os" GOARCH="$arch" GOAMD64=v1 GOARM64=v8.0 \
+    go "$cmd" -mod=readonly -trimpath -buildvcs=false "$@"
+}
+
 build() {
   for p in "${platforms[@]}"; do
     echo "go build ./capslayer/... for $p"
-    # The release's compiler flags (tools/release/build.sh), so that the
-    # release build after it finds every package in the Go build cache.
-    env -u GOFLAGS -u GOEXPERIMENT CGO_ENABLED=0 GOOS="${p%/*}" GOARCH="${p#*/}" GOAMD64=v1 GOARM64=v8.0 \
-      go build -mod=readonly -trimpath -buildvcs=false ./capslayer/...
+    release_go "${p%/*}" "${p#*/}" build ./capslayer/...
   done
   # go vet compiles the tests too: a test file that calls a Linux-only API
   # must carry a build constraint (a _linux_test.go or _unix_test.go file).
   for os in darwin windows; do
     echo "go vet ./capslayer/... for $os"
-    CGO_ENABLED=0 GOOS="$os" go vet ./capslayer/...
+    release_go "$os" amd64 vet ./capslayer/...
   done
 }
 
@@ -74,8 +82,8 @@ arm64() {
   # host cannot exec. They run natively in go test ./....
   local native_only='^(TestImageMemoryBoundedLikeInspect|TestLayerConcurrentRuns|TestLayerKilledRuns|TestKillDuringPairCommit|TestSignalRemovesTemporaries|TestRegistryCommandsEndWithinTimeout|TestRegistryHostileRSS|TestPathIsNeverAReference)$'
   mapfile -t pkgs < <(go list ./capslayer/... | grep -v '/capslayer/activate$')
-  CGO_ENABLED=0 GOOS=linux GOARCH=arm64 CAPSLAYER_TEST_EXEC="$qemu" \
-    go test -short -count=1 -timeout 8m -exec "$qemu" -skip "$native_only" "${pkgs[@]}"
+  CAPSLAYER_TEST_EXEC="$qemu" release_go linux arm64 test \
+    -short -count=1 -timeout 8m -exec "$qemu" -skip "$native_only" "${pkgs[@]}"
 }
 
 # BYTES_SCRIPT, run as `sh -c "$BYTES_SCRIPT" sh BINARY RUNNER...` in an
