@@ -329,34 +329,18 @@ check_bazel() {
   # Everything side A builds is uploaded to the cache.
   a_flags=(--spawn_strategy=sandboxed --sandbox_default_allow_network=false "--output_groups=$output_groups"
     --remote_cache="$url")
-  # The two cold builds run at the same time, each with its own Bazel server:
-  # a cold build leaves a core idle for much of its critical path (the Go
-  # standard library, then chains of compiles), which the other side fills.
-  # Each writes to its own log, printed when both are done.
   log "side A: umask 022, TZ=UTC LANG=C, ${a_flags[*]}, in $a"
-  log "side B, at the same time: umask 077, TZ=Pacific/Chatham LANG=tr_TR.UTF-8, --spawn_strategy=local, in $b"
   # env: the locale goes to Bazel, not to this shell (which would warn
   # about a locale that is not installed).
   (umask 022 && cd "$a" && env TZ=UTC LANG=C LC_ALL=C "$a/$bazel_cmd" --output_base="$a/.bazel-cache/ob" \
-    build "${a_flags[@]}" --execution_log_json_file="$alog" "${targets[@]}") >"$base/a.log" 2>&1 &
-  local a_pid=$! a_status=0 b_status=0
+    build "${a_flags[@]}" --execution_log_json_file="$alog" "${targets[@]}")
+  log "side A built in $((SECONDS - start)) s"
+  start=$SECONDS
+  log "side B: umask 077, TZ=Pacific/Chatham LANG=tr_TR.UTF-8, --spawn_strategy=local, in $b"
   (umask 077 && cd "$b" && env TZ=Pacific/Chatham LANG=tr_TR.UTF-8 LC_ALL=tr_TR.UTF-8 \
     "$b/$bazel_cmd" --output_base="$b/.bazel-cache/ob" build --spawn_strategy=local \
-    "--output_groups=$output_groups" --execution_log_json_file="$blog" "${targets[@]}") >"$base/b.log" 2>&1 ||
-    b_status=$?
-  wait "$a_pid" || a_status=$?
-  local side
-  for side in a b; do
-    log "side ${side^^}: $(grep -E '^INFO: (Elapsed time|[0-9]+ process)' "$base/$side.log" | sed 's/^INFO: //' | paste -sd ';' -)"
-  done
-  log "both sides built in $((SECONDS - start)) s"
-  if ((a_status || b_status)); then
-    for side in a b; do
-      log "side ${side^^}'s build log (last 40 lines):"
-      tail -n 40 "$base/$side.log" >&2
-    done
-    die "a cold build failed (side A exit $a_status, side B exit $b_status)"
-  fi
+    "--output_groups=$output_groups" --execution_log_json_file="$blog" "${targets[@]}")
+  log "side B built in $((SECONDS - start)) s"
 
   collect "$a" "$base/out-a"
   collect "$b" "$base/out-b"
