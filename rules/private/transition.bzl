@@ -17,9 +17,13 @@ def host_is(platform):
 # constraints would do).
 GO_PLATFORMS = {name: str(Label("@rules_go//go/toolchain:" + name)) for name in PLATFORMS}
 
-# rules_go's platforms that are the host, by constraints: on a linux/amd64
-# machine, @rules_go//go/toolchain:linux_amd64.
-_HOST_GO_PLATFORMS = [GO_PLATFORMS[name] for name in PLATFORMS if host_is(name)]
+# The names of PLATFORMS that are the host, by constraints: ["linux_amd64"]
+# on a linux/amd64 machine, none on a host no release is built for.
+HOST_NAMES = [name for name in sorted(PLATFORMS.keys()) if host_is(name)]
+
+# rules_go's platforms that are the host: on a linux/amd64 machine,
+# @rules_go//go/toolchain:linux_amd64.
+_HOST_GO_PLATFORMS = [GO_PLATFORMS[name] for name in HOST_NAMES]
 
 def targets_host(platforms, host_platform):
     """Whether the --platforms value `platforms` builds for the host.

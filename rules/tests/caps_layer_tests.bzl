@@ -3,7 +3,7 @@
 load("@bazel_skylib//lib:unittest.bzl", "analysistest", "asserts")
 load("@bazel_skylib//rules:build_test.bzl", "build_test")
 load("//rules:defs.bzl", "CapsLayerInfo", "caps_image", "caps_labels", "caps_layer")
-load("//rules/private:transition.bzl", "GO_PLATFORMS", "host_is")
+load("//rules/private:transition.bzl", "GO_PLATFORMS", "HOST_NAMES")
 load(":failure.bzl", "failure_tests")
 
 _TESTDATA = "rules/tests/testdata/"
@@ -630,9 +630,7 @@ def caps_layer_test_suite(name):
     )
     _platform_test(name = "platform_test", target_under_test = ":generated_arm64", host_layer = ":generated_host")
     tests.append(":platform_test")
-    for name in sorted(GO_PLATFORMS.keys()):
-        if not host_is(name):
-            continue
+    for name in HOST_NAMES:
         caps_layer(
             name = "generated_host_by_name",
             binary = ":generated",

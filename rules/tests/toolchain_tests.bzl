@@ -3,7 +3,7 @@
 load("@bazel_skylib//lib:unittest.bzl", "analysistest", "asserts")
 load("//rules:defs.bzl", "caps_layer", "capslayer_toolchain")
 load("//rules/private:platforms.bzl", "PLATFORMS", "platform_toolchains")
-load("//rules/private:transition.bzl", "GO_PLATFORMS", "host_is", "platform_transition")
+load("//rules/private:transition.bzl", "GO_PLATFORMS", "HOST_NAMES", "platform_transition")
 
 # ---------------------------------------------------------------------------
 # A darwin execution platform gets the darwin capslayer, and so on: one fake
@@ -99,13 +99,11 @@ _source_config_host_test = analysistest.make(
 
 # --platforms naming rules_go's platform of the host (as workspaces that pin
 # linux/amd64 do) is still the host.
-_HOST_NAMES = [name for name in sorted(PLATFORMS.keys()) if host_is(name)]
-
 _source_config_host_by_name_test = analysistest.make(
     _source_config_test_impl,
     attrs = {"case": attr.string(), "want_exec": attr.bool()},
     config_settings = {
-        "//command_line_option:platforms": [GO_PLATFORMS[name] for name in _HOST_NAMES[:1]],
+        "//command_line_option:platforms": [GO_PLATFORMS[name] for name in HOST_NAMES[:1]],
     },
 )
 
@@ -160,11 +158,11 @@ def toolchain_test_suite(name):
         case = "building for the host",
         want_exec = False,
     )
-    if _HOST_NAMES:
+    if HOST_NAMES:
         _source_config_host_by_name_test(
             name = "source_config_host_by_name_test",
             target_under_test = ":exec_platform_layer",
-            case = "building for %s, named by rules_go's platform" % _HOST_NAMES[0],
+            case = "building for %s, named by rules_go's platform" % HOST_NAMES[0],
             want_exec = False,
         )
         tests.append(":source_config_host_by_name_test")
