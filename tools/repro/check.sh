@@ -329,6 +329,11 @@ check_bazel() {
   # Everything side A builds is uploaded to the cache.
   a_flags=(--spawn_strategy=sandboxed --sandbox_default_allow_network=false "--output_groups=$output_groups"
     --remote_cache="$url")
+  # Side B: another time zone and locale (its dotless i breaks naive case
+  # mapping), its actions unsandboxed in the execroot. Its cold build and its
+  # rebuilds from the cache (cache_phase) use these, with umask 077.
+  b_env=(env TZ=Pacific/Chatham LANG=tr_TR.UTF-8 LC_ALL=tr_TR.UTF-8)
+  b_flags=(--spawn_strategy=local "--output_groups=$output_groups")
   log "side A: umask 022, TZ=UTC LANG=C, ${a_flags[*]}, in $a"
   # env: the locale goes to Bazel, not to this shell (which would warn
   # about a locale that is not installed).
@@ -336,10 +341,9 @@ check_bazel() {
     build "${a_flags[@]}" --execution_log_json_file="$alog" "${targets[@]}")
   log "side A built in $((SECONDS - start)) s"
   start=$SECONDS
-  log "side B: umask 077, TZ=Pacific/Chatham LANG=tr_TR.UTF-8, --spawn_strategy=local, in $b"
-  (umask 077 && cd "$b" && env TZ=Pacific/Chatham LANG=tr_TR.UTF-8 LC_ALL=tr_TR.UTF-8 \
-    "$b/$bazel_cmd" --output_base="$b/.bazel-cache/ob" build --spawn_strategy=local \
-    "--output_groups=$output_groups" --execution_log_json_file="$blog" "${targets[@]}")
+  log "side B: umask 077, ${b_env[*]:1}, ${b_flags[*]}, in $b"
+  (umask 077 && cd "$b" && "${b_env[@]}" "$b/$bazel_cmd" --output_base="$b/.bazel-cache/ob" \
+    build "${b_flags[@]}" --execution_log_json_file="$blog" "${targets[@]}")
   log "side B built in $((SECONDS - start)) s"
 
   collect "$a" "$base/out-a"
@@ -394,7 +398,6 @@ bin_sums() {
 cache_phase() {
   local ws=$1 alog=$2 asums=$3 url=$4 cache=$5
   local logs=$ws/.bazel-cache summary
-  local flags=(--spawn_strategy=local "--output_groups=$output_groups" --remote_cache="$url" --remote_download_outputs=all)
   log "== remote cache: side B, expunged, rebuilt from the cache side A filled"
   log "cache requests while side A built (method, area, status, count):"
   "$server" stats "$cache" | sed 's/^/    /' >&2
@@ -408,8 +411,9 @@ cache_phase() {
   # summary line in $summary.
   cached_build() {
     local name=$1 start=$SECONDS status=0
-    (umask 077 && cd "$ws" && timeout "${BUILD_TIMEOUT:-2400}" env TZ=Pacific/Chatham LANG=tr_TR.UTF-8 LC_ALL=tr_TR.UTF-8 \
-      "$ws/$bazel_cmd" --output_base="$ws/.bazel-cache/ob" build "${flags[@]}" \
+    (umask 077 && cd "$ws" && timeout "${BUILD_TIMEOUT:-2400}" "${b_env[@]}" \
+      "$ws/$bazel_cmd" --output_base="$ws/.bazel-cache/ob" build "${b_flags[@]}" \
+      --remote_cache="$url" --remote_download_outputs=all \
       --execution_log_json_file="$logs/$name.json" "${targets[@]}") >"$logs/$name.log" 2>&1 || status=$?
     if ((status)); then
       tail -n 30 "$logs/$name.log" >&2
