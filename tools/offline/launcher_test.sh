@@ -235,6 +235,8 @@ else
   mkdir -p "$fakews/tools"
   cp "$launcher" "$fakews/tools/bazel"
   cp -r "$here" "$fakews/tools/offline"
+  # Provisioning builds with MODULE.bazel's Go SDK pin.
+  cp "$ws/MODULE.bazel" "$fakews/MODULE.bazel"
   env_dir_of() {
     { "${base_env[@]}" "CAPSLAYER_BAZEL_PROBE_URL=$unreachable" "$fakews/tools/bazel" build 2>&1 </dev/null || true; } |
       sed -n 's/^tools\/bazel: provisioning the offline Bazel environment //p'
@@ -255,6 +257,21 @@ else
     pass "a change of the e2e tier's list changes its hash, not the environment's"
   else
     fail "a change of the e2e tier's list changes its hash, not the environment's" "e2e hash $e0 -> $e1" "environment $d2 -> $d2e"
+  fi
+  # The Go SDK that MODULE.bazel pins for this host builds gazelle's tools:
+  # another pin is another environment; no pin is an error that says where.
+  arch=$(bash -c 'source "$1" && host_arch' provision "$fakews/tools/offline/provision.sh")
+  cp "$fakews/MODULE.bazel" "$tmp/MODULE.bazel.orig"
+  sed -i -E "s/(\"linux_$arch\": \(\"[^\"]+\", \")[0-9a-f]{64}/\1$(printf 'f%.0s' {1..64})/" "$fakews/MODULE.bazel"
+  dsdk=$(env_dir_of)
+  sed -i -E "/\"linux_$arch\": /d" "$fakews/MODULE.bazel"
+  out=$({ "${base_env[@]}" "CAPSLAYER_BAZEL_PROBE_URL=$unreachable" "$fakews/tools/bazel" build 2>&1 </dev/null; } && status=0 || status=$?; echo "status $status")
+  cp "$tmp/MODULE.bazel.orig" "$fakews/MODULE.bazel"
+  if [[ -n $dsdk && $dsdk != "$d2e" && $out == *"MODULE.bazel pins no Go SDK for linux_$arch"* && $out == *"status 36" ]]; then
+    pass "MODULE.bazel's Go SDK pin names the environment, and a missing pin fails with where to add it"
+  else
+    fail "MODULE.bazel's Go SDK pin names the environment, and a missing pin fails with where to add it" \
+      "environment $d2e -> $dsdk with another sha256" "without a pin: $out"
   fi
   printf '# a comment\n' >>"$fakews/tools/offline/stubs/zlib/BUILD.bazel"
   d3=$(env_dir_of)

@@ -106,8 +106,8 @@ repo_dir() {
 chroot_phase() {
   local entry tool pkg stamp plat d name version archive sum
   state=/var/cache/rules_capslayer/rules_oci_example/$(printf '%s' "$here" | sha256sum | cut -c1-12)
-  for d in "$DEBIAN_BAZEL_LIB" "$DEBIAN_ASPECT_BAZEL_LIB" /usr/bin/jq /usr/bin/zstd /usr/bin/bsdtar /usr/bin/gawk; do
-    [[ -e $d ]] || die "$d is missing from the offline environment (tools/offline/packages/e2e.txt: bazel-lib, bazel-aspect-bazel-lib, jq, zstd, libarchive-tools, gawk; tools/bazel installs that tier for `test` and the shell)"
+  for d in "$DEBIAN_BAZEL_LIB" "$DEBIAN_ASPECT_BAZEL_LIB" /usr/bin/jq /usr/bin/zstd /usr/bin/bsdtar /usr/bin/gawk /usr/bin/go; do
+    [[ -e $d ]] || die "$d is missing from the offline environment (tools/offline/packages/e2e.txt: bazel-lib, bazel-aspect-bazel-lib, jq, zstd, libarchive-tools, gawk, golang-go; tools/bazel installs that tier for \`test\` and the shell)"
   done
   case $(uname -m) in
     x86_64) plat=linux_amd64 ;;
