@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds capslayer for every platform it supports, runs the unit tests of
-# capslayer/... for linux/arm64 under qemu-user (Debian's qemu-user-static),
+# capslayer/... for linux/arm64 under qemu-user (QEMU 8.0 or later: the
+# host's, else Debian sid's from the offline Bazel environment; find_qemu),
 # and runs the linux/arm64 binary under qemu-user and the windows/amd64 one
 # under wine to check that they write the same layers and image, byte for
 # byte, as the linux/amd64 one.
@@ -66,12 +67,37 @@ build() {
   done
 }
 
+# find_qemu prints the path of a qemu-aarch64 of QEMU 8.0 or later: the
+# host's when it is that new, else Debian sid's (static) from the offline
+# Bazel environment's cross tier, which tools/bazel installs on first use
+# (needs root). QEMU 7.2, Debian 12's qemu-user-static, breaks os/exec in Go
+# programs (golang/go#69259): there a test that starts a process hangs at
+# random in fork, and so did this check.
+find_qemu() {
+  local name q major
+  for name in qemu-aarch64-static qemu-aarch64; do
+    q=$(command -v "$name") || continue
+    major=$("$q" --version 2>/dev/null | sed -n '1s/^qemu-aarch64 version \([0-9][0-9]*\)\..*/\1/p')
+    if [[ -n $major ]] && ((major >= 8)); then
+      printf '%s\n' "$q"
+      return 0
+    fi
+  done
+  echo "no qemu-aarch64 of QEMU 8.0 or later on PATH: using Debian sid's from the offline Bazel environment (tools/bazel, cross tier)" >&2
+  CAPSLAYER_BAZEL_MODE=shell CAPSLAYER_BAZEL_TIERS=cross tools/bazel -c true >&2 || return 1
+  q=$(tools/offline/provision.sh env-dir)/root/usr/bin/qemu-aarch64
+  if [[ -x $q ]] && "$q" --version >/dev/null; then
+    printf '%s\n' "$q"
+    return 0
+  fi
+  echo "$q is missing: is qemu-user in tools/offline/packages/cross.txt? Or install QEMU 8.0 or later (Debian 13: apt-get install qemu-user)" >&2
+  return 1
+}
+
 arm64() {
   local qemu
-  qemu=$(command -v qemu-aarch64-static) || {
-    echo "qemu-aarch64-static not found: apt-get install qemu-user-static" >&2
-    exit 1
-  }
+  qemu=$(find_qemu) || exit 1
+  echo "linux/arm64 tests under $("$qemu" --version | head -n 1) ($qemu)"
   # CAPSLAYER_TEST_EXEC: tests that re-run their own binary do it through
   # qemu too (binfmt_misc is not needed).
   local pkgs
@@ -128,10 +154,7 @@ bytes() {
   if [[ -n $dist ]]; then
     dist=$(cd "$dist" && pwd -P)
   fi
-  qemu=$(command -v qemu-aarch64-static) || {
-    echo "qemu-aarch64-static not found: apt-get install qemu-user-static" >&2
-    exit 1
-  }
+  qemu=$(find_qemu) || exit 1
   tmp=$(mktemp -d)
   trap 'rm -rf "$tmp"' EXIT
   mkdir -p "$tmp/in" "$tmp/linux_amd64" "$tmp/linux_arm64" "$tmp/windows_amd64"

@@ -118,7 +118,7 @@ tier_hash() {
 tier_blurb() {
   case $1 in
     e2e) echo "the test tools, container engines and registry of the e2e tests" ;;
-    cross) echo "wine, to run the windows/amd64 capslayer" ;;
+    cross) echo "wine and qemu-user, to run capslayer built for windows/amd64 and linux/arm64" ;;
     *) echo "$1" ;;
   esac
 }
