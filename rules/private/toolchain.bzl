@@ -115,27 +115,36 @@ genrule(
 )
 
 # The source toolchains: //capslayer built for the execution platform. When
-# that platform is the host and the build targets the host (the usual case: a
-# Linux/amd64 machine building for itself, with no --platforms or with the
-# one of rules_go that has the host's constraints), the exec configuration would
+# that platform is the host (the usual case: a Linux/amd64 machine building
+# with local or same-platform remote execution), the exec configuration would
 # compile capslayer, its dependencies and the whole Go standard library a
-# second time, only because it is another configuration; the target
-# configuration's build is the same program for the same platform. So the
-# toolchain then takes capslayer from the target configuration, where the
-# workspace's own go_binary targets (and //capslayer itself) are built
-# anyway. Otherwise (cross builds, an execution platform other than the host,
-# coverage, which instruments target code) it takes the exec configuration's,
-# as any tool.
+# second time, only because it is another configuration. So the toolchain
+# then takes capslayer from a target configuration for the host instead:
+# - when the build targets the host (no --platforms, the host platform, or
+#   rules_go's platform with the host's constraints, as workspaces that pin
+#   linux/amd64 name it), the current configuration itself, where the
+#   workspace's own go_binary targets (and //capslayer itself) are built
+#   anyway;
+# - when it targets another platform (a linux/arm64 layer, base or image
+#   built through a platform transition from a host build), the current
+#   configuration with --platforms set to --host_platform. With Bazel's
+#   default --platforms (the host platform) that is the build's top-level
+#   configuration again, so a cross build reuses the host's capslayer too.
+# Otherwise (an execution platform other than the host, coverage, which
+# instruments target code) it takes the exec configuration's, as any tool.
 
 _PLATFORMS_FLAG = "//command_line_option:platforms"
 _HOST_PLATFORM_FLAG = "//command_line_option:host_platform"
 _COVERAGE_FLAG = "//command_line_option:collect_code_coverage"
 
 def _same_as_target_impl(settings, attr):
-    if (host_is(attr.platform) and not settings[_COVERAGE_FLAG] and
-        targets_host(settings[_PLATFORMS_FLAG], settings[_HOST_PLATFORM_FLAG])):
-        # The target configuration itself: no new configuration.
-        return {_PLATFORMS_FLAG: settings[_PLATFORMS_FLAG]}
+    if host_is(attr.platform) and not settings[_COVERAGE_FLAG]:
+        if targets_host(settings[_PLATFORMS_FLAG], settings[_HOST_PLATFORM_FLAG]):
+            # The target configuration itself: no new configuration.
+            return {_PLATFORMS_FLAG: settings[_PLATFORMS_FLAG]}
+
+        # The host's: the top-level configuration with the default --platforms.
+        return {_PLATFORMS_FLAG: [str(settings[_HOST_PLATFORM_FLAG])]}
 
     # Not used then (the exec configuration's build is); analyzed for the
     # execution platform, so that analysis works for any target platform.
@@ -148,9 +157,7 @@ _same_as_target = transition(
 )
 
 def _source_toolchain_impl(ctx):
-    fragment = ctx.fragments.platform
-    if (host_is(ctx.attr.platform) and not ctx.configuration.coverage_enabled and
-        targets_host([fragment.platform], fragment.host_platform)):
+    if host_is(ctx.attr.platform) and not ctx.configuration.coverage_enabled:
         return _toolchain_info(ctx.attr.capslayer_target[0], ctx.executable.capslayer_target)
     return _toolchain_info(ctx.attr.capslayer, ctx.executable.capslayer)
 
@@ -158,8 +165,8 @@ source_capslayer_toolchain = rule(
     implementation = _source_toolchain_impl,
     doc = """`capslayer` built from source for the execution platform `platform`.
 
-The target configuration's build when the execution platform, the host and
-the target platform are the same, the exec configuration's otherwise.""",
+A target configuration's build for the host when the execution platform is
+the host, the exec configuration's otherwise.""",
     attrs = {
         "capslayer": attr.label(
             doc = "The `capslayer` go_binary.",
@@ -168,7 +175,7 @@ the target platform are the same, the exec configuration's otherwise.""",
             cfg = "exec",
         ),
         "capslayer_target": attr.label(
-            doc = "The same go_binary, in the target configuration when that is the host's.",
+            doc = "The same go_binary, in a target configuration for the host.",
             mandatory = True,
             executable = True,
             cfg = _same_as_target,
@@ -182,6 +189,5 @@ the target platform are the same, the exec configuration's otherwise.""",
             default = "@bazel_tools//tools/allowlists/function_transition_allowlist",
         ),
     },
-    fragments = ["platform"],
     provides = [platform_common.ToolchainInfo, platform_common.TemplateVariableInfo],
 )
