@@ -29,27 +29,51 @@ import (
 // servers and their hostile indexes) to the child's ru_maxrss.
 func runProcess(t *testing.T, args ...string) (int, string, time.Duration, int64) {
 	t.Helper()
-	hwm := filepath.Join(t.TempDir(), "hwm")
-	cmd := exec.Command(os.Args[0], append([]string{"-test.run=^TestRegistryHelperProcess$", "--"}, args...)...)
-	cmd.Env = append(os.Environ(), "CAPSLAYER_TEST_HWM="+hwm)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	start := time.Now()
-	err := cmd.Run()
-	el := time.Since(start)
-	var ee *exec.ExitError
-	if err != nil && !errors.As(err, &ee) {
+	return startProcess(t, args...).wait(t)
+}
+
+// process is a capslayer process started by startProcess.
+type process struct {
+	args   []string
+	cmd    *exec.Cmd
+	hwm    string
+	stderr bytes.Buffer
+	start  time.Time
+}
+
+// startProcess starts what runProcess runs, so that a test can run several
+// at once: each wait must then be called from the test's goroutine.
+func startProcess(t *testing.T, args ...string) *process {
+	t.Helper()
+	p := &process{args: args, hwm: filepath.Join(t.TempDir(), "hwm")}
+	p.cmd = exec.Command(os.Args[0], append([]string{"-test.run=^TestRegistryHelperProcess$", "--"}, args...)...)
+	p.cmd.Env = append(os.Environ(), "CAPSLAYER_TEST_HWM="+p.hwm)
+	p.cmd.Stderr = &p.stderr
+	p.start = time.Now()
+	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("capslayer %v: %v", args, err)
 	}
-	b, err := os.ReadFile(hwm)
+	return p
+}
+
+// wait returns what runProcess returns.
+func (p *process) wait(t *testing.T) (int, string, time.Duration, int64) {
+	t.Helper()
+	err := p.cmd.Wait()
+	el := time.Since(p.start)
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		t.Fatalf("capslayer %v: %v", p.args, err)
+	}
+	b, err := os.ReadFile(p.hwm)
 	if err != nil {
-		t.Fatalf("capslayer %v: no peak RSS: %v; stderr %s", args, err, stderr.String())
+		t.Fatalf("capslayer %v: no peak RSS: %v; stderr %s", p.args, err, p.stderr.String())
 	}
 	kib, err := strconv.ParseInt(string(b), 10, 64)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return cmd.ProcessState.ExitCode(), stderr.String(), el, kib << 10
+	return p.cmd.ProcessState.ExitCode(), p.stderr.String(), el, kib << 10
 }
 
 // TestRegistryHelperProcess runs capslayer with the arguments after "--"
@@ -99,6 +123,9 @@ func TestRegistryCommandsEndWithinTimeout(t *testing.T) {
 	imageCLI(t, capsLayerCLI(t), lay)
 	ref := s.Host + "/app:1"
 	flags := []string{"--ca-file", s.CAFile, "--timeout", "2s"}
+	// All at once: each waits out its 2 s deadline on a registry that never
+	// answers.
+	var procs []*process
 	for _, args := range [][]string{
 		append([]string{"inspect", ref}, flags...),
 		append([]string{"audit", "--profile", "pss-restricted", ref}, flags...),
@@ -108,16 +135,20 @@ func TestRegistryCommandsEndWithinTimeout(t *testing.T) {
 		append([]string{"layer", "--from-image", ref, "--set", "/app/server=cap_net_bind_service=ep", "--output", filepath.Join(t.TempDir(), "copyup.tar")}, flags...),
 		append([]string{"labels", "--base", ref, "--output", filepath.Join(t.TempDir(), "image.labels")}, flags...),
 	} {
-		code, stderr, el, rss := runProcess(t, args...)
-		t.Logf("%s: exit %d in %s, %.1f MiB: %s", args[0], code, el.Round(time.Millisecond), float64(rss)/(1<<20), stderr)
+		procs = append(procs, startProcess(t, args...))
+	}
+	for _, p := range procs {
+		name := p.args[0]
+		code, stderr, el, rss := p.wait(t)
+		t.Logf("%s: exit %d in %s, %.1f MiB: %s", name, code, el.Round(time.Millisecond), float64(rss)/(1<<20), stderr)
 		if code != 2 || !strings.Contains(stderr, "deadline of 2s (Options.Timeout) passed") || !strings.Contains(stderr, "a slow registry needs a longer --timeout") {
-			t.Errorf("%s: exit %d, stderr %q; want exit 2 naming the deadline and --timeout", args[0], code, stderr)
+			t.Errorf("%s: exit %d, stderr %q; want exit 2 naming the deadline and --timeout", name, code, stderr)
 		}
 		if el > 5*time.Second {
-			t.Errorf("%s: ended after %s, --timeout 2s", args[0], el)
+			t.Errorf("%s: ended after %s, --timeout 2s", name, el)
 		}
 		if rss > hostileLimit {
-			t.Errorf("%s: peak RSS %.1f MiB, want at most 64 MiB", args[0], float64(rss)/(1<<20))
+			t.Errorf("%s: peak RSS %.1f MiB, want at most 64 MiB", name, float64(rss)/(1<<20))
 		}
 	}
 }
