@@ -66,7 +66,13 @@ def _toolchain_info(target, binary):
         template_variables = template_variables,
         default = default,
     )
-    return [default, toolchain_info, template_variables]
+
+    # The toolchain target itself has no outputs: `bazel build //...` would
+    # otherwise build a capslayer for every execution platform declared (the
+    # source toolchains of the platforms that are not the host would each be
+    # an exec-configuration build nothing runs). Actions get the binary
+    # through the ToolchainInfo, and resolved_toolchain exposes `default`.
+    return [DefaultInfo(), toolchain_info, template_variables]
 
 def _capslayer_toolchain_impl(ctx):
     return _toolchain_info(ctx.attr.capslayer, ctx.executable.capslayer)
