@@ -196,7 +196,9 @@ func baseLayout(t *testing.T, plats ...string) (string, [][]byte) {
 		cf.Config.Labels = map[string]string{"base": "yes"}
 		cf.History = []v1.History{{CreatedBy: "ENV LANG=C", EmptyLayer: true}}
 		img, _ = mutate.ConfigFile(img, cf)
-		gzl, err := tarball.LayerFromReader(bytes.NewReader(gz), tarball.WithMediaType(types.DockerLayer))
+		// LayerFromOpener, not LayerFromReader: that one buffers the bytes in a
+		// temporary file it never removes.
+		gzl, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(gz)), nil }, tarball.WithMediaType(types.DockerLayer))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -221,7 +221,9 @@ func TestMutateExtractKeepsXattr(t *testing.T) {
 	flat := readAll(t)(mutate.Extract(res.Image), nil)
 	wantXattr(t, "mutate.Extract", flat)
 	// And a layer made from the flattened stream (crane flatten) too.
-	fl, err := tarball.LayerFromReader(bytes.NewReader(flat))
+	// LayerFromOpener, not LayerFromReader: that one buffers the bytes in a
+	// temporary file it never removes.
+	fl, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(flat)), nil })
 	if err != nil {
 		t.Fatal(err)
 	}
