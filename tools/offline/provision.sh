@@ -641,19 +641,25 @@ provision() {
     # mmdebstrap, not debootstrap: the same packages (Priority: required and
     # apt) with half the CPU time, as it downloads with apt and unpacks with
     # dpkg-deb instead of a shell loop (2026-12-07, 2 cores, alone: 24 s and
-    # 24 CPU-s against 41 s and 47 CPU-s). The mirror may be a frozen
-    # snapshot whose Release files have expired. mmdebstrap mounts /proc,
-    # /sys and /dev in the target; a private namespace makes sure those
-    # mounts never outlive it, even when interrupted.
+    # 24 CPU-s against 41 s and 47 CPU-s). mmdebstrap mounts /proc, /sys and
+    # /dev in the target; a private namespace makes sure those mounts never
+    # outlive it, even when interrupted. Its --aptopt and --dpkgopt hold from
+    # the bootstrap on, and stay in the chroot's apt and dpkg configuration
+    # (99mmdebstrap):
+    #   - the mirror may be a frozen snapshot whose Release files have
+    #     expired;
+    #   - dpkg does not fsync each file: a chroot that is thrown away when
+    #     provisioning fails gains nothing from it, and it was most of the
+    #     unpack time.
     run_logged "$logfile" unshare --mount --propagation private -- \
-      mmdebstrap --mode=root --variant=minbase --aptopt='Acquire::Check-Valid-Until "false"' \
+      mmdebstrap --mode=root --variant=minbase \
+      --aptopt='Acquire::Check-Valid-Until "false"' --aptopt='Acquire::Retries "3"' \
       --dpkgopt=force-unsafe-io "$DEBIAN_SUITE" "$root" "$mirror"
-    printf 'Acquire::Check-Valid-Until "false";\nAcquire::Retries "3";\n' >"$root/etc/apt/apt.conf.d/99rules-capslayer"
-    # dpkg: no fsync per file (a chroot that is thrown away when
-    # provisioning fails gains nothing from it, and it is most of the unpack
-    # time); no documentation, manual pages or translations; and no JDK
-    # jmods (355 MB, for jlink only, which nothing here runs).
-    printf '%s\n' force-unsafe-io path-exclude=/usr/share/doc/* path-include=/usr/share/doc/*/copyright \
+    # From the packages on (the bootstrap's are in place: the JDK's
+    # maintainer scripts write into /usr/share/man/man1): no documentation,
+    # manual pages or translations, and no JDK jmods (355 MB, for jlink
+    # only, which nothing here runs).
+    printf '%s\n' path-exclude=/usr/share/doc/* path-include=/usr/share/doc/*/copyright \
       path-exclude=/usr/share/man/* path-exclude=/usr/share/info/* path-exclude=/usr/share/locale/* \
       path-exclude=/usr/lib/jvm/*/jmods/* \
       >"$root/etc/dpkg/dpkg.cfg.d/99rules-capslayer"
